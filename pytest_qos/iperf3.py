@@ -1,0 +1,286 @@
+"""The real iperf3, driven with --json: server lifecycle, client runs, JSON → Measurement."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import tempfile
+import time
+from typing import Any
+
+from .endpoints import Endpoint, Local, Process, wait_until
+from .errors import MeasurementError, ToolMissingError
+from .results import Measurement
+from .traffic import Traffic
+
+INSTALL_HINT = (
+    "iperf3 is not installed: install it with 'sudo apt-get install iperf3' (Debian/Ubuntu) "
+    "or 'sudo dnf install iperf3' (Fedora), or point at one with --qos-iperf3=PATH"
+)
+SERVER_START_TIMEOUT = 5.0
+BUSY_RETRY_TIMEOUT = 15.0  # how long a client keeps retrying "the server is busy"
+_BUSY = "the server is busy"
+_MAX_ATTEMPTS = 50
+
+
+def find_iperf3(path: str | None = None) -> str:
+    """The iperf3 executable to use, or ToolMissingError with one line on how to get it."""
+    found = shutil.which(path or "iperf3")
+    if not found:
+        if path:
+            raise ToolMissingError(f"--qos-iperf3={path}: no executable there; {INSTALL_HINT}")
+        raise ToolMissingError(INSTALL_HINT)
+    return found
+
+
+def free_port(bind: str) -> int:
+    """A TCP port the kernel reports free on `bind` (in this namespace)."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((bind, 0))
+        return int(probe.getsockname()[1])
+
+
+class Iperf3Server:
+    """A persistent `iperf3 -s` at an endpoint, ready once its listening socket is seen."""
+
+    def __init__(self, path: str, endpoint: Endpoint, bind: str, port: int | None = None) -> None:
+        self.path = path
+        self.endpoint = endpoint
+        self.bind = bind
+        self.port = port or 0
+        self._fixed_port = port is not None
+        self.process: Process | None = None
+        self._log: Any = None
+
+    def command(self) -> list[str]:
+        """The server's argv."""
+        return [self.path, "-s", "-B", self.bind, "-p", str(self.port)]
+
+    def start(self) -> Iperf3Server:
+        """Start and wait until it listens; pick another free port if a chosen one is taken."""
+        for _ in range(1 if self._fixed_port else 5):
+            if not self._fixed_port:
+                self.port = self._pick_port()
+            # A file, not a pipe: a long-lived server writing to an unread pipe would block.
+            self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as the server
+            self.process = self.endpoint.spawn(self.command(), stdout=self._log, stderr=self._log)
+            if self.wait_ready(SERVER_START_TIMEOUT):
+                return self
+            log = self._read_log()
+            self.stop()
+            if "in use" not in log:
+                break
+        raise MeasurementError(
+            f"iperf3 server on {self.bind} port {self.port} did not start: "
+            f"{log.strip() or 'no output'}",
+            self.command(),
+        )
+
+    def _pick_port(self) -> int:
+        if isinstance(self.endpoint, Local):
+            return free_port(self.bind)
+        # Another namespace: its ports are not ours to probe; collisions are retried.
+        return 20000 + int(time.monotonic_ns() // 1000) % 40000
+
+    def wait_ready(self, timeout: float = SERVER_START_TIMEOUT) -> bool:
+        """True once the server listens again (between tests it re-opens its socket)."""
+        process = self.process
+        if process is None:
+            return False
+        return (
+            wait_until(
+                lambda: not process.alive() or self.endpoint.listening(process.pid, self.port),
+                timeout,
+                interval=0.005,
+            )
+            and process.alive()
+        )
+
+    def _read_log(self) -> str:
+        if self._log is None:
+            return ""
+        with contextlib.suppress(ValueError, OSError):
+            self._log.seek(0)
+            return str(self._log.read())
+        return ""
+
+    def stop(self) -> None:
+        """Kill and reap the server; idempotent."""
+        if self.process is not None:
+            self.process.stop()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Iperf3Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Iperf3:
+    """iperf3 as a tool: check it exists, build argv, run with a watchdog, parse its JSON."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = find_iperf3(path)
+        self._version: str | None = None
+
+    @property
+    def version(self) -> str:
+        """iperf3's own version line, e.g. 'iperf 3.12'."""
+        if self._version is None:
+            completed = Local().run([self.path, "--version"], timeout=5.0)
+            first = (completed.stdout or completed.stderr).splitlines()
+            self._version = first[0].split(" (")[0].strip() if first else "unknown"
+        return self._version
+
+    def server(self, endpoint: Endpoint, bind: str, port: int | None = None) -> Iperf3Server:
+        """An unstarted server; use as a context manager or call start()."""
+        return Iperf3Server(self.path, endpoint, bind, port)
+
+    def command(self, traffic: Traffic, host: str, port: int) -> list[str]:
+        """The client argv that measures `traffic` against host:port."""
+        argv = [
+            self.path,
+            "-c",
+            host,
+            "-p",
+            str(port),
+            "--json",
+            "-t",
+            str(int(traffic.duration)),
+            "--connect-timeout",
+            "3000",
+        ]
+        if traffic.omit:
+            argv += ["-O", str(int(traffic.omit))]
+        if traffic.protocol == "udp":
+            argv.append("-u")
+        if traffic.streams != 1:
+            argv += ["-P", str(traffic.streams)]
+        if traffic.bitrate is not None:
+            argv += ["-b", f"{traffic.bitrate:.0f}"]
+        if traffic.length is not None:
+            argv += ["-l", str(traffic.length)]
+        if traffic.direction == "download":
+            argv.append("-R")
+        elif traffic.direction == "bidir":
+            argv.append("--bidir")
+        if traffic.dscp is not None:
+            argv += ["-S", str(traffic.dscp << 2)]  # -S takes the whole TOS byte
+        if traffic.congestion:
+            argv += ["-C", traffic.congestion]
+        return argv
+
+    def run(
+        self,
+        traffic: Traffic,
+        host: str,
+        port: int,
+        endpoint: Endpoint | None = None,
+        server: Iperf3Server | None = None,
+        busy_timeout: float = BUSY_RETRY_TIMEOUT,
+    ) -> Measurement:
+        """Measure `traffic`; retries a busy server for `busy_timeout` s, then fails clearly."""
+        endpoint = endpoint or Local()
+        command = self.command(traffic, host, port)
+        deadline = time.monotonic() + busy_timeout
+        for attempt in range(_MAX_ATTEMPTS):
+            # A server that just finished a test re-opens its socket; a client arriving
+            # before that is refused.
+            if server is not None and not server.wait_ready():
+                raise MeasurementError(
+                    f"iperf3 server on {server.bind} port {server.port} stopped listening",
+                    server.command(),
+                )
+            started = time.time()
+            completed = endpoint.run(command, timeout=traffic.timeout)
+            document = parse_json(completed.stdout, completed.stderr, completed.returncode, command)
+            error = document.get("error")
+            if error and _BUSY in error and time.monotonic() < deadline:
+                time.sleep(min(0.2 * (attempt + 1), 1.0))
+                continue
+            if error:
+                raise MeasurementError(f"iperf3 failed: {error}", command)
+            measurement = parse_result(document, command)
+            measurement.started = started
+            return measurement
+        raise MeasurementError(
+            f"iperf3 server at {host}:{port} stayed busy for {busy_timeout:.0f} s", command
+        )
+
+
+def parse_json(stdout: str, stderr: str, returncode: int, command: list[str]) -> dict[str, Any]:
+    """iperf3's JSON document, or a MeasurementError quoting what it printed instead."""
+    try:
+        document = json.loads(stdout)
+    except json.JSONDecodeError:
+        printed = (stdout.strip() or stderr.strip() or "nothing")[:300]
+        raise MeasurementError(
+            f"iperf3 printed no complete JSON (exit {returncode}): {printed}", command
+        ) from None
+    if not isinstance(document, dict):
+        raise MeasurementError("iperf3 printed JSON that is not an object", command)
+    return document
+
+
+def parse_result(document: dict[str, Any], command: list[str]) -> Measurement:
+    """Turn one iperf3 --json document into metrics in base units."""
+    try:
+        start = document["start"]
+        end = document["end"]
+        test = start["test_start"]
+        protocol = str(test["protocol"]).lower()
+        sent = end["sum_sent"]
+        metrics: dict[str, float] = {"throughput.sent": float(sent["bits_per_second"])}
+        if protocol == "udp":
+            # UDP loss and jitter live in end.sum; sum_sent shows them as 0.
+            summary = end["sum"]
+            received = end.get("sum_received", summary)
+            metrics["throughput"] = float(received["bits_per_second"])
+            metrics["jitter"] = float(summary["jitter_ms"]) / 1000.0
+            metrics["loss"] = float(summary["lost_percent"])
+            metrics["packets"] = float(summary["packets"])
+            metrics["lost_packets"] = float(summary["lost_packets"])
+        else:
+            # end.sum_received says "sender": true in 3.12; it is still the receiver's count.
+            metrics["throughput"] = float(end["sum_received"]["bits_per_second"])
+            if "retransmits" in sent:
+                metrics["retransmits"] = float(sent["retransmits"])
+        if "sum_received_bidir_reverse" in end:
+            metrics["throughput.reverse"] = float(
+                end["sum_received_bidir_reverse"]["bits_per_second"]
+            )
+        cpu = end.get("cpu_utilization_percent")
+        if cpu:
+            metrics["cpu.local"] = float(cpu["host_total"])
+            metrics["cpu.remote"] = float(cpu["remote_total"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise MeasurementError(f"iperf3 JSON lacks the expected field {error}", command) from None
+    series = [
+        (float(interval["sum"]["end"]), float(interval["sum"]["bits_per_second"]))
+        for interval in document.get("intervals", [])
+        if not interval.get("sum", {}).get("omitted", False) and "sum" in interval
+    ]
+    details = {
+        "protocol": protocol,
+        "streams": int(test.get("num_streams", 1)),
+        "blksize": int(test.get("blksize", 0)),
+        "reverse": bool(test.get("reverse", 0)),
+        "tos": int(test.get("tos", 0)),
+        "mss": int(start.get("tcp_mss_default", 0) or 0),
+        "version": str(start.get("version", "")),
+        "duration": float(test.get("duration", 0)),
+    }
+    return Measurement(
+        tool="iperf3",
+        metrics=metrics,
+        command=list(command),
+        series={"throughput": series},
+        details=details,
+        raw=document,
+    )

@@ -1,0 +1,1 @@
+"""pytest hooks of pytest-qos (being built)."""

@@ -1,0 +1,161 @@
+"""What a measurement produced and how it was judged, in base units, serialisable to JSON."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Measurement:
+    """Metrics of one run of one tool, with the exact command that reproduces it."""
+
+    tool: str  # "iperf3", "probe:udp", "probe:icmp", "probe:tcp", "benchmark"
+    metrics: dict[str, float]
+    command: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    # Time series for progress lines and plots: name -> [(seconds since start, value)].
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # tool facts (protocol, mss, ...)
+    raw: Any = None  # the tool's parsed output, kept for debugging; never serialised
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; metric values are plain numbers in base units."""
+        return {
+            "tool": self.tool,
+            "metrics": dict(self.metrics),
+            "command": list(self.command),
+            "started": self.started,
+            "details": dict(self.details),
+        }
+
+
+def aggregate(runs: list[Measurement]) -> tuple[Measurement, dict[str, float]]:
+    """Median of each metric across repeated runs, and each metric's spread (max - min)."""
+    if len(runs) == 1:
+        return runs[0], {}
+    names = [name for name in runs[0].metrics if all(name in run.metrics for run in runs)]
+    medians = {name: statistics.median(run.metrics[name] for run in runs) for name in names}
+    spread = {
+        name: max(run.metrics[name] for run in runs) - min(run.metrics[name] for run in runs)
+        for name in names
+    }
+    first = runs[0]
+    merged = Measurement(
+        tool=first.tool,
+        metrics=medians,
+        command=first.command,
+        started=first.started,
+        series=first.series,
+        details={**first.details, "repeats": len(runs)},
+    )
+    return merged, spread
+
+
+@dataclass
+class Check:
+    """One bound judged against one measured value."""
+
+    metric: str
+    bound: str  # humanised, e.g. ">= 19 Mbit/s"
+    measured: float | None
+    passed: bool
+    baseline: float | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict in base units."""
+        data: dict[str, Any] = {
+            "metric": self.metric,
+            "bound": self.bound,
+            "measured": self.measured,
+            "passed": self.passed,
+        }
+        if self.baseline is not None:
+            data["baseline"] = self.baseline
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+@dataclass
+class QosResult:
+    """Everything one QoS test measured and judged; one row group in every report."""
+
+    test: str  # pytest node id
+    measurements: list[Measurement] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    loads: list[Measurement] = field(default_factory=list)  # background load, reported only
+    spread: dict[str, float] = field(default_factory=dict)  # max - min over repeats
+    outcome: str = "passed"
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when every bound held."""
+        return all(check.passed for check in self.checks)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Every measured metric of this test, later measurements winning on a clash."""
+        merged: dict[str, float] = {}
+        for measurement in self.measurements:
+            merged.update(measurement.metrics)
+        return merged
+
+    @property
+    def command(self) -> list[str]:
+        """The command that reproduces the (last) measured flow."""
+        return self.measurements[-1].command if self.measurements else []
+
+    def to_json(self) -> dict[str, Any]:
+        """The `results[]` entry of the --qos-json document."""
+        return {
+            "test": self.test,
+            "outcome": self.outcome,
+            "metrics": self.metrics,
+            "spread": self.spread,
+            "bounds": [check.to_json() for check in self.checks],
+            "command": self.command,
+            "measurements": [m.to_json() for m in self.measurements],
+            "loads": [m.to_json() for m in self.loads],
+            **({"error": self.error} if self.error else {}),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QosResult:
+        """Rebuild a result from its JSON form (baselines, xdist workers)."""
+
+        def measurement(item: dict[str, Any]) -> Measurement:
+            return Measurement(
+                tool=item["tool"],
+                metrics=dict(item["metrics"]),
+                command=list(item.get("command", [])),
+                started=float(item.get("started", 0.0)),
+                details=dict(item.get("details", {})),
+            )
+
+        return cls(
+            test=data["test"],
+            measurements=[measurement(m) for m in data.get("measurements", [])]
+            or [
+                Measurement("unknown", dict(data.get("metrics", {})), list(data.get("command", [])))
+            ],
+            checks=[
+                Check(
+                    metric=c["metric"],
+                    bound=c["bound"],
+                    measured=c.get("measured"),
+                    passed=bool(c["passed"]),
+                    baseline=c.get("baseline"),
+                    note=c.get("note", ""),
+                )
+                for c in data.get("bounds", [])
+            ],
+            loads=[measurement(m) for m in data.get("loads", [])],
+            spread=dict(data.get("spread", {})),
+            outcome=data.get("outcome", "passed"),
+            error=data.get("error", ""),
+        )

@@ -1,0 +1,175 @@
+"""A traffic flow's options (protocol, rate, DSCP, ...), validated once from YAML or kwargs."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .errors import InputError
+from .units import Kind, parse
+
+DSCP_NAMES: dict[str, int] = {
+    "BE": 0,
+    "DF": 0,
+    "CS0": 0,
+    "CS1": 8,
+    "CS2": 16,
+    "CS3": 24,
+    "CS4": 32,
+    "CS5": 40,
+    "CS6": 48,
+    "CS7": 56,
+    "EF": 46,
+    "VA": 44,
+    "LE": 1,
+    **{f"AF{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
+}
+PROTOCOLS = ("tcp", "udp")
+DIRECTIONS = ("upload", "download", "bidir")
+TRAFFIC_KEYS = (
+    "protocol",
+    "streams",
+    "bitrate",
+    "length",
+    "duration",
+    "omit",
+    "direction",
+    "dscp",
+    "congestion",
+)
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """' — did you mean 'x'?' for the closest choice, or ''."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" — did you mean '{close[0]}'?" if close else ""
+
+
+def parse_dscp(value: object) -> int:
+    """A DSCP name (EF, AF41, CS1, ...) or a number 0-63."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= 63:
+            return value
+        raise InputError(f"DSCP {value} is out of range; use 0-63 or a name such as EF or AF41")
+    if isinstance(value, str):
+        name = value.strip().upper()
+        if name in DSCP_NAMES:
+            return DSCP_NAMES[name]
+        if name.isdigit():
+            return parse_dscp(int(name))
+        raise InputError(
+            f"unknown DSCP '{value}'{did_you_mean(name, DSCP_NAMES)}; use a name "
+            "(EF, AF11-AF43, CS0-CS7, BE) or a number 0-63"
+        )
+    raise InputError(f"DSCP must be a name such as EF or a number 0-63, got {value!r}")
+
+
+def available_congestion_controls() -> list[str]:
+    """TCP congestion controls this kernel offers (empty where unknown)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as file:
+            return file.read().split()
+    except OSError:
+        return []
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """One iperf3 flow, in base units: rates in bit/s, times in s, sizes in bytes."""
+
+    protocol: str = "tcp"
+    streams: int = 1
+    bitrate: float | None = None  # None: iperf3's default (unlimited TCP, 1 Mbit/s UDP)
+    length: int | None = None  # bytes per write / per UDP datagram
+    duration: float = 1.0
+    omit: float = 0.0
+    direction: str = "upload"
+    dscp: int | None = None
+    congestion: str | None = None
+
+    @property
+    def timeout(self) -> float:
+        """Hard limit on one client run: duration, warm-up, connect, and grace."""
+        return self.duration + self.omit + 10.0
+
+    def with_options(self, options: Mapping[str, Any]) -> Traffic:
+        """A copy with `options` (as a user writes them) applied and validated."""
+        return replace(self, **_parse_options(options))
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Traffic:
+        """Validate a user's options: unknown keys, units and ranges each get a clear error."""
+        return cls().with_options(options)
+
+
+def _parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in TRAFFIC_KEYS:
+            raise InputError(
+                f"unknown traffic key '{key}'{did_you_mean(key, TRAFFIC_KEYS)} "
+                f"(known: {', '.join(TRAFFIC_KEYS)})",
+                key=key,
+            )
+        try:
+            parsed[key] = _parse_option(key, value)
+        except InputError as error:
+            raise InputError(error.message, key=key) from None
+    return parsed
+
+
+def _parse_option(key: str, value: Any) -> Any:
+    if key == "protocol":
+        text = str(value).lower()
+        if text not in PROTOCOLS:
+            raise InputError(f"protocol '{value}' is not tcp or udp{did_you_mean(text, PROTOCOLS)}")
+        return text
+    if key == "direction":
+        text = str(value).lower()
+        if text not in DIRECTIONS:
+            raise InputError(
+                f"direction '{value}' is not one of {', '.join(DIRECTIONS)}"
+                f"{did_you_mean(text, DIRECTIONS)}"
+            )
+        return text
+    if key == "streams":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 128:
+            raise InputError(f"streams must be a whole number from 1 to 128, got {value!r}")
+        return value
+    if key == "bitrate":
+        rate = parse(value, Kind.RATE)
+        if rate <= 0:
+            raise InputError(f"bitrate must be above 0, got {value!r}")
+        return rate
+    if key == "length":
+        size = parse(value, Kind.SIZE)
+        if not 1 <= size <= 1024 * 1024 or not float(size).is_integer():
+            raise InputError(f"length must be a whole number of bytes, 1 B to 1 MiB, got {value!r}")
+        return int(size)
+    if key in ("duration", "omit"):
+        seconds = parse(value, Kind.DURATION)
+        if not float(seconds).is_integer():
+            # iperf3 reads -t and -O with atoi(): 0.5 s would become 0, an endless test.
+            raise InputError(
+                f"iperf3 measures whole seconds; write '{max(1, int(seconds))} s' "
+                f"or '{int(seconds) + 1} s' instead of {value!r}"
+            )
+        if key == "duration" and not 1 <= seconds <= 86400:
+            raise InputError(f"duration must be from 1 s to 1 day, got {value!r}")
+        if key == "omit" and not 0 <= seconds <= 3600:
+            raise InputError(f"omit must be from 0 s to 1 h, got {value!r}")
+        return seconds
+    if key == "dscp":
+        return parse_dscp(value)
+    if key == "congestion":
+        name = str(value).lower()
+        available = available_congestion_controls()
+        if available and name not in available:
+            raise InputError(
+                f"TCP congestion control '{value}' is not available on this kernel"
+                f"{did_you_mean(name, available)} (available: {', '.join(available)})"
+            )
+        return name
+    raise AssertionError(key)

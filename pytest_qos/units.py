@@ -1,0 +1,183 @@
+"""Parse and format quantities: bit rates, durations, percentages, sizes, plain numbers."""
+
+from __future__ import annotations
+
+import math
+import re
+from enum import Enum
+
+from .errors import InputError
+
+
+class Kind(str, Enum):
+    """What a quantity measures; decides its base unit and the units accepted."""
+
+    RATE = "rate"  # bit/s
+    DURATION = "duration"  # s
+    PERCENT = "percent"  # %
+    SIZE = "size"  # bytes
+    COUNT = "count"  # dimensionless
+    SCORE = "score"  # dimensionless, fractional (MOS)
+
+
+# Decimal prefixes, as iperf3 uses for rates.
+_BIT_RATES = {
+    "bit/s": 1.0,
+    "bps": 1.0,
+    "b/s": 1.0,
+    "kbit/s": 1e3,
+    "kbps": 1e3,
+    "kb/s": 1e3,
+    "mbit/s": 1e6,
+    "mbps": 1e6,
+    "mb/s": 1e6,
+    "gbit/s": 1e9,
+    "gbps": 1e9,
+    "gb/s": 1e9,
+    "tbit/s": 1e12,
+    "tbps": 1e12,
+}
+# Byte rates are case-sensitive: "MB/s" is bytes, "Mb/s" is bits.
+_BYTE_RATES = {"B/s": 8.0, "kB/s": 8e3, "KB/s": 8e3, "MB/s": 8e6, "GB/s": 8e9}
+_DURATIONS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "min": 60.0,
+}
+_SIZES = {
+    "B": 1,
+    "byte": 1,
+    "bytes": 1,
+    "kB": 1000,
+    "KB": 1000,
+    "KiB": 1024,
+    "K": 1024,
+    "MB": 1000**2,
+    "MiB": 1024**2,
+    "M": 1024**2,
+}
+_EXAMPLE = {
+    Kind.RATE: "10 Mbit/s",
+    Kind.DURATION: "20 ms",
+    Kind.PERCENT: "0.5 %",
+    Kind.SIZE: "1460 B",
+    Kind.COUNT: "3",
+    Kind.SCORE: "4.0",
+}
+UNIT_HELP = {
+    Kind.RATE: "bit/s, kbit/s, Mbit/s, Gbit/s (or bps, kbps, Mbps, Gbps; B/s, kB/s, MB/s, GB/s "
+    "for bytes)",
+    Kind.DURATION: "ns, us, µs, ms, s",
+    Kind.PERCENT: "%",
+    Kind.SIZE: "B, kB, KiB, MB, MiB",
+    Kind.COUNT: "none",
+    Kind.SCORE: "none",
+}
+BASE_UNIT = {
+    Kind.RATE: "bit/s",
+    Kind.DURATION: "s",
+    Kind.PERCENT: "%",
+    Kind.SIZE: "B",
+    Kind.COUNT: "",
+    Kind.SCORE: "",
+}
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*(.*?)\s*$")
+
+
+def example(kind: Kind) -> str:
+    """A valid example of a quantity of this kind, for error messages."""
+    return _EXAMPLE[kind]
+
+
+def _unit_factor(unit: str, kind: Kind) -> float | None:
+    if kind is Kind.RATE:
+        if unit in _BYTE_RATES:
+            return _BYTE_RATES[unit]
+        return _BIT_RATES.get(unit.lower())
+    if kind is Kind.DURATION:
+        return _DURATIONS.get(unit)
+    if kind is Kind.PERCENT:
+        return 1.0 if unit == "%" else None
+    if kind is Kind.SIZE:
+        return float(_SIZES[unit]) if unit in _SIZES else None
+    return None
+
+
+def parse(value: object, kind: Kind) -> float:
+    """Parse `value` ("10 Mbit/s", "20 ms", "0.5 %", 3) into the base unit of `kind`."""
+    if isinstance(value, bool):
+        raise InputError(f"{value!r} is not a quantity; write e.g. '{example(kind)}'")
+    if isinstance(value, (int, float)):
+        if kind in (Kind.COUNT, Kind.SCORE) or (kind is Kind.SIZE and isinstance(value, int)):
+            return float(value)
+        raise InputError(f"'{value}' needs a unit, e.g. '{_with_unit(value, kind)}'")
+    if not isinstance(value, str):
+        raise InputError(f"expected a quantity such as '{example(kind)}', got {value!r}")
+    match = _QUANTITY.match(value)
+    if not match:
+        raise InputError(f"'{value}' is not a number with a unit, e.g. '{example(kind)}'")
+    number = float(match.group(1))
+    unit = match.group(2)
+    if not math.isfinite(number):
+        raise InputError(f"'{value}' is not a finite number")
+    if not unit:
+        if kind in (Kind.COUNT, Kind.SCORE, Kind.SIZE):
+            return number
+        raise InputError(f"'{value}' needs a unit, e.g. '{_with_unit(number, kind)}'")
+    if kind in (Kind.COUNT, Kind.SCORE):
+        raise InputError(f"'{value}' takes no unit; write a plain number such as '{number:g}'")
+    factor = _unit_factor(unit, kind)
+    if factor is None:
+        raise InputError(
+            f"unknown unit '{unit}' in '{value}'; a {kind.value} takes {UNIT_HELP[kind]}"
+        )
+    return number * factor
+
+
+def _with_unit(number: float, kind: Kind) -> str:
+    unit = example(kind).split(" ", 1)[1] if " " in example(kind) else ""
+    return f"{number:g} {unit}".strip()
+
+
+def _three_significant(value: float) -> str:
+    if value == 0:
+        return "0"
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+_RATE_STEPS = ((1e12, "Tbit/s"), (1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s"), (1.0, "bit/s"))
+_DURATION_STEPS = ((1.0, "s"), (1e-4, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+
+
+def format_value(value: float | None, kind: Kind) -> str:
+    """Humanise a base-unit value: 94100000 → '94.1 Mbit/s', 0.00021 → '0.21 ms'."""
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "n/a"
+    if kind is Kind.RATE:
+        steps: tuple[tuple[float, str], ...] = _RATE_STEPS
+    elif kind is Kind.DURATION:
+        steps = _DURATION_STEPS
+    elif kind is Kind.PERCENT:
+        return f"{_three_significant(value)} %"
+    elif kind is Kind.SIZE:
+        return f"{_three_significant(value)} B"
+    elif kind is Kind.COUNT:
+        return f"{value:.0f}" if float(value).is_integer() else _three_significant(value)
+    else:
+        return f"{value:.2f}"
+    for scale, unit in steps:
+        if abs(value) >= scale:
+            return f"{_three_significant(value / scale)} {unit}"
+    scale, unit = steps[-1]
+    return f"{_three_significant(value / scale)} {unit}"
