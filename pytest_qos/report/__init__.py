@@ -1,0 +1,1 @@
+"""Where results are written: terminal tables, JUnit properties, JSON, Markdown, HTML."""
