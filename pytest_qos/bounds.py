@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -122,7 +122,7 @@ def check_bounds(
     return checks
 
 
-def parse_expectations(expect: dict[str, object]) -> dict[str, Bound]:
+def parse_expectations(expect: Mapping[str, object]) -> dict[str, Bound]:
     """Parse {metric: bound text}; an InputError's key names the metric at fault."""
     parsed = {}
     for name, text in expect.items():

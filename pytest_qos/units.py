@@ -154,8 +154,16 @@ def _three_significant(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-_RATE_STEPS = ((1e12, "Tbit/s"), (1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s"), (1.0, "bit/s"))
-_DURATION_STEPS = ((1.0, "s"), (1e-4, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+# (smallest value shown in this unit, the unit's size, the unit)
+_RATE_STEPS = (
+    (1e12, 1e12, "Tbit/s"),
+    (1e9, 1e9, "Gbit/s"),
+    (1e6, 1e6, "Mbit/s"),
+    (1e3, 1e3, "kbit/s"),
+    (1.0, 1.0, "bit/s"),
+)
+# Sub-millisecond times stay in ms down to 0.1 ms ("0.21 ms"), as network engineers read them.
+_DURATION_STEPS = ((1.0, 1.0, "s"), (1e-4, 1e-3, "ms"), (1e-6, 1e-6, "µs"), (1e-9, 1e-9, "ns"))
 
 
 def format_value(value: float | None, kind: Kind) -> str:
@@ -165,7 +173,7 @@ def format_value(value: float | None, kind: Kind) -> str:
     if math.isnan(value):
         return "n/a"
     if kind is Kind.RATE:
-        steps: tuple[tuple[float, str], ...] = _RATE_STEPS
+        steps: tuple[tuple[float, float, str], ...] = _RATE_STEPS
     elif kind is Kind.DURATION:
         steps = _DURATION_STEPS
     elif kind is Kind.PERCENT:
@@ -176,8 +184,10 @@ def format_value(value: float | None, kind: Kind) -> str:
         return f"{value:.0f}" if float(value).is_integer() else _three_significant(value)
     else:
         return f"{value:.2f}"
-    for scale, unit in steps:
-        if abs(value) >= scale:
+    if value == 0:
+        return f"0 {BASE_UNIT[kind]}"
+    for smallest, scale, unit in steps:
+        if abs(value) >= smallest:
             return f"{_three_significant(value / scale)} {unit}"
-    scale, unit = steps[-1]
+    _, scale, unit = steps[-1]
     return f"{_three_significant(value / scale)} {unit}"

@@ -1,0 +1,129 @@
+"""Fixtures: `iperf3_server`, `iperf3`, `latency_probe`, `qos_target`, `qos_check`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from .bounds import check_bounds, parse_expectations
+from .client import Iperf3Client, LatencyProbe
+from .collect import QosFailure
+from .endpoints import Local
+from .iperf3 import Iperf3Server
+from .metrics import CATALOGUE
+from .results import Measurement, QosResult
+from .session import item_result, qos_session
+from .target import Target, local_target
+
+Checker = Callable[..., QosResult]
+
+
+def _record(request: pytest.FixtureRequest) -> Callable[[QosResult], None]:
+    """Add a fixture's measurements (and loads) to the test's own result."""
+
+    def record(result: QosResult) -> None:
+        mine = item_result(request.node)
+        mine.measurements += result.measurements
+        mine.loads += result.loads
+        mine.spread.update(result.spread)
+
+    return record
+
+
+@pytest.fixture
+def qos_target() -> Target:
+    """The path measured by `iperf3` and `latency_probe`; override it to measure elsewhere."""
+    return local_target()
+
+
+@pytest.fixture
+def iperf3_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Iperf3Server]]:
+    """Factory: start `iperf3 -s` on loopback (or `bind`, `port`); stopped at teardown."""
+    session = qos_session(request.config)
+    started: list[Iperf3Server] = []
+
+    def start(bind: str = "127.0.0.1", port: int | None = None) -> Iperf3Server:
+        server = session.iperf3().server(Local(), bind, port)
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def iperf3(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[Iperf3Client]:
+    """Run iperf3 measurements: `iperf3.run(protocol="udp", bitrate="20 Mbit/s")`."""
+    session = qos_session(request.config)
+    client = Iperf3Client(session.iperf3, qos_target, _record(request), request.node.nodeid)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def latency_probe(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[LatencyProbe]:
+    """Run latency probes: `latency_probe(kind="udp", interval="20 ms", duration="2 s")`."""
+    session = qos_session(request.config)
+    probe = LatencyProbe(session.iperf3, qos_target, _record(request), request.node.nodeid)
+    try:
+        yield probe
+    finally:
+        probe.close()
+
+
+def _metric_name(keyword: str) -> str:
+    """`latency_p99` → `latency.p99`, but `lost_packets` stays (it is a metric's own name)."""
+    if keyword in CATALOGUE:
+        return keyword
+    dotted = keyword.replace("__", ".").replace("_", ".")
+    return dotted if dotted in CATALOGUE else keyword
+
+
+def _metrics_of(subject: Any) -> dict[str, float]:
+    if isinstance(subject, QosResult):
+        return subject.metrics
+    if isinstance(subject, Measurement):
+        return subject.metrics
+    if isinstance(subject, Mapping):
+        return {str(key): float(value) for key, value in subject.items()}
+    raise TypeError(
+        f"qos_check takes a Measurement, a QosResult or a mapping of metrics, "
+        f"not {type(subject).__name__}"
+    )
+
+
+@pytest.fixture
+def qos_check(request: pytest.FixtureRequest) -> Checker:
+    """Judge bounds on a measurement; record them for the report; fail with the table."""
+
+    def check(subject: Any, bounds: Mapping[str, str] | None = None, **named: str) -> QosResult:
+        expect_text = {**(bounds or {}), **{_metric_name(k): v for k, v in named.items()}}
+        expect = parse_expectations(expect_text)
+        metrics = _metrics_of(subject)
+        session = qos_session(request.config)
+        result = item_result(request.node)
+        if isinstance(subject, Measurement) and subject not in result.measurements:
+            result.measurements.append(subject)
+        elif not isinstance(subject, (Measurement, QosResult)):
+            result.measurements.append(Measurement("values", metrics))
+        checks = check_bounds(metrics, expect, session.baseline_metrics(request.node.nodeid))
+        result.checks += checks
+        if not all(c.passed for c in checks):
+            result.outcome = "failed"
+            failing = QosResult(
+                test=result.test,
+                measurements=result.measurements,
+                checks=checks,
+                loads=result.loads,
+            )
+            raise QosFailure(failing)
+        return result
+
+    return check

@@ -1,0 +1,17 @@
+"""Measured metrics as JUnit XML properties: `qos.<metric>` in base units."""
+
+from __future__ import annotations
+
+from ..results import QosResult
+
+
+def properties(result: QosResult) -> list[tuple[str, object]]:
+    """(name, value) pairs for `item.user_properties`, which junitxml writes per test case."""
+    pairs: list[tuple[str, object]] = [
+        (f"qos.{name}", value) for name, value in sorted(result.metrics.items())
+    ]
+    pairs += [
+        (f"qos.bound.{check.metric}", f"{check.bound} -> {'pass' if check.passed else 'FAIL'}")
+        for check in result.checks
+    ]
+    return pairs

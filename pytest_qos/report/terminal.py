@@ -1,0 +1,39 @@
+"""The `QoS results` section of the terminal summary and the failure report of one test."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from ..metrics import CATALOGUE
+from ..results import QosResult
+from .table import render, render_one
+
+JITTER_NOTE = (
+    "jitter: iperf3's RFC 3550 smoothed interarrival estimate; "
+    "latency.jitter: mean |IPDV| between consecutive probe replies (RFC 3393 style)"
+)
+
+
+def summary(results: Sequence[QosResult]) -> str:
+    """One table of every checked metric of every QoS test, plus how jitter is defined."""
+    text = render(results)
+    names = {check.metric for result in results for check in result.checks}
+    if names & {"jitter", "latency.jitter"}:
+        text += "\n" + JITTER_NOTE
+    return text
+
+
+def failure(result: QosResult) -> str:
+    """What a failing test prints: its table and the command that reproduces it."""
+    missed = [check for check in result.checks if not check.passed]
+    lines = [f"QoS bounds missed: {', '.join(check.metric for check in missed)}", ""]
+    lines.append(render_one(result))
+    for measurement in result.measurements:
+        if measurement.command:
+            lines += ["", f"reproduce ({measurement.tool}): {shlex.join(measurement.command)}"]
+    for name in sorted({check.metric for check in missed}):
+        metric = CATALOGUE.get(name)
+        if metric:
+            lines.append(f"  {name}: {metric.definition}")
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""The session store: one pytest run's QoS options and results, kept in `config.stash`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .errors import ToolMissingError
+from .iperf3 import Iperf3
+from .results import QosResult
+
+QOS_MARKER = "qos"
+SKIP_REASON = "QoS measurements need --qos"
+
+
+@dataclass
+class QosSession:
+    """Options and collected results of one pytest run."""
+
+    enabled: bool
+    iperf3_path: str | None = None
+    json_path: Path | None = None
+    router_config: Path | None = None
+    results: list[QosResult] = field(default_factory=list)
+    _iperf3: Iperf3 | None = None
+
+    def iperf3(self) -> Iperf3:
+        """The iperf3 tool, found once; ToolMissingError says how to install it."""
+        if self._iperf3 is None:
+            self._iperf3 = Iperf3(self.iperf3_path)
+        return self._iperf3
+
+    def baseline_metrics(self, test_id: str) -> dict[str, float] | None:
+        """The stored baseline's metrics for a test (--qos-compare), if any."""
+        return None
+
+    def iperf3_version(self) -> str | None:
+        """iperf3's version for the report's environment, or None when it is missing."""
+        try:
+            return self.iperf3().version
+        except ToolMissingError:
+            return None
+
+
+SESSION_KEY = pytest.StashKey[QosSession]()
+RESULT_KEY = pytest.StashKey[QosResult]()  # on an item: what its QoS test measured
+
+
+def qos_session(config: pytest.Config) -> QosSession:
+    """The store of this run (created in pytest_configure)."""
+    return config.stash[SESSION_KEY]
+
+
+def item_result(item: pytest.Item) -> QosResult:
+    """The item's result, created on first use."""
+    if RESULT_KEY not in item.stash:
+        item.stash[RESULT_KEY] = QosResult(test=item.nodeid)
+    return item.stash[RESULT_KEY]
