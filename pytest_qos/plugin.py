@@ -83,7 +83,15 @@ def pytest_configure(config: pytest.Config) -> None:
                 signal.signal(signal.SIGTERM, _interrupt)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give SIGTERM back its default action."""
+    with contextlib.suppress(ValueError):
+        if signal.getsignal(signal.SIGTERM) is _interrupt:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (a CI timeout) unwinds like Ctrl-C, so fixtures stop their processes."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 

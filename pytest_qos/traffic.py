@@ -43,7 +43,7 @@ TRAFFIC_KEYS = (
 
 def did_you_mean(word: str, choices: Any) -> str:
     """' — did you mean 'x'?' for the closest choice, or ''."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
     return f" — did you mean '{close[0]}'?" if close else ""
 
 
@@ -60,8 +60,8 @@ def parse_dscp(value: object) -> int:
         if name.isdigit():
             return parse_dscp(int(name))
         raise InputError(
-            f"unknown DSCP '{value}'{did_you_mean(name, DSCP_NAMES)}; use a name "
-            "(EF, AF11-AF43, CS0-CS7, BE) or a number 0-63"
+            f"unknown DSCP '{value}': use a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63"
+            f"{did_you_mean(name, DSCP_NAMES)}"
         )
     raise InputError(f"DSCP must be a name such as EF or a number 0-63, got {value!r}")
 

@@ -1,0 +1,209 @@
+"""The plugin as a user meets it: pytester runs with the real iperf3 on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+import pytest
+
+from pytest_qos.iperf3 import Iperf3Server
+
+UDP_5M = """\
+tests:
+  udp-5m:
+    traffic: {protocol: udp, bitrate: 5 Mbit/s, duration: 1 s}
+    expect:
+      throughput: "4.5 Mbit/s .. 5.5 Mbit/s"
+      loss: "<= 1 %"
+"""
+
+
+def write_scenario(pytester: pytest.Pytester, text: str, name: str = "scenarios/path.yaml") -> None:
+    path = pytester.path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_without_qos_scenarios_and_marked_tests_are_skipped(pytester: pytest.Pytester) -> None:
+    write_scenario(pytester, UDP_5M)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qos
+        def test_link(iperf3):
+            raise AssertionError("must not run without --qos")
+
+        def test_ordinary():
+            pass
+        """
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(["*QoS measurements need --qos*"])
+
+
+def test_scenario_passes_with_table_json_and_junit(pytester: pytest.Pytester) -> None:
+    write_scenario(pytester, UDP_5M)
+    result = pytester.runpytest("--qos", "--qos-json=out/results.json", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= QoS results =*",
+            "*test*metric*expected*measured*verdict*",
+            "scenarios/path.yaml::udp-5m*throughput*4.5 Mbit/s .. 5.5 Mbit/s*Mbit/s*pass*",
+            "scenarios/path.yaml::udp-5m*loss*<= 1 %*pass*",
+        ]
+    )
+    document = json.loads((pytester.path / "out" / "results.json").read_text())
+    assert document["version"] == 1
+    assert document["environment"]["iperf3"].startswith("iperf 3")
+    (entry,) = document["results"]
+    assert entry["test"] == "scenarios/path.yaml::udp-5m"
+    assert entry["outcome"] == "passed"
+    assert 4.5e6 <= entry["metrics"]["throughput"] <= 5.5e6
+    assert {b["metric"] for b in entry["bounds"]} == {"throughput", "loss"}
+    assert all(b["passed"] for b in entry["bounds"])
+    assert entry["command"][1:3] == ["-c", "127.0.0.1"]
+    junit = ET.parse(pytester.path / "junit.xml")
+    properties = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert 4.5e6 <= float(properties["qos.throughput"]) <= 5.5e6
+    assert "qos.loss" in properties
+
+
+def test_missed_bound_fails_with_table_and_reproducing_command(pytester: pytest.Pytester) -> None:
+    write_scenario(pytester, UDP_5M.replace("4.5 Mbit/s .. 5.5 Mbit/s", ">= 50 Mbit/s"))
+    result = pytester.runpytest("--qos")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*QoS bounds missed: throughput*",
+            "*metric*expected*measured*verdict*",
+            "*throughput*>= 50 Mbit/s*Mbit/s*FAIL*",
+            "*loss*<= 1 %*pass*",
+            "*reproduce (iperf3): */iperf3 -c 127.0.0.1 -p * --json -t 1 * -u -b 5000000*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_python_tests_use_fixtures_and_qos_check(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qos
+        def test_backup_link(iperf3, qos_check):
+            result = iperf3.run(protocol="udp", bitrate="5 Mbit/s", duration="1 s")
+            qos_check(result, loss="<= 0.5 %", jitter="<= 2 ms", throughput=">= 4.5 Mbit/s")
+            qos_check(result, {"throughput.sent": ">= 4.5 Mbit/s"})
+
+        @pytest.mark.qos
+        def test_too_demanding(iperf3, qos_check):
+            result = iperf3.run(protocol="tcp", duration="1 s", dscp="AF41")
+            assert result.command[-2:] == ["-S", str(34 << 2)]
+            qos_check(result, throughput=">= 100 Tbit/s")
+        """
+    )
+    result = pytester.runpytest("--qos", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_too_demanding*",
+            "*throughput*>= 100 Tbit/s*Gbit/s*FAIL*",
+            "*= QoS results =*",
+        ]
+    )
+    summary = result.stdout.str().split("QoS results")[-1]
+    assert "test_backup_link" in summary and "throughput.sent" in summary
+
+
+def test_iperf3_server_factory_and_running_server_target(
+    pytester: pytest.Pytester, iperf3_server: Callable[..., Iperf3Server]
+) -> None:
+    server = iperf3_server()
+    write_scenario(
+        pytester,
+        f"target: {{host: 127.0.0.1, port: {server.port}}}\n" + UDP_5M,
+    )
+    result = pytester.runpytest("--qos")
+    result.assert_outcomes(passed=1)
+    assert server.process is not None and server.process.alive()
+
+
+def test_busy_running_server_is_retried(
+    pytester: pytest.Pytester, iperf3_server: Callable[..., Iperf3Server]
+) -> None:
+    server = iperf3_server()
+    assert server.process is not None
+    busy = subprocess.Popen(
+        ["iperf3", "-c", "127.0.0.1", "-p", str(server.port), "-t", "2", "-b", "1M", "-u"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)  # the first client holds the server
+        write_scenario(pytester, f"target: {{host: 127.0.0.1, port: {server.port}}}\n" + UDP_5M)
+        started = time.monotonic()
+        result = pytester.runpytest("--qos")
+        result.assert_outcomes(passed=1)
+        assert time.monotonic() - started >= 1.0  # it waited for the busy server
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def test_missing_iperf3_says_how_to_install(pytester: pytest.Pytester) -> None:
+    write_scenario(pytester, UDP_5M)
+    result = pytester.runpytest("--qos", "--qos-iperf3=/nonexistent/iperf3")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*apt-get install iperf3*--qos-iperf3=PATH*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_scenario_files_found_by_pattern_argument_and_ini(pytester: pytest.Pytester) -> None:
+    write_scenario(pytester, UDP_5M, "net/wan.qos.yaml")
+    write_scenario(pytester, UDP_5M, "other/lan.yaml")
+    write_scenario(pytester, UDP_5M, "paths/dc.yaml")
+    write_scenario(pytester, "not: a scenario\n", "config/settings.yaml")
+    pytester.makeini("[pytest]\nqos_scenario_dirs = paths\n")
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines_random(["net/wan.qos.yaml::udp-5m", "paths/dc.yaml::udp-5m"])
+    assert "lan.yaml" not in result.stdout.str()
+    assert "settings.yaml" not in result.stdout.str()
+    named = pytester.runpytest("--collect-only", "-q", "other/lan.yaml")
+    named.stdout.fnmatch_lines(["other/lan.yaml::udp-5m"])
+
+
+def test_repeat_judges_the_median_and_reports_spread(pytester: pytest.Pytester) -> None:
+    write_scenario(pytester, UDP_5M.replace("    expect:", "    repeat: 2\n    expect:"))
+    result = pytester.runpytest("--qos", "--qos-json=r.json")
+    result.assert_outcomes(passed=1)
+    (entry,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert entry["measurements"][0]["details"]["repeats"] == 2
+    assert "throughput" in entry["spread"]
+
+
+def test_load_runs_beside_the_measured_flow_and_is_reported(pytester: pytest.Pytester) -> None:
+    write_scenario(
+        pytester,
+        """\
+tests:
+  udp-under-load:
+    traffic: {protocol: udp, bitrate: 5 Mbit/s, duration: 1 s}
+    load: {protocol: tcp, bitrate: 50 Mbit/s}
+    settle: 0.2 s
+    expect:
+      throughput: ">= 4 Mbit/s"
+""",
+    )
+    result = pytester.runpytest("--qos", "--qos-json=r.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*load 1 throughput*(reported)*Mbit/s*"])
+    (entry,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    (load,) = entry["loads"]
+    assert 40e6 <= load["metrics"]["throughput"] <= 60e6
