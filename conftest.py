@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
+from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["pytester"]
 
 
-def _leftovers() -> list[str]:
-    """iperf3 processes and pytest-qos namespaces still present (a teardown bug)."""
+# Every process this test run starts inherits this mark, so leftovers are found exactly,
+# not confused with other runs on the same machine.
+RUN_MARK = f"PYTEST_QOS_TEST_RUN={os.getpid()}-{uuid.uuid4().hex[:8]}"
+os.environ["PYTEST_QOS_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
+
+
+def _marked_processes() -> list[str]:
+    """Processes (other than this one) carrying this run's mark in their environment."""
     found = []
-    processes = subprocess.run(
-        ["pgrep", "-a", "-x", "iperf3"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()
-    found += [f"process: {line}" for line in processes]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if RUN_MARK.encode() in environ:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append(f"process {entry.name}: {command.strip()}")
+        except OSError:
+            continue
+    return found
+
+
+def _leftovers() -> list[str]:
+    """Processes started by this run, and pytest-qos lab namespaces, still present."""
     namespaces = subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True, check=False
     ).stdout.splitlines()
-    found += [f"namespace: {line}" for line in namespaces if line.startswith("qos")]
-    return found
+    return _marked_processes() + [f"namespace: {n}" for n in namespaces if n.startswith("qos")]
 
 
 @pytest.fixture(scope="session", autouse=True)
