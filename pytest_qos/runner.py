@@ -14,6 +14,7 @@ from .bounds import Bound, check_bounds
 from .endpoints import Process
 from .errors import MeasurementError
 from .iperf3 import Iperf3, Iperf3Server, parse_json, parse_result
+from .locks import path_lock
 from .results import Measurement, QosResult, aggregate
 from .target import Target
 from .traffic import Traffic
@@ -131,7 +132,9 @@ class Runner:
         servers = self.servers if traffic or load else None
         runs: list[list[Measurement]] = []
         for _ in range(repeat):
-            measured, loads = self._once(servers, traffic, probe, load, settle)
+            # Two tests measuring one path at once would each see the other's traffic.
+            with path_lock(self.target.name):
+                measured, loads = self._once(servers, traffic, probe, load, settle)
             runs.append(measured)
             result.loads = loads
         for index in range(len(runs[0])):

@@ -207,3 +207,27 @@ tests:
     (entry,) = json.loads((pytester.path / "r.json").read_text())["results"]
     (load,) = entry["loads"]
     assert 40e6 <= load["metrics"]["throughput"] <= 60e6
+
+
+def test_xdist_workers_report_into_one_table_and_never_share_a_path(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("xdist")
+    write_scenario(pytester, UDP_5M, "scenarios/a.yaml")
+    write_scenario(pytester, UDP_5M, "scenarios/b.yaml")
+    result = pytester.runpytest_subprocess("--qos", "-n", "2", "--qos-json=all.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "scenarios/a.yaml::udp-5m*throughput*pass*",
+            "scenarios/b.yaml::udp-5m*throughput*pass*",
+        ]
+    )
+    results = json.loads((pytester.path / "all.json").read_text())["results"]
+    assert sorted(r["test"] for r in results) == [
+        "scenarios/a.yaml::udp-5m",
+        "scenarios/b.yaml::udp-5m",
+    ]
+    # Both measure loopback: the per-path lock keeps their 1 s measurements apart.
+    first, second = sorted(r["measurements"][0]["started"] for r in results)
+    assert second - first >= 0.95
