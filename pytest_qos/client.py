@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .iperf3 import Iperf3
+from .report.progress import Progress
 from .results import Measurement, QosResult
 from .runner import Runner
 from .target import Target, remote_target
@@ -28,12 +29,18 @@ class Iperf3Client:
     """Runs iperf3 measurements against a target (the spawned loopback server by default)."""
 
     def __init__(
-        self, iperf3: Callable[[], Iperf3], target: Target, record: Recorder, test_id: str = ""
+        self,
+        iperf3: Callable[[], Iperf3],
+        target: Target,
+        record: Recorder,
+        test_id: str = "",
+        progress: Progress | None = None,
     ) -> None:
         self._iperf3 = iperf3
         self.target = target
         self._record = record
         self._test_id = test_id
+        self._progress = progress
         self._runners: dict[tuple[str, int], Runner] = {}
 
     def _runner(self, host: str | None, port: int | None) -> Runner:
@@ -42,7 +49,7 @@ class Iperf3Client:
             target = self.target
             if host is not None or port is not None:
                 target = remote_target(host or self.target.host, [port or 5201])
-            self._runners[key] = Runner(self._iperf3(), target)
+            self._runners[key] = Runner(self._iperf3(), target, self._progress)
         return self._runners[key]
 
     def run(
@@ -76,9 +83,14 @@ class LatencyProbe:
     """Runs latency probes against a target; call it or use `.run(**options)`."""
 
     def __init__(
-        self, iperf3: Callable[[], Iperf3], target: Target, record: Recorder, test_id: str = ""
+        self,
+        iperf3: Callable[[], Iperf3],
+        target: Target,
+        record: Recorder,
+        test_id: str = "",
+        progress: Progress | None = None,
     ) -> None:
-        self._runner = Runner(None, target)
+        self._runner = Runner(None, target, progress)
         self._iperf3 = iperf3
         self._record = record
         self._test_id = test_id

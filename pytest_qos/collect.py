@@ -119,7 +119,9 @@ class ScenarioItem(pytest.Item):
         session = qos_session(self.config)
         spec = self.spec
         needs_iperf3 = spec.traffic is not None or bool(spec.load)
-        runner = Runner(session.iperf3() if needs_iperf3 else None, parent.target())
+        runner = Runner(
+            session.iperf3() if needs_iperf3 else None, parent.target(), session.progress
+        )
         try:
             result = runner.run(
                 self.nodeid,

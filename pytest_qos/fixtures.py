@@ -60,7 +60,9 @@ def iperf3_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Iper
 def iperf3(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[Iperf3Client]:
     """Run iperf3 measurements: `iperf3.run(protocol="udp", bitrate="20 Mbit/s")`."""
     session = qos_session(request.config)
-    client = Iperf3Client(session.iperf3, qos_target, _record(request), request.node.nodeid)
+    client = Iperf3Client(
+        session.iperf3, qos_target, _record(request), request.node.nodeid, session.progress
+    )
     try:
         yield client
     finally:
@@ -71,7 +73,9 @@ def iperf3(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[Iperf
 def latency_probe(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[LatencyProbe]:
     """Run latency probes: `latency_probe(kind="udp", interval="20 ms", duration="2 s")`."""
     session = qos_session(request.config)
-    probe = LatencyProbe(session.iperf3, qos_target, _record(request), request.node.nodeid)
+    probe = LatencyProbe(
+        session.iperf3, qos_target, _record(request), request.node.nodeid, session.progress
+    )
     try:
         yield probe
     finally:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
+import selectors
 import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
-from .endpoints import Endpoint, Local, Process, wait_until
-from .errors import MeasurementError, ToolMissingError
+from .endpoints import Completed, Endpoint, Local, Process, wait_until
+from .errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from .results import Measurement
 from .traffic import Traffic
+
+IntervalCallback = Callable[[float, float], None]
 
 INSTALL_HINT = (
     "iperf3 is not installed: install it with 'sudo apt-get install iperf3' (Debian/Ubuntu) "
@@ -138,6 +144,14 @@ class Iperf3:
             self._version = first[0].split(" (")[0].strip() if first else "unknown"
         return self._version
 
+    @property
+    def streams_json(self) -> bool:
+        """True when this iperf3 prints intervals as they happen (--json-stream, 3.17+)."""
+        match = re.search(r"(\d+)\.(\d+)", self.version)
+        if match is None:
+            return False
+        return (int(match.group(1)), int(match.group(2))) >= (3, 17)
+
     def server(self, endpoint: Endpoint, bind: str, port: int | None = None) -> Iperf3Server:
         """An unstarted server; use as a context manager or call start()."""
         return Iperf3Server(self.path, endpoint, bind, port)
@@ -184,10 +198,18 @@ class Iperf3:
         endpoint: Endpoint | None = None,
         server: Iperf3Server | None = None,
         busy_timeout: float = BUSY_RETRY_TIMEOUT,
+        on_interval: IntervalCallback | None = None,
     ) -> Measurement:
-        """Measure `traffic`; retries a busy server for `busy_timeout` s, then fails clearly."""
+        """Measure `traffic`; retries a busy server for `busy_timeout` s, then fails clearly.
+
+        `on_interval(seconds, bits_per_second)` sees each interval live where iperf3 can
+        stream them (>= 3.17); older versions report only at the end.
+        """
         endpoint = endpoint or Local()
         command = self.command(traffic, host, port)
+        streaming = on_interval is not None and self.streams_json
+        if streaming:
+            command.append("--json-stream")
         deadline = time.monotonic() + busy_timeout
         for attempt in range(_MAX_ATTEMPTS):
             # A server that just finished a test re-opens its socket; a client arriving
@@ -198,20 +220,86 @@ class Iperf3:
                     server.command(),
                 )
             started = time.time()
-            completed = endpoint.run(command, timeout=traffic.timeout)
+            if streaming:
+                assert on_interval is not None
+                completed = run_streaming(endpoint, command, traffic.timeout, on_interval)
+            else:
+                completed = endpoint.run(command, timeout=traffic.timeout)
             document = parse_json(completed.stdout, completed.stderr, completed.returncode, command)
             error = document.get("error")
-            if error and _BUSY in error and time.monotonic() < deadline:
-                time.sleep(min(0.2 * (attempt + 1), 1.0))
-                continue
+            if error and _BUSY in error:
+                if time.monotonic() < deadline:
+                    time.sleep(min(0.2 * (attempt + 1), 1.0))
+                    continue
+                raise MeasurementError(
+                    f"iperf3 server at {host}:{port} stayed busy for {busy_timeout:g} s: {error}",
+                    command,
+                )
             if error:
                 raise MeasurementError(f"iperf3 failed: {error}", command)
             measurement = parse_result(document, command)
             measurement.started = started
             return measurement
         raise MeasurementError(
-            f"iperf3 server at {host}:{port} stayed busy for {busy_timeout:.0f} s", command
+            f"iperf3 server at {host}:{port} stayed busy for {busy_timeout:g} s", command
         )
+
+
+def run_streaming(
+    endpoint: Endpoint, command: list[str], timeout: float, on_interval: IntervalCallback
+) -> Completed:
+    """Run iperf3 --json-stream, reporting intervals live; returns the assembled document."""
+    process = endpoint.spawn(command)
+    document: dict[str, Any] = {"intervals": []}
+    unparsed: list[str] = []
+    deadline = time.monotonic() + timeout
+    stdout = process.popen.stdout
+    assert stdout is not None
+    pending = b""
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            # Raw reads, not readline(): a half-written line must not block past the deadline.
+            while time.monotonic() < deadline:
+                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                    continue
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    _stream_event(line.decode(errors="replace"), document, unparsed, on_interval)
+            else:
+                process.stop()
+                raise MeasurementTimeout(
+                    f"iperf3 did not finish within {timeout:.1f} s and was killed", command
+                )
+        if pending.strip():
+            _stream_event(pending.decode(errors="replace"), document, unparsed, on_interval)
+        _, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        process.stop()
+    complete = "end" in document or "error" in document
+    text = json.dumps(document) if complete else "".join(unparsed)
+    return Completed(process.argv, process.popen.returncode or 0, text, err)
+
+
+def _stream_event(
+    line: str, document: dict[str, Any], unparsed: list[str], on_interval: IntervalCallback
+) -> None:
+    try:
+        event = json.loads(line)
+        name, data = event["event"], event["data"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        unparsed.append(line)
+        return
+    if name == "interval":
+        document["intervals"].append(data)
+        summary = data.get("sum", {})
+        if "end" in summary and "bits_per_second" in summary:
+            on_interval(float(summary["end"]), float(summary["bits_per_second"]))
+    elif name in ("start", "end", "error"):
+        document[name] = data
 
 
 def parse_json(stdout: str, stderr: str, returncode: int, command: list[str]) -> dict[str, Any]:

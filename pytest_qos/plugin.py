@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
+import sys
 import threading
 from collections.abc import Generator
 from pathlib import Path
@@ -16,6 +18,7 @@ from .collect import ScenarioFile, explain, is_scenario_file
 from .fixtures import iperf3, iperf3_server, latency_probe, qos_check, qos_target
 from .report import json as json_report
 from .report import junit, terminal
+from .report.progress import Progress
 from .results import QosResult
 from .session import (
     QOS_MARKER,
@@ -145,6 +148,25 @@ class QosReporter:
 
     def __init__(self, store: QosSession) -> None:
         self.store = store
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """A live progress line on a TTY, unless -q; nothing extra elsewhere."""
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or not reporter.isatty() or session.config.option.verbose < 0:
+            return
+        width = shutil.get_terminal_size().columns
+        capture = session.config.pluginmanager.get_plugin("capturemanager")
+        terminal_writer = session.config.get_terminal_writer()
+
+        def write(text: str) -> None:
+            # During a test, output is captured; the line must reach the terminal itself.
+            # Written past pytest's writer, so its idea of the current line stays true.
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                sys.stdout.write(text)
+                sys.stdout.flush()
+
+        self.store.progress = Progress(write, width, lambda: terminal_writer.width_of_current_line)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep each call report's QoS result."""

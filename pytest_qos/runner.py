@@ -15,6 +15,8 @@ from .endpoints import Process
 from .errors import MeasurementError
 from .iperf3 import Iperf3, Iperf3Server, parse_json, parse_result
 from .locks import path_lock
+from .report.progress import Progress, Update, ignore_progress
+from .report.table import format_metric
 from .results import Measurement, QosResult, aggregate
 from .target import Target
 from .traffic import Traffic
@@ -83,9 +85,12 @@ def run_probe(probe: Any, target: Target) -> Measurement:
 class Runner:
     """Runs test specs on one target; the library's entry point, pytest or not."""
 
-    def __init__(self, iperf3: Iperf3 | None, target: Target) -> None:
+    def __init__(
+        self, iperf3: Iperf3 | None, target: Target, progress: Progress | None = None
+    ) -> None:
         self._iperf3 = iperf3
         self.target = target
+        self.progress = progress or Progress(None)
         self._servers: Servers | None = None
 
     def close(self) -> None:
@@ -134,7 +139,7 @@ class Runner:
         for _ in range(repeat):
             # Two tests measuring one path at once would each see the other's traffic.
             with path_lock(self.target.name):
-                measured, loads = self._once(servers, traffic, probe, load, settle)
+                measured, loads = self._once(test_id, servers, traffic, probe, load, settle)
             runs.append(measured)
             result.loads = loads
         for index in range(len(runs[0])):
@@ -147,6 +152,7 @@ class Runner:
 
     def _once(
         self,
+        test_id: str,
         servers: Servers | None,
         traffic: Traffic | None,
         probe: Any,
@@ -159,7 +165,8 @@ class Runner:
         with self._load(load, pairs[1 if traffic else 0 :], settle + measuring) as flows_running:
             if load:
                 time.sleep(settle)
-            measured = self._measure(traffic, probe, pairs[0] if traffic else None)
+            with self.progress.measuring(test_id, measuring) as update:
+                measured = self._measure(traffic, probe, pairs[0] if traffic else None, update)
             loads = [
                 flow.result(timeout=flow.traffic.timeout + settle + measuring)
                 for flow in flows_running
@@ -167,12 +174,16 @@ class Runner:
         return measured, loads
 
     def _measure(
-        self, traffic: Traffic | None, probe: Any, pair: tuple[int, Iperf3Server | None] | None
+        self,
+        traffic: Traffic | None,
+        probe: Any,
+        pair: tuple[int, Iperf3Server | None] | None,
+        update: Update,
     ) -> list[Measurement]:
         """The measured flow and/or probe; a probe beside a flow runs concurrently."""
         if probe is None:
             assert traffic is not None and pair is not None
-            return [self._flow(traffic, pair)]
+            return [self._flow(traffic, pair, update)]
         if traffic is None:
             return [run_probe(probe, self.target)]
         outcome: dict[str, Any] = {}
@@ -187,17 +198,28 @@ class Runner:
         thread.start()
         try:
             assert pair is not None
-            flow = self._flow(traffic, pair)
+            flow = self._flow(traffic, pair, update)
         finally:
             thread.join(timeout=float(getattr(probe, "timeout_total", 3600.0)))
         if "error" in outcome:
             raise outcome["error"]
         return [flow, outcome["probe"]]
 
-    def _flow(self, traffic: Traffic, pair: tuple[int, Iperf3Server | None]) -> Measurement:
+    def _flow(
+        self, traffic: Traffic, pair: tuple[int, Iperf3Server | None], update: Update
+    ) -> Measurement:
         port, server = pair
+
+        def on_interval(seconds: float, bits_per_second: float) -> None:
+            update(f"{format_metric('throughput', bits_per_second)} at {seconds:.0f} s")
+
         return self.iperf3.run(
-            traffic, self.target.host, port, endpoint=self.target.client, server=server
+            traffic,
+            self.target.host,
+            port,
+            endpoint=self.target.client,
+            server=server,
+            on_interval=None if update is ignore_progress else on_interval,
         )
 
     @contextlib.contextmanager

@@ -9,6 +9,7 @@ import pytest
 
 from .errors import ToolMissingError
 from .iperf3 import Iperf3
+from .report.progress import Progress
 from .results import QosResult
 
 QOS_MARKER = "qos"
@@ -24,6 +25,7 @@ class QosSession:
     json_path: Path | None = None
     router_config: Path | None = None
     results: list[QosResult] = field(default_factory=list)
+    progress: Progress = field(default_factory=lambda: Progress(None))
     _iperf3: Iperf3 | None = None
 
     def iperf3(self) -> Iperf3:

@@ -11,6 +11,16 @@ from ..results import Check, QosResult
 from ..units import Kind, format_value
 
 HEADERS = ["test", "metric", "expected", "measured", "verdict"]
+# Shown, unjudged, for a test that states no bounds, so its row says what it measured.
+HEADLINE_METRICS = (
+    "throughput",
+    "loss",
+    "jitter",
+    "latency.p50",
+    "latency.p99",
+    "latency.loss",
+    "mos",
+)
 
 
 def format_metric(name: str, value: float | None) -> str:
@@ -39,6 +49,13 @@ def check_rows(result: QosResult, test_name: str | None = None) -> list[list[str
         ]
         for check in result.checks
     ]
+    if not result.checks and not result.error:
+        metrics = result.metrics
+        rows += [
+            [name, metric, "(reported)", format_metric(metric, metrics[metric]), ""]
+            for metric in HEADLINE_METRICS
+            if metric in metrics
+        ]
     for index, load in enumerate(result.loads, 1):
         if "throughput" in load.metrics:
             rows.append(
