@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ from .collect import QosFailure
 from .endpoints import Local
 from .iperf3 import Iperf3Server
 from .metrics import CATALOGUE
+from .probes.stats import percentile
 from .results import Measurement, QosResult
 from .session import item_result, qos_session
 from .target import Target, local_target
@@ -90,16 +92,32 @@ def _metric_name(keyword: str) -> str:
     return dotted if dotted in CATALOGUE else keyword
 
 
+def benchmark_metrics(benchmark: Any) -> dict[str, float] | None:
+    """latency.* from pytest-benchmark's per-round timings (None if it has not run)."""
+    stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+    data = sorted(getattr(stats, "data", None) or [])
+    if not data:
+        return None
+    return {
+        "latency.min": data[0],
+        "latency.max": data[-1],
+        "latency.mean": statistics.fmean(data),
+        "latency.stdev": statistics.stdev(data) if len(data) > 1 else 0.0,
+        **{f"latency.p{p}": percentile(data, p) for p in (50, 90, 95, 99)},
+    }
+
+
 def _metrics_of(subject: Any) -> dict[str, float]:
-    if isinstance(subject, QosResult):
-        return subject.metrics
-    if isinstance(subject, Measurement):
+    if isinstance(subject, (QosResult, Measurement)):
         return subject.metrics
     if isinstance(subject, Mapping):
         return {str(key): float(value) for key, value in subject.items()}
+    from_benchmark = benchmark_metrics(subject)
+    if from_benchmark is not None:
+        return from_benchmark
     raise TypeError(
-        f"qos_check takes a Measurement, a QosResult or a mapping of metrics, "
-        f"not {type(subject).__name__}"
+        "qos_check takes a Measurement, a QosResult, a mapping of metrics or pytest-benchmark's "
+        f"`benchmark` fixture after it ran, not {type(subject).__name__}"
     )
 
 
@@ -116,7 +134,8 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
         if isinstance(subject, Measurement) and subject not in result.measurements:
             result.measurements.append(subject)
         elif not isinstance(subject, (Measurement, QosResult)):
-            result.measurements.append(Measurement("values", metrics))
+            tool = "values" if isinstance(subject, Mapping) else "benchmark"
+            result.measurements.append(Measurement(tool, metrics))
         checks = check_bounds(metrics, expect, session.baseline_metrics(request.node.nodeid))
         result.checks += checks
         if not all(c.passed for c in checks):

@@ -231,3 +231,28 @@ def test_xdist_workers_report_into_one_table_and_never_share_a_path(
     # Both measure loopback: the per-path lock keeps their 1 s measurements apart.
     first, second = sorted(r["measurements"][0]["started"] for r in results)
     assert second - first >= 0.95
+
+
+def test_qos_check_judges_pytest_benchmark_timings(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import time
+
+        def test_fast_enough(benchmark, qos_check):
+            benchmark.pedantic(time.sleep, args=(0.001,), rounds=20)
+            qos_check(benchmark, {"latency.p99": "<= 500 ms", "latency.p50": ">= 1 ms"})
+
+        def test_too_slow(benchmark, qos_check):
+            benchmark.pedantic(time.sleep, args=(0.001,), rounds=5)
+            qos_check(benchmark, {"latency.p50": "<= 1 us"})
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "--benchmark-disable-gc")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*latency.p50*<= 1 µs*ms*FAIL*",
+            "*= QoS results =*",
+            "*test_fast_enough*latency.p99*<= 500 ms*ms*pass*",
+        ]
+    )
