@@ -1,0 +1,164 @@
+"""A latency probe's options (kind, interval, count or duration, ...), validated once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+from ..target import RESPONDER_PORT
+from ..traffic import did_you_mean, parse_dscp
+from ..units import Kind, parse
+
+KINDS = ("udp", "icmp", "tcp")
+PROBE_KEYS = ("kind", "interval", "count", "duration", "size", "dscp", "timeout", "target")
+TARGET_KEYS = ("host", "port")
+MAX_COUNT = 1_000_000
+MIN_INTERVAL = 0.0001  # 10 000 probes/s: beyond that the probe measures itself
+UDP_HEADER_BYTES = 24  # magic, sequence, send time, held time (see udp.py)
+MAX_SIZE = 65_000
+DEFAULT_DURATION = 1.0
+# Startup of the client and responder processes, handshake and reporting, on a busy machine.
+OVERHEAD_S = 10.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One latency probe in base units: times in seconds, sizes in bytes."""
+
+    kind: str = "udp"
+    interval: float = 0.020
+    count: int | None = None  # exactly one of count / duration decides how many probes
+    duration: float | None = None
+    size: int = 64  # UDP payload or ICMP payload (ping -s); ignored by tcp
+    dscp: int | None = None
+    timeout: float = 1.0  # a reply later than this counts as lost
+    host: str | None = None  # None: the target's host
+    port: int | None = None  # None: the target's responder port (or a spawned one)
+
+    @property
+    def packets(self) -> int:
+        """How many probes are sent."""
+        if self.count is not None:
+            return self.count
+        duration = DEFAULT_DURATION if self.duration is None else self.duration
+        return max(1, round(duration / self.interval))
+
+    @property
+    def send_time(self) -> float:
+        """Seconds from the first probe to the last."""
+        return (self.packets - 1) * self.interval
+
+    @property
+    def timeout_total(self) -> float:
+        """Worst-case seconds one run takes; the hard timeout of the client process."""
+        return self.send_time + self.timeout + OVERHEAD_S
+
+    @property
+    def explicit_target(self) -> bool:
+        """True when the options name the host or port to probe."""
+        return self.host is not None or self.port is not None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Probe:
+        """Validate a user's options: unknown keys, units and ranges each get a clear error."""
+        if not isinstance(options, Mapping):
+            raise InputError(
+                f"probe options must be a mapping such as {{kind: udp}}, got {options!r}"
+            )
+        parsed: dict[str, Any] = {}
+        for key, value in options.items():
+            if key not in PROBE_KEYS:
+                raise InputError(
+                    f"unknown probe key '{key}'{did_you_mean(key, PROBE_KEYS)} "
+                    f"(known: {', '.join(PROBE_KEYS)})",
+                    key=key,
+                )
+            try:
+                if key == "target":
+                    parsed.update(_parse_target(value))
+                else:
+                    parsed[key] = _parse_option(key, value)
+            except InputError as error:
+                raise InputError(error.message, key=error.key or key) from None
+        if "count" in parsed and "duration" in parsed:
+            raise InputError(
+                "give either 'count' (how many probes) or 'duration' (how long), not both",
+                key="duration",
+            )
+        probe = cls(**parsed)
+        if probe.packets > MAX_COUNT:
+            raise InputError(
+                f"{probe.packets} probes is too many; at most {MAX_COUNT} "
+                "(raise 'interval' or shorten 'duration')",
+                key="count" if probe.count is not None else "duration",
+            )
+        if probe.kind == "tcp" and "size" in parsed:
+            raise InputError("'size' has no meaning for a tcp probe (it only connects)", key="size")
+        return probe
+
+
+def _parse_target(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InputError(
+            f"target must be a mapping such as {{host: 198.18.1.2, port: 7000}}, got {value!r}"
+        )
+    parsed: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in TARGET_KEYS:
+            raise InputError(
+                f"unknown target key '{key}'{did_you_mean(key, TARGET_KEYS)} (known: host, port)",
+                key=f"target.{key}",
+            )
+        if key == "host":
+            if not isinstance(item, str) or not item.strip():
+                raise InputError(
+                    f"host must be an address or name such as 198.18.1.2, got {item!r}",
+                    key="target.host",
+                )
+            parsed["host"] = item.strip()
+        else:
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 65535:
+                raise InputError(
+                    f"port must be a whole number from 1 to 65535 (default {RESPONDER_PORT}), "
+                    f"got {item!r}",
+                    key="target.port",
+                )
+            parsed["port"] = item
+    return parsed
+
+
+def _parse_option(key: str, value: Any) -> Any:
+    if key == "kind":
+        text = str(value).strip().lower()
+        if text not in KINDS:
+            raise InputError(
+                f"unknown probe kind '{value}'{did_you_mean(text, KINDS)} "
+                f"(known: {', '.join(KINDS)})"
+            )
+        return text
+    if key in ("interval", "duration", "timeout"):
+        seconds = parse(value, Kind.DURATION)
+        if not seconds > 0:
+            raise InputError(f"{key} must be above 0, e.g. '20 ms', got {value!r}")
+        if key == "interval" and seconds < MIN_INTERVAL:
+            raise InputError(
+                f"interval {value!r} is below the smallest supported, 0.1 ms (10 000 probes/s)"
+            )
+        return seconds
+    if key == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+            raise InputError(f"count must be a whole number from 1 to {MAX_COUNT}, got {value!r}")
+        return value
+    if key == "size":
+        size = parse(value, Kind.SIZE)
+        if not float(size).is_integer() or not UDP_HEADER_BYTES <= size <= MAX_SIZE:
+            raise InputError(
+                f"size must be a whole number of bytes from {UDP_HEADER_BYTES} B to "
+                f"{MAX_SIZE} B, got {value!r}"
+            )
+        return int(size)
+    if key == "dscp":
+        return parse_dscp(value)
+    raise AssertionError(key)  # pragma: no cover - PROBE_KEYS lists every key handled above
