@@ -256,3 +256,46 @@ def test_qos_check_judges_pytest_benchmark_timings(pytester: pytest.Pytester) ->
             "*test_fast_enough*latency.p99*<= 500 ms*ms*pass*",
         ]
     )
+
+
+def test_latency_probe_fixture_and_probe_scenario_reach_every_report(
+    pytester: pytest.Pytester,
+) -> None:
+    write_scenario(
+        pytester,
+        """\
+tests:
+  voice-under-load:
+    probe: {kind: udp, interval: 20 ms, duration: 1 s, dscp: EF}
+    load: {protocol: tcp, congestion: cubic}
+    settle: 0.2 s
+    expect: {latency.p99: "<= 50 ms", latency.loss: "<= 5 %", mos: ">= 3.5"}
+""",
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qos
+        def test_ping_path(latency_probe, qos_check):
+            result = latency_probe(kind="icmp", interval="20 ms", count=20)
+            qos_check(result, latency_p50="<= 10 ms", latency_loss="<= 10 %")
+        """
+    )
+    result = pytester.runpytest("--qos", "--qos-json=r.json", "--junitxml=j.xml")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*voice-under-load*latency.p99*<= 50 ms*pass*",
+            "*voice-under-load*load 1 throughput*(reported)*",
+            "*test_ping_path*latency.p50*<= 10 ms*pass*",
+        ]
+    )
+    results = {r["test"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
+    voice = results["scenarios/path.yaml::voice-under-load"]
+    assert voice["measurements"][0]["tool"] == "probe:udp"
+    assert 0 < voice["metrics"]["latency.p99"] <= 0.05
+    assert voice["loads"][0]["metrics"]["throughput"] > 0
+    junit = ET.parse(pytester.path / "j.xml")
+    names = {p.get("name") for p in junit.iter("property")}
+    assert {"qos.latency.p99", "qos.mos", "qos.latency.jitter"} <= names
