@@ -1,0 +1,126 @@
+"""pytest-html extras: each QoS test's report carries its results table and its plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib.util
+import shlex
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from ..baselines import Comparison
+from ..results import QosResult
+from .markdown import COMPARE_HEADERS, plain_rows
+from .plots import plot_result
+from .table import HEADERS
+
+TABLE_CLASS = "qos-results"
+_FAILING = ("FAIL", "ERROR", "REGRESSION")
+_STYLE = (
+    "<style>"
+    f"table.{TABLE_CLASS}{{border-collapse:collapse;margin:4px 0}}"
+    f"table.{TABLE_CLASS} th,table.{TABLE_CLASS} td"
+    "{border:1px solid #ccc;padding:2px 8px;text-align:left;font-family:monospace}"
+    f"table.{TABLE_CLASS} td.qos-bad{{color:#b00;font-weight:bold}}"
+    "</style>"
+)
+
+ResultOf = Callable[[pytest.Item], "QosResult | None"]
+ComparisonOf = Callable[[pytest.Item], "Comparison | None"]
+
+
+def _extra(content: str, format_type: str, name: str | None = None, **kind: str) -> dict[str, Any]:
+    """The dict pytest_html.extras builds (same keys), without importing pytest-html."""
+    return {
+        "name": name,
+        "format_type": format_type,
+        "content": content,
+        "mime_type": kind.get("mime_type"),
+        "extension": kind.get("extension"),
+    }
+
+
+def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
+    """One test's results table (and the commands that reproduce it) as an HTML fragment."""
+    headers = HEADERS[1:] + (COMPARE_HEADERS if comparison is not None else [])
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in headers)
+    body = []
+    for row in plain_rows(result, comparison):
+        cells = "".join(
+            f'<td class="qos-bad">{html.escape(cell)}</td>'
+            if cell.startswith(_FAILING)
+            else f"<td>{html.escape(cell)}</td>"
+            for cell in row
+        )
+        body.append(f"<tr>{cells}</tr>")
+    parts = [
+        _STYLE,
+        f'<table class="{TABLE_CLASS}" data-qos-test="{html.escape(result.test, quote=True)}">',
+        f"<caption>QoS results: {html.escape(result.test)}</caption>",
+        f"<thead><tr>{head}</tr></thead>",
+        f"<tbody>{''.join(body)}</tbody>",
+        "</table>",
+    ]
+    for measurement in [*result.measurements, *result.loads]:
+        if measurement.command:
+            command = html.escape(shlex.join(measurement.command))
+            parts.append(
+                f'<p class="qos-command">reproduce ({html.escape(measurement.tool)}): '
+                f"<code>{command}</code></p>"
+            )
+    return "".join(parts)
+
+
+def extras_for(
+    result: QosResult, comparison: Comparison | None = None, plots: bool = True
+) -> list[dict[str, Any]]:
+    """pytest-html extras for one test: its table, then one PNG per plottable measurement."""
+    extras = [_extra(render_html(result, comparison), "html")]
+    if plots:
+        for label, png in plot_result(result):
+            encoded = base64.b64encode(png).decode("ascii")
+            extras.append(
+                _extra(encoded, "image", f"QoS {label}", mime_type="image/png", extension="png")
+            )
+    return extras
+
+
+def html_report_requested(config: pytest.Config) -> bool:
+    """True when pytest-html is installed and this run writes a report (--html=PATH)."""
+    if importlib.util.find_spec("pytest_html") is None:
+        return False
+    return bool(config.getoption("htmlpath", None))
+
+
+class QosHtmlExtras:
+    """pytest-html hooks; register only when pytest-html is importable."""
+
+    def __init__(
+        self,
+        result_of: ResultOf,
+        comparison_of: ComparisonOf | None = None,
+        plots: bool = True,
+    ) -> None:
+        self.result_of = result_of
+        self.comparison_of = comparison_of
+        self.plots = plots
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, Any, None]:
+        """Add the table and plots to the call report's `extras` (pytest-html >= 4)."""
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if report.when != "call":
+            return
+        result = self.result_of(item)
+        if result is None:
+            return
+        comparison = self.comparison_of(item) if self.comparison_of is not None else None
+        extras = list(getattr(report, "extras", []))
+        extras += extras_for(result, comparison, self.plots)
+        report.extras = extras  # type: ignore[attr-defined]
