@@ -34,12 +34,24 @@ def _marked_processes() -> list[str]:
     return found
 
 
+def _orphaned_namespaces() -> list[str]:
+    """Lab namespaces (qos-<owner pid>-...) owned by this run or by a process now gone."""
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    found = []
+    for line in listing.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        parts = name.split("-")
+        if len(parts) < 3 or parts[0] != "qos" or not parts[1].isdigit():
+            continue
+        owner = int(parts[1])
+        if owner == os.getpid() or not Path(f"/proc/{owner}").exists():
+            found.append(f"namespace: {name}")
+    return found
+
+
 def _leftovers() -> list[str]:
-    """Processes started by this run, and pytest-qos lab namespaces, still present."""
-    namespaces = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()
-    return _marked_processes() + [f"namespace: {n}" for n in namespaces if n.startswith("qos")]
+    """Processes started by this run, and lab namespaces nobody alive owns, still present."""
+    return _marked_processes() + _orphaned_namespaces()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,9 +13,8 @@ import pytest
 
 from ..baselines import Comparison
 from ..results import QosResult
-from .markdown import COMPARE_HEADERS, plain_rows
 from .plots import plot_result
-from .table import HEADERS
+from .table import COMPARE_HEADERS, HEADERS, rows_of
 
 TABLE_CLASS = "qos-results"
 _FAILING = ("FAIL", "ERROR", "REGRESSION")
@@ -48,7 +47,7 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
     headers = HEADERS[1:] + (COMPARE_HEADERS if comparison is not None else [])
     head = "".join(f"<th>{html.escape(cell)}</th>" for cell in headers)
     body = []
-    for row in plain_rows(result, comparison):
+    for row in rows_of(result, comparison):
         cells = "".join(
             f'<td class="qos-bad">{html.escape(cell)}</td>'
             if cell.startswith(_FAILING)

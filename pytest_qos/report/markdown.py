@@ -6,13 +6,12 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ..baselines import Comparison, MetricChange, Verdict
+from ..baselines import Comparison
 from ..results import QosResult
 from .json import write_atomically
-from .table import HEADERS, format_metric, verdict
+from .table import absent, headers, rows_of
 from .terminal import JITTER_NOTE
 
-COMPARE_HEADERS = ["baseline", "change", "vs baseline"]
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 
@@ -29,50 +28,10 @@ def _strong(text: str) -> str:
     return f"**{text}**" if text.startswith(("FAIL", "ERROR", "REGRESSION")) else text
 
 
-def plain_rows(result: QosResult, comparison: Comparison | None = None) -> list[list[str]]:
-    """One test's rows without the test column: checks, compared metrics, loads, error.
-
-    Columns are HEADERS[1:], then COMPARE_HEADERS when `comparison` is given.
-    """
-    rows: list[list[str]] = []
-
-    def add(metric: str, expected: str, measured: str, verdict_text: str, name: str) -> None:
-        row = [metric, expected, measured, verdict_text]
-        if comparison is not None:
-            row += _change_cells(comparison.change_of(name) if name else None, comparison)
-        rows.append(row)
-
-    for check in result.checks:
-        measured = format_metric(check.metric, check.measured)
-        add(check.metric, check.bound, measured, verdict(check), check.metric)
-    checked = {check.metric for check in result.checks}
-    for change in comparison.changes if comparison is not None else []:
-        if change.metric not in checked:
-            measured = format_metric(change.metric, change.now)
-            add(change.metric, "(compared)", measured, "", change.metric)
-    for index, load in enumerate(result.loads, 1):
-        if "throughput" in load.metrics:
-            measured = format_metric("throughput", load.metrics["throughput"])
-            add(f"load {index} throughput", "(reported)", measured, "", "")
-    if result.error:
-        add("(error)", "", result.error.splitlines()[0][:120], "ERROR", "")
-    if not rows:
-        add("—", "", "", result.outcome, "")
-    return rows
-
-
-def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[str]:
-    if not comparison.in_baseline:
-        return ["—", "", Verdict.NEW.value]
-    if change is None:
-        return ["", "", ""]
-    return [format_metric(change.metric, change.baseline), change.describe(), change.explain()]
-
-
 def result_rows(result: QosResult, comparison: Comparison | None = None) -> list[list[str]]:
     """One test's Markdown rows: test named once, failures and regressions in bold."""
     rows = []
-    for index, row in enumerate(plain_rows(result, comparison)):
+    for index, row in enumerate(rows_of(result, comparison)):
         name = _code(result.test) if index == 0 else ""
         rows.append([name, *(_strong(cell) for cell in row)])
     return rows
@@ -86,27 +45,23 @@ def render_markdown(
 ) -> str:
     """A heading, a one-line summary and one GitHub table of every QoS test's results."""
     results = list(results)
-    headers = list(HEADERS) + (COMPARE_HEADERS if comparisons is not None else [])
+    columns = headers(comparisons is not None)
     rows = [
         row
         for result in results
         for row in result_rows(
             result,
-            None if comparisons is None else comparisons.get(result.test, _absent(result)),
+            None if comparisons is None else comparisons.get(result.test, absent(result)),
         )
     ]
     lines = [f"### {title}", "", summary_line(results, comparisons, baseline_name), ""]
-    lines.append(_table_line(headers))
-    lines.append("|" + "|".join(" --- " for _ in headers) + "|")
+    lines.append(_table_line(columns))
+    lines.append("|" + "|".join(" --- " for _ in columns) + "|")
     lines += [_table_line(row) for row in rows]
     metrics = {check.metric for result in results for check in result.checks}
     if metrics & {"jitter", "latency.jitter"}:
         lines += ["", f"<sub>{escape(JITTER_NOTE)}</sub>"]
     return "\n".join(lines) + "\n"
-
-
-def _absent(result: QosResult) -> Comparison:
-    return Comparison(result.test, in_baseline=False)
 
 
 def _table_line(cells: Sequence[str]) -> str:

@@ -1,8 +1,13 @@
-"""The results table every report shares: test, metric, expected, measured, verdict."""
+"""The results table every report shares: test, metric, expected, measured, verdict.
+
+With a baseline (--qos-compare) each row also has baseline, change and a verdict against it.
+The terminal, Markdown and HTML reports all render these same rows.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
@@ -10,7 +15,11 @@ from ..metrics import CATALOGUE
 from ..results import Check, QosResult
 from ..units import Kind, format_value
 
+if TYPE_CHECKING:
+    from ..baselines import Comparison, MetricChange
+
 HEADERS = ["test", "metric", "expected", "measured", "verdict"]
+COMPARE_HEADERS = ["baseline", "change", "vs baseline"]
 # Shown, unjudged, for a test that states no bounds, so its row says what it measured.
 HEADLINE_METRICS = (
     "throughput",
@@ -36,49 +45,106 @@ def verdict(check: Check) -> str:
     return f"FAIL ({check.note})" if check.note else "FAIL"
 
 
-def check_rows(result: QosResult, test_name: str | None = None) -> list[list[str]]:
-    """One row per checked metric, then reported-only metrics of the background load."""
-    name = result.test if test_name is None else test_name
-    rows = [
-        [
-            name,
+def rows_of(result: QosResult, comparison: Comparison | None = None) -> list[list[str]]:
+    """One test's rows without the test column: checks, compared metrics, loads, error.
+
+    Columns are HEADERS[1:], then COMPARE_HEADERS when `comparison` is given.
+    """
+    rows: list[list[str]] = []
+
+    def add(metric: str, expected: str, measured: str, verdict_text: str, name: str) -> None:
+        row = [metric, expected, measured, verdict_text]
+        if comparison is not None:
+            row += _change_cells(comparison.change_of(name) if name else None, comparison)
+        rows.append(row)
+
+    for check in result.checks:
+        add(
             check.metric,
             check.bound,
             format_metric(check.metric, check.measured),
             verdict(check),
-        ]
-        for check in result.checks
-    ]
-    if not result.checks and not result.error:
+            check.metric,
+        )
+    shown = {check.metric for check in result.checks}
+    for change in comparison.changes if comparison is not None else []:
+        if change.metric not in shown:
+            shown.add(change.metric)
+            add(
+                change.metric,
+                "(compared)",
+                format_metric(change.metric, change.now),
+                "",
+                change.metric,
+            )
+    if not shown and not result.error:
         metrics = result.metrics
-        rows += [
-            [name, metric, "(reported)", format_metric(metric, metrics[metric]), ""]
-            for metric in HEADLINE_METRICS
-            if metric in metrics
-        ]
+        for metric in HEADLINE_METRICS:
+            if metric in metrics:
+                add(metric, "(reported)", format_metric(metric, metrics[metric]), "", metric)
     for index, load in enumerate(result.loads, 1):
         if "throughput" in load.metrics:
-            rows.append(
-                [
-                    name,
-                    f"load {index} throughput",
-                    "(reported)",
-                    format_metric("throughput", load.metrics["throughput"]),
-                    "",
-                ]
+            add(
+                f"load {index} throughput",
+                "(reported)",
+                format_metric("throughput", load.metrics["throughput"]),
+                "",
+                "",
             )
     if result.error:
-        rows.append([name, "(error)", "", result.error.splitlines()[0][:80], "ERROR"])
+        add("(error)", "", result.error.splitlines()[0][:120], "ERROR", "")
+    if not rows:
+        add("—", "", "", result.outcome, "")
     return rows
 
 
-def render(results: Iterable[QosResult], tablefmt: str = "simple") -> str:
-    """Every result's rows as one table."""
-    rows = [row for result in results for row in check_rows(result)]
-    return tabulate(rows, headers=HEADERS, tablefmt=tablefmt, disable_numparse=True)
+def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[str]:
+    from ..baselines import Verdict
+
+    if not comparison.in_baseline:
+        return ["—", "", Verdict.NEW.value]
+    if change is None:
+        return ["", "", ""]
+    return [format_metric(change.metric, change.baseline), change.describe(), change.explain()]
 
 
-def render_one(result: QosResult, tablefmt: str = "simple") -> str:
+def absent(result: QosResult) -> Comparison:
+    """The comparison of a test the baseline does not hold."""
+    from ..baselines import Comparison
+
+    return Comparison(result.test, in_baseline=False)
+
+
+def headers(compared: bool) -> list[str]:
+    """The table's column names, with the baseline columns when comparing."""
+    return HEADERS + (COMPARE_HEADERS if compared else [])
+
+
+def render(
+    results: Iterable[QosResult],
+    comparisons: Mapping[str, Comparison] | None = None,
+    tablefmt: str = "simple",
+) -> str:
+    """Every result's rows as one table, the test named on each row."""
+    rows = [
+        [result.test, *row]
+        for result in results
+        for row in rows_of(
+            result, None if comparisons is None else comparisons.get(result.test, absent(result))
+        )
+    ]
+    return tabulate(
+        rows, headers=headers(comparisons is not None), tablefmt=tablefmt, disable_numparse=True
+    )
+
+
+def render_one(
+    result: QosResult, comparison: Comparison | None = None, tablefmt: str = "simple"
+) -> str:
     """One test's table without the test column (for its failure report)."""
-    rows = [row[1:] for row in check_rows(result, "")]
-    return tabulate(rows, headers=HEADERS[1:], tablefmt=tablefmt, disable_numparse=True)
+    return tabulate(
+        rows_of(result, comparison),
+        headers=headers(comparison is not None)[1:],
+        tablefmt=tablefmt,
+        disable_numparse=True,
+    )
