@@ -120,6 +120,17 @@ def _parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+def _bare_number(value: Any) -> bool:
+    """A number written without a unit (3, 3.0 or "3")."""
+    if isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _parse_option(key: str, value: Any) -> Any:
     if key == "protocol":
         text = str(value).lower()
@@ -149,13 +160,16 @@ def _parse_option(key: str, value: Any) -> Any:
             raise InputError(f"length must be a whole number of bytes, 1 B to 1 MiB, got {value!r}")
         return int(size)
     if key in ("duration", "omit"):
+        if _bare_number(value):
+            # The generic hint would say '3 ms', which iperf3 cannot do: it counts seconds.
+            raise InputError(f"'{str(value).strip()}' needs a unit, e.g. '{str(value).strip()} s'")
         seconds = parse(value, Kind.DURATION)
         if not float(seconds).is_integer():
             # iperf3 reads -t and -O with atoi(): 0.5 s would become 0, an endless test.
-            raise InputError(
-                f"iperf3 measures whole seconds; write '{max(1, int(seconds))} s' "
-                f"or '{int(seconds) + 1} s' instead of {value!r}"
-            )
+            lowest = 1 if key == "duration" else 0
+            choices = sorted({max(lowest, int(seconds)), max(lowest, int(seconds) + 1)})
+            write = " or ".join(f"'{whole} s'" for whole in choices)
+            raise InputError(f"iperf3 measures whole seconds; write {write} instead of {value!r}")
         if key == "duration" and not 1 <= seconds <= 86400:
             raise InputError(f"duration must be from 1 s to 1 day, got {value!r}")
         if key == "omit" and not 0 <= seconds <= 3600:

@@ -95,7 +95,7 @@ CASES = [
         "tests:\n  a:\n    traffic:\n      duration: 3\n",
         4,
         "tests.a.traffic.duration",
-        "'3' needs a unit, e.g. '3 ms'",
+        "'3' needs a unit, e.g. '3 s'",
     ),
     (
         "tests:\n  a:\n    traffic:\n      dscp: EFF\n",
