@@ -301,7 +301,9 @@ class Comparison:
                     measured=change.now,
                     passed=not change.failed,
                     baseline=change.baseline,
-                    note=change.explain() if change.failed else "",
+                    note=f"{change.describe()}, allowed {change.threshold:g} %"
+                    if change.failed
+                    else "",
                 )
             )
         return checks

@@ -11,23 +11,25 @@ from typing import Any
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
 
+from .baselines import Comparison
 from .errors import MeasurementError, QosError, ScenarioError
 from .report import terminal
 from .results import QosResult
 from .runner import Runner
 from .scenario import Scenario, TestSpec, load_scenario
-from .session import QOS_MARKER, RESULT_KEY, qos_session
+from .session import COMPARISON_KEY, QOS_MARKER, RESULT_KEY, qos_session
 from .target import Target, local_target, remote_target
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class QosFailure(Exception):
-    """A test's measurement missed at least one bound."""
+    """A test's measurement missed at least one bound (or regressed against the baseline)."""
 
-    def __init__(self, result: QosResult) -> None:
+    def __init__(self, result: QosResult, comparison: Comparison | None = None) -> None:
         super().__init__(result.test)
         self.result = result
+        self.comparison = comparison
 
 
 def is_scenario_file(path: Path, config: pytest.Config, is_argument: bool) -> bool:
@@ -45,7 +47,7 @@ def is_scenario_file(path: Path, config: pytest.Config, is_argument: bool) -> bo
 def explain(error: BaseException) -> str | None:
     """One clear message for our own errors (no traceback), else None."""
     if isinstance(error, QosFailure):
-        return terminal.failure(error.result)
+        return terminal.failure(error.result, error.comparison)
     if isinstance(error, MeasurementError) and error.command:
         return f"{error}\nreproduce: {shlex.join(error.command)}"
     if isinstance(error, QosError):
@@ -139,8 +141,11 @@ class ScenarioItem(pytest.Item):
         finally:
             runner.close()
         self.stash[RESULT_KEY] = result
+        comparison = session.compare(result)
+        if comparison is not None:
+            self.stash[COMPARISON_KEY] = comparison
         if not result.passed:
-            raise QosFailure(result)
+            raise QosFailure(result, comparison)
 
     def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None

@@ -16,7 +16,7 @@ from .iperf3 import Iperf3Server
 from .metrics import CATALOGUE
 from .probes.stats import percentile
 from .results import Measurement, QosResult
-from .session import item_result, qos_session
+from .session import COMPARISON_KEY, item_result, qos_session
 from .target import Target, local_target
 
 Checker = Callable[..., QosResult]
@@ -136,17 +136,19 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
         elif not isinstance(subject, (Measurement, QosResult)):
             tool = "values" if isinstance(subject, Mapping) else "benchmark"
             result.measurements.append(Measurement(tool, metrics))
-        checks = check_bounds(metrics, expect, session.baseline_metrics(request.node.nodeid))
-        result.checks += checks
-        if not all(c.passed for c in checks):
+        checked = QosResult(
+            test=result.test,
+            measurements=result.measurements,
+            checks=check_bounds(metrics, expect, session.baseline_metrics(request.node.nodeid)),
+            loads=result.loads,
+        )
+        comparison = session.compare(checked)
+        if comparison is not None:
+            request.node.stash[COMPARISON_KEY] = comparison
+        result.checks += checked.checks
+        if not checked.passed:
             result.outcome = "failed"
-            failing = QosResult(
-                test=result.test,
-                measurements=result.measurements,
-                checks=checks,
-                loads=result.loads,
-            )
-            raise QosFailure(failing)
+            raise QosFailure(checked, comparison)
         return result
 
     return check

@@ -14,13 +14,25 @@ from typing import Any
 
 import pytest
 
+from .baselines import (
+    DEFAULT_DIRECTORY,
+    check_name,
+    load_baseline,
+    parse_compare_fail,
+    save_baseline,
+)
 from .collect import ScenarioFile, explain, is_scenario_file
+from .errors import InputError
 from .fixtures import iperf3, iperf3_server, latency_probe, qos_check, qos_target
 from .report import json as json_report
 from .report import junit, terminal
+from .report.html import QosHtmlExtras, html_report_requested
+from .report.markdown import append_step_summary, render_markdown, write_markdown
+from .report.plots import write_plots
 from .report.progress import Progress
 from .results import QosResult
 from .session import (
+    COMPARISON_KEY,
     QOS_MARKER,
     RESULT_KEY,
     SESSION_KEY,
@@ -45,6 +57,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--qos-router-config",
         metavar="PATH",
         help="router config to apply in lab scenarios, instead of the one each file names",
+    )
+    group.addoption("--qos-save", metavar="NAME", help="store this run's results as baseline NAME")
+    group.addoption(
+        "--qos-save-dir",
+        metavar="DIR",
+        default=DEFAULT_DIRECTORY,
+        help=f"where baselines are stored (default: {DEFAULT_DIRECTORY}/)",
+    )
+    group.addoption(
+        "--qos-compare",
+        metavar="NAME|PATH",
+        help="compare each test's metrics with a stored baseline (name or JSON path)",
+    )
+    group.addoption(
+        "--qos-compare-fail",
+        metavar="METRIC:PCT[,...]",
+        help="fail a test whose metric moved the bad way by more than PCT, e.g. throughput:5%%",
+    )
+    group.addoption("--qos-md", metavar="PATH", help="write the results table as Markdown")
+    group.addoption(
+        "--qos-plot-dir", metavar="DIR", help="write throughput and RTT plots as PNG files"
     )
     parser.addini(
         "qos_scenario_dirs",
@@ -73,17 +106,51 @@ def pytest_configure(config: pytest.Config) -> None:
     router_config = _path_option(config, "qos_router_config")
     if router_config is not None and not router_config.is_file():
         raise pytest.UsageError(f"--qos-router-config={router_config}: no such file")
-    config.stash[SESSION_KEY] = QosSession(
+    store = QosSession(
         enabled=bool(config.getoption("qos")),
         iperf3_path=config.getoption("qos_iperf3"),
         json_path=_path_option(config, "qos_json"),
         router_config=router_config.resolve() if router_config else None,
+        save_dir=Path(config.getoption("qos_save_dir")),
+        md_path=_path_option(config, "qos_md"),
+        plot_dir=_path_option(config, "qos_plot_dir"),
     )
-    config.pluginmanager.register(QosReporter(config.stash[SESSION_KEY]), "qos-reporter")
+    try:
+        _configure_baselines(config, store)
+    except InputError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[SESSION_KEY] = store
+    config.pluginmanager.register(QosReporter(store), "qos-reporter")
+    if html_report_requested(config):
+        config.pluginmanager.register(
+            QosHtmlExtras(
+                lambda item: item.stash.get(RESULT_KEY, None),
+                lambda item: item.stash.get(COMPARISON_KEY, None),
+            ),
+            "qos-html",
+        )
     if config.getoption("qos") and threading.current_thread() is threading.main_thread():
         with contextlib.suppress(ValueError):
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _configure_baselines(config: pytest.Config, store: QosSession) -> None:
+    """Check --qos-save's name, load --qos-compare's run, parse --qos-compare-fail."""
+    save = config.getoption("qos_save")
+    if save:
+        store.save_name = check_name(save)
+    compare_with = config.getoption("qos_compare")
+    fail_spec = config.getoption("qos_compare_fail")
+    if fail_spec and not compare_with:
+        raise InputError(
+            "needs --qos-compare=NAME|PATH: what to compare with", "--qos-compare-fail"
+        )
+    if fail_spec:
+        store.thresholds = parse_compare_fail(fail_spec)
+    if compare_with:
+        store.baseline = load_baseline(compare_with, store.save_dir)
+        store.baseline_name = compare_with
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -137,6 +204,9 @@ def pytest_runtest_makereport(
         if result.outcome != "error":
             result.outcome = report.outcome
         report.qos_result = result.to_json()  # type: ignore[attr-defined]
+        plot_dir = qos_session(item.config).plot_dir
+        if plot_dir is not None:
+            write_plots(result, plot_dir)  # here, on the worker: series are not serialised
         if call.excinfo is not None and report.failed:
             message = explain(call.excinfo.value)
             if message is not None:
@@ -178,15 +248,39 @@ class QosReporter:
         """The `QoS results` table: every checked metric of every QoS test."""
         if self.store.results:
             terminalreporter.write_sep("=", "QoS results")
-            terminalreporter.write_line(terminal.summary(self.store.results))
+            terminalreporter.write_line(
+                terminal.summary(
+                    self.store.results, self.store.comparisons(), self.store.baseline_name
+                )
+            )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write --qos-json (on the controller only, when running under xdist)."""
+    """Write --qos-json, the baseline, Markdown (on the controller only, under xdist)."""
     store = qos_session(session.config)
-    if store.json_path is None or hasattr(session.config, "workerinput"):
+    if hasattr(session.config, "workerinput"):
+        return
+    wanted = store.json_path is not None or store.save_name or store.md_path
+    if not (wanted or store.results):
         return
     document = json_report.build_document(
         store.results, json_report.environment(store.iperf3_version())
     )
-    json_report.write_document(store.json_path, document)
+    if store.json_path is not None:
+        json_report.write_document(store.json_path, document)
+    if not store.results:
+        return
+    if store.save_name and exitstatus != pytest.ExitCode.INTERRUPTED:
+        # An interrupted run is incomplete: the previous baseline stays as it was.
+        path = save_baseline(document, store.save_name, store.save_dir)
+        _tell(session, f"QoS baseline '{store.save_name}' saved to {path}")
+    markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
+    if store.md_path is not None:
+        write_markdown(store.md_path, markdown)
+    append_step_summary(markdown)
+
+
+def _tell(session: pytest.Session, line: str) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)

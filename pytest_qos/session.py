@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .baselines import DEFAULT_DIRECTORY, Comparison, compare, compare_all
 from .errors import ToolMissingError
 from .iperf3 import Iperf3
 from .report.progress import Progress
@@ -24,6 +25,13 @@ class QosSession:
     iperf3_path: str | None = None
     json_path: Path | None = None
     router_config: Path | None = None
+    save_name: str | None = None
+    save_dir: Path = Path(DEFAULT_DIRECTORY)
+    md_path: Path | None = None
+    plot_dir: Path | None = None
+    baseline: dict[str, QosResult] | None = None  # --qos-compare: test id -> stored result
+    baseline_name: str | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)  # --qos-compare-fail
     results: list[QosResult] = field(default_factory=list)
     progress: Progress = field(default_factory=lambda: Progress(None))
     _iperf3: Iperf3 | None = None
@@ -36,7 +44,23 @@ class QosSession:
 
     def baseline_metrics(self, test_id: str) -> dict[str, float] | None:
         """The stored baseline's metrics for a test (--qos-compare), if any."""
-        return None
+        if self.baseline is None or test_id not in self.baseline:
+            return None
+        return self.baseline[test_id].metrics
+
+    def compare(self, result: QosResult) -> Comparison | None:
+        """`result` against the baseline, its regressions added to its checks (or None)."""
+        if self.baseline is None:
+            return None
+        comparison = compare(result, self.baseline.get(result.test), self.thresholds)
+        result.checks += comparison.checks()
+        return comparison
+
+    def comparisons(self) -> dict[str, Comparison] | None:
+        """Every gathered result against the baseline, for the summary tables."""
+        if self.baseline is None:
+            return None
+        return compare_all(self.results, self.baseline, self.thresholds)
 
     def iperf3_version(self) -> str | None:
         """iperf3's version for the report's environment, or None when it is missing."""
@@ -48,6 +72,7 @@ class QosSession:
 
 SESSION_KEY = pytest.StashKey[QosSession]()
 RESULT_KEY = pytest.StashKey[QosResult]()  # on an item: what its QoS test measured
+COMPARISON_KEY = pytest.StashKey[Comparison]()  # on an item: its result against the baseline
 
 
 def qos_session(config: pytest.Config) -> QosSession:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from ..baselines import Comparison
 from ..metrics import CATALOGUE
 from ..results import QosResult
-from .table import render, render_one
+from .table import absent, render, render_one
 
 JITTER_NOTE = (
     "jitter: iperf3's RFC 3550 smoothed interarrival estimate; "
@@ -15,20 +16,31 @@ JITTER_NOTE = (
 )
 
 
-def summary(results: Sequence[QosResult]) -> str:
+def summary(
+    results: Sequence[QosResult],
+    comparisons: Mapping[str, Comparison] | None = None,
+    baseline_name: str | None = None,
+) -> str:
     """One table of every checked metric of every QoS test, plus how jitter is defined."""
-    text = render(results)
+    text = render(results, comparisons)
+    if comparisons is not None:
+        missing = [r.test for r in results if not comparisons.get(r.test, absent(r)).in_baseline]
+        text += f"\ncompared with baseline '{baseline_name}'"
+        if missing:
+            text += f"; not in the baseline (reported, not failed): {', '.join(missing)}"
     names = {check.metric for result in results for check in result.checks}
     if names & {"jitter", "latency.jitter"}:
         text += "\n" + JITTER_NOTE
     return text
 
 
-def failure(result: QosResult) -> str:
+def failure(result: QosResult, comparison: Comparison | None = None) -> str:
     """What a failing test prints: its table and the command that reproduces it."""
     missed = [check for check in result.checks if not check.passed]
     lines = [f"QoS bounds missed: {', '.join(check.metric for check in missed)}", ""]
-    lines.append(render_one(result))
+    lines.append(render_one(result, comparison))
+    if comparison is not None and comparison.failed:
+        lines += ["", comparison.failure_message()]
     for measurement in result.measurements:
         if measurement.command:
             lines += ["", f"reproduce ({measurement.tool}): {shlex.join(measurement.command)}"]

@@ -1,0 +1,142 @@
+"""Baselines through the plugin: save, compare, fail on regressions; Markdown and plots."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def udp_scenario(bitrate: str, extra_test: str = "", bound: str = ">= 1 Mbit/s") -> str:
+    return (
+        "tests:\n"
+        "  udp-flow:\n"
+        f"    traffic: {{protocol: udp, bitrate: {bitrate}, duration: 1 s}}\n"
+        f"    expect: {{throughput: '{bound}'}}\n" + extra_test
+    )
+
+
+def write(pytester: pytest.Pytester, text: str) -> None:
+    path = pytester.path / "scenarios" / "wan.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
+def test_slower_path_fails_compare_with_the_change_shown(pytester: pytest.Pytester) -> None:
+    write(pytester, udp_scenario("10 Mbit/s"))
+    saved = pytester.runpytest("--qos", "--qos-save=main")
+    saved.assert_outcomes(passed=1)
+    saved.stdout.fnmatch_lines(["*QoS baseline 'main' saved to .qos/main.json*"])
+    assert (pytester.path / ".qos" / "main.json").is_file()
+
+    new_test = (
+        "  new-flow:\n    traffic: {protocol: udp, bitrate: 1 Mbit/s, duration: 1 s}\n"
+        "    expect: {loss: '<= 5 %'}\n"
+    )
+    write(pytester, udp_scenario("5 Mbit/s", new_test))  # the path got slower
+    result = pytester.runpytest(
+        "--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%", "--qos-md=qos.md"
+    )
+    result.assert_outcomes(passed=1, failed=1)  # the new test is reported, not failed
+    result.stdout.fnmatch_lines(
+        [
+            "*QoS regression against the baseline: scenarios/wan.yaml::udp-flow*",
+            "*throughput: 10.* Mbit/s → 5.* Mbit/s (-4*%; allowed 5 % lower)*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*= QoS results =*",
+            "*test*metric*expected*measured*verdict*baseline*change*vs baseline*",
+            "*udp-flow*throughput*change within 5 % of baseline*5.* Mbit/s*FAIL (-4*%, allowed 5 %)*"
+            "10.* Mbit/s*-4*REGRESSION*",
+            "*new-flow*loss*not in baseline*",
+            "compared with baseline 'main'; not in the baseline (reported, not failed): "
+            "scenarios/wan.yaml::new-flow",
+        ]
+    )
+    markdown = (pytester.path / "qos.md").read_text()
+    assert "| `scenarios/wan.yaml::udp-flow` |" in markdown
+    assert "REGRESSION" in markdown
+
+
+def test_bound_relative_to_baseline(pytester: pytest.Pytester) -> None:
+    write(pytester, udp_scenario("10 Mbit/s"))
+    pytester.runpytest("--qos", "--qos-save=before").assert_outcomes(passed=1)
+    write(pytester, udp_scenario("5 Mbit/s", bound=">= 95% of baseline"))
+    result = pytester.runpytest("--qos", "--qos-compare=before")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*throughput*>= 95% of baseline*5.* Mbit/s*FAIL*10.* Mbit/s*"])
+    without = pytester.runpytest("--qos")
+    without.assert_outcomes(failed=1)
+    without.stdout.fnmatch_lines(["*FAIL (no baseline value to compare with)*"])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--qos-compare-fail=throughput:5%"], "--qos-compare-fail: needs --qos-compare"),
+        (["--qos-compare=nightly"], "*--qos-compare*nightly*"),
+        (["--qos-compare=main", "--qos-compare-fail=througput:5%"], "*did you mean 'throughput'?*"),
+        (["--qos-save=../up"], "*--qos-save*"),
+    ],
+)
+def test_bad_baseline_options_are_usage_errors(
+    pytester: pytest.Pytester, options: list[str], message: str
+) -> None:
+    write(pytester, udp_scenario("1 Mbit/s"))
+    (pytester.path / ".qos").mkdir()
+    (pytester.path / ".qos" / "main.json").write_text('{"version": 1, "results": []}')
+    result = pytester.runpytest("--qos", *options)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_interrupted_save_leaves_the_previous_baseline(tmp_path: Path) -> None:
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "wan.yaml").write_text(udp_scenario("1 Mbit/s"))
+    command = [sys.executable, "-m", "pytest", "--qos", "--qos-save=main", "-p", "no:cacheprovider"]
+    subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=60, check=True)
+    baseline = tmp_path / ".qos" / "main.json"
+    before = baseline.read_bytes()
+    (scenarios / "wan.yaml").write_text(
+        udp_scenario("1 Mbit/s") + "  long:\n    traffic: {protocol: udp, duration: 20 s}\n"
+    )
+    run = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        # Interrupt during the second test: the first result is in, the run is incomplete.
+        time.sleep(3.0)
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert "KeyboardInterrupt" in output or "Interrupted" in output, output
+    assert baseline.read_bytes() == before
+    assert sorted(p.name for p in baseline.parent.iterdir()) == ["main.json"]
+
+
+def test_markdown_to_step_summary_and_plots(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    summary = pytester.path / "summary.md"
+    summary.write_text("# earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    write(pytester, udp_scenario("2 Mbit/s"))
+    result = pytester.runpytest("--qos", "--qos-plot-dir=plots")
+    result.assert_outcomes(passed=1)
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n")
+    assert "### QoS results" in text and "`scenarios/wan.yaml::udp-flow`" in text
+    plots = list((pytester.path / "plots").glob("*.png"))
+    assert plots and all(p.read_bytes().startswith(b"\x89PNG") for p in plots)
