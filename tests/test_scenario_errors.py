@@ -43,7 +43,8 @@ CASES = [
         "'10' needs a unit, e.g. '10 Mbit/s'",
     ),
     (
-        "tests:\n  a:\n    traffic: {protocol: tcp}\n    expect:\n      throughput: '>= 10 Mbps/s'\n",
+        "tests:\n  a:\n    traffic: {protocol: tcp}\n    expect:\n"
+        "      throughput: '>= 10 Mbps/s'\n",
         5,
         "tests.a.expect.throughput",
         "unknown unit 'Mbps/s'",
