@@ -4,11 +4,16 @@
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SYSTEM_TOOLS := iperf3:iperf3 ping:iputils-ping ip:iproute2 tc:iproute2 nft:nftables
+# The test suite also opens the pytest-html report in a headless browser.
+TEST_TOOLS := $(SYSTEM_TOOLS) chromium:chromium
 
-.PHONY: install system-deps qos test lint bench clean
+.PHONY: install test-install system-deps apt-tools qos test lint bench clean
 
 system-deps:
-	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	@$(MAKE) --no-print-directory apt-tools TOOLS="$(SYSTEM_TOOLS)"
+
+apt-tools:
+	@missing=""; for pair in $(TOOLS); do \
 	  tool=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$pkg"; \
 	done; \
@@ -21,10 +26,14 @@ system-deps:
 install: system-deps
 	$(PYTHON) -m pip install -q -e '.[dev]'
 
+test-install:
+	@$(MAKE) --no-print-directory apt-tools TOOLS="$(TEST_TOOLS)"
+	$(PYTHON) -m pip install -q -e '.[dev,plots]'
+
 qos: install
 	$(PYTHON) -m pytest --qos scenarios/ -p no:cacheprovider
 
-test: install
+test: test-install lint
 	$(PYTHON) -m pytest -rs
 
 lint:
