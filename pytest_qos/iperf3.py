@@ -18,6 +18,7 @@ from .endpoints import Completed, Endpoint, Local, Process, wait_until
 from .errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from .results import Measurement
 from .traffic import Traffic
+from .wire import add_wire_rate
 
 IntervalCallback = Callable[[float, float], None]
 
@@ -28,6 +29,7 @@ INSTALL_HINT = (
 SERVER_START_TIMEOUT = 5.0
 BUSY_RETRY_TIMEOUT = 15.0  # how long a client keeps retrying "the server is busy"
 _BUSY = "the server is busy"
+_BETWEEN_TESTS = ("Connection refused", "Connection reset by peer")
 _MAX_ATTEMPTS = 50
 
 
@@ -227,7 +229,10 @@ class Iperf3:
                 completed = endpoint.run(command, timeout=traffic.timeout)
             document = parse_json(completed.stdout, completed.stderr, completed.returncode, command)
             error = document.get("error")
-            if error and _BUSY in error:
+            # Our own server, alive, refusing: caught between tests while it re-opened its
+            # listening socket (seen behind shapers). Transient, so retried like "busy".
+            refused = server is not None and error and any(t in error for t in _BETWEEN_TESTS)
+            if error and (_BUSY in error or refused):
                 if time.monotonic() < deadline:
                     time.sleep(min(0.2 * (attempt + 1), 1.0))
                     continue
@@ -363,8 +368,9 @@ def parse_result(document: dict[str, Any], command: list[str]) -> Measurement:
         "mss": int(start.get("tcp_mss_default", 0) or 0),
         "version": str(start.get("version", "")),
         "duration": float(test.get("duration", 0)),
+        "ipv6": _is_ipv6(start),
     }
-    return Measurement(
+    measurement = Measurement(
         tool="iperf3",
         metrics=metrics,
         command=list(command),
@@ -372,3 +378,12 @@ def parse_result(document: dict[str, Any], command: list[str]) -> Measurement:
         details=details,
         raw=document,
     )
+    add_wire_rate(measurement)
+    return measurement
+
+
+def _is_ipv6(start: dict[str, Any]) -> bool:
+    """True when the flow ran over IPv6 (an IPv4-mapped address is IPv4 on the wire)."""
+    connected = start.get("connected") or [{}]
+    host = str(connected[0].get("remote_host", ""))
+    return ":" in host and not host.startswith("::ffff:")

@@ -69,10 +69,14 @@ def test_tcp_document_gives_tcp_metrics() -> None:
     assert set(measurement.metrics) == {
         "throughput",
         "throughput.sent",
+        "throughput.wire",
         "retransmits",
         "cpu.local",
         "cpu.remote",
     }
+    # Goodput scaled to the frames that carried it (headers of each MSS-sized segment).
+    assert measurement.metrics["throughput.wire"] > measurement.metrics["throughput"]
+    assert measurement.details["ipv6"] is False
     end = document["end"]
     # The trap: sum_received claims "sender": true, yet it is the receiver's count.
     assert end["sum_received"]["sender"] is True
