@@ -26,10 +26,13 @@ YAML_SUFFIXES = (".yaml", ".yml")
 class QosFailure(Exception):
     """A test's measurement missed at least one bound (or regressed against the baseline)."""
 
-    def __init__(self, result: QosResult, comparison: Comparison | None = None) -> None:
+    def __init__(
+        self, result: QosResult, comparison: Comparison | None = None, context: str = ""
+    ) -> None:
         super().__init__(result.test)
         self.result = result
         self.comparison = comparison
+        self.context = context  # e.g. the lab router's queue counters
 
 
 def is_scenario_file(path: Path, config: pytest.Config, is_argument: bool) -> bool:
@@ -47,7 +50,8 @@ def is_scenario_file(path: Path, config: pytest.Config, is_argument: bool) -> bo
 def explain(error: BaseException) -> str | None:
     """One clear message for our own errors (no traceback), else None."""
     if isinstance(error, QosFailure):
-        return terminal.failure(error.result, error.comparison)
+        report = terminal.failure(error.result, error.comparison)
+        return f"{report}\n\n{error.context}" if error.context else report
     if isinstance(error, MeasurementError) and error.command:
         return f"{error}\nreproduce: {shlex.join(error.command)}"
     if isinstance(error, QosError):
@@ -99,6 +103,12 @@ class ScenarioFile(pytest.File):
         target: Target = self._lab.target()
         return target
 
+    def lab_state(self) -> str:
+        """The router's qdiscs and counters, to show why a lab test failed ('' if no lab)."""
+        if self._lab is None:
+            return ""
+        return f"router qdiscs after the test (tc -s qdisc show):\n{self._lab.qdiscs()}"
+
     def teardown(self) -> None:
         """Destroy the lab (namespaces, processes, qdiscs) after the file's last test."""
         if self._lab is not None:
@@ -145,7 +155,7 @@ class ScenarioItem(pytest.Item):
         if comparison is not None:
             self.stash[COMPARISON_KEY] = comparison
         if not result.passed:
-            raise QosFailure(result, comparison)
+            raise QosFailure(result, comparison, parent.lab_state())
 
     def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None

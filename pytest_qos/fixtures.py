@@ -1,10 +1,11 @@
-"""Fixtures: `iperf3_server`, `iperf3`, `latency_probe`, `qos_target`, `qos_check`."""
+"""Fixtures: `iperf3_server`, `iperf3`, `latency_probe`, `qos_target`, `qos_check`, `qos_lab`."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +21,9 @@ from .session import COMPARISON_KEY, item_result, qos_session
 from .target import Target, local_target
 
 Checker = Callable[..., QosResult]
+
+if TYPE_CHECKING:
+    from .lab import Lab
 
 
 def _record(request: pytest.FixtureRequest) -> Callable[[QosResult], None]:
@@ -82,6 +86,56 @@ def latency_probe(request: pytest.FixtureRequest, qos_target: Target) -> Iterato
         yield probe
     finally:
         probe.close()
+
+
+class QosLab:
+    """A client–router–server lab for one test, with clients that measure across it."""
+
+    def __init__(self, lab: Lab, iperf3: Iperf3Client, latency_probe: LatencyProbe) -> None:
+        self.lab = lab
+        self.target = lab.target()
+        self.iperf3 = iperf3
+        self.latency_probe = latency_probe
+        # The topology, for tests that run their own commands in it.
+        self.client, self.router, self.server = lab.client, lab.router, lab.server
+        self.addresses = lab.addresses
+        self.interfaces = lab.interfaces
+
+    def apply(self, router_config: Path | str) -> None:
+        """Replace the router's config (the previous qdiscs and nft rules are removed first)."""
+        self.lab.apply(router_config)
+
+    def qdiscs(self) -> str:
+        """The router's qdiscs with their counters (`tc -s qdisc show`)."""
+        return self.lab.qdiscs()
+
+
+@pytest.fixture
+def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
+    """A routed lab (root): config from --qos-router-config or @pytest.mark.qos_lab(router=)."""
+    from .lab import Lab, lab_unavailable_reason
+
+    reason = lab_unavailable_reason()
+    if reason:
+        pytest.skip(f"router lab {reason}")
+    session = qos_session(request.config)
+    config = session.router_config
+    marker = request.node.get_closest_marker("qos_lab")
+    if config is None and marker is not None and marker.kwargs.get("router"):
+        config = (request.path.parent / marker.kwargs["router"]).resolve()
+    lab = Lab.create(router_config=config)
+    record = _record(request)
+    target = lab.target()
+    test_id = request.node.nodeid
+    iperf3 = Iperf3Client(session.iperf3, target, record, test_id, session.progress)
+    probe = LatencyProbe(session.iperf3, target, record, test_id, session.progress)
+    try:
+        yield QosLab(lab, iperf3, probe)
+    finally:
+        # Servers and responders first: destroying the namespaces would orphan them.
+        iperf3.close()
+        probe.close()
+        lab.destroy()
 
 
 def _metric_name(keyword: str) -> str:

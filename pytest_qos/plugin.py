@@ -23,7 +23,7 @@ from .baselines import (
 )
 from .collect import ScenarioFile, explain, is_scenario_file
 from .errors import InputError
-from .fixtures import iperf3, iperf3_server, latency_probe, qos_check, qos_target
+from .fixtures import iperf3, iperf3_server, latency_probe, qos_check, qos_lab, qos_target
 from .report import json as json_report
 from .report import junit, terminal
 from .report.html import QosHtmlExtras, html_report_requested
@@ -42,7 +42,7 @@ from .session import (
 )
 
 # pytest finds fixtures among a plugin module's names.
-__all__ = ["iperf3", "iperf3_server", "latency_probe", "qos_check", "qos_target"]
+__all__ = ["iperf3", "iperf3_server", "latency_probe", "qos_check", "qos_lab", "qos_target"]
 
 # -- options -------------------------------------------------------------------------------
 
@@ -102,6 +102,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Create the session store; turn SIGTERM into an interrupt so teardowns still run."""
     config.addinivalue_line(
         "markers", f"{QOS_MARKER}: a network QoS measurement (skipped unless --qos)"
+    )
+    config.addinivalue_line(
+        "markers", "qos_lab(router=PATH): the router config the qos_lab fixture applies"
     )
     router_config = _path_option(config, "qos_router_config")
     if router_config is not None and not router_config.is_file():
