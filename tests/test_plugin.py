@@ -299,3 +299,27 @@ tests:
     junit = ET.parse(pytester.path / "j.xml")
     names = {p.get("name") for p in junit.iter("property")}
     assert {"qos.latency.p99", "qos.mos", "qos.latency.jitter"} <= names
+
+
+def test_port_pool_gives_each_concurrent_flow_its_own_running_server(
+    pytester: pytest.Pytester, iperf3_server: Callable[..., Iperf3Server]
+) -> None:
+    first, second = iperf3_server(), iperf3_server()
+    flows = (
+        "tests:\n  with-load:\n    traffic: {protocol: udp, bitrate: 5 Mbit/s, duration: 1 s}\n"
+        "    load: {protocol: udp, bitrate: 2 Mbit/s}\n    settle: 0.2 s\n"
+        "    expect: {throughput: '>= 4 Mbit/s'}\n"
+    )
+    write_scenario(
+        pytester, f"target: {{host: 127.0.0.1, ports: [{first.port}, {second.port}]}}\n" + flows
+    )
+    pytester.runpytest("--qos").assert_outcomes(passed=1)
+    write_scenario(pytester, f"target: {{host: 127.0.0.1, port: {first.port}}}\n" + flows)
+    short = pytester.runpytest("--qos")
+    short.assert_outcomes(failed=1)
+    short.stdout.fnmatch_lines(
+        [
+            f"*target 127.0.0.1 has 1 iperf3 port(s) but this test runs 2 concurrent flows: give "
+            f"'ports: {first.port}-{first.port + 1}'*"
+        ]
+    )

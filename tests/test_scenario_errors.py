@@ -150,6 +150,26 @@ CASES = [
         "measured by a latency probe",
     ),
     (
+        "tests:\n  a:\n    probe: {kind: udp, interval: 0 ms}\n",
+        3,
+        "tests.a.probe.interval",
+        "interval",
+    ),
+    ("tests:\n  a:\n    probe: {count: 10, duration: 1 s}\n", 3, "tests.a.probe.duration", "count"),
+    ("tests:\n  a:\n    probe: {kind: udq}\n", 3, "tests.a.probe.kind", "did you mean 'udp'?"),
+    (
+        "tests:\n  a:\n    probe:\n      intervl: 20 ms\n",
+        4,
+        "tests.a.probe.intervl",
+        "did you mean 'interval'?",
+    ),
+    (
+        "tests:\n  a:\n    probe:\n      target: {host: 127.0.0.1, prot: 7000}\n",
+        4,
+        "tests.a.probe.target.prot",
+        "did you mean 'port'?",
+    ),
+    (
         "tests:\n  a:\n    traffic: {protocol: tcp}\n    repeat: 0\n",
         4,
         "tests.a.repeat",
