@@ -13,11 +13,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 from .metrics import CATALOGUE, Better
 from .report.json import SCHEMA_VERSION, write_atomically
 from .results import Check, QosResult
-from .traffic import did_you_mean
 
 DEFAULT_DIRECTORY = ".qos"
 SUFFIX = ".json"

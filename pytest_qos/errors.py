@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' — did you mean 'x'?' for the closest choice (case ignored), or ''."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.5)
+    return f" — did you mean '{by_lower[close[0]]}'?" if close else ""
 
 
 class QosError(Exception):

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from .bounds import Bound, parse_expectations
-from .errors import InputError, ScenarioError
+from .errors import InputError, ScenarioError, did_you_mean
 from .target import RESPONDER_PORT
-from .traffic import TRAFFIC_KEYS, Traffic, did_you_mean
+from .traffic import TRAFFIC_KEYS, Traffic
 from .units import Kind, parse
 
 TOP_KEYS = ("description", "target", "defaults", "lab", "tests")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 from .units import Kind, parse
 
 DSCP_NAMES: dict[str, int] = {
@@ -39,12 +38,6 @@ TRAFFIC_KEYS = (
     "dscp",
     "congestion",
 )
-
-
-def did_you_mean(word: str, choices: Any) -> str:
-    """' — did you mean 'x'?' for the closest choice, or ''."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
-    return f" — did you mean '{close[0]}'?" if close else ""
 
 
 def parse_dscp(value: object) -> int:

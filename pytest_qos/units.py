@@ -6,7 +6,7 @@ import math
 import re
 from enum import Enum
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 
 
 class Kind(str, Enum):
@@ -61,6 +61,14 @@ _SIZES = {
     "MiB": 1024**2,
     "M": 1024**2,
 }
+_UNITS: dict[Kind, tuple[str, ...]] = {
+    Kind.RATE: ("bit/s", "kbit/s", "Mbit/s", "Gbit/s", "bps", "kbps", "Mbps", "Gbps", *_BYTE_RATES),
+    Kind.DURATION: ("ns", "us", "µs", "ms", "s", "min"),
+    Kind.PERCENT: ("%",),
+    Kind.SIZE: ("B", "kB", "KiB", "MB", "MiB"),
+    Kind.COUNT: (),
+    Kind.SCORE: (),
+}
 _EXAMPLE = {
     Kind.RATE: "10 Mbit/s",
     Kind.DURATION: "20 ms",
@@ -100,6 +108,9 @@ def _unit_factor(unit: str, kind: Kind) -> float | None:
     if kind is Kind.RATE:
         if unit in _BYTE_RATES:
             return _BYTE_RATES[unit]
+        if unit.split("/")[0].endswith("B") or unit.endswith("Bps"):
+            # Bit units ignore case, but a capital B means bytes: 'mB/s' is no guess to make.
+            return None
         return _BIT_RATES.get(unit.lower())
     if kind is Kind.DURATION:
         return _DURATIONS.get(unit)
@@ -137,6 +148,7 @@ def parse(value: object, kind: Kind) -> float:
     if factor is None:
         raise InputError(
             f"unknown unit '{unit}' in '{value}'; a {kind.value} takes {UNIT_HELP[kind]}"
+            f"{did_you_mean(unit, _UNITS[kind])}"
         )
     return number * factor
 

@@ -170,3 +170,18 @@ def test_bad_quantities_say_what_is_right(value: object, kind: Kind, message: st
         parse(value, kind)
     assert caught.value.message.startswith(message), caught.value.message
     assert caught.value.key is None
+
+
+@pytest.mark.parametrize("unit", ["mB/s", "TB/s", "MBps"])
+def test_a_capital_b_that_is_not_a_byte_unit_is_refused_not_read_as_bits(unit: str) -> None:
+    with pytest.raises(InputError, match=f"unknown unit '{unit}'"):
+        parse(f"10 {unit}", Kind.RATE)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "suggestion"),
+    [("10 Mbits/s", Kind.RATE, "Mbit/s"), ("10 msec", Kind.DURATION, "ms")],
+)
+def test_unknown_units_suggest_the_closest(text: str, kind: Kind, suggestion: str) -> None:
+    with pytest.raises(InputError, match=f"did you mean '{suggestion}'"):
+        parse(text, kind)

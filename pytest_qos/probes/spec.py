@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
 from ..target import RESPONDER_PORT
-from ..traffic import did_you_mean, parse_dscp
+from ..traffic import parse_dscp
 from ..units import Kind, parse
 
 KINDS = ("udp", "icmp", "tcp")
