@@ -14,19 +14,22 @@ from .traffic import Traffic
 from .units import Kind, parse
 
 Recorder = Callable[[QosResult], None]
+Flows = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
-def _load_flows(
-    load: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
-) -> tuple[Traffic, ...]:
+def _load_flows(load: Flows) -> tuple[Traffic, ...]:
     if load is None:
         return ()
     flows = [load] if isinstance(load, Mapping) else list(load)
     return tuple(Traffic.from_options(flow) for flow in flows)
 
 
-class Iperf3Client:
-    """Runs iperf3 measurements against a target (the spawned loopback server by default)."""
+def _seconds(value: str | float) -> float:
+    return parse(value, Kind.DURATION) if isinstance(value, str) else float(value)
+
+
+class _PathClient:
+    """Measures across a target for one test, recording each result; close() stops servers."""
 
     def __init__(
         self,
@@ -43,32 +46,18 @@ class Iperf3Client:
         self._progress = progress
         self._runners: dict[tuple[str, int], Runner] = {}
 
-    def _runner(self, host: str | None, port: int | None) -> Runner:
+    def _runner(self, host: str | None = None, port: int | None = None) -> Runner:
+        """The target's runner, or one for an iperf3 server already running at host:port."""
         key = (host or "", port or 0)
         if key not in self._runners:
             target = self.target
             if host is not None or port is not None:
                 target = remote_target(host or self.target.host, [port or 5201])
-            self._runners[key] = Runner(self._iperf3(), target, self._progress)
+            self._runners[key] = Runner(self._iperf3, target, self._progress)
         return self._runners[key]
 
-    def run(
-        self,
-        *,
-        host: str | None = None,
-        port: int | None = None,
-        load: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-        settle: str | float = "1 s",
-        **options: Any,
-    ) -> Measurement:
-        """Measure one flow; `options` are traffic keys ("protocol", "bitrate", "dscp", ...)."""
-        traffic = Traffic.from_options(options)
-        result = self._runner(host, port).run(
-            self._test_id,
-            traffic=traffic,
-            load=_load_flows(load),
-            settle=parse(settle, Kind.DURATION) if isinstance(settle, str) else float(settle),
-        )
+    def _measure(self, runner: Runner, **what: Any) -> Measurement:
+        result = runner.run(self._test_id, **what)
         self._record(result)
         return result.measurements[0]
 
@@ -79,47 +68,41 @@ class Iperf3Client:
         self._runners.clear()
 
 
-class LatencyProbe:
-    """Runs latency probes against a target; call it or use `.run(**options)`."""
-
-    def __init__(
-        self,
-        iperf3: Callable[[], Iperf3],
-        target: Target,
-        record: Recorder,
-        test_id: str = "",
-        progress: Progress | None = None,
-    ) -> None:
-        self._runner = Runner(None, target, progress)
-        self._iperf3 = iperf3
-        self._record = record
-        self._test_id = test_id
+class Iperf3Client(_PathClient):
+    """Runs iperf3 measurements against a target (the spawned loopback server by default)."""
 
     def run(
         self,
         *,
-        load: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        load: Flows = None,
         settle: str | float = "1 s",
         **options: Any,
+    ) -> Measurement:
+        """Measure one flow; `options` are traffic keys ("protocol", "bitrate", "dscp", ...)."""
+        return self._measure(
+            self._runner(host, port),
+            traffic=Traffic.from_options(options),
+            load=_load_flows(load),
+            settle=_seconds(settle),
+        )
+
+
+class LatencyProbe(_PathClient):
+    """Runs latency probes against a target; call it or use `.run(**options)`."""
+
+    def run(
+        self, *, load: Flows = None, settle: str | float = "1 s", **options: Any
     ) -> Measurement:
         """Probe once; `options` are probe keys ("kind", "interval", "duration", "dscp", ...)."""
         from .probes import Probe
 
-        probe = Probe.from_options(options)
-        flows = _load_flows(load)
-        if flows and self._runner._iperf3 is None:
-            self._runner._iperf3 = self._iperf3()
-        result = self._runner.run(
-            self._test_id,
-            probe=probe,
-            load=flows,
-            settle=parse(settle, Kind.DURATION) if isinstance(settle, str) else float(settle),
+        return self._measure(
+            self._runner(),
+            probe=Probe.from_options(options),
+            load=_load_flows(load),
+            settle=_seconds(settle),
         )
-        self._record(result)
-        return result.measurements[0]
 
     __call__ = run
-
-    def close(self) -> None:
-        """Stop the servers of any load this probe ran under."""
-        self._runner.close()

@@ -130,10 +130,7 @@ class ScenarioItem(pytest.Item):
         assert isinstance(parent, ScenarioFile)
         session = qos_session(self.config)
         spec = self.spec
-        needs_iperf3 = spec.traffic is not None or bool(spec.load)
-        runner = Runner(
-            session.iperf3() if needs_iperf3 else None, parent.target(), session.progress
-        )
+        runner = Runner(session.iperf3, parent.target(), session.progress)
         try:
             result = runner.run(
                 self.nodeid,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -21,6 +21,7 @@ from .session import COMPARISON_KEY, item_result, qos_session
 from .target import Target, local_target
 
 Checker = Callable[..., QosResult]
+ClientT = TypeVar("ClientT", Iperf3Client, LatencyProbe)
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -62,13 +63,17 @@ def iperf3_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Iper
             server.stop()
 
 
-@pytest.fixture
-def iperf3(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[Iperf3Client]:
-    """Run iperf3 measurements: `iperf3.run(protocol="udp", bitrate="20 Mbit/s")`."""
+def _client(kind: type[ClientT], request: pytest.FixtureRequest, target: Target) -> ClientT:
+    """A client measuring across `target` for this test, recording into its result."""
     session = qos_session(request.config)
-    client = Iperf3Client(
-        session.iperf3, qos_target, _record(request), request.node.nodeid, session.progress
-    )
+    return kind(session.iperf3, target, _record(request), request.node.nodeid, session.progress)
+
+
+def _path_client(
+    kind: type[ClientT], request: pytest.FixtureRequest, target: Target
+) -> Iterator[ClientT]:
+    """Yield a client; stop the servers it spawned at teardown."""
+    client = _client(kind, request, target)
     try:
         yield client
     finally:
@@ -76,16 +81,15 @@ def iperf3(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[Iperf
 
 
 @pytest.fixture
+def iperf3(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[Iperf3Client]:
+    """Run iperf3 measurements: `iperf3.run(protocol="udp", bitrate="20 Mbit/s")`."""
+    yield from _path_client(Iperf3Client, request, qos_target)
+
+
+@pytest.fixture
 def latency_probe(request: pytest.FixtureRequest, qos_target: Target) -> Iterator[LatencyProbe]:
     """Run latency probes: `latency_probe(kind="udp", interval="20 ms", duration="2 s")`."""
-    session = qos_session(request.config)
-    probe = LatencyProbe(
-        session.iperf3, qos_target, _record(request), request.node.nodeid, session.progress
-    )
-    try:
-        yield probe
-    finally:
-        probe.close()
+    yield from _path_client(LatencyProbe, request, qos_target)
 
 
 class QosLab:
@@ -124,17 +128,14 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
     if config is None and marker is not None and marker.kwargs.get("router"):
         config = (request.path.parent / marker.kwargs["router"]).resolve()
     lab = Lab.create(router_config=config)
-    record = _record(request)
-    target = lab.target()
-    test_id = request.node.nodeid
-    iperf3 = Iperf3Client(session.iperf3, target, record, test_id, session.progress)
-    probe = LatencyProbe(session.iperf3, target, record, test_id, session.progress)
+    flows = _client(Iperf3Client, request, lab.target())
+    probes = _client(LatencyProbe, request, lab.target())
     try:
-        yield QosLab(lab, iperf3, probe)
+        yield QosLab(lab, flows, probes)
     finally:
         # Servers and responders first: destroying the namespaces would orphan them.
-        iperf3.close()
-        probe.close()
+        flows.close()
+        probes.close()
         lab.destroy()
 
 

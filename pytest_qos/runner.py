@@ -6,7 +6,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -86,8 +86,12 @@ class Runner:
     """Runs test specs on one target; the library's entry point, pytest or not."""
 
     def __init__(
-        self, iperf3: Iperf3 | None, target: Target, progress: Progress | None = None
+        self,
+        iperf3: Iperf3 | Callable[[], Iperf3] | None,
+        target: Target,
+        progress: Progress | None = None,
     ) -> None:
+        # A tool, or how to get one: probe-only tests never need iperf3 installed.
         self._iperf3 = iperf3
         self.target = target
         self.progress = progress or Progress(None)
@@ -116,6 +120,8 @@ class Runner:
         """The iperf3 tool; found on first use so probe-only tests need no iperf3."""
         if self._iperf3 is None:
             self._iperf3 = Iperf3()
+        elif not isinstance(self._iperf3, Iperf3):
+            self._iperf3 = self._iperf3()
         return self._iperf3
 
     def run(
