@@ -27,6 +27,7 @@ DEFAULT_SETTLE = 1.0
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 KeyPath = tuple[str, ...]
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,18 @@ class _Reader:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.lines: dict[KeyPath, int] = {}
+        # One parse (in C when libyaml is there): the node tree gives lines, then values.
+        loader = _LOADER(text)
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = loader.get_single_node()
             if root is not None:
                 self._map_lines(root, ())
-            self.data = yaml.safe_load(text)
+            self.data = loader.construct_document(root) if root is not None else None
         except yaml.YAMLError as error:
             line, message = _yaml_problem(error)
             raise ScenarioError(str(path), line, None, message) from None
+        finally:
+            loader.dispose()
 
     # -- locations -------------------------------------------------------------------------
 
