@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from pytest_qos.endpoints import Local, Process, wait_until
 from pytest_qos.probes import Probe, run_probe
-from pytest_qos.probes.run import free_udp_and_tcp_port
+from pytest_qos.probes.run import free_udp_and_tcp_port, responder_command
 from pytest_qos.probes.stats import Reply, latency_metrics
 from pytest_qos.results import Measurement
 from pytest_qos.target import Target, local_target, remote_target
@@ -30,18 +29,7 @@ AGREEMENT_FRACTION = 0.05
 def responder() -> Iterator[tuple[Process, Target]]:
     """A responder we started ourselves, so its CPU time can be read from /proc."""
     port = free_udp_and_tcp_port("127.0.0.1")
-    process = Local().spawn(
-        [
-            sys.executable,
-            "-m",
-            "pytest_qos",
-            "responder",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-    )
+    process = Local().spawn(responder_command("127.0.0.1", port))
     try:
         assert wait_until(lambda: Local().listening(process.pid, port, "udp"), 5.0)
         yield process, remote_target("127.0.0.1", [], responder_port=port)

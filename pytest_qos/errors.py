@@ -13,6 +13,15 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" — did you mean '{by_lower[close[0]]}'?" if close else ""
 
 
+def check_key(key: str, known: Sequence[str], what: str) -> None:
+    """An InputError naming an unknown `what` key, the closest known one, and all of them."""
+    if key not in known:
+        raise InputError(
+            f"unknown {what} key '{key}'{did_you_mean(key, known)} (known: {', '.join(known)})",
+            key=key,
+        )
+
+
 class QosError(Exception):
     """Base of every error pytest-qos raises on purpose."""
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import InputError, did_you_mean
+from .errors import InputError, check_key, did_you_mean
 from .units import Kind, parse
 
 DSCP_NAMES: dict[str, int] = {
@@ -100,12 +100,7 @@ class Traffic:
 def _parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     for key, value in options.items():
-        if key not in TRAFFIC_KEYS:
-            raise InputError(
-                f"unknown traffic key '{key}'{did_you_mean(key, TRAFFIC_KEYS)} "
-                f"(known: {', '.join(TRAFFIC_KEYS)})",
-                key=key,
-            )
+        check_key(key, TRAFFIC_KEYS, "traffic")
         try:
             parsed[key] = _parse_option(key, value)
         except InputError as error:

@@ -8,7 +8,6 @@ import select
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from pytest_qos.endpoints import Local, Netns, wait_until
 from pytest_qos.errors import MeasurementError
 from pytest_qos.probes import Probe, run_probe
+from pytest_qos.probes.run import responder_command
 from pytest_qos.probes.udp import PACKET, decode, stamp_held
 from pytest_qos.target import Target, local_target, remote_target
 
@@ -130,18 +130,7 @@ def test_tcp_refused_everywhere_is_an_error() -> None:
 
 def test_standalone_responder_command_serves_a_remote_target() -> None:
     port = _unused_udp_port()
-    responder = Local().spawn(
-        [
-            sys.executable,
-            "-m",
-            "pytest_qos",
-            "responder",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-    )
+    responder = Local().spawn(responder_command("127.0.0.1", port))
     try:
         assert wait_until(lambda: Local().listening(responder.pid, port, "udp"), 5.0)
         target = remote_target("127.0.0.1", [], responder_port=port)

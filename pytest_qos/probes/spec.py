@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError, did_you_mean
+from ..errors import InputError, check_key, did_you_mean
 from ..target import RESPONDER_PORT
 from ..traffic import parse_dscp
 from ..units import Kind, parse
@@ -69,12 +69,7 @@ class Probe:
             )
         parsed: dict[str, Any] = {}
         for key, value in options.items():
-            if key not in PROBE_KEYS:
-                raise InputError(
-                    f"unknown probe key '{key}'{did_you_mean(key, PROBE_KEYS)} "
-                    f"(known: {', '.join(PROBE_KEYS)})",
-                    key=key,
-                )
+            check_key(key, PROBE_KEYS, "probe")
             try:
                 if key == "target":
                     parsed.update(_parse_target(value))
