@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .iperf3 import Iperf3
+from .probes import Probe
 from .report.progress import Progress
 from .results import Measurement, QosResult
 from .runner import Runner
@@ -96,8 +97,6 @@ class LatencyProbe(_PathClient):
         self, *, load: Flows = None, settle: str | float = "1 s", **options: Any
     ) -> Measurement:
         """Probe once; `options` are probe keys ("kind", "interval", "duration", "dscp", ...)."""
-        from .probes import Probe
-
         return self._measure(
             self._runner(),
             probe=Probe.from_options(options),

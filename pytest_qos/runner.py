@@ -15,6 +15,7 @@ from .endpoints import Process
 from .errors import MeasurementError
 from .iperf3 import Iperf3, Iperf3Server, parse_json, parse_result
 from .locks import path_lock
+from .probes import Probe, run_probe
 from .report.progress import Progress, Update, ignore_progress
 from .report.table import format_metric
 from .results import Measurement, QosResult, aggregate
@@ -74,14 +75,6 @@ class Servers:
         self.spawned.clear()
 
 
-def run_probe(probe: Any, target: Target) -> Measurement:
-    """Run a latency probe (imported late: probes are optional to the iperf3 path)."""
-    from .probes import run_probe as run
-
-    measurement: Measurement = run(probe, target)
-    return measurement
-
-
 class Runner:
     """Runs test specs on one target; the library's entry point, pytest or not."""
 
@@ -129,7 +122,7 @@ class Runner:
         test_id: str,
         *,
         traffic: Traffic | None = None,
-        probe: Any = None,
+        probe: Probe | None = None,
         load: tuple[Traffic, ...] = (),
         repeat: int = 1,
         settle: float = 1.0,
@@ -161,7 +154,7 @@ class Runner:
         test_id: str,
         servers: Servers | None,
         traffic: Traffic | None,
-        probe: Any,
+        probe: Probe | None,
         load: tuple[Traffic, ...],
         settle: float,
     ) -> tuple[list[Measurement], list[Measurement]]:
@@ -182,7 +175,7 @@ class Runner:
     def _measure(
         self,
         traffic: Traffic | None,
-        probe: Any,
+        probe: Probe | None,
         pair: tuple[int, Iperf3Server | None] | None,
         update: Update,
     ) -> list[Measurement]:
@@ -206,7 +199,7 @@ class Runner:
             assert pair is not None
             flow = self._flow(traffic, pair, update)
         finally:
-            thread.join(timeout=float(getattr(probe, "timeout_total", 3600.0)))
+            thread.join(timeout=probe.timeout_total)
         if "error" in outcome:
             raise outcome["error"]
         return [flow, outcome["probe"]]
@@ -251,9 +244,10 @@ class Runner:
                 running.process.stop()
 
 
-def _duration(traffic: Traffic | None, probe: Any) -> float:
+def _duration(traffic: Traffic | None, probe: Probe | None) -> float:
     """How long the measured part lasts (for sizing the background load)."""
     seconds = traffic.duration + traffic.omit if traffic else 0.0
     if probe is not None:
-        seconds = max(seconds, float(getattr(probe, "expected_duration", 0.0)))
+        # Until the last probe's reply (or its timeout): the load must cover all of it.
+        seconds = max(seconds, probe.send_time + probe.timeout)
     return seconds

@@ -12,6 +12,7 @@ import yaml
 
 from .bounds import Bound, parse_expectations
 from .errors import InputError, ScenarioError, did_you_mean
+from .probes import Probe
 from .target import RESPONDER_PORT
 from .traffic import TRAFFIC_KEYS, Traffic
 from .units import Kind, parse
@@ -58,7 +59,7 @@ class TestSpec:
     name: str
     line: int
     traffic: Traffic | None = None
-    probe: Any = None  # pytest_qos.probes.Probe
+    probe: Probe | None = None
     load: tuple[Traffic, ...] = ()
     repeat: int = 1
     settle: float = DEFAULT_SETTLE
@@ -334,12 +335,11 @@ class _Reader:
             description=str(description),
         )
 
-    def probe(self, value: Any, path: KeyPath) -> Any:
+    def probe(self, value: Any, path: KeyPath) -> Probe:
         """`probe:` — a latency probe's options."""
-        from .probes import Probe
-
         data = self.mapping(value, path, "'probe'")
-        return self.guard(path, lambda: Probe.from_options(data))
+        probe: Probe = self.guard(path, lambda: Probe.from_options(data))
+        return probe
 
     def load(self, value: Any, path: KeyPath, defaults: dict[str, Any]) -> tuple[Traffic, ...]:
         """`load:` — one flow or a list of flows running in the background."""
@@ -361,7 +361,7 @@ class _Reader:
         return traffic
 
     def check_measurable(
-        self, expect: dict[str, Bound], traffic: Traffic | None, probe: Any, path: KeyPath
+        self, expect: dict[str, Bound], traffic: Traffic | None, probe: Probe | None, path: KeyPath
     ) -> None:
         """A bound on a metric this test cannot measure is an error, not a silent skip."""
         for name in expect:
