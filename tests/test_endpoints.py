@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+from process_checks import process_gone
 
 from pytest_qos.endpoints import Local, Netns, listening_in, wait_until
 from pytest_qos.errors import MeasurementTimeout
@@ -28,15 +29,6 @@ with open(sys.argv[1] + ".tmp", "w") as out:
 os.replace(sys.argv[1] + ".tmp", sys.argv[1])
 time.sleep(60)
 """
-
-
-def process_gone(pid: int) -> bool:
-    """True when `pid` no longer runs (absent, or a zombie awaiting its reaper)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def read_pids(pidfile: Path) -> tuple[int, int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from process_checks import process_gone
 
 from pytest_qos.endpoints import Local, listening_in, wait_until
 from pytest_qos.errors import MeasurementError, MeasurementTimeout, ToolMissingError
@@ -36,15 +37,6 @@ def load(name: str) -> dict[str, Any]:
         with gzip.open(DATA / name, "rt") as file:
             return dict(json.load(file))
     return dict(json.loads((DATA / name).read_text()))
-
-
-def process_gone(pid: int) -> bool:
-    """True when `pid` no longer runs (absent, or a zombie awaiting its reaper)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def established(pid: int, port: int) -> int:
