@@ -47,30 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.interval <= 0 or options.count < 1 or options.timeout <= 0:
         print(json.dumps({"error": "interval and timeout must be above 0, count at least 1"}))
         return 2
+    schedule = {
+        "interval": options.interval,
+        "count": options.count,
+        "timeout": options.timeout,
+        "dscp": options.dscp,
+    }
     try:
         if options.kind == "udp":
             from .probes.udp import UdpProbeClient
 
-            record = UdpProbeClient(
-                options.host,
-                options.port,
-                interval=options.interval,
-                count=options.count,
-                size=options.size,
-                timeout=options.timeout,
-                dscp=options.dscp,
-            ).run()
+            record = UdpProbeClient(options.host, options.port, size=options.size, **schedule).run()
         else:
             from .probes.tcp import TcpProbeClient
 
-            record = TcpProbeClient(
-                options.host,
-                options.port,
-                interval=options.interval,
-                count=options.count,
-                timeout=options.timeout,
-                dscp=options.dscp,
-            ).run()
+            record = TcpProbeClient(options.host, options.port, **schedule).run()
     except MeasurementError as error:
         print(json.dumps({"error": error.message}))
         return 3

@@ -78,3 +78,24 @@ def lateness_summary(lateness_ns: list[int]) -> dict[str, float]:
 def host_port(host: str, port: int) -> str:
     """'198.18.1.2:7000' or '[2001:2::2]:7000'."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ScheduledClient:
+    """What every probe client is given: where to, how often, how many, how long to wait."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        interval: float,
+        count: int,
+        timeout: float,
+        dscp: int | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.interval_ns = round(interval * 1e9)
+        self.count = count
+        self.timeout = timeout
+        self.dscp = dscp

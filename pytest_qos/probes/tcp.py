@@ -10,30 +10,19 @@ import time
 from typing import Any
 
 from ..errors import MeasurementError
-from .clock import host_port, lateness_summary, set_dscp, tighten_timer_slack
+from .clock import (
+    ScheduledClient,
+    host_port,
+    lateness_summary,
+    set_dscp,
+    tighten_timer_slack,
+)
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-class TcpProbeClient:
+class TcpProbeClient(ScheduledClient):
     """Opens `count` connections every `interval` s and times each connect()."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        interval: float,
-        count: int,
-        timeout: float,
-        dscp: int | None = None,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.interval_ns = round(interval * 1e9)
-        self.count = count
-        self.timeout = timeout
-        self.dscp = dscp
 
     def run(self) -> dict[str, Any]:
         """Probe and return the JSON-ready record: replies (seq, connect time) in order."""

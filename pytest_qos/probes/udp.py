@@ -12,6 +12,7 @@ from ..errors import MeasurementError
 from ..units import Kind, format_value
 from .clock import (
     ANCILLARY_SIZE,
+    ScheduledClient,
     enable_kernel_timestamps,
     host_port,
     kernel_timestamp,
@@ -60,7 +61,7 @@ def no_reply_message(host: str, port: int, timeout: float, why: str = "") -> str
     )
 
 
-class UdpProbeClient:
+class UdpProbeClient(ScheduledClient):
     """Sends `count` probes every `interval` s and matches the echoes a responder returns."""
 
     def __init__(
@@ -74,14 +75,9 @@ class UdpProbeClient:
         timeout: float,
         dscp: int | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.interval_ns = round(interval * 1e9)
-        self.count = count
+        super().__init__(host, port, interval=interval, count=count, timeout=timeout, dscp=dscp)
         self.size = max(size, PACKET.size)
         self.timeout_ns = round(timeout * 1e9)
-        self.timeout = timeout
-        self.dscp = dscp
 
     def run(self) -> dict[str, Any]:
         """Probe and return the JSON-ready record: replies (seq, rtt) in arrival order."""
