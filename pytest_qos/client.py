@@ -7,7 +7,7 @@ from typing import Any
 
 from .iperf3 import Iperf3
 from .probes import Probe
-from .report.progress import Progress
+from .progress import Progress
 from .results import Measurement, QosResult
 from .runner import Runner
 from .target import Target, remote_target

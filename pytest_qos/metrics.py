@@ -98,3 +98,9 @@ def lookup(name: str) -> Metric:
         hint = f" — did you mean '{close[0]}'?" if close else ""
         known = ", ".join(CATALOGUE)
         raise InputError(f"unknown metric '{name}'{hint} (known: {known})") from None
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """Humanise a metric's base-unit value using the catalogue (plain number if unknown)."""
+    metric = CATALOGUE.get(name)
+    return metric.format(value) if metric else format_value(value, Kind.SCORE)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from . import document as json_report
 from .baselines import (
     DEFAULT_DIRECTORY,
     check_name,
@@ -24,12 +25,11 @@ from .baselines import (
 from .collect import ScenarioFile, explain, is_scenario_file
 from .errors import InputError
 from .fixtures import iperf3, iperf3_server, latency_probe, qos_check, qos_lab, qos_target
-from .report import json as json_report
+from .progress import Progress
 from .report import junit, terminal
 from .report.html import QosHtmlExtras, html_report_requested
 from .report.markdown import append_step_summary, render_markdown, write_markdown
 from .report.plots import write_plots
-from .report.progress import Progress
 from .results import QosResult
 from .session import (
     COMPARISON_KEY,

@@ -15,9 +15,9 @@ from .endpoints import Process
 from .errors import MeasurementError
 from .iperf3 import Iperf3, Iperf3Server, parse_json, parse_result
 from .locks import path_lock
+from .metrics import format_metric
 from .probes import Probe, run_probe
-from .report.progress import Progress, Update, ignore_progress
-from .report.table import format_metric
+from .progress import Progress, Update, ignore_progress
 from .results import Measurement, QosResult, aggregate
 from .target import Target
 from .traffic import Traffic

@@ -10,7 +10,7 @@ import pytest
 from .baselines import DEFAULT_DIRECTORY, Comparison, compare, compare_all
 from .errors import ToolMissingError
 from .iperf3 import Iperf3
-from .report.progress import Progress
+from .progress import Progress
 from .results import QosResult
 
 QOS_MARKER = "qos"

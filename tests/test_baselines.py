@@ -30,11 +30,12 @@ from pytest_qos.baselines import (
     save_baseline,
 )
 from pytest_qos.bounds import check_bounds, parse_expectations
+from pytest_qos.document import build_document, environment
 from pytest_qos.endpoints import Local
 from pytest_qos.errors import InputError
 from pytest_qos.iperf3 import Iperf3, Iperf3Server
 from pytest_qos.metrics import CATALOGUE, Better
-from pytest_qos.report.json import build_document, environment
+from pytest_qos.report.changes import describe, explain, failure_message
 from pytest_qos.results import Measurement, QosResult
 from pytest_qos.traffic import Traffic
 
@@ -127,7 +128,7 @@ _SAVER = textwrap.dedent(
     """
     import os, sys, time
     from pytest_qos.baselines import save_baseline
-    from pytest_qos.report.json import build_document, environment
+    from pytest_qos.document import build_document, environment
     from pytest_qos.results import Measurement, QosResult
 
     directory, mode = sys.argv[1], sys.argv[2]
@@ -306,7 +307,7 @@ def test_direction_decides_better_or_worse() -> None:
     assert judge_change("loss", 0.0, 0.0, 1, 0).verdict is Verdict.SAME
     from_zero = judge_change("loss", 0.0, 0.4, 50, 0)
     assert from_zero.verdict is Verdict.REGRESSION
-    assert from_zero.describe() == "from 0"
+    assert describe(from_zero) == "from 0"
 
 
 def test_a_change_within_the_spread_of_repeats_is_flagged_not_failed() -> None:
@@ -316,7 +317,7 @@ def test_a_change_within_the_spread_of_repeats_is_flagged_not_failed() -> None:
     change = comparison.change_of("throughput")
     assert change is not None
     assert change.verdict is Verdict.NOISE
-    assert change.explain() == "within noise (spread 12 Mbit/s)"
+    assert explain(change) == "within noise (spread 12 Mbit/s)"
     assert not comparison.failed
     assert comparison.checks()[0].passed
 
@@ -372,10 +373,10 @@ def test_a_slower_bitrate_fails_compare_fail_with_the_change_shown(
 
     change = comparison.change_of("throughput")
     assert change is not None and change.change is not None
-    print(f"baseline {change.baseline:.4g} bit/s, now {change.now:.4g} bit/s, {change.describe()}")
+    print(f"baseline {change.baseline:.4g} bit/s, now {change.now:.4g} bit/s, {describe(change)}")
     assert comparison.failed
     assert -65 < change.change < -35  # paced by iperf3: 20 of 40 Mbit/s, with margin for noise
-    message = comparison.failure_message()
+    message = failure_message(comparison)
     shown = r"throughput: [\d.]+ Mbit/s → [\d.]+ Mbit/s \(-\d\d\.\d %; allowed 5 % lower\)"
     assert re.search(shown, message), message
     [check] = comparison.checks()

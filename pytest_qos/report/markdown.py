@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..baselines import Comparison
+from ..document import write_atomically
 from ..results import QosResult
-from .json import write_atomically
 from .table import absent, headers, rows_of
 from .terminal import JITTER_NOTE
 

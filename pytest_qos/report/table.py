@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from ..metrics import CATALOGUE
+from ..metrics import format_metric
 from ..results import Check, QosResult
-from ..units import Kind, format_value
+from .changes import describe, explain
 
 if TYPE_CHECKING:
     from ..baselines import Comparison, MetricChange
@@ -30,12 +30,6 @@ HEADLINE_METRICS = (
     "latency.loss",
     "mos",
 )
-
-
-def format_metric(name: str, value: float | None) -> str:
-    """Humanise a metric's base-unit value using the catalogue (plain number if unknown)."""
-    metric = CATALOGUE.get(name)
-    return metric.format(value) if metric else format_value(value, Kind.SCORE)
 
 
 def verdict(check: Check) -> str:
@@ -105,7 +99,7 @@ def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[s
         return ["—", "", Verdict.NEW.value]
     if change is None:
         return ["", "", ""]
-    return [format_metric(change.metric, change.baseline), change.describe(), change.explain()]
+    return [format_metric(change.metric, change.baseline), describe(change), explain(change)]
 
 
 def absent(result: QosResult) -> Comparison:

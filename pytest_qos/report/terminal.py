@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from ..baselines import Comparison
 from ..metrics import CATALOGUE
 from ..results import QosResult
+from .changes import failure_message
 from .table import absent, render, render_one
 
 JITTER_NOTE = (
@@ -40,7 +41,7 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
     lines = [f"QoS bounds missed: {', '.join(check.metric for check in missed)}", ""]
     lines.append(render_one(result, comparison))
     if comparison is not None and comparison.failed:
-        lines += ["", comparison.failure_message()]
+        lines += ["", failure_message(comparison)]
     for measurement in result.measurements:
         if measurement.command:
             lines += ["", f"reproduce ({measurement.tool}): {shlex.join(measurement.command)}"]

@@ -1,4 +1,4 @@
-"""The --qos-json document: every result in base units, written atomically."""
+"""The results document (--qos-json, baselines): every result in base units, written whole."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..results import QosResult
+from .results import QosResult
 
 SCHEMA_VERSION = 1
 
