@@ -16,7 +16,7 @@ import pytest
 
 from pytest_qos.endpoints import Local, Process, wait_until
 from pytest_qos.probes import Probe, run_probe
-from pytest_qos.probes.run import free_udp_and_tcp_port, responder_command
+from pytest_qos.probes.run import responder_command
 from pytest_qos.probes.stats import Reply, latency_metrics
 from pytest_qos.results import Measurement
 from pytest_qos.target import Target, local_target, remote_target
@@ -28,10 +28,10 @@ AGREEMENT_FRACTION = 0.05
 @pytest.fixture
 def responder() -> Iterator[tuple[Process, Target]]:
     """A responder we started ourselves, so its CPU time can be read from /proc."""
-    port = free_udp_and_tcp_port("127.0.0.1")
+    port = Local().free_port("127.0.0.1", ("udp", "tcp"))
     process = Local().spawn(responder_command("127.0.0.1", port))
     try:
-        assert wait_until(lambda: Local().listening(process.pid, port, "udp"), 5.0)
+        assert wait_until(lambda: Local().is_listening(port, "udp", process), 5.0)
         yield process, remote_target("127.0.0.1", [], responder_port=port)
     finally:
         process.stop()

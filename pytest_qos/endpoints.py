@@ -6,20 +6,25 @@ import atexit
 import contextlib
 import ctypes
 import os
+import random
 import signal
+import socket
 import subprocess
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .errors import MeasurementTimeout
+from .errors import MeasurementError, MeasurementTimeout
 
 _PR_SET_PDEATHSIG = 1
 _LIVE: weakref.WeakSet[Process] = weakref.WeakSet()
+_PORT_ATTEMPTS = 20
+_SPAWN_PORTS = (20000, 32767)  # below Linux's ephemeral range: outgoing connections never take it
+_TABLE_TIMEOUT = 5.0
 
 
 def _die_with_parent() -> None:
@@ -39,26 +44,48 @@ class Completed:
 
 
 class Process:
-    """A started command in its own process group; `stop()` kills the group and reaps it."""
+    """A started command in its own process group; `stop()` kills the group and reaps it.
+
+    The Popen inside is private to this module: callers use these methods only, so an
+    endpoint that runs elsewhere (ssh, a container) fits without touching them.
+    """
 
     def __init__(self, argv: list[str], popen: subprocess.Popen[str]) -> None:
         self.argv = argv
-        self.popen = popen
+        self._popen = popen
         _LIVE.add(self)
 
     @property
     def pid(self) -> int:
-        """The process id (the tool itself: `ip netns exec` execs into it)."""
-        return self.popen.pid
+        """The local process id (the tool itself: `ip netns exec` execs into it)."""
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it has exited (negative: killed by that signal), else None."""
+        return self._popen.poll()
+
+    @property
+    def stdout(self) -> IO[str] | None:
+        """The output pipe, for reading as it comes (spawned with stdout=PIPE)."""
+        return self._popen.stdout
 
     def alive(self) -> bool:
         """True while the process has not exited."""
-        return self.popen.poll() is None
+        return self._popen.poll() is None
 
-    def communicate(self, timeout: float) -> tuple[str, str]:
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for it to exit by itself; True when it has."""
+        try:
+            self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def communicate(self, timeout: float, input: str | None = None) -> tuple[str, str]:
         """Wait for exit and return (stdout, stderr); on timeout kill it and raise."""
         try:
-            out, err = self.popen.communicate(timeout=timeout)
+            out, err = self._popen.communicate(input=input, timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop()
             raise MeasurementTimeout(
@@ -73,16 +100,13 @@ class Process:
 
     def stop(self, grace: float = 1.0) -> None:
         """SIGTERM the process group, SIGKILL it after `grace` seconds, and reap it."""
-        if self.popen.returncode is None:
+        if self._popen.returncode is None:
             for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.popen.pid, sig)
-                try:
-                    self.popen.wait(timeout=wait)
+                    os.killpg(self._popen.pid, sig)
+                if self.wait(wait):
                     break
-                except subprocess.TimeoutExpired:
-                    continue
-        for stream in (self.popen.stdout, self.popen.stderr):
+        for stream in (self._popen.stdin, self._popen.stdout, self._popen.stderr):
             if stream is not None:
                 with contextlib.suppress(Exception):
                     stream.close()
@@ -104,71 +128,127 @@ def stop_all() -> None:
 atexit.register(stop_all)
 
 
+Stream = int | IO[Any] | None
+
+
 class Endpoint(ABC):
-    """A place processes run: `spawn` and `run` take argument lists, never shell strings."""
+    """A place processes run: `spawn` and `run` take argument lists, never shell strings.
+
+    Readiness and free-port checks are methods too, so callers never read this machine's
+    /proc for a process that may run elsewhere.
+    """
 
     name: str
 
     @abstractmethod
     def command(self, argv: Sequence[str]) -> list[str]:
-        """The argv that runs `argv` at this endpoint."""
+        """The argv that runs `argv` at this endpoint (also what a reproduce line shows)."""
 
     def spawn(
         self,
         argv: Sequence[str],
         *,
-        stdout: int | IO[Any] | None = subprocess.PIPE,
-        stderr: int | IO[Any] | None = subprocess.PIPE,
+        stdout: Stream = subprocess.PIPE,
+        stderr: Stream = subprocess.PIPE,
+        stdin: Stream = subprocess.DEVNULL,
+        env: Mapping[str, str] | None = None,
     ) -> Process:
-        """Start `argv` here in a new process group that dies with this Python process."""
+        """Start `argv` here in a new process group that dies with this Python process.
+
+        `env` adds variables to the inherited environment (never through an `env` argv:
+        a program path containing '=' would be read as an assignment).
+        """
         full = self.command(argv)
         # PR_SET_PDEATHSIG fires when the spawning *thread* ends; only the main thread
         # is sure to outlive the process.
         in_main = threading.current_thread() is threading.main_thread()
         popen = subprocess.Popen(
             full,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=stdout,
             stderr=stderr,
             text=True,
             start_new_session=True,
             preexec_fn=_die_with_parent if in_main else None,
+            env={**os.environ, **env} if env else None,
         )
         return Process(full, popen)
 
-    def run(self, argv: Sequence[str], timeout: float) -> Completed:
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float,
+        *,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+    ) -> Completed:
         """Run `argv` to completion within `timeout` seconds, capturing its output."""
-        process = self.spawn(argv)
+        stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
+        process = self.spawn(argv, stdin=stdin, env=env)
         try:
-            out, err = process.communicate(timeout=timeout)
+            out, err = process.communicate(timeout=timeout, input=input)
         finally:
             process.stop()
-        return Completed(process.argv, process.popen.returncode, out, err)
+        return Completed(process.argv, process.returncode or 0, out, err)
 
-    def listening(self, pid: int, port: int, protocol: str = "tcp") -> bool:
-        """True when a socket bound to `port` listens in the network namespace of `pid`."""
-        return listening_in(pid, port, protocol)
+    def is_listening(
+        self, port: int, protocol: str = "tcp", process: Process | None = None
+    ) -> bool:
+        """True when a socket bound to `port` listens here (TCP) or is bound (UDP)."""
+        return port in self._bound_ports(protocol, listening=True)
+
+    def free_port(self, bind: str, protocols: Sequence[str] = ("tcp",)) -> int:
+        """A port no socket of `protocols` uses here, for a server about to start.
+
+        Read from this endpoint's own socket tables; a port taken in the meantime is
+        caught by the spawned server's retry.
+        """
+        used: set[int] = set()
+        for protocol in protocols:
+            used |= self._bound_ports(protocol, listening=False)
+        rng = random.Random()
+        for _ in range(_PORT_ATTEMPTS):
+            port = rng.randint(*_SPAWN_PORTS)
+            if port not in used:
+                return port
+        raise MeasurementError(f"no free port found at {self.name} for {'/'.join(protocols)}")
+
+    def _bound_ports(self, protocol: str, listening: bool) -> set[int]:
+        """Ports in this endpoint's /proc/net tables (read where the endpoint is)."""
+        tables = [f"/proc/net/{protocol}", f"/proc/net/{protocol}6"]
+        completed = self.run(["cat", *tables], timeout=_TABLE_TIMEOUT)
+        return parse_socket_table(completed.stdout, protocol, listening)
+
+    def close(self) -> None:  # noqa: B027 - optional hook; local endpoints hold nothing
+        """Release what the endpoint holds open (an ssh connection); local ones hold nothing."""
+
+
+def parse_socket_table(text: str, protocol: str, listening: bool) -> set[int]:
+    """Local ports in /proc/net/{tcp,udp}[6] text; only listening (TCP) or bound (UDP) if asked."""
+    # TCP LISTEN is state 0A; an unconnected bound UDP socket shows 07 (CLOSE).
+    state = "0A" if protocol == "tcp" else "07"
+    ports = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or ":" not in fields[1] or fields[0] == "sl":
+            continue
+        if listening and fields[3] != state:
+            continue
+        with contextlib.suppress(ValueError):
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def listening_in(pid: int, port: int, protocol: str = "tcp") -> bool:
     """Read /proc/PID/net/{tcp,tcp6,udp,udp6}: the sockets of that process's namespace."""
-    # TCP LISTEN is state 0A; an unconnected bound UDP socket shows 07 (CLOSE).
-    state = "0A" if protocol == "tcp" else "07"
+    text = ""
     for table in (protocol, protocol + "6"):
-        try:
-            with open(f"/proc/{pid}/net/{table}") as lines:
-                next(lines, None)
-                for line in lines:
-                    fields = line.split()
-                    if (
-                        len(fields) > 3
-                        and fields[3] == state
-                        and int(fields[1].rsplit(":", 1)[1], 16) == port
-                    ):
-                        return True
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return False
+        with (
+            contextlib.suppress(FileNotFoundError, ProcessLookupError),
+            open(f"/proc/{pid}/net/{table}") as lines,
+        ):
+            text += lines.read()
+    return port in parse_socket_table(text, protocol, listening=True)
 
 
 def wait_until(condition: Any, timeout: float, interval: float = 0.01) -> bool:
@@ -191,6 +271,24 @@ class Local(Endpoint):
         """Run as given."""
         return list(argv)
 
+    def is_listening(
+        self, port: int, protocol: str = "tcp", process: Process | None = None
+    ) -> bool:
+        """Read this namespace's socket tables directly (no process spawned)."""
+        return listening_in(process.pid if process else os.getpid(), port, protocol)
+
+    def free_port(self, bind: str, protocols: Sequence[str] = ("tcp",)) -> int:
+        """A port the kernel hands out on `bind`, free for every one of `protocols`."""
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        kinds = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
+        for _ in range(_PORT_ATTEMPTS):
+            with socket.socket(family, kinds[protocols[0]]) as first:
+                first.bind((bind, 0))
+                port = int(first.getsockname()[1])
+                if all(_bindable(family, kinds[other], bind, port) for other in protocols[1:]):
+                    return port
+        raise MeasurementError(f"no port free for {'/'.join(protocols)} on {bind}")
+
 
 class Netns(Endpoint):
     """A Linux network namespace made with `ip netns add` (needs root)."""
@@ -201,3 +299,20 @@ class Netns(Endpoint):
     def command(self, argv: Sequence[str]) -> list[str]:
         """`ip netns exec NS argv...`; ip execs into the tool, so the pid is the tool's."""
         return ["ip", "netns", "exec", self.name, *argv]
+
+    def is_listening(
+        self, port: int, protocol: str = "tcp", process: Process | None = None
+    ) -> bool:
+        """A process of ours in the namespace shows its tables in /proc; else ask inside."""
+        if process is not None and process.alive():
+            return listening_in(process.pid, port, protocol)
+        return super().is_listening(port, protocol, process)
+
+
+def _bindable(family: int, kind: int, bind: str, port: int) -> bool:
+    with socket.socket(family, kind) as other:
+        try:
+            other.bind((bind, port))
+        except OSError:
+            return False
+        return True

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import selectors
 import shutil
-import socket
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-from .endpoints import Completed, Endpoint, Local, Process, wait_until
+from .endpoints import Completed, Endpoint, Local
 from .errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from .results import Measurement
+from .servers import SpawnedServer
 from .traffic import Traffic
 from .wire import add_wire_rate
 
@@ -43,91 +41,18 @@ def find_iperf3(path: str | None = None) -> str:
     return found
 
 
-def free_port(bind: str) -> int:
-    """A TCP port the kernel reports free on `bind` (in this namespace)."""
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((bind, 0))
-        return int(probe.getsockname()[1])
-
-
-class Iperf3Server:
+class Iperf3Server(SpawnedServer):
     """A persistent `iperf3 -s` at an endpoint, ready once its listening socket is seen."""
 
+    what = "iperf3 server"
+
     def __init__(self, path: str, endpoint: Endpoint, bind: str, port: int | None = None) -> None:
+        super().__init__(endpoint, bind, port)
         self.path = path
-        self.endpoint = endpoint
-        self.bind = bind
-        self.port = port or 0
-        self._fixed_port = port is not None
-        self.process: Process | None = None
-        self._log: Any = None
 
     def command(self) -> list[str]:
         """The server's argv."""
         return [self.path, "-s", "-B", self.bind, "-p", str(self.port)]
-
-    def start(self) -> Iperf3Server:
-        """Start and wait until it listens; pick another free port if a chosen one is taken."""
-        for _ in range(1 if self._fixed_port else 5):
-            if not self._fixed_port:
-                self.port = self._pick_port()
-            # A file, not a pipe: a long-lived server writing to an unread pipe would block.
-            self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as the server
-            self.process = self.endpoint.spawn(self.command(), stdout=self._log, stderr=self._log)
-            if self.wait_ready(SERVER_START_TIMEOUT):
-                return self
-            log = self._read_log()
-            self.stop()
-            if "in use" not in log:
-                break
-        raise MeasurementError(
-            f"iperf3 server on {self.bind} port {self.port} did not start: "
-            f"{log.strip() or 'no output'}",
-            self.command(),
-        )
-
-    def _pick_port(self) -> int:
-        if isinstance(self.endpoint, Local):
-            return free_port(self.bind)
-        # Another namespace: its ports are not ours to probe; collisions are retried.
-        return 20000 + int(time.monotonic_ns() // 1000) % 40000
-
-    def wait_ready(self, timeout: float = SERVER_START_TIMEOUT) -> bool:
-        """True once the server listens again (between tests it re-opens its socket)."""
-        process = self.process
-        if process is None:
-            return False
-        return (
-            wait_until(
-                lambda: not process.alive() or self.endpoint.listening(process.pid, self.port),
-                timeout,
-                interval=0.005,
-            )
-            and process.alive()
-        )
-
-    def _read_log(self) -> str:
-        if self._log is None:
-            return ""
-        with contextlib.suppress(ValueError, OSError):
-            self._log.seek(0)
-            return str(self._log.read())
-        return ""
-
-    def stop(self) -> None:
-        """Kill and reap the server; idempotent."""
-        if self.process is not None:
-            self.process.stop()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> Iperf3Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class Iperf3:
@@ -258,7 +183,7 @@ def run_streaming(
     document: dict[str, Any] = {"intervals": []}
     unparsed: list[str] = []
     deadline = time.monotonic() + timeout
-    stdout = process.popen.stdout
+    stdout = process.stdout
     assert stdout is not None
     pending = b""
     try:
@@ -286,7 +211,7 @@ def run_streaming(
         process.stop()
     complete = "end" in document or "error" in document
     text = json.dumps(document) if complete else "".join(unparsed)
-    return Completed(process.argv, process.popen.returncode or 0, text, err)
+    return Completed(process.argv, process.returncode or 0, text, err)
 
 
 def _stream_event(

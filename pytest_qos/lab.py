@@ -320,11 +320,11 @@ class Lab:
 
     def _ip_batch(self, namespace: str | None, lines: list[str]) -> None:
         """Run `ip` commands in one process (in `namespace`, or here); fail on the first error."""
-        with tempfile.NamedTemporaryFile("w", suffix=".ip") as batch:
-            batch.write("\n".join(lines) + "\n")
-            batch.flush()
-            argv = ["ip", *(["-n", namespace] if namespace else []), "-batch", batch.name]
-            self._check(Local().run(argv, timeout=COMMAND_TIMEOUT), "building the lab", lines)
+        endpoint = Netns(namespace) if namespace else Local()
+        completed = endpoint.run(
+            ["ip", "-batch", "-"], timeout=COMMAND_TIMEOUT, input="\n".join(lines) + "\n"
+        )
+        self._check(completed, "building the lab", lines)
 
     @staticmethod
     def _check(completed: Completed, doing: str, lines: Sequence[str] = ()) -> None:
@@ -357,9 +357,10 @@ class Lab:
         config = _checked_config(router_config)
         if self.router_config is not None:
             self.reset_router()
-        assignments = [f"{name}={value}" for name, value in self.environment().items()]
         try:
-            completed = self.endpoint("router").run(["env", *assignments, str(config)], timeout)
+            # The environment as env=, never as an `env` argv: that would read a config path
+            # containing '=' as one more assignment and never run it.
+            completed = self.endpoint("router").run([str(config)], timeout, env=self.environment())
         except MeasurementTimeout as error:
             self.router_config = config  # whatever it did before it was killed is reset next
             raise LabError(

@@ -36,7 +36,7 @@ class _LoadFlow:
     def result(self, timeout: float) -> Measurement:
         """Wait for the flow to end and parse what it measured."""
         out, err = self.process.communicate(timeout=timeout)
-        document = parse_json(out, err, self.process.popen.returncode, self.command)
+        document = parse_json(out, err, self.process.returncode or 0, self.command)
         if document.get("error"):
             raise MeasurementError(f"background load failed: {document['error']}", self.command)
         return parse_result(document, self.command)

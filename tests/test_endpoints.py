@@ -54,7 +54,7 @@ def test_stop_kills_the_whole_process_group(pidfile: Path, temper: str) -> None:
     process.stop(grace=0.3)
     elapsed = time.monotonic() - started
     assert not process.alive()
-    assert process.popen.returncode == -signal.SIGTERM if temper == "polite" else -signal.SIGKILL
+    assert process.returncode == -signal.SIGTERM if temper == "polite" else -signal.SIGKILL
     # A child ignoring SIGTERM costs the grace period, then SIGKILL ends it.
     assert elapsed < (0.3 if temper == "polite" else 3.0)
     assert process_gone(child)

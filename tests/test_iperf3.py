@@ -19,7 +19,7 @@ from process_checks import process_gone
 
 from pytest_qos.endpoints import Local, listening_in, wait_until
 from pytest_qos.errors import MeasurementError, MeasurementTimeout, ToolMissingError
-from pytest_qos.iperf3 import Iperf3, Iperf3Server, find_iperf3, free_port, parse_json, parse_result
+from pytest_qos.iperf3 import Iperf3, Iperf3Server, find_iperf3, parse_json, parse_result
 from pytest_qos.traffic import Traffic
 
 DATA = Path(__file__).parent / "data"
@@ -302,7 +302,7 @@ def test_back_to_back_clients_against_one_server(iperf3: Iperf3, server: Iperf3S
 
 
 def test_failed_test_exits_zero_and_becomes_a_measurement_error(iperf3: Iperf3) -> None:
-    port = free_port(HOST)  # nothing listens there
+    port = Local().free_port(HOST)  # nothing listens there
     command = iperf3.command(Traffic(), HOST, port)
     completed = Local().run(command, timeout=10)
     # The trap: iperf3 -J reports the failure only inside its JSON.
@@ -325,7 +325,7 @@ def _one_off_server(iperf3: Iperf3, port: int) -> Any:
 
 
 def test_listening_socket_readiness_keeps_a_one_off_server(iperf3: Iperf3) -> None:
-    port = free_port(HOST)
+    port = Local().free_port(HOST)
     with _one_off_server(iperf3, port) as one_off:
         assert wait_until(lambda: listening_in(one_off.pid, port), 5.0)
         measurement = iperf3.run(Traffic(), HOST, port)
@@ -334,7 +334,7 @@ def test_listening_socket_readiness_keeps_a_one_off_server(iperf3: Iperf3) -> No
 
 
 def test_tcp_connect_readiness_consumes_a_one_off_server(iperf3: Iperf3) -> None:
-    port = free_port(HOST)
+    port = Local().free_port(HOST)
     with _one_off_server(iperf3, port) as one_off:
         assert wait_until(lambda: listening_in(one_off.pid, port), 5.0)
         with socket.create_connection((HOST, port), timeout=2):
@@ -364,7 +364,7 @@ def test_busy_server_is_retried_until_free(iperf3: Iperf3, server: Iperf3Server)
         started = time.monotonic()
         measurement = iperf3.run(Traffic(), HOST, server.port, server=server, busy_timeout=10)
         elapsed = time.monotonic() - started
-        assert other.popen.poll() == 0  # the first test ran to its end
+        assert other.returncode == 0  # the first test ran to its end
     assert measurement.metrics["throughput"] > 100e6
     # Our 1 s test could only start after most of the other's 2 s had passed.
     assert 1.5 < elapsed < 10

@@ -321,7 +321,7 @@ def latency_under_load(lab: Lab) -> tuple[list[float], Measurement, Measurement]
             )
             probed = run_probe(probe, target)
             out, err = running.communicate(timeout=load.timeout)
-    document = parse_json(out, err, running.popen.returncode, command)
+    document = parse_json(out, err, running.returncode or 0, command)
     assert not document.get("error"), document.get("error")
     rtts = [float(ms) / 1000 for ms in re.findall(r"time=([\d.]+) ms", ping.stdout)]
     assert len(rtts) >= 20, ping.stdout + ping.stderr

@@ -132,7 +132,7 @@ def test_standalone_responder_command_serves_a_remote_target() -> None:
     port = _unused_udp_port()
     responder = Local().spawn(responder_command("127.0.0.1", port))
     try:
-        assert wait_until(lambda: Local().listening(responder.pid, port, "udp"), 5.0)
+        assert wait_until(lambda: Local().is_listening(port, "udp", responder), 5.0)
         target = remote_target("127.0.0.1", [], responder_port=port)
         udp = run_probe(Probe.from_options({"interval": "5 ms", "count": 40}), target)
         tcp = run_probe(

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import sys
-import tempfile
 from typing import Any
 
-from ..endpoints import Endpoint, Local, Process, wait_until
+from ..endpoints import Endpoint
 from ..errors import MeasurementError
 from ..results import Measurement
+from ..servers import SpawnedServer
 from ..target import Target
 from .icmp import find_ping, parse_ping, ping_command
 from .spec import Probe
 from .stats import Reply, latency_metrics
 
-RESPONDER_START_TIMEOUT = 5.0
-_PORT_ATTEMPTS = 5
 # Keeps a spawned responder from outliving a run whose cleanup never happened.
 _RESPONDER_LIFETIME_MARGIN = 60.0
 
@@ -60,67 +57,19 @@ def responder_command(bind: str, port: int, lifetime: float | None = None) -> li
     return argv
 
 
-class SpawnedResponder:
+class SpawnedResponder(SpawnedServer):
     """A responder started at the target's server endpoint, ready once its socket is bound."""
 
-    def __init__(self, endpoint: Endpoint, bind: str, port: int, lifetime: float) -> None:
-        self.endpoint = endpoint
-        self.bind = bind
-        self.port = port
+    what = "the responder"
+
+    def __init__(self, endpoint: Endpoint, bind: str, lifetime: float, protocol: str) -> None:
+        # It answers udp and tcp probes on one port: the port must be free for both.
+        super().__init__(endpoint, bind, ready_protocol=protocol, port_protocols=("udp", "tcp"))
         self.lifetime = lifetime
-        self.process: Process | None = None
-        self.command: list[str] = []
 
-    def start(self, protocol: str) -> SpawnedResponder:
-        """Start it; a port found taken is replaced by another when this namespace is ours."""
-        fixed = not isinstance(self.endpoint, Local)
-        log = ""
-        for _ in range(1 if fixed else _PORT_ATTEMPTS):
-            if not fixed:
-                self.port = free_udp_and_tcp_port(self.bind)
-            self.command = responder_command(self.bind, self.port, self.lifetime)
-            # A file, not a pipe: nobody reads the responder's output while it runs.
-            with tempfile.TemporaryFile(mode="w+") as output:
-                self.process = self.endpoint.spawn(self.command, stdout=output, stderr=output)
-                if self._wait_ready(self.process, protocol):
-                    return self
-                self.stop()
-                output.seek(0)
-                log = output.read().strip()
-        raise MeasurementError(
-            f"the responder on {self.bind} port {self.port} did not start: {log or 'no output'}",
-            self.command,
-        )
-
-    def _wait_ready(self, process: Process, protocol: str) -> bool:
-        """True once its socket is bound; False when it exited or never bound in time."""
-
-        def settled() -> bool:
-            return not process.alive() or self.endpoint.listening(process.pid, self.port, protocol)
-
-        return wait_until(settled, RESPONDER_START_TIMEOUT) and process.alive()
-
-    def stop(self) -> None:
-        """Stop and reap it."""
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-
-def free_udp_and_tcp_port(bind: str) -> int:
-    """A port free for both UDP and TCP on `bind`, in this network namespace."""
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    for _ in range(20):
-        with socket.socket(family, socket.SOCK_DGRAM) as udp:
-            udp.bind((bind, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(family, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((bind, port))
-                except OSError:
-                    continue
-                return port
-    raise MeasurementError(f"no port free for both UDP and TCP on {bind}")
+    def command(self) -> list[str]:
+        """The responder's argv."""
+        return responder_command(self.bind, self.port, self.lifetime)
 
 
 def run_probe(probe: Probe, target: Target) -> Measurement:
@@ -156,9 +105,9 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
             responder = SpawnedResponder(
                 target.server,
                 bind,
-                target.responder_port,
                 probe.timeout_total + _RESPONDER_LIFETIME_MARGIN,
-            ).start(probe.kind)
+                probe.kind,
+            ).start()
             port = responder.port
         else:
             port = probe.port or target.responder_port
@@ -167,7 +116,7 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
         record = _client_record(completed.stdout, completed.stderr, command)
         extra: dict[str, Any] = {"host": host, "port": port}
         if responder is not None:
-            extra["responder"] = responder.command
+            extra["responder"] = responder.command()
         return _measurement(probe, record, completed.argv, extra)
     finally:
         if responder is not None:
