@@ -6,19 +6,21 @@ import fnmatch
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
 
-from .baselines import Comparison
 from .errors import MeasurementError, QosError, ScenarioError
 from .report import terminal
 from .results import QosResult
-from .runner import Runner
 from .scenario import Scenario, TestSpec, load_scenario
-from .session import COMPARISON_KEY, QOS_MARKER, RESULT_KEY, qos_session
+from .scenario_runner import run_test
+from .session import QOS_MARKER, RESULT_KEY, qos_session
 from .target import Target, local_target, remote_target
+
+if TYPE_CHECKING:
+    from .lab import Lab
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -26,12 +28,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 class QosFailure(Exception):
     """A test's measurement missed at least one bound (or regressed against the baseline)."""
 
-    def __init__(
-        self, result: QosResult, comparison: Comparison | None = None, context: str = ""
-    ) -> None:
+    def __init__(self, result: QosResult, context: str = "") -> None:
         super().__init__(result.test)
         self.result = result
-        self.comparison = comparison
         self.context = context  # e.g. the lab router's queue counters
 
 
@@ -50,7 +49,7 @@ def is_scenario_file(path: Path, config: pytest.Config, is_argument: bool) -> bo
 def explain(error: BaseException) -> str | None:
     """One clear message for our own errors (no traceback), else None."""
     if isinstance(error, QosFailure):
-        report = terminal.failure(error.result, error.comparison)
+        report = terminal.failure(error.result, error.result.comparison)
         return f"{report}\n\n{error.context}" if error.context else report
     if isinstance(error, MeasurementError) and error.command:
         return f"{error}\nreproduce: {shlex.join(error.command)}"
@@ -63,7 +62,10 @@ class ScenarioFile(pytest.File):
     """A YAML scenario file; its lab (if any) lives as long as the file's tests run."""
 
     scenario: Scenario
-    _lab: Any = None
+    target: Target
+    lab: Lab | None = None
+    # A lab that failed to build: each of the file's tests fails with it; no rebuild per test.
+    setup_error: QosError | None = None
 
     def collect(self) -> Iterator[ScenarioItem]:
         """Validate the file, then one item per entry under `tests:`."""
@@ -79,40 +81,45 @@ class ScenarioFile(pytest.File):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
-    def target(self) -> Target:
-        """Where this file's tests measure: a lab, a running server, or loopback."""
+    def setup(self) -> None:
+        """Where this file's tests measure: a lab (built once here), a running server, loopback."""
         scenario = self.scenario
-        router_config = qos_session(self.config).router_config
         if scenario.lab is not None:
-            return self._lab_target(router_config or scenario.lab.router)
-        if scenario.target.is_local:
-            return local_target()
-        assert scenario.target.host is not None
-        return remote_target(
-            scenario.target.host, list(scenario.target.ports), scenario.target.responder_port
-        )
+            router_config = qos_session(self.config).router_config or scenario.lab.router
+            try:
+                self.target = self._build_lab(router_config)
+            except QosError as error:
+                self.setup_error = error
+        elif scenario.target.is_local:
+            self.target = local_target()
+        else:
+            assert scenario.target.host is not None
+            self.target = remote_target(
+                scenario.target.host, list(scenario.target.ports), scenario.target.responder_port
+            )
 
-    def _lab_target(self, router_config: Path | None) -> Target:
+    def _build_lab(self, router_config: Path | None) -> Target:
         from .lab import Lab, lab_unavailable_reason
 
-        if self._lab is None:
-            reason = lab_unavailable_reason()
-            if reason:
-                pytest.skip(f"router lab {reason}")
-            self._lab = Lab.create(router_config=router_config)
-        target: Target = self._lab.target()
+        if not qos_session(self.config).enabled:
+            return local_target()  # the tests are skipped (no --qos): build nothing
+        reason = lab_unavailable_reason()
+        if reason:
+            pytest.skip(f"router lab {reason}")
+        self.lab = Lab.create(router_config=router_config)
+        target: Target = self.lab.target()
         return target
 
     def lab_state(self) -> str:
         """The router's qdiscs and counters, to show why a lab test failed ('' if no lab)."""
-        if self._lab is None:
+        if self.lab is None:
             return ""
-        return f"router qdiscs after the test (tc -s qdisc show):\n{self._lab.qdiscs()}"
+        return f"router qdiscs after the test (tc -s qdisc show):\n{self.lab.qdiscs()}"
 
     def teardown(self) -> None:
         """Destroy the lab (namespaces, processes, qdiscs) after the file's last test."""
-        if self._lab is not None:
-            lab, self._lab = self._lab, None
+        if self.lab is not None:
+            lab, self.lab = self.lab, None
             lab.destroy()
 
 
@@ -125,34 +132,27 @@ class ScenarioItem(pytest.Item):
         self.add_marker(QOS_MARKER)
 
     def runtest(self) -> None:
-        """Run the measurement; a missed bound raises QosFailure with the results table."""
+        """Run the test through the library; a missed bound raises QosFailure with the table."""
         parent = self.parent
         assert isinstance(parent, ScenarioFile)
         session = qos_session(self.config)
-        spec = self.spec
-        runner = Runner(session.iperf3, parent.target(), session.progress)
+        if parent.setup_error is not None:
+            raise parent.setup_error
         try:
-            result = runner.run(
-                self.nodeid,
-                traffic=spec.traffic,
-                probe=spec.probe,
-                load=spec.load,
-                repeat=spec.repeat,
-                settle=spec.settle,
-                expect=spec.expect,
-                baseline=session.baseline_metrics(self.nodeid),
+            result = run_test(
+                self.spec,
+                parent.target,
+                test_id=self.nodeid,
+                iperf3=session.iperf3,
+                baseline=session.baseline,
+                progress=session.progress,
             )
         except QosError as error:
-            self.stash[RESULT_KEY] = QosResult(test=self.nodeid, outcome="error", error=str(error))
+            self.stash[RESULT_KEY] = QosResult(test=self.nodeid, error=str(error))
             raise
-        finally:
-            runner.close()
         self.stash[RESULT_KEY] = result
-        comparison = session.compare(result)
-        if comparison is not None:
-            self.stash[COMPARISON_KEY] = comparison
         if not result.passed:
-            raise QosFailure(result, comparison, parent.lab_state())
+            raise QosFailure(result, parent.lab_state())
 
     def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None

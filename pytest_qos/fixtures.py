@@ -17,7 +17,7 @@ from .iperf3 import Iperf3Server
 from .metrics import CATALOGUE
 from .probes.stats import percentile
 from .results import Measurement, QosResult
-from .session import COMPARISON_KEY, item_result, qos_session
+from .session import item_result, qos_session
 from .target import Target, local_target
 
 Checker = Callable[..., QosResult]
@@ -197,13 +197,11 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
             checks=check_bounds(metrics, expect, session.baseline_metrics(request.node.nodeid)),
             loads=result.loads,
         )
-        comparison = session.compare(checked)
-        if comparison is not None:
-            request.node.stash[COMPARISON_KEY] = comparison
+        session.compare(checked)
         result.checks += checked.checks
+        result.comparison = checked.comparison
         if not checked.passed:
-            result.outcome = "failed"
-            raise QosFailure(checked, comparison)
+            raise QosFailure(checked)
         return result
 
     return check

@@ -31,8 +31,8 @@ from .report.html import QosHtmlExtras, html_report_requested
 from .report.markdown import append_step_summary, render_markdown, write_markdown
 from .report.plots import write_plots
 from .results import QosResult
+from .scenario_runner import Baseline
 from .session import (
-    COMPARISON_KEY,
     QOS_MARKER,
     RESULT_KEY,
     SESSION_KEY,
@@ -126,10 +126,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(QosReporter(store), "qos-reporter")
     if html_report_requested(config):
         config.pluginmanager.register(
-            QosHtmlExtras(
-                lambda item: item.stash.get(RESULT_KEY, None),
-                lambda item: item.stash.get(COMPARISON_KEY, None),
-            ),
+            QosHtmlExtras(lambda item: item.stash.get(RESULT_KEY, None)),
             "qos-html",
         )
     if config.getoption("qos") and threading.current_thread() is threading.main_thread():
@@ -149,10 +146,9 @@ def _configure_baselines(config: pytest.Config, store: QosSession) -> None:
         raise InputError(
             "needs --qos-compare=NAME|PATH: what to compare with", "--qos-compare-fail"
         )
-    if fail_spec:
-        store.thresholds = parse_compare_fail(fail_spec)
+    thresholds = parse_compare_fail(fail_spec) if fail_spec else {}
     if compare_with:
-        store.baseline = load_baseline(compare_with, store.save_dir)
+        store.baseline = Baseline(load_baseline(compare_with, store.save_dir), thresholds)
         store.baseline_name = compare_with
 
 
@@ -204,12 +200,12 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = outcome.get_result()
     if call.when == "call" and RESULT_KEY in item.stash:
         result = item.stash[RESULT_KEY]
-        if result.outcome != "error":
-            result.outcome = report.outcome
+        # The one place a result's outcome is written: pytest's own verdict on the test.
+        result.outcome = "error" if result.error else report.outcome
+        baseline = qos_session(item.config).baseline
+        if baseline is not None and result.comparison is None:
+            baseline.attach(result)  # a test that measured but judged nothing: reported
         report.qos_result = result.to_json()  # type: ignore[attr-defined]
-        plot_dir = qos_session(item.config).plot_dir
-        if plot_dir is not None:
-            write_plots(result, plot_dir)  # here, on the worker: series are not serialised
         if call.excinfo is not None and report.failed:
             message = explain(call.excinfo.value)
             if message is not None:
@@ -277,6 +273,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # An interrupted run is incomplete: the previous baseline stays as it was.
         path = save_baseline(document, store.save_name, store.save_dir)
         _tell(session, f"QoS baseline '{store.save_name}' saved to {path}")
+    if store.plot_dir is not None:
+        for result in store.results:
+            write_plots(result, store.plot_dir)  # series travel with results, also from xdist
     markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
     if store.md_path is not None:
         write_markdown(store.md_path, markdown)

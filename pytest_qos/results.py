@@ -5,7 +5,12 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .baselines.compare import Comparison
+
+Series = dict[str, list[tuple[float, float]]]
 
 
 @dataclass
@@ -17,7 +22,7 @@ class Measurement:
     command: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     # Time series for progress lines and plots: name -> [(seconds since start, value)].
-    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    series: Series = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # tool facts (protocol, mss, ...)
     raw: Any = None  # the tool's parsed output, kept for debugging; never serialised
 
@@ -29,7 +34,24 @@ class Measurement:
             "command": list(self.command),
             "started": self.started,
             "details": dict(self.details),
+            # Plots are drawn where reports are written (the xdist controller): series travel.
+            "series": {name: [list(p) for p in points] for name, points in self.series.items()},
         }
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Measurement:
+        """Rebuild a measurement from its JSON form."""
+        return cls(
+            tool=item["tool"],
+            metrics=dict(item["metrics"]),
+            command=list(item.get("command", [])),
+            started=float(item.get("started", 0.0)),
+            details=dict(item.get("details", {})),
+            series={
+                str(name): [(float(x), float(y)) for x, y in points]
+                for name, points in dict(item.get("series", {})).items()
+            },
+        )
 
 
 def aggregate(runs: list[Measurement]) -> tuple[Measurement, dict[str, float]]:
@@ -79,6 +101,18 @@ class Check:
             data["note"] = self.note
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Check:
+        """Rebuild a check from its JSON form."""
+        return cls(
+            metric=data["metric"],
+            bound=data["bound"],
+            measured=data.get("measured"),
+            passed=bool(data["passed"]),
+            baseline=data.get("baseline"),
+            note=data.get("note", ""),
+        )
+
 
 @dataclass
 class QosResult:
@@ -89,13 +123,25 @@ class QosResult:
     checks: list[Check] = field(default_factory=list)
     loads: list[Measurement] = field(default_factory=list)  # background load, reported only
     spread: dict[str, float] = field(default_factory=dict)  # max - min over repeats
-    outcome: str = "passed"
+    # pytest's own verdict, written by the plugin alone; None outside pytest (see `status`).
+    outcome: str | None = None
     error: str = ""
+    # Against --qos-compare's baseline: computed once per test, carried to every report.
+    comparison: Comparison | None = None
 
     @property
     def passed(self) -> bool:
         """True when every bound held."""
         return all(check.passed for check in self.checks)
+
+    @property
+    def status(self) -> str:
+        """'passed', 'failed' or 'error': pytest's outcome when known, else the bounds'."""
+        if self.outcome is not None:
+            return self.outcome
+        if self.error:
+            return "error"
+        return "passed" if self.passed else "failed"
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -112,9 +158,9 @@ class QosResult:
 
     def to_json(self) -> dict[str, Any]:
         """The `results[]` entry of the --qos-json document."""
-        return {
+        data = {
             "test": self.test,
-            "outcome": self.outcome,
+            "outcome": self.status,
             "metrics": self.metrics,
             "spread": self.spread,
             "bounds": [check.to_json() for check in self.checks],
@@ -123,39 +169,28 @@ class QosResult:
             "loads": [m.to_json() for m in self.loads],
             **({"error": self.error} if self.error else {}),
         }
+        if self.comparison is not None:
+            data["comparison"] = self.comparison.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QosResult:
         """Rebuild a result from its JSON form (baselines, xdist workers)."""
+        comparison = None
+        if "comparison" in data:
+            from .baselines.compare import Comparison  # the core's one cycle, broken here
 
-        def measurement(item: dict[str, Any]) -> Measurement:
-            return Measurement(
-                tool=item["tool"],
-                metrics=dict(item["metrics"]),
-                command=list(item.get("command", [])),
-                started=float(item.get("started", 0.0)),
-                details=dict(item.get("details", {})),
-            )
-
+            comparison = Comparison.from_json(data["comparison"])
         return cls(
             test=data["test"],
-            measurements=[measurement(m) for m in data.get("measurements", [])]
+            measurements=[Measurement.from_json(m) for m in data.get("measurements", [])]
             or [
                 Measurement("unknown", dict(data.get("metrics", {})), list(data.get("command", [])))
             ],
-            checks=[
-                Check(
-                    metric=c["metric"],
-                    bound=c["bound"],
-                    measured=c.get("measured"),
-                    passed=bool(c["passed"]),
-                    baseline=c.get("baseline"),
-                    note=c.get("note", ""),
-                )
-                for c in data.get("bounds", [])
-            ],
-            loads=[measurement(m) for m in data.get("loads", [])],
+            checks=[Check.from_json(c) for c in data.get("bounds", [])],
+            loads=[Measurement.from_json(m) for m in data.get("loads", [])],
             spread=dict(data.get("spread", {})),
-            outcome=data.get("outcome", "passed"),
+            outcome=data.get("outcome"),
             error=data.get("error", ""),
+            comparison=comparison,
         )

@@ -146,7 +146,6 @@ class Runner:
             result.measurements.append(merged)
             result.spread.update(spread)
         result.checks = check_bounds(result.metrics, expect or {}, baseline)
-        result.outcome = "passed" if result.passed else "failed"
         return result
 
     def _once(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from .baselines import DEFAULT_DIRECTORY, Comparison, compare, compare_all
+from .baselines import DEFAULT_DIRECTORY, Comparison
 from .errors import ToolMissingError
 from .iperf3 import Iperf3
 from .progress import Progress
 from .results import QosResult
+from .scenario_runner import Baseline
 
 QOS_MARKER = "qos"
 SKIP_REASON = "QoS measurements need --qos"
@@ -29,9 +30,8 @@ class QosSession:
     save_dir: Path = Path(DEFAULT_DIRECTORY)
     md_path: Path | None = None
     plot_dir: Path | None = None
-    baseline: dict[str, QosResult] | None = None  # --qos-compare: test id -> stored result
+    baseline: Baseline | None = None  # --qos-compare's stored run, --qos-compare-fail's limits
     baseline_name: str | None = None
-    thresholds: dict[str, float] = field(default_factory=dict)  # --qos-compare-fail
     results: list[QosResult] = field(default_factory=list)
     progress: Progress = field(default_factory=lambda: Progress(None))
     _iperf3: Iperf3 | None = None
@@ -44,23 +44,21 @@ class QosSession:
 
     def baseline_metrics(self, test_id: str) -> dict[str, float] | None:
         """The stored baseline's metrics for a test (--qos-compare), if any."""
-        if self.baseline is None or test_id not in self.baseline:
-            return None
-        return self.baseline[test_id].metrics
+        return self.baseline.metrics(test_id) if self.baseline is not None else None
 
     def compare(self, result: QosResult) -> Comparison | None:
-        """`result` against the baseline, its regressions added to its checks (or None)."""
+        """Judge `result` against the baseline once: its comparison and regression checks."""
         if self.baseline is None:
             return None
-        comparison = compare(result, self.baseline.get(result.test), self.thresholds)
-        result.checks += comparison.checks()
-        return comparison
+        if result.comparison is None:
+            self.baseline.judge(result)
+        return result.comparison
 
     def comparisons(self) -> dict[str, Comparison] | None:
-        """Every gathered result against the baseline, for the summary tables."""
+        """The comparison each gathered result carries, for the summary tables."""
         if self.baseline is None:
             return None
-        return compare_all(self.results, self.baseline, self.thresholds)
+        return {r.test: r.comparison for r in self.results if r.comparison is not None}
 
     def iperf3_version(self) -> str | None:
         """iperf3's version for the report's environment, or None when it is missing."""
@@ -72,7 +70,6 @@ class QosSession:
 
 SESSION_KEY = pytest.StashKey[QosSession]()
 RESULT_KEY = pytest.StashKey[QosResult]()  # on an item: what its QoS test measured
-COMPARISON_KEY = pytest.StashKey[Comparison]()  # on an item: its result against the baseline
 
 
 def qos_session(config: pytest.Config) -> QosSession:

@@ -53,6 +53,19 @@ class MetricChange:
             "noise": self.noise,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MetricChange:
+        """Rebuild a change from its JSON form."""
+        return cls(
+            metric=data["metric"],
+            baseline=data.get("baseline"),
+            now=data.get("now"),
+            change=data.get("change_percent"),
+            verdict=Verdict(data["verdict"]),
+            threshold=data.get("threshold_percent"),
+            noise=float(data.get("noise", 0.0)),
+        )
+
 
 @dataclass
 class Comparison:
@@ -101,6 +114,15 @@ class Comparison:
             "in_baseline": self.in_baseline,
             "changes": [change.to_json() for change in self.changes],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Comparison:
+        """Rebuild a comparison from its JSON form (xdist workers send it this way)."""
+        return cls(
+            test=data["test"],
+            in_baseline=bool(data["in_baseline"]),
+            changes=[MetricChange.from_json(change) for change in data.get("changes", [])],
+        )
 
 
 def _regression_note(change: MetricChange) -> str:

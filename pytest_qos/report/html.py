@@ -28,7 +28,6 @@ _STYLE = (
 )
 
 ResultOf = Callable[[pytest.Item], "QosResult | None"]
-ComparisonOf = Callable[[pytest.Item], "Comparison | None"]
 
 
 def _extra(content: str, format_type: str, name: str | None = None, **kind: str) -> dict[str, Any]:
@@ -100,11 +99,9 @@ class QosHtmlExtras:
     def __init__(
         self,
         result_of: ResultOf,
-        comparison_of: ComparisonOf | None = None,
         plots: bool = True,
     ) -> None:
         self.result_of = result_of
-        self.comparison_of = comparison_of
         self.plots = plots
 
     @pytest.hookimpl(hookwrapper=True)
@@ -119,7 +116,6 @@ class QosHtmlExtras:
         result = self.result_of(item)
         if result is None:
             return
-        comparison = self.comparison_of(item) if self.comparison_of is not None else None
         extras = list(getattr(report, "extras", []))
-        extras += extras_for(result, comparison, self.plots)
+        extras += extras_for(result, result.comparison, self.plots)
         report.extras = extras  # type: ignore[attr-defined]

@@ -76,7 +76,7 @@ def summary_line(
     """E.g. '**3** QoS tests: 2 passed, 1 failed · vs baseline `main`: 1 regression'."""
     outcomes: dict[str, int] = {}
     for result in results:
-        outcome = "error" if result.error else result.outcome
+        outcome = "error" if result.error else result.status
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
     text = f"**{len(results)}** QoS test{'s' if len(results) != 1 else ''}: {counts or 'none'}"

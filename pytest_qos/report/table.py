@@ -88,7 +88,7 @@ def rows_of(result: QosResult, comparison: Comparison | None = None) -> list[lis
     if result.error:
         add("(error)", "", result.error.splitlines()[0][:120], "ERROR", "")
     if not rows:
-        add("—", "", "", result.outcome, "")
+        add("—", "", "", result.status, "")
     return rows
 
 

@@ -1,0 +1,69 @@
+"""Running one scenario test without pytest: spec + target (+ baseline) → one judged result.
+
+The pytest layer (collect.py) only calls `run_test` and raises when the result failed; a
+script, a notebook or another test runner can call it the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .baselines.compare import compare
+from .iperf3 import Iperf3
+from .progress import Progress
+from .results import QosResult
+from .runner import Runner
+from .scenario import TestSpec
+from .target import Target
+
+
+@dataclass
+class Baseline:
+    """A stored run to compare with (--qos-compare) and how far each metric may move."""
+
+    results: Mapping[str, QosResult]
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    def attach(self, result: QosResult) -> None:
+        """Attach `result`'s comparison with its stored run (reported, not judged)."""
+        result.comparison = compare(result, self.results.get(result.test), self.thresholds)
+
+    def judge(self, result: QosResult) -> None:
+        """Attach the comparison and add a check per thresholded metric (these can fail)."""
+        self.attach(result)
+        assert result.comparison is not None
+        result.checks += result.comparison.checks()
+
+    def metrics(self, test_id: str) -> dict[str, float] | None:
+        """The stored metrics of a test, for bounds such as '>= 95% of baseline'."""
+        stored = self.results.get(test_id)
+        return stored.metrics if stored is not None else None
+
+
+def run_test(
+    spec: TestSpec,
+    target: Target,
+    *,
+    test_id: str | None = None,
+    iperf3: Iperf3 | Callable[[], Iperf3] | None = None,
+    baseline: Baseline | None = None,
+    progress: Progress | None = None,
+) -> QosResult:
+    """Measure `spec` across `target`, judge its bounds and the baseline; tool errors raise."""
+    test = test_id or spec.name
+    runner = Runner(iperf3, target, progress)
+    with runner:
+        result = runner.run(
+            test,
+            traffic=spec.traffic,
+            probe=spec.probe,
+            load=spec.load,
+            repeat=spec.repeat,
+            settle=spec.settle,
+            expect=spec.expect,
+            baseline=baseline.metrics(test) if baseline is not None else None,
+        )
+    if baseline is not None:
+        baseline.judge(result)
+    return result
