@@ -12,18 +12,17 @@ import yaml
 
 from .bounds import Bound, parse_expectations
 from .errors import InputError, ScenarioError, did_you_mean
+from .metrics import unmeasurable
 from .probes import Probe
 from .target import RESPONDER_PORT
 from .traffic import TRAFFIC_KEYS, Traffic
-from .units import Kind, parse
+from .units import Kind, parse, whole_number
 
 TOP_KEYS = ("description", "target", "defaults", "lab", "tests")
 TEST_KEYS = ("description", "traffic", "probe", "load", "repeat", "settle", "expect")
 DEFAULT_KEYS = (*TRAFFIC_KEYS, "repeat", "settle")
 TARGET_KEYS = ("host", "port", "ports", "responder_port")
 LAB_KEYS = ("router",)
-UDP_ONLY = ("jitter", "loss", "packets", "lost_packets")
-TCP_ONLY = ("retransmits",)
 DEFAULT_SETTLE = 1.0
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -252,9 +251,8 @@ class _Reader:
 
     def port(self, value: Any, path: KeyPath) -> int:
         """A TCP/UDP port number."""
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-            raise self.error(path, f"a port is a whole number from 1 to 65535, got {value!r}")
-        return value
+        port: int = self.guard(path, lambda: whole_number(value, 1, 65535, "a port"))
+        return port
 
     def port_range(self, value: Any, path: KeyPath) -> tuple[int, ...]:
         """`5201-5204`, or a list of ports."""
@@ -308,11 +306,10 @@ class _Reader:
             )
         probe = self.probe(data["probe"], (*path, "probe")) if "probe" in data else None
         load = self.load(data.get("load"), (*path, "load"), traffic_defaults)
-        repeat = data.get("repeat", defaults.get("repeat", 1))
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 100:
-            raise self.error(
-                (*path, "repeat"), f"repeat must be a whole number from 1 to 100, got {repeat!r}"
-            )
+        repeat_value = data.get("repeat", defaults.get("repeat", 1))
+        repeat: int = self.guard(
+            (*path, "repeat"), lambda: whole_number(repeat_value, 1, 100, "repeat")
+        )
         settle_value = data.get("settle", defaults.get("settle"))
         settle = DEFAULT_SETTLE
         if settle_value is not None:
@@ -365,30 +362,14 @@ class _Reader:
     ) -> None:
         """A bound on a metric this test cannot measure is an error, not a silent skip."""
         for name in expect:
-            where = (*path, name)
-            if name.startswith("latency.") or name == "mos":
-                if probe is None:
-                    raise self.error(
-                        where,
-                        f"'{name}' is measured by a latency probe; add "
-                        "'probe: {kind: udp}' to this test",
-                    )
-            elif traffic is None:
-                raise self.error(
-                    where, f"'{name}' is measured by an iperf3 flow; add 'traffic:' to this test"
-                )
-            elif name in UDP_ONLY and traffic.protocol != "udp":
-                raise self.error(
-                    where,
-                    f"'{name}' is measured for UDP only; this test's "
-                    "traffic is tcp (set 'protocol: udp')",
-                )
-            elif name in TCP_ONLY and traffic.protocol != "tcp":
-                raise self.error(
-                    where, f"'{name}' is measured for TCP only; this test's traffic is udp"
-                )
-            elif name == "throughput.reverse" and traffic.direction != "bidir":
-                raise self.error(where, "'throughput.reverse' needs 'direction: bidir'")
+            reason = unmeasurable(
+                name,
+                traffic.protocol if traffic else None,
+                traffic.direction if traffic else None,
+                probe is not None,
+            )
+            if reason:
+                raise self.error((*path, name), reason)
 
 
 def _dotted(path: KeyPath) -> str:

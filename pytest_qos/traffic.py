@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import InputError, check_key, did_you_mean
-from .units import Kind, parse
+from .units import Kind, parse, whole_number
 
 DSCP_NAMES: dict[str, int] = {
     "BE": 0,
@@ -27,17 +27,6 @@ DSCP_NAMES: dict[str, int] = {
 }
 PROTOCOLS = ("tcp", "udp")
 DIRECTIONS = ("upload", "download", "bidir")
-TRAFFIC_KEYS = (
-    "protocol",
-    "streams",
-    "bitrate",
-    "length",
-    "duration",
-    "omit",
-    "direction",
-    "dscp",
-    "congestion",
-)
 
 
 def parse_dscp(value: object) -> int:
@@ -102,7 +91,7 @@ def _parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in options.items():
         check_key(key, TRAFFIC_KEYS, "traffic")
         try:
-            parsed[key] = _parse_option(key, value)
+            parsed[key] = _PARSERS[key](value)
         except InputError as error:
             raise InputError(error.message, key=key) from None
     return parsed
@@ -119,59 +108,70 @@ def _bare_number(value: Any) -> bool:
     return True
 
 
-def _parse_option(key: str, value: Any) -> Any:
-    if key == "protocol":
+def _choice(key: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse_choice(value: Any) -> str:
         text = str(value).lower()
-        if text not in PROTOCOLS:
-            raise InputError(f"protocol '{value}' is not tcp or udp{did_you_mean(text, PROTOCOLS)}")
+        if text not in choices:
+            listing = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
+            raise InputError(f"{key} '{value}' is not {listing}{did_you_mean(text, choices)}")
         return text
-    if key == "direction":
-        text = str(value).lower()
-        if text not in DIRECTIONS:
-            raise InputError(
-                f"direction '{value}' is not one of {', '.join(DIRECTIONS)}"
-                f"{did_you_mean(text, DIRECTIONS)}"
-            )
-        return text
-    if key == "streams":
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 128:
-            raise InputError(f"streams must be a whole number from 1 to 128, got {value!r}")
-        return value
-    if key == "bitrate":
-        rate = parse(value, Kind.RATE)
-        if rate <= 0:
-            raise InputError(f"bitrate must be above 0, got {value!r}")
-        return rate
-    if key == "length":
-        size = parse(value, Kind.SIZE)
-        if not 1 <= size <= 1024 * 1024 or not float(size).is_integer():
-            raise InputError(f"length must be a whole number of bytes, 1 B to 1 MiB, got {value!r}")
-        return int(size)
-    if key in ("duration", "omit"):
+
+    return parse_choice
+
+
+def _bitrate(value: Any) -> float:
+    rate = parse(value, Kind.RATE)
+    if rate <= 0:
+        raise InputError(f"bitrate must be above 0, got {value!r}")
+    return rate
+
+
+def _length(value: Any) -> int:
+    size = parse(value, Kind.SIZE)
+    if not 1 <= size <= 1024 * 1024 or not float(size).is_integer():
+        raise InputError(f"length must be a whole number of bytes, 1 B to 1 MiB, got {value!r}")
+    return int(size)
+
+
+def _whole_seconds(key: str, lowest: int, highest: int, span: str) -> Callable[[Any], float]:
+    def parse_seconds(value: Any) -> float:
         if _bare_number(value):
             # The generic hint would say '3 ms', which iperf3 cannot do: it counts seconds.
             raise InputError(f"'{str(value).strip()}' needs a unit, e.g. '{str(value).strip()} s'")
         seconds = parse(value, Kind.DURATION)
         if not float(seconds).is_integer():
             # iperf3 reads -t and -O with atoi(): 0.5 s would become 0, an endless test.
-            lowest = 1 if key == "duration" else 0
             choices = sorted({max(lowest, int(seconds)), max(lowest, int(seconds) + 1)})
             write = " or ".join(f"'{whole} s'" for whole in choices)
             raise InputError(f"iperf3 measures whole seconds; write {write} instead of {value!r}")
-        if key == "duration" and not 1 <= seconds <= 86400:
-            raise InputError(f"duration must be from 1 s to 1 day, got {value!r}")
-        if key == "omit" and not 0 <= seconds <= 3600:
-            raise InputError(f"omit must be from 0 s to 1 h, got {value!r}")
+        if not lowest <= seconds <= highest:
+            raise InputError(f"{key} must be from {span}, got {value!r}")
         return seconds
-    if key == "dscp":
-        return parse_dscp(value)
-    if key == "congestion":
-        name = str(value).lower()
-        available = available_congestion_controls()
-        if available and name not in available:
-            raise InputError(
-                f"TCP congestion control '{value}' is not available on this kernel"
-                f"{did_you_mean(name, available)} (available: {', '.join(available)})"
-            )
-        return name
-    raise AssertionError(key)
+
+    return parse_seconds
+
+
+def _congestion(value: Any) -> str:
+    name = str(value).lower()
+    available = available_congestion_controls()
+    if available and name not in available:
+        raise InputError(
+            f"TCP congestion control '{value}' is not available on this kernel"
+            f"{did_you_mean(name, available)} (available: {', '.join(available)})"
+        )
+    return name
+
+
+# One parser per traffic key: the keys a flow accepts are exactly this table's.
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "protocol": _choice("protocol", PROTOCOLS),
+    "streams": lambda value: whole_number(value, 1, 128, "streams"),
+    "bitrate": _bitrate,
+    "length": _length,
+    "duration": _whole_seconds("duration", 1, 86400, "1 s to 1 day"),
+    "omit": _whole_seconds("omit", 0, 3600, "0 s to 1 h"),
+    "direction": _choice("direction", DIRECTIONS),
+    "dscp": parse_dscp,
+    "congestion": _congestion,
+}
+TRAFFIC_KEYS = tuple(_PARSERS)

@@ -203,3 +203,11 @@ def format_value(value: float | None, kind: Kind) -> str:
             return f"{_three_significant(value / scale)} {unit}"
     _, scale, unit = steps[-1]
     return f"{_three_significant(value / scale)} {unit}"
+
+
+def whole_number(value: object, low: int, high: int, what: str, unit: str = "") -> int:
+    """`value` as an int within [low, high], or an InputError saying the range (no bools)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        span = f"{low}{unit} to {high}{unit}" if unit else f"{low} to {high}"
+        raise InputError(f"{what} must be a whole number from {span}, got {value!r}")
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -200,7 +201,7 @@ CASES = [
         "target: {host: 198.18.1.2, port: 70000}\n" + GOOD_TEST,
         1,
         "target.port",
-        "a port is a whole number from 1 to 65535",
+        "a port must be a whole number from 1 to 65535",
     ),
     ("lab: {router: missing.sh}\n" + GOOD_TEST, 1, "lab.router", "does not exist"),
     (
@@ -300,3 +301,26 @@ def test_shipped_schema_accepts_shipped_scenarios_and_rejects_typos() -> None:
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"tests": {"a": {"trafic": {}}}}, schema)
+
+
+def test_schema_names_exactly_the_keys_the_parser_accepts() -> None:
+    """The JSON Schema and the parser's key tables never drift apart."""
+    from pytest_qos import scenario
+    from pytest_qos.probes.spec import PROBE_KEYS
+    from pytest_qos.probes.spec import TARGET_KEYS as PROBE_TARGET_KEYS
+    from pytest_qos.traffic import TRAFFIC_KEYS
+
+    schema_path = Path(__file__).parents[1] / "pytest_qos" / "scenario.schema.json"
+    schema = json.loads(schema_path.read_text())
+    top = schema["properties"]
+    test = top["tests"]["additionalProperties"]["properties"]
+    target = next(choice for choice in top["target"]["oneOf"] if "properties" in choice)
+    probe = schema["$defs"]["probe"]["properties"]
+    assert set(top) == set(scenario.TOP_KEYS)
+    assert set(test) == set(scenario.TEST_KEYS)
+    assert set(top["defaults"]["properties"]) == set(scenario.DEFAULT_KEYS)
+    assert set(target["properties"]) == set(scenario.TARGET_KEYS)
+    assert set(top["lab"]["properties"]) == set(scenario.LAB_KEYS)
+    assert set(schema["$defs"]["traffic"]["properties"]) == set(TRAFFIC_KEYS)
+    assert set(probe) == set(PROBE_KEYS)
+    assert set(probe["target"]["properties"]) == set(PROBE_TARGET_KEYS)

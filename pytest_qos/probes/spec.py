@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import InputError, check_key, did_you_mean
 from ..target import RESPONDER_PORT
 from ..traffic import parse_dscp
-from ..units import Kind, parse
+from ..units import Kind, parse, whole_number
 
 KINDS = ("udp", "icmp", "tcp")
 PROBE_KEYS = ("kind", "interval", "count", "duration", "size", "dscp", "timeout", "target")
@@ -114,13 +114,12 @@ def _parse_target(value: Any) -> dict[str, Any]:
                 )
             parsed["host"] = item.strip()
         else:
-            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 65535:
+            try:
+                parsed["port"] = whole_number(item, 1, 65535, "port")
+            except InputError as error:
                 raise InputError(
-                    f"port must be a whole number from 1 to 65535 (default {RESPONDER_PORT}), "
-                    f"got {item!r}",
-                    key="target.port",
-                )
-            parsed["port"] = item
+                    f"{error.message} (default {RESPONDER_PORT})", key="target.port"
+                ) from None
     return parsed
 
 
@@ -143,9 +142,7 @@ def _parse_option(key: str, value: Any) -> Any:
             )
         return seconds
     if key == "count":
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
-            raise InputError(f"count must be a whole number from 1 to {MAX_COUNT}, got {value!r}")
-        return value
+        return whole_number(value, 1, MAX_COUNT, "count")
     if key == "size":
         size = parse(value, Kind.SIZE)
         if not float(size).is_integer() or not UDP_HEADER_BYTES <= size <= MAX_SIZE:
