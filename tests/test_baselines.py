@@ -340,7 +340,7 @@ def test_tests_missing_from_the_baseline_are_reported_not_failed() -> None:
 
 
 @pytest.fixture(scope="module")
-def iperf3_server() -> Iterator[tuple[Iperf3, Iperf3Server]]:
+def loopback_server() -> Iterator[tuple[Iperf3, Iperf3Server]]:
     """One iperf3 server on 127.0.0.1 for this module's runs."""
     try:
         tool = Iperf3()
@@ -360,12 +360,12 @@ def measure(server: tuple[Iperf3, Iperf3Server], test: str, bitrate: str) -> Qos
 
 
 def test_a_slower_bitrate_fails_compare_fail_with_the_change_shown(
-    tmp_path: Path, iperf3_server: tuple[Iperf3, Iperf3Server]
+    tmp_path: Path, loopback_server: tuple[Iperf3, Iperf3Server]
 ) -> None:
     test_id = "tests/test_link.py::test_throughput"
-    fast = measure(iperf3_server, test_id, "40 Mbit/s")
+    fast = measure(loopback_server, test_id, "40 Mbit/s")
     save_baseline(document(fast), "main", tmp_path)
-    slow = measure(iperf3_server, test_id, "20 Mbit/s")
+    slow = measure(loopback_server, test_id, "20 Mbit/s")
     baseline = load_baseline("main", tmp_path)
     thresholds = parse_compare_fail("throughput:5%")
 
@@ -386,11 +386,11 @@ def test_a_slower_bitrate_fails_compare_fail_with_the_change_shown(
 
 
 def test_a_bound_relative_to_the_baseline_uses_the_stored_metrics(
-    tmp_path: Path, iperf3_server: tuple[Iperf3, Iperf3Server]
+    tmp_path: Path, loopback_server: tuple[Iperf3, Iperf3Server]
 ) -> None:
-    save_baseline(document(measure(iperf3_server, "t::x", "30 Mbit/s")), "main", tmp_path)
+    save_baseline(document(measure(loopback_server, "t::x", "30 Mbit/s")), "main", tmp_path)
     stored = load_baseline("main", tmp_path)["t::x"].metrics
-    now = measure(iperf3_server, "t::x", "15 Mbit/s")
+    now = measure(loopback_server, "t::x", "15 Mbit/s")
     [check] = check_bounds(
         now.metrics, parse_expectations({"throughput": ">= 95% of baseline"}), stored
     )

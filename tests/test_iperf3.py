@@ -204,7 +204,7 @@ def test_missing_iperf3_says_how_to_install(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def iperf3() -> Iperf3:
+def iperf3_tool() -> Iperf3:
     """The installed iperf3."""
     if shutil.which("iperf3") is None:
         pytest.skip("iperf3 is not installed (apt-get install iperf3)")
@@ -212,15 +212,15 @@ def iperf3() -> Iperf3:
 
 
 @pytest.fixture
-def server(iperf3: Iperf3) -> Iterator[Iperf3Server]:
+def server(iperf3_tool: Iperf3) -> Iterator[Iperf3Server]:
     """A persistent iperf3 server on loopback, stopped after the test."""
-    with iperf3.server(Local(), HOST) as running:
+    with iperf3_tool.server(Local(), HOST) as running:
         yield running
     assert running.process is not None and process_gone(running.process.pid)
 
 
-def test_version_is_read(iperf3: Iperf3) -> None:
-    assert iperf3.version.startswith("iperf 3.")
+def test_version_is_read(iperf3_tool: Iperf3) -> None:
+    assert iperf3_tool.version.startswith("iperf 3.")
 
 
 def test_server_is_ready_on_its_listening_socket(server: Iperf3Server) -> None:
@@ -228,8 +228,8 @@ def test_server_is_ready_on_its_listening_socket(server: Iperf3Server) -> None:
     assert listening_in(server.process.pid, server.port)
 
 
-def test_tcp_run_gives_sane_metrics(iperf3: Iperf3, server: Iperf3Server) -> None:
-    measurement = iperf3.run(Traffic(), HOST, server.port, server=server)
+def test_tcp_run_gives_sane_metrics(iperf3_tool: Iperf3, server: Iperf3Server) -> None:
+    measurement = iperf3_tool.run(Traffic(), HOST, server.port, server=server)
     metrics = measurement.metrics
     assert {"throughput", "throughput.sent", "retransmits", "cpu.local", "cpu.remote"} <= set(
         metrics
@@ -241,14 +241,14 @@ def test_tcp_run_gives_sane_metrics(iperf3: Iperf3, server: Iperf3Server) -> Non
     assert 0 < metrics["cpu.local"] <= 400 and 0 < metrics["cpu.remote"] <= 400
     assert measurement.details["protocol"] == "tcp"
     assert measurement.details["duration"] == 1
-    assert measurement.command[:2] == [iperf3.path, "-c"]
+    assert measurement.command[:2] == [iperf3_tool.path, "-c"]
     assert measurement.series["throughput"]
     assert abs(measurement.started - time.time()) < 30
 
 
-def test_udp_at_20_mbits_measures_20_mbits(iperf3: Iperf3, server: Iperf3Server) -> None:
+def test_udp_at_20_mbits_measures_20_mbits(iperf3_tool: Iperf3, server: Iperf3Server) -> None:
     traffic = Traffic.from_options({"protocol": "udp", "bitrate": "20 Mbit/s"})
-    measurement = iperf3.run(traffic, HOST, server.port, server=server)
+    measurement = iperf3_tool.run(traffic, HOST, server.port, server=server)
     metrics = measurement.metrics
     assert 19e6 <= metrics["throughput"] <= 21e6
     assert 19e6 <= metrics["throughput.sent"] <= 21e6
@@ -260,50 +260,50 @@ def test_udp_at_20_mbits_measures_20_mbits(iperf3: Iperf3, server: Iperf3Server)
     assert 0 <= metrics["lost_packets"] <= metrics["packets"] * 0.05
 
 
-def test_dscp_ef_reaches_argv_and_the_socket(iperf3: Iperf3, server: Iperf3Server) -> None:
+def test_dscp_ef_reaches_argv_and_the_socket(iperf3_tool: Iperf3, server: Iperf3Server) -> None:
     traffic = Traffic.from_options({"dscp": "EF"})
-    measurement = iperf3.run(traffic, HOST, server.port, server=server)
+    measurement = iperf3_tool.run(traffic, HOST, server.port, server=server)
     flag = measurement.command.index("-S")
     assert measurement.command[flag + 1] == "184"
     assert measurement.raw["start"]["test_start"]["tos"] == 184
     assert measurement.details["tos"] == 184
 
 
-def test_udp_download(iperf3: Iperf3, server: Iperf3Server) -> None:
+def test_udp_download(iperf3_tool: Iperf3, server: Iperf3Server) -> None:
     traffic = Traffic.from_options(
         {"protocol": "udp", "bitrate": "20 Mbit/s", "direction": "download"}
     )
-    measurement = iperf3.run(traffic, HOST, server.port, server=server)
+    measurement = iperf3_tool.run(traffic, HOST, server.port, server=server)
     assert "-R" in measurement.command
     assert measurement.details["reverse"] is True
     assert 19e6 <= measurement.metrics["throughput"] <= 21e6
 
 
-def test_tcp_bidir(iperf3: Iperf3, server: Iperf3Server) -> None:
+def test_tcp_bidir(iperf3_tool: Iperf3, server: Iperf3Server) -> None:
     traffic = Traffic.from_options({"direction": "bidir"})
-    measurement = iperf3.run(traffic, HOST, server.port, server=server)
+    measurement = iperf3_tool.run(traffic, HOST, server.port, server=server)
     assert measurement.metrics["throughput"] > 100e6
     assert measurement.metrics["throughput.reverse"] > 100e6
 
 
-def test_tcp_multistream(iperf3: Iperf3, server: Iperf3Server) -> None:
-    measurement = iperf3.run(Traffic(streams=4), HOST, server.port, server=server)
+def test_tcp_multistream(iperf3_tool: Iperf3, server: Iperf3Server) -> None:
+    measurement = iperf3_tool.run(Traffic(streams=4), HOST, server.port, server=server)
     assert measurement.details["streams"] == 4
     assert len(measurement.raw["end"]["streams"]) == 4
     assert measurement.metrics["throughput"] > 100e6
 
 
-def test_back_to_back_clients_against_one_server(iperf3: Iperf3, server: Iperf3Server) -> None:
+def test_back_to_back_clients_against_one_server(iperf3_tool: Iperf3, server: Iperf3Server) -> None:
     assert server.process is not None
     pid = server.process.pid
-    results = [iperf3.run(Traffic(), HOST, server.port, server=server) for _ in range(5)]
+    results = [iperf3_tool.run(Traffic(), HOST, server.port, server=server) for _ in range(5)]
     assert all(result.metrics["throughput"] > 100e6 for result in results)
     assert server.process.pid == pid and server.process.alive()
 
 
-def test_failed_test_exits_zero_and_becomes_a_measurement_error(iperf3: Iperf3) -> None:
+def test_failed_test_exits_zero_and_becomes_a_measurement_error(iperf3_tool: Iperf3) -> None:
     port = Local().free_port(HOST)  # nothing listens there
-    command = iperf3.command(Traffic(), HOST, port)
+    command = iperf3_tool.command(Traffic(), HOST, port)
     completed = Local().run(command, timeout=10)
     # The trap: iperf3 -J reports the failure only inside its JSON.
     assert completed.returncode == 0
@@ -311,46 +311,46 @@ def test_failed_test_exits_zero_and_becomes_a_measurement_error(iperf3: Iperf3) 
         json.loads(completed.stdout)["error"] == "unable to connect to server: Connection refused"
     )
     with pytest.raises(MeasurementError) as caught:
-        iperf3.run(Traffic(), HOST, port)
+        iperf3_tool.run(Traffic(), HOST, port)
     assert str(caught.value) == "iperf3 failed: unable to connect to server: Connection refused"
     assert caught.value.command == command
 
 
-def _one_off_server(iperf3: Iperf3, port: int) -> Any:
+def _one_off_server(iperf3_tool: Iperf3, port: int) -> Any:
     return Local().spawn(
-        [iperf3.path, "-s", "-1", "-B", HOST, "-p", str(port)],
+        [iperf3_tool.path, "-s", "-1", "-B", HOST, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-def test_listening_socket_readiness_keeps_a_one_off_server(iperf3: Iperf3) -> None:
+def test_listening_socket_readiness_keeps_a_one_off_server(iperf3_tool: Iperf3) -> None:
     port = Local().free_port(HOST)
-    with _one_off_server(iperf3, port) as one_off:
+    with _one_off_server(iperf3_tool, port) as one_off:
         assert wait_until(lambda: listening_in(one_off.pid, port), 5.0)
-        measurement = iperf3.run(Traffic(), HOST, port)
+        measurement = iperf3_tool.run(Traffic(), HOST, port)
         assert measurement.metrics["throughput"] > 100e6
         assert wait_until(lambda: not one_off.alive(), 5.0)  # -1: one test, then it exits
 
 
-def test_tcp_connect_readiness_consumes_a_one_off_server(iperf3: Iperf3) -> None:
+def test_tcp_connect_readiness_consumes_a_one_off_server(iperf3_tool: Iperf3) -> None:
     port = Local().free_port(HOST)
-    with _one_off_server(iperf3, port) as one_off:
+    with _one_off_server(iperf3_tool, port) as one_off:
         assert wait_until(lambda: listening_in(one_off.pid, port), 5.0)
         with socket.create_connection((HOST, port), timeout=2):
             pass
         # The bare connect was the server's one test: it is gone before any client came.
         assert wait_until(lambda: not one_off.alive(), 5.0)
         with pytest.raises(MeasurementError, match="Connection refused"):
-            iperf3.run(Traffic(), HOST, port)
+            iperf3_tool.run(Traffic(), HOST, port)
 
 
-def _occupy(iperf3: Iperf3, server: Iperf3Server, seconds: int) -> Any:
+def _occupy(iperf3_tool: Iperf3, server: Iperf3Server, seconds: int) -> Any:
     """A foreign client keeping `server` busy for `seconds`, once it is connected."""
     assert server.process is not None
     pid = server.process.pid
     client = Local().spawn(
-        [iperf3.path, "-c", HOST, "-p", str(server.port), "-t", str(seconds), "--json"],
+        [iperf3_tool.path, "-c", HOST, "-p", str(server.port), "-t", str(seconds), "--json"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -359,10 +359,10 @@ def _occupy(iperf3: Iperf3, server: Iperf3Server, seconds: int) -> Any:
     return client
 
 
-def test_busy_server_is_retried_until_free(iperf3: Iperf3, server: Iperf3Server) -> None:
-    with _occupy(iperf3, server, 2) as other:
+def test_busy_server_is_retried_until_free(iperf3_tool: Iperf3, server: Iperf3Server) -> None:
+    with _occupy(iperf3_tool, server, 2) as other:
         started = time.monotonic()
-        measurement = iperf3.run(Traffic(), HOST, server.port, server=server, busy_timeout=10)
+        measurement = iperf3_tool.run(Traffic(), HOST, server.port, server=server, busy_timeout=10)
         elapsed = time.monotonic() - started
         assert other.returncode == 0  # the first test ran to its end
     assert measurement.metrics["throughput"] > 100e6
@@ -371,10 +371,10 @@ def test_busy_server_is_retried_until_free(iperf3: Iperf3, server: Iperf3Server)
 
 
 def test_busy_server_beyond_busy_timeout_fails_clearly(
-    iperf3: Iperf3, server: Iperf3Server
+    iperf3_tool: Iperf3, server: Iperf3Server
 ) -> None:
-    with _occupy(iperf3, server, 3), pytest.raises(MeasurementError) as caught:
-        iperf3.run(Traffic(), HOST, server.port, server=server, busy_timeout=0.2)
+    with _occupy(iperf3_tool, server, 3), pytest.raises(MeasurementError) as caught:
+        iperf3_tool.run(Traffic(), HOST, server.port, server=server, busy_timeout=0.2)
     assert str(caught.value) == (
         f"iperf3 server at {HOST}:{server.port} stayed busy for 0.2 s: "
         "the server is busy running a test. try again later"

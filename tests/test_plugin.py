@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from conftest import ScenarioWriter
 from pytest_qos.iperf3 import Iperf3Server
 
 UDP_5M = """\
@@ -22,14 +23,10 @@ tests:
 """
 
 
-def write_scenario(pytester: pytest.Pytester, text: str, name: str = "scenarios/path.yaml") -> None:
-    path = pytester.path / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def test_without_qos_scenarios_and_marked_tests_are_skipped(pytester: pytest.Pytester) -> None:
-    write_scenario(pytester, UDP_5M)
+def test_without_qos_scenarios_and_marked_tests_are_skipped(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    write_scenario(UDP_5M)
     pytester.makepyfile(
         """
         import pytest
@@ -47,8 +44,10 @@ def test_without_qos_scenarios_and_marked_tests_are_skipped(pytester: pytest.Pyt
     result.stdout.fnmatch_lines(["*QoS measurements need --qos*"])
 
 
-def test_scenario_passes_with_table_json_and_junit(pytester: pytest.Pytester) -> None:
-    write_scenario(pytester, UDP_5M)
+def test_scenario_passes_with_table_json_and_junit(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    write_scenario(UDP_5M)
     result = pytester.runpytest("--qos", "--qos-json=out/results.json", "--junitxml=junit.xml")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
@@ -75,8 +74,10 @@ def test_scenario_passes_with_table_json_and_junit(pytester: pytest.Pytester) ->
     assert "qos.loss" in properties
 
 
-def test_missed_bound_fails_with_table_and_reproducing_command(pytester: pytest.Pytester) -> None:
-    write_scenario(pytester, UDP_5M.replace("4.5 Mbit/s .. 5.5 Mbit/s", ">= 50 Mbit/s"))
+def test_missed_bound_fails_with_table_and_reproducing_command(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    write_scenario(UDP_5M.replace("4.5 Mbit/s .. 5.5 Mbit/s", ">= 50 Mbit/s"))
     result = pytester.runpytest("--qos")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -123,11 +124,12 @@ def test_python_tests_use_fixtures_and_qos_check(pytester: pytest.Pytester) -> N
 
 
 def test_iperf3_server_factory_and_running_server_target(
-    pytester: pytest.Pytester, iperf3_server: Callable[..., Iperf3Server]
+    write_scenario: ScenarioWriter,
+    pytester: pytest.Pytester,
+    iperf3_server: Callable[..., Iperf3Server],
 ) -> None:
     server = iperf3_server()
     write_scenario(
-        pytester,
         f"target: {{host: 127.0.0.1, port: {server.port}}}\n" + UDP_5M,
     )
     result = pytester.runpytest("--qos")
@@ -136,7 +138,9 @@ def test_iperf3_server_factory_and_running_server_target(
 
 
 def test_busy_running_server_is_retried(
-    pytester: pytest.Pytester, iperf3_server: Callable[..., Iperf3Server]
+    write_scenario: ScenarioWriter,
+    pytester: pytest.Pytester,
+    iperf3_server: Callable[..., Iperf3Server],
 ) -> None:
     server = iperf3_server()
     assert server.process is not None
@@ -147,7 +151,7 @@ def test_busy_running_server_is_retried(
     )
     try:
         time.sleep(0.5)  # the first client holds the server
-        write_scenario(pytester, f"target: {{host: 127.0.0.1, port: {server.port}}}\n" + UDP_5M)
+        write_scenario(f"target: {{host: 127.0.0.1, port: {server.port}}}\n" + UDP_5M)
         started = time.monotonic()
         result = pytester.runpytest("--qos")
         result.assert_outcomes(passed=1)
@@ -157,19 +161,23 @@ def test_busy_running_server_is_retried(
         busy.wait()
 
 
-def test_missing_iperf3_says_how_to_install(pytester: pytest.Pytester) -> None:
-    write_scenario(pytester, UDP_5M)
+def test_missing_iperf3_says_how_to_install(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    write_scenario(UDP_5M)
     result = pytester.runpytest("--qos", "--qos-iperf3=/nonexistent/iperf3")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*apt-get install iperf3*--qos-iperf3=PATH*"])
     assert "Traceback" not in result.stdout.str()
 
 
-def test_scenario_files_found_by_pattern_argument_and_ini(pytester: pytest.Pytester) -> None:
-    write_scenario(pytester, UDP_5M, "net/wan.qos.yaml")
-    write_scenario(pytester, UDP_5M, "other/lan.yaml")
-    write_scenario(pytester, UDP_5M, "paths/dc.yaml")
-    write_scenario(pytester, "not: a scenario\n", "config/settings.yaml")
+def test_scenario_files_found_by_pattern_argument_and_ini(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    write_scenario(UDP_5M, "net/wan.qos.yaml")
+    write_scenario(UDP_5M, "other/lan.yaml")
+    write_scenario(UDP_5M, "paths/dc.yaml")
+    write_scenario("not: a scenario\n", "config/settings.yaml")
     pytester.makeini("[pytest]\nqos_scenario_dirs = paths\n")
     result = pytester.runpytest("--collect-only", "-q")
     result.stdout.fnmatch_lines_random(["net/wan.qos.yaml::udp-5m", "paths/dc.yaml::udp-5m"])
@@ -179,8 +187,10 @@ def test_scenario_files_found_by_pattern_argument_and_ini(pytester: pytest.Pytes
     named.stdout.fnmatch_lines(["other/lan.yaml::udp-5m"])
 
 
-def test_repeat_judges_the_median_and_reports_spread(pytester: pytest.Pytester) -> None:
-    write_scenario(pytester, UDP_5M.replace("    expect:", "    repeat: 2\n    expect:"))
+def test_repeat_judges_the_median_and_reports_spread(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    write_scenario(UDP_5M.replace("    expect:", "    repeat: 2\n    expect:"))
     result = pytester.runpytest("--qos", "--qos-json=r.json")
     result.assert_outcomes(passed=1)
     (entry,) = json.loads((pytester.path / "r.json").read_text())["results"]
@@ -188,9 +198,10 @@ def test_repeat_judges_the_median_and_reports_spread(pytester: pytest.Pytester) 
     assert "throughput" in entry["spread"]
 
 
-def test_load_runs_beside_the_measured_flow_and_is_reported(pytester: pytest.Pytester) -> None:
+def test_load_runs_beside_the_measured_flow_and_is_reported(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
     write_scenario(
-        pytester,
         """\
 tests:
   udp-under-load:
@@ -210,11 +221,12 @@ tests:
 
 
 def test_xdist_workers_report_into_one_table_and_never_share_a_path(
+    write_scenario: ScenarioWriter,
     pytester: pytest.Pytester,
 ) -> None:
     pytest.importorskip("xdist")
-    write_scenario(pytester, UDP_5M, "scenarios/a.yaml")
-    write_scenario(pytester, UDP_5M, "scenarios/b.yaml")
+    write_scenario(UDP_5M, "scenarios/a.yaml")
+    write_scenario(UDP_5M, "scenarios/b.yaml")
     result = pytester.runpytest_subprocess("--qos", "-n", "2", "--qos-json=all.json")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines_random(
@@ -259,10 +271,10 @@ def test_qos_check_judges_pytest_benchmark_timings(pytester: pytest.Pytester) ->
 
 
 def test_latency_probe_fixture_and_probe_scenario_reach_every_report(
+    write_scenario: ScenarioWriter,
     pytester: pytest.Pytester,
 ) -> None:
     write_scenario(
-        pytester,
         """\
 tests:
   voice-under-load:
@@ -302,7 +314,9 @@ tests:
 
 
 def test_port_pool_gives_each_concurrent_flow_its_own_running_server(
-    pytester: pytest.Pytester, iperf3_server: Callable[..., Iperf3Server]
+    write_scenario: ScenarioWriter,
+    pytester: pytest.Pytester,
+    iperf3_server: Callable[..., Iperf3Server],
 ) -> None:
     first, second = iperf3_server(), iperf3_server()
     flows = (
@@ -310,11 +324,9 @@ def test_port_pool_gives_each_concurrent_flow_its_own_running_server(
         "    load: {protocol: udp, bitrate: 2 Mbit/s}\n    settle: 0.2 s\n"
         "    expect: {throughput: '>= 4 Mbit/s'}\n"
     )
-    write_scenario(
-        pytester, f"target: {{host: 127.0.0.1, ports: [{first.port}, {second.port}]}}\n" + flows
-    )
+    write_scenario(f"target: {{host: 127.0.0.1, ports: [{first.port}, {second.port}]}}\n" + flows)
     pytester.runpytest("--qos").assert_outcomes(passed=1)
-    write_scenario(pytester, f"target: {{host: 127.0.0.1, port: {first.port}}}\n" + flows)
+    write_scenario(f"target: {{host: 127.0.0.1, port: {first.port}}}\n" + flows)
     short = pytester.runpytest("--qos")
     short.assert_outcomes(failed=1)
     short.stdout.fnmatch_lines(

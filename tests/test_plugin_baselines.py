@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ScenarioWriter
+
 
 def udp_scenario(bitrate: str, extra_test: str = "", bound: str = ">= 1 Mbit/s") -> str:
     return (
@@ -21,14 +23,10 @@ def udp_scenario(bitrate: str, extra_test: str = "", bound: str = ">= 1 Mbit/s")
     )
 
 
-def write(pytester: pytest.Pytester, text: str) -> None:
-    path = pytester.path / "scenarios" / "wan.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-
-
-def test_slower_path_fails_compare_with_the_change_shown(pytester: pytest.Pytester) -> None:
-    write(pytester, udp_scenario("10 Mbit/s"))
+def test_slower_path_fails_compare_with_the_change_shown(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    write_scenario(udp_scenario("10 Mbit/s"))
     saved = pytester.runpytest("--qos", "--qos-save=main")
     saved.assert_outcomes(passed=1)
     saved.stdout.fnmatch_lines(["*QoS baseline 'main' saved to .qos/main.json*"])
@@ -38,7 +36,7 @@ def test_slower_path_fails_compare_with_the_change_shown(pytester: pytest.Pytest
         "  new-flow:\n    traffic: {protocol: udp, bitrate: 1 Mbit/s, duration: 1 s}\n"
         "    expect: {loss: '<= 5 %'}\n"
     )
-    write(pytester, udp_scenario("5 Mbit/s", new_test))  # the path got slower
+    write_scenario(udp_scenario("5 Mbit/s", new_test))  # the path got slower
     result = pytester.runpytest(
         "--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%", "--qos-md=qos.md"
     )
@@ -67,10 +65,12 @@ def test_slower_path_fails_compare_with_the_change_shown(pytester: pytest.Pytest
     assert "REGRESSION" in markdown
 
 
-def test_bound_relative_to_baseline(pytester: pytest.Pytester) -> None:
-    write(pytester, udp_scenario("10 Mbit/s"))
+def test_bound_relative_to_baseline(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    write_scenario(udp_scenario("10 Mbit/s"))
     pytester.runpytest("--qos", "--qos-save=before").assert_outcomes(passed=1)
-    write(pytester, udp_scenario("5 Mbit/s", bound=">= 95% of baseline"))
+    write_scenario(udp_scenario("5 Mbit/s", bound=">= 95% of baseline"))
     result = pytester.runpytest("--qos", "--qos-compare=before")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*throughput*>= 95% of baseline*5* Mbit/s*FAIL*1?* Mbit/s*"])
@@ -89,9 +89,9 @@ def test_bound_relative_to_baseline(pytester: pytest.Pytester) -> None:
     ],
 )
 def test_bad_baseline_options_are_usage_errors(
-    pytester: pytest.Pytester, options: list[str], message: str
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester, options: list[str], message: str
 ) -> None:
-    write(pytester, udp_scenario("1 Mbit/s"))
+    write_scenario(udp_scenario("1 Mbit/s"))
     (pytester.path / ".qos").mkdir()
     (pytester.path / ".qos" / "main.json").write_text('{"version": 1, "results": []}')
     result = pytester.runpytest("--qos", *options)
@@ -129,7 +129,7 @@ def test_interrupted_save_leaves_the_previous_baseline(tmp_path: Path) -> None:
 
 
 def test_markdown_to_step_summary_and_plots(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # find_spec, not import: pytester unloads modules imported during the test, and numpy
     # (under matplotlib) cannot be imported twice in one process.
@@ -138,7 +138,7 @@ def test_markdown_to_step_summary_and_plots(
     summary = pytester.path / "summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    write(pytester, udp_scenario("2 Mbit/s"))
+    write_scenario(udp_scenario("2 Mbit/s"))
     result = pytester.runpytest_subprocess("--qos", "--qos-plot-dir=plots")
     result.assert_outcomes(passed=1)
     text = summary.read_text()

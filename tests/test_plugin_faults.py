@@ -9,28 +9,29 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ScenarioWriter
 from pytest_qos.endpoints import wait_until
 from pytest_qos.iperf3 import Iperf3Server
 
 FAKE = Path(__file__).with_name("fake_iperf3.py")
 
 
-def _scenario(pytester: pytest.Pytester, port: int) -> None:
-    path = pytester.path / "scenarios" / "fault.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(
+def _scenario(write_scenario: ScenarioWriter, port: int) -> None:
+    write_scenario(
         f"target: {{host: 127.0.0.1, port: {port}}}\n"
         "tests:\n  flow:\n    traffic: {protocol: tcp, duration: 1 s}\n"
-        "    expect: {throughput: '>= 1 Mbit/s'}\n"
+        "    expect: {throughput: '>= 1 Mbit/s'}\n",
+        "scenarios/fault.yaml",
     )
 
 
 def test_iperf3_error_json_fails_with_its_text(
+    write_scenario: ScenarioWriter,
     pytester: pytest.Pytester,
     iperf3_server: Callable[..., Iperf3Server],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _scenario(pytester, iperf3_server().port)
+    _scenario(write_scenario, iperf3_server().port)
     monkeypatch.setenv("FAKE_IPERF3_MODE", "error")
     monkeypatch.setenv("FAKE_IPERF3_ERROR", "unable to send cookie to server: injected")
     result = pytester.runpytest("--qos", f"--qos-iperf3={FAKE}", "--qos-json=r.json")
@@ -46,11 +47,12 @@ def test_iperf3_error_json_fails_with_its_text(
 
 
 def test_truncated_output_fails_clearly(
+    write_scenario: ScenarioWriter,
     pytester: pytest.Pytester,
     iperf3_server: Callable[..., Iperf3Server],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _scenario(pytester, iperf3_server().port)
+    _scenario(write_scenario, iperf3_server().port)
     monkeypatch.setenv("FAKE_IPERF3_MODE", "truncated")
     result = pytester.runpytest("--qos", f"--qos-iperf3={FAKE}")
     result.assert_outcomes(failed=1)
@@ -58,13 +60,14 @@ def test_truncated_output_fails_clearly(
 
 
 def test_hung_iperf3_is_killed_within_its_timeout(
+    write_scenario: ScenarioWriter,
     pytester: pytest.Pytester,
     iperf3_server: Callable[..., Iperf3Server],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     pidfile = tmp_path / "pids"
-    _scenario(pytester, iperf3_server().port)
+    _scenario(write_scenario, iperf3_server().port)
     monkeypatch.setenv("FAKE_IPERF3_MODE", "stubborn")  # ignores SIGTERM, has a grandchild
     monkeypatch.setenv("FAKE_IPERF3_PIDFILE", str(pidfile))
     started = time.monotonic()

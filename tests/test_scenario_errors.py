@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ScenarioWriter
 from pytest_qos.errors import ScenarioError
 from pytest_qos.scenario import load_scenario
 
@@ -222,10 +223,9 @@ CASES = [
 
 @pytest.mark.parametrize(("text", "line", "key", "words"), CASES)
 def test_bad_scenario_names_file_line_and_key(
-    tmp_path: Path, text: str, line: int, key: str | None, words: str
+    write_scenario: ScenarioWriter, text: str, line: int, key: str | None, words: str
 ) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
+    path = write_scenario(text, "bad.yaml")
     with pytest.raises(ScenarioError) as caught:
         load_scenario(path)
     error = caught.value
