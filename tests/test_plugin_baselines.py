@@ -13,6 +13,8 @@ import pytest
 
 from conftest import ScenarioWriter
 
+WAN = "scenarios/wan.yaml"
+
 
 def udp_scenario(bitrate: str, extra_test: str = "", bound: str = ">= 1 Mbit/s") -> str:
     return (
@@ -26,7 +28,7 @@ def udp_scenario(bitrate: str, extra_test: str = "", bound: str = ">= 1 Mbit/s")
 def test_slower_path_fails_compare_with_the_change_shown(
     write_scenario: ScenarioWriter, pytester: pytest.Pytester
 ) -> None:
-    write_scenario(udp_scenario("10 Mbit/s"))
+    write_scenario(udp_scenario("10 Mbit/s"), WAN)
     saved = pytester.runpytest("--qos", "--qos-save=main")
     saved.assert_outcomes(passed=1)
     saved.stdout.fnmatch_lines(["*QoS baseline 'main' saved to .qos/main.json*"])
@@ -36,7 +38,7 @@ def test_slower_path_fails_compare_with_the_change_shown(
         "  new-flow:\n    traffic: {protocol: udp, bitrate: 1 Mbit/s, duration: 1 s}\n"
         "    expect: {loss: '<= 5 %'}\n"
     )
-    write_scenario(udp_scenario("5 Mbit/s", new_test))  # the path got slower
+    write_scenario(udp_scenario("5 Mbit/s", new_test), WAN)  # the path got slower
     result = pytester.runpytest(
         "--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%", "--qos-md=qos.md"
     )
@@ -68,9 +70,9 @@ def test_slower_path_fails_compare_with_the_change_shown(
 def test_bound_relative_to_baseline(
     write_scenario: ScenarioWriter, pytester: pytest.Pytester
 ) -> None:
-    write_scenario(udp_scenario("10 Mbit/s"))
+    write_scenario(udp_scenario("10 Mbit/s"), WAN)
     pytester.runpytest("--qos", "--qos-save=before").assert_outcomes(passed=1)
-    write_scenario(udp_scenario("5 Mbit/s", bound=">= 95% of baseline"))
+    write_scenario(udp_scenario("5 Mbit/s", bound=">= 95% of baseline"), WAN)
     result = pytester.runpytest("--qos", "--qos-compare=before")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*throughput*>= 95% of baseline*5* Mbit/s*FAIL*1?* Mbit/s*"])
@@ -91,7 +93,7 @@ def test_bound_relative_to_baseline(
 def test_bad_baseline_options_are_usage_errors(
     write_scenario: ScenarioWriter, pytester: pytest.Pytester, options: list[str], message: str
 ) -> None:
-    write_scenario(udp_scenario("1 Mbit/s"))
+    write_scenario(udp_scenario("1 Mbit/s"), WAN)
     (pytester.path / ".qos").mkdir()
     (pytester.path / ".qos" / "main.json").write_text('{"version": 1, "results": []}')
     result = pytester.runpytest("--qos", *options)
@@ -138,7 +140,7 @@ def test_markdown_to_step_summary_and_plots(
     summary = pytester.path / "summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    write_scenario(udp_scenario("2 Mbit/s"))
+    write_scenario(udp_scenario("2 Mbit/s"), WAN)
     result = pytester.runpytest_subprocess("--qos", "--qos-plot-dir=plots")
     result.assert_outcomes(passed=1)
     text = summary.read_text()
