@@ -7,11 +7,12 @@ import os
 import re
 import selectors
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from .endpoints import Completed, Endpoint, Local
+from .endpoints import Completed, Endpoint, Local, Process
 from .errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from .results import Measurement
 from .servers import SpawnedServer
@@ -117,6 +118,30 @@ class Iperf3:
             argv += ["-C", traffic.congestion]
         return argv
 
+    def start(
+        self,
+        traffic: Traffic,
+        host: str,
+        port: int,
+        *,
+        endpoint: Endpoint | None = None,
+        server: Iperf3Server | None = None,
+        busy_timeout: float = BUSY_RETRY_TIMEOUT,
+        on_interval: IntervalCallback | None = None,
+    ) -> RunningFlow:
+        """Start a client measuring `traffic`; `.result()` waits for it (retrying a busy server).
+
+        `on_interval(seconds, bits_per_second)` sees each interval live where iperf3 can
+        stream them (>= 3.17); older versions report only at the end.
+        """
+        command = self.command(traffic, host, port)
+        streaming = on_interval if on_interval is not None and self.streams_json else None
+        if streaming is not None:
+            command.append("--json-stream")
+        flow = RunningFlow(traffic, command, endpoint or Local(), server, busy_timeout, streaming)
+        flow.spawn()
+        return flow
+
     def run(
         self,
         traffic: Traffic,
@@ -127,59 +152,138 @@ class Iperf3:
         busy_timeout: float = BUSY_RETRY_TIMEOUT,
         on_interval: IntervalCallback | None = None,
     ) -> Measurement:
-        """Measure `traffic`; retries a busy server for `busy_timeout` s, then fails clearly.
+        """Measure `traffic` to its end: start() then result(); a busy server is retried."""
+        flow = self.start(
+            traffic,
+            host,
+            port,
+            endpoint=endpoint,
+            server=server,
+            busy_timeout=busy_timeout,
+            on_interval=on_interval,
+        )
+        try:
+            return flow.result()
+        finally:
+            flow.stop()
 
-        `on_interval(seconds, bits_per_second)` sees each interval live where iperf3 can
-        stream them (>= 3.17); older versions report only at the end.
-        """
-        endpoint = endpoint or Local()
-        command = self.command(traffic, host, port)
-        streaming = on_interval is not None and self.streams_json
-        if streaming:
-            command.append("--json-stream")
-        deadline = time.monotonic() + busy_timeout
+
+class RunningFlow:
+    """One iperf3 client run: spawned by Iperf3.start, parsed by result(), killed by stop().
+
+    A client that a busy server (or our own server caught between tests) turned away is
+    started again by result(), until `busy_timeout` seconds after the first start.
+    """
+
+    def __init__(
+        self,
+        traffic: Traffic,
+        command: list[str],
+        endpoint: Endpoint,
+        server: Iperf3Server | None,
+        busy_timeout: float,
+        on_interval: IntervalCallback | None,
+    ) -> None:
+        self.traffic = traffic
+        self.command = command
+        self.endpoint = endpoint
+        self.server = server
+        self.busy_timeout = busy_timeout
+        self.on_interval = on_interval
+        self.started = 0.0  # wall-clock time of the latest spawn
+        self.process: Process | None = None
+        self._deadline = time.monotonic() + busy_timeout
+        self._lock = threading.Lock()  # result() may run in a worker while stop() is called
+        self._stopped = False
+
+    @property
+    def host(self) -> str:
+        """The server address the client connects to."""
+        return self.command[self.command.index("-c") + 1]
+
+    @property
+    def port(self) -> int:
+        """The server port the client connects to."""
+        return int(self.command[self.command.index("-p") + 1])
+
+    def spawn(self) -> None:
+        """Start (or restart) the client once our server listens."""
+        # A server that just finished a test re-opens its socket; a client arriving
+        # before that is refused.
+        server = self.server
+        if server is not None and not server.wait_ready():
+            raise MeasurementError(
+                f"iperf3 server on {server.bind} port {server.port} stopped listening",
+                server.command(),
+            )
+        with self._lock:
+            if self._stopped:
+                raise MeasurementError("iperf3 client stopped before it finished", self.command)
+            self.started = time.time()
+            self.process = self.endpoint.spawn(self.command)
+
+    def result(self, timeout: float | None = None) -> Measurement:
+        """Wait (each attempt up to `timeout`, default the traffic's) and parse the result."""
         for attempt in range(_MAX_ATTEMPTS):
-            # A server that just finished a test re-opens its socket; a client arriving
-            # before that is refused.
-            if server is not None and not server.wait_ready():
-                raise MeasurementError(
-                    f"iperf3 server on {server.bind} port {server.port} stopped listening",
-                    server.command(),
-                )
-            started = time.time()
-            if streaming:
-                assert on_interval is not None
-                completed = run_streaming(endpoint, command, traffic.timeout, on_interval)
-            else:
-                completed = endpoint.run(command, timeout=traffic.timeout)
-            document = parse_json(completed.stdout, completed.stderr, completed.returncode, command)
+            document = self._document(self.traffic.timeout if timeout is None else timeout)
             error = document.get("error")
             # Our own server, alive, refusing: caught between tests while it re-opened its
             # listening socket (seen behind shapers). Transient, so retried like "busy".
-            refused = server is not None and error and any(t in error for t in _BETWEEN_TESTS)
+            refused = self.server is not None and error and any(t in error for t in _BETWEEN_TESTS)
             if error and (_BUSY in error or refused):
-                if time.monotonic() < deadline:
+                if time.monotonic() < self._deadline:
                     time.sleep(min(0.2 * (attempt + 1), 1.0))
+                    self.spawn()
                     continue
                 raise MeasurementError(
-                    f"iperf3 server at {host}:{port} stayed busy for {busy_timeout:g} s: {error}",
-                    command,
+                    f"iperf3 server at {self.host}:{self.port} stayed busy for "
+                    f"{self.busy_timeout:g} s: {error}",
+                    self.command,
                 )
             if error:
-                raise MeasurementError(f"iperf3 failed: {error}", command)
-            measurement = parse_result(document, command)
-            measurement.started = started
+                raise MeasurementError(f"iperf3 failed: {error}", self.command)
+            measurement = parse_result(document, self.command)
+            measurement.started = self.started
             return measurement
         raise MeasurementError(
-            f"iperf3 server at {host}:{port} stayed busy for {busy_timeout:g} s", command
+            f"iperf3 server at {self.host}:{self.port} stayed busy for {self.busy_timeout:g} s",
+            self.command,
         )
+
+    def _document(self, timeout: float) -> dict[str, Any]:
+        """The current attempt's JSON document, once the client has exited."""
+        process = self.process
+        assert process is not None, "spawn() first"
+        if self.on_interval is not None:
+            completed = read_stream(process, self.command, timeout, self.on_interval)
+        else:
+            try:
+                out, err = process.communicate(timeout=timeout)
+            finally:
+                process.stop()
+            completed = Completed(process.argv, process.returncode or 0, out, err)
+        return parse_json(completed.stdout, completed.stderr, completed.returncode, self.command)
+
+    def stop(self) -> None:
+        """Kill the client (if still running) and allow no restart; idempotent."""
+        with self._lock:
+            self._stopped = True
+            process = self.process
+        if process is not None:
+            process.stop()
 
 
 def run_streaming(
     endpoint: Endpoint, command: list[str], timeout: float, on_interval: IntervalCallback
 ) -> Completed:
     """Run iperf3 --json-stream, reporting intervals live; returns the assembled document."""
-    process = endpoint.spawn(command)
+    return read_stream(endpoint.spawn(command), command, timeout, on_interval)
+
+
+def read_stream(
+    process: Process, command: list[str], timeout: float, on_interval: IntervalCallback
+) -> Completed:
+    """Read a running iperf3 --json-stream to its end, reporting intervals live; stop it."""
     document: dict[str, Any] = {"intervals": []}
     unparsed: list[str] = []
     deadline = time.monotonic() + timeout

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+from typing import TypeVar
 
 from .bounds import Bound, check_bounds
-from .endpoints import Process
 from .errors import MeasurementError
-from .iperf3 import Iperf3, Iperf3Server, parse_json, parse_result
+from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
 from .locks import path_lock
 from .metrics import format_metric
 from .probes import Probe, run_probe
@@ -23,23 +22,22 @@ from .target import Target
 from .traffic import Traffic
 
 LOAD_TAIL = 1.0  # the load outlives the measurement by this much, so it never ends inside it
+# A probe beside a flow may take this long after the flow ended: its responder's start-up
+# (5 s at worst) on top of its own worst case (Probe.timeout_total).
+PROBE_START_ALLOWANCE = 5.0
+
+Pair = tuple[int, Iperf3Server | None]
+T = TypeVar("T")
 
 
-@dataclass
-class _LoadFlow:
-    """A background iperf3 client: started before the measurement, reported after."""
-
-    traffic: Traffic
-    command: list[str]
-    process: Process
-
-    def result(self, timeout: float) -> Measurement:
-        """Wait for the flow to end and parse what it measured."""
-        out, err = self.process.communicate(timeout=timeout)
-        document = parse_json(out, err, self.process.returncode or 0, self.command)
-        if document.get("error"):
-            raise MeasurementError(f"background load failed: {document['error']}", self.command)
-        return parse_result(document, self.command)
+def collect(future: Future[T], timeout: float, what: str) -> T:
+    """`future`'s result within `timeout` s, or a MeasurementError saying what overran."""
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        raise MeasurementError(
+            f"{what} did not finish within {timeout:.1f} s of the measurement's end"
+        ) from None
 
 
 class Servers:
@@ -50,7 +48,7 @@ class Servers:
         self.target = target
         self.spawned: list[Iperf3Server] = []
 
-    def get(self, count: int) -> list[tuple[int, Iperf3Server | None]]:
+    def get(self, count: int) -> list[Pair]:
         """`count` distinct (port, server) pairs; concurrent flows never share a server."""
         if not self.target.spawns_servers:
             if len(self.target.ports) < count:
@@ -157,25 +155,51 @@ class Runner:
         load: tuple[Traffic, ...],
         settle: float,
     ) -> tuple[list[Measurement], list[Measurement]]:
-        flows = (1 if traffic else 0) + len(load)
-        pairs = servers.get(flows) if servers else []
+        pairs = servers.get((1 if traffic else 0) + len(load)) if servers else []
         measuring = _duration(traffic, probe)
-        with self._load(load, pairs[1 if traffic else 0 :], settle + measuring) as flows_running:
+        # One worker per background flow (each waits for its client, retrying a busy server
+        # at once) and one for a probe beside the measured flow.
+        pool = ThreadPoolExecutor(max_workers=len(load) + 1, thread_name_prefix="qos")
+        running: list[RunningFlow] = []
+        try:
+            for background in load:
+                running.append(
+                    self._start_load(
+                        background, pairs[len(running) + bool(traffic)], settle + measuring
+                    )
+                )
+            waiting = [pool.submit(flow.result) for flow in running]
             if load:
                 time.sleep(settle)
             with self.progress.measuring(test_id, measuring) as update:
-                measured = self._measure(traffic, probe, pairs[0] if traffic else None, update)
+                measured = self._measure(
+                    pool, traffic, probe, pairs[0] if traffic else None, update
+                )
             loads = [
-                flow.result(timeout=flow.traffic.timeout + settle + measuring)
-                for flow in flows_running
+                _load_result(future, flow, index)
+                for index, (future, flow) in enumerate(zip(waiting, running, strict=True), 1)
             ]
+        finally:
+            for flow in running:
+                flow.stop()  # ends a worker still waiting for its client
+            pool.shutdown(wait=True, cancel_futures=True)
         return measured, loads
+
+    def _start_load(self, traffic: Traffic, pair: Pair, covering: float) -> RunningFlow:
+        """Start a background flow lasting `covering` s (+ a tail)."""
+        port, server = pair
+        seconds = max(traffic.duration, math.ceil(covering + LOAD_TAIL))
+        lasting = replace(traffic, duration=float(seconds))
+        return self.iperf3.start(
+            lasting, self.target.host, port, endpoint=self.target.client, server=server
+        )
 
     def _measure(
         self,
+        pool: ThreadPoolExecutor,
         traffic: Traffic | None,
         probe: Probe | None,
-        pair: tuple[int, Iperf3Server | None] | None,
+        pair: Pair | None,
         update: Update,
     ) -> list[Measurement]:
         """The measured flow and/or probe; a probe beside a flow runs concurrently."""
@@ -184,28 +208,13 @@ class Runner:
             return [self._flow(traffic, pair, update)]
         if traffic is None:
             return [run_probe(probe, self.target)]
-        outcome: dict[str, Any] = {}
+        assert pair is not None
+        probing = pool.submit(run_probe, probe, self.target)
+        flow = self._flow(traffic, pair, update)
+        allowed = probe.timeout_total + PROBE_START_ALLOWANCE
+        return [flow, collect(probing, allowed, "the latency probe")]
 
-        def probe_thread() -> None:
-            try:
-                outcome["probe"] = run_probe(probe, self.target)
-            except BaseException as error:  # re-raised in the caller's thread
-                outcome["error"] = error
-
-        thread = threading.Thread(target=probe_thread, name="qos-probe", daemon=True)
-        thread.start()
-        try:
-            assert pair is not None
-            flow = self._flow(traffic, pair, update)
-        finally:
-            thread.join(timeout=probe.timeout_total)
-        if "error" in outcome:
-            raise outcome["error"]
-        return [flow, outcome["probe"]]
-
-    def _flow(
-        self, traffic: Traffic, pair: tuple[int, Iperf3Server | None], update: Update
-    ) -> Measurement:
+    def _flow(self, traffic: Traffic, pair: Pair, update: Update) -> Measurement:
         port, server = pair
 
         def on_interval(seconds: float, bits_per_second: float) -> None:
@@ -220,27 +229,17 @@ class Runner:
             on_interval=None if update is ignore_progress else on_interval,
         )
 
-    @contextlib.contextmanager
-    def _load(
-        self,
-        load: tuple[Traffic, ...],
-        pairs: list[tuple[int, Iperf3Server | None]],
-        covering: float,
-    ) -> Iterator[list[_LoadFlow]]:
-        """Start background flows lasting `covering` s (+ a tail); always stop them."""
-        started: list[_LoadFlow] = []
-        try:
-            for traffic, (port, server) in zip(load, pairs, strict=True):
-                seconds = max(traffic.duration, math.ceil(covering + LOAD_TAIL))
-                lasting = replace(traffic, duration=float(seconds))
-                command = self.iperf3.command(lasting, self.target.host, port)
-                if server is not None and not server.wait_ready():
-                    raise MeasurementError("iperf3 server for the load stopped listening", command)
-                started.append(_LoadFlow(lasting, command, self.target.client.spawn(command)))
-            yield started
-        finally:
-            for running in started:
-                running.process.stop()
+
+def _load_result(future: Future[Measurement], flow: RunningFlow, index: int) -> Measurement:
+    """A background flow's measurement; its failure names the flow."""
+    try:
+        return collect(
+            future, flow.traffic.timeout + BUSY_RETRY_TIMEOUT, f"background load {index}"
+        )
+    except MeasurementError as error:
+        raise MeasurementError(
+            f"background load {index} failed: {error}", error.command or flow.command
+        ) from None
 
 
 def _duration(traffic: Traffic | None, probe: Probe | None) -> float:

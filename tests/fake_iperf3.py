@@ -8,6 +8,12 @@ Modes:
   garbage   print a plain-text line, not JSON, and exit 1
   hang      start a grandchild, write both pids to FAKE_IPERF3_PIDFILE, then sleep (bounded)
   stubborn  like hang, but ignore SIGTERM so only SIGKILL ends it
+  ok        a well-formed iperf3 3.12 document for the argv (-t, -u, -b, -R, -P, -O,
+            --get-server-output); rates from FAKE_IPERF3_RATES (bit/s, one per run, the last
+            repeated; default the -b rate or 1 Gbit/s); sleeps FAKE_IPERF3_SLEEP s (at most 30).
+            FAKE_IPERF3_LOG, if set, gets one JSON line per run: argv, pid, start time.
+            FAKE_IPERF3_BUSY=N: the first N runs answer "the server is busy".
+            FAKE_IPERF3_FAIL_PORT=P: a run against port P fails like an unreachable server.
 `--version` always answers like iperf 3.12.
 """
 
@@ -53,6 +59,109 @@ def _hang(ignore_term: bool) -> int:
     return 0
 
 
+def _option(argv: list[str], flag: str, default: str) -> str:
+    return argv[argv.index(flag) + 1] if flag in argv else default
+
+
+def _runs_before(log: str | None) -> int:
+    """How many runs the log recorded before this one (0 without a log)."""
+    if not log or not os.path.exists(log):
+        return 0
+    with open(log) as lines:
+        return sum(1 for _ in lines)
+
+
+def _interval(start: float, seconds: float, rate: float, udp: bool, sender: bool) -> dict:
+    data = {
+        "start": start,
+        "end": start + seconds,
+        "seconds": seconds,
+        "bytes": rate * seconds / 8,
+        "bits_per_second": rate,
+        "omitted": False,
+        "sender": sender,
+    }
+    if udp:
+        data["packets"] = int(rate * seconds / 8 / 1460)
+        if not sender:
+            data.update(jitter_ms=0.05, lost_packets=0, lost_percent=0.0)
+    elif sender:
+        data["retransmits"] = 0
+    return {"streams": [dict(data)], "sum": data}
+
+
+def _document(argv: list[str], rate: float) -> dict:
+    """What iperf3 3.12 prints for this argv, every interval at `rate`."""
+    udp = "-u" in argv
+    seconds = int(_option(argv, "-t", "10")) + int(_option(argv, "-O", "0"))
+    reverse = "-R" in argv
+    client = [_interval(float(i), 1.0, rate, udp, not reverse) for i in range(seconds)]
+    server = [_interval(float(i), 1.0, rate, udp, reverse) for i in range(seconds)]
+    total = {
+        "start": 0,
+        "end": seconds,
+        "seconds": seconds,
+        "bytes": rate * seconds / 8,
+        "bits_per_second": rate,
+        "sender": True,
+    }
+    end: dict = {
+        "sum_sent": {**total, **({} if udp else {"retransmits": 0})},
+        "sum_received": dict(total),
+        "cpu_utilization_percent": {"host_total": 5.0, "remote_total": 3.0},
+    }
+    if udp:
+        end["sum"] = {
+            **total,
+            "jitter_ms": 0.05,
+            "lost_percent": 0.0,
+            "packets": int(rate * seconds / 8 / 1460),
+            "lost_packets": 0,
+        }
+    host = _option(argv, "-c", "127.0.0.1")
+    document = {
+        "start": {
+            "connected": [{"remote_host": host, "remote_port": int(_option(argv, "-p", "5201"))}],
+            "version": "iperf 3.12",
+            "tcp_mss_default": 1448,
+            "test_start": {
+                "protocol": "UDP" if udp else "TCP",
+                "num_streams": int(_option(argv, "-P", "1")),
+                "blksize": 1460 if udp else 131072,
+                "omit": int(_option(argv, "-O", "0")),
+                "duration": int(_option(argv, "-t", "10")),
+                "reverse": int(reverse),
+                "tos": int(_option(argv, "-S", "0")),
+            },
+        },
+        "intervals": client,
+        "end": end,
+    }
+    if "--get-server-output" in argv:
+        document["server_output_json"] = {"start": {}, "intervals": server, "end": {}}
+    return document
+
+
+def _ok(argv: list[str]) -> int:
+    """Answer like a working iperf3 client, after sleeping as configured."""
+    log = os.environ.get("FAKE_IPERF3_LOG")
+    index = _runs_before(log)
+    if log:
+        with open(log, "a") as out:
+            out.write(json.dumps({"argv": argv, "pid": os.getpid(), "time": time.time()}) + "\n")
+    if index < int(os.environ.get("FAKE_IPERF3_BUSY", "0")):
+        print(json.dumps({"error": "the server is busy running a test. try again later"}))
+        return 0
+    if _option(argv, "-p", "") == os.environ.get("FAKE_IPERF3_FAIL_PORT"):
+        print(json.dumps({"error": "unable to connect to server: Connection refused"}))
+        return 0
+    rates = [float(r) for r in os.environ.get("FAKE_IPERF3_RATES", "").split(",") if r]
+    rate = rates[min(index, len(rates) - 1)] if rates else float(_option(argv, "-b", "1e9"))
+    time.sleep(min(float(os.environ.get("FAKE_IPERF3_SLEEP", "0")), 30.0))
+    print(json.dumps(_document(argv, rate), indent=1))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Behave like a broken iperf3 in the chosen way."""
     if "--version" in argv or "-v" in argv:
@@ -69,6 +178,8 @@ def main(argv: list[str]) -> int:
     if mode == "garbage":
         print("iperf3: parameter error - must either be a client (-c) or server (-s)")
         return 1
+    if mode == "ok":
+        return _ok(argv)
     if mode in ("hang", "stubborn"):
         return _hang(ignore_term=mode == "stubborn")
     print(f"fake iperf3: unknown FAKE_IPERF3_MODE {mode!r}", file=sys.stderr)

@@ -1,12 +1,153 @@
-"""The runner on loopback: background load lasts as long as what it loads."""
+"""The runner: repeats and medians, background load, the server pool, probe errors.
+
+Unit tests run a fake iperf3 (tests/fake_iperf3.py, mode "ok") against a target whose
+"servers" are a list of ports, so nothing is measured; one test runs the real tools.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pytest_qos.runner as runner_module
+from pytest_qos.bounds import parse_expectations
+from pytest_qos.errors import MeasurementError
 from pytest_qos.iperf3 import Iperf3
 from pytest_qos.probes import Probe
+from pytest_qos.results import Measurement
 from pytest_qos.runner import Runner
-from pytest_qos.target import local_target
+from pytest_qos.target import Target, local_target, remote_target
 from pytest_qos.traffic import Traffic
+
+FAKE = Path(__file__).parent / "fake_iperf3.py"
+PORTS = [30001, 30002, 30003]
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iperf3:
+    """Iperf3 pointed at the fake in "ok" mode, logging every run to tmp_path/runs."""
+    launcher = tmp_path / "iperf3"
+    launcher.write_text(f"#!{sys.executable}\n" + FAKE.read_text())
+    launcher.chmod(0o755)
+    monkeypatch.setenv("FAKE_IPERF3_MODE", "ok")
+    monkeypatch.setenv("FAKE_IPERF3_LOG", str(tmp_path / "runs"))
+    return Iperf3(str(launcher))
+
+
+@pytest.fixture
+def target() -> Target:
+    """Three 'running servers' on loopback: the fake never connects to them."""
+    return remote_target("127.0.0.1", PORTS)
+
+
+def runs(tmp_path: Path) -> list[dict[str, Any]]:
+    """Every fake run, in start order: argv, pid, start time."""
+    lines = (tmp_path / "runs").read_text().splitlines()
+    return sorted((json.loads(line) for line in lines), key=lambda run: run["time"])
+
+
+def option(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+@pytest.fixture
+def runner(fake: Iperf3, target: Target) -> Iterator[Runner]:
+    with Runner(fake, target) as running:
+        yield running
+
+
+def test_repeat_judges_the_median_and_reports_the_spread(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FAKE_IPERF3_RATES", "10e6,30e6,20e6")
+    expect = parse_expectations({"throughput": ">= 15 Mbit/s"})
+    result = runner.run("t", traffic=Traffic(), repeat=3, expect=expect)
+    assert result.metrics["throughput"] == 20e6
+    assert result.spread["throughput"] == 20e6
+    assert result.measurements[0].details["repeats"] == 3
+    assert result.passed and result.outcome == "passed"
+    assert len(runs(tmp_path)) == 3
+
+
+def test_load_starts_first_and_lasts_through_settle_and_measurement(
+    runner: Runner, tmp_path: Path
+) -> None:
+    traffic = Traffic(duration=3.0, omit=1.0)
+    load = Traffic(protocol="udp", bitrate=5e6, duration=1.0)
+    result = runner.run("t", traffic=traffic, load=(load,), settle=0.5)
+    first, second = runs(tmp_path)
+    assert "-u" in first["argv"] and "-u" not in second["argv"]  # the load started first
+    assert second["time"] - first["time"] >= 0.45  # ... a settle before the measurement
+    # settle 0.5 + omit 1 + duration 3 + the 1 s tail, in iperf3's whole seconds.
+    assert int(option(first["argv"], "-t")) == 6
+    assert result.loads[0].metrics["throughput"] == 5e6
+    # Concurrent flows never share a server.
+    assert option(first["argv"], "-p") != option(second["argv"], "-p")
+
+
+def test_more_flows_than_running_servers_is_a_clear_error(fake: Iperf3) -> None:
+    with (
+        Runner(fake, remote_target("127.0.0.1", [30001])) as runner,
+        pytest.raises(MeasurementError, match=r"has 1 iperf3 port.*runs 2 concurrent flows"),
+    ):
+        runner.run("t", traffic=Traffic(), load=(Traffic(),), settle=0)
+
+
+def test_a_failed_load_names_itself(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FAKE_IPERF3_FAIL_PORT", str(PORTS[2]))
+    with pytest.raises(MeasurementError) as caught:
+        runner.run("t", traffic=Traffic(), load=(Traffic(), Traffic()), settle=0)
+    assert str(caught.value) == (
+        "background load 2 failed: iperf3 failed: unable to connect to server: Connection refused"
+    )
+    assert option(caught.value.command, "-p") == str(PORTS[2])
+
+
+def test_a_busy_background_server_is_retried_while_the_load_runs(
+    fake: Iperf3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FAKE_IPERF3_BUSY", "1")
+    flow = fake.start(Traffic(), "127.0.0.1", PORTS[0])
+    try:
+        measurement = flow.result(timeout=10)
+    finally:
+        flow.stop()
+    assert measurement.metrics["throughput"] == 1e9
+    assert len(runs(tmp_path)) == 2
+
+
+def test_a_probe_error_propagates(runner: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(probe: Probe, target: Target) -> Measurement:
+        raise MeasurementError("the probe client failed: injected")
+
+    monkeypatch.setattr(runner_module, "run_probe", broken)
+    with pytest.raises(MeasurementError, match=r"^the probe client failed: injected$"):
+        runner.run("t", traffic=Traffic(), probe=Probe())
+
+
+def test_a_probe_overrunning_its_join_is_a_measurement_error(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def slow(probe: Probe, target: Target) -> Measurement:
+        time.sleep(1.5)
+        return Measurement("probe:udp", {"latency.p99": 0.001})
+
+    monkeypatch.setattr(runner_module, "run_probe", slow)
+    monkeypatch.setattr(runner_module, "PROBE_START_ALLOWANCE", 0.0)
+    monkeypatch.setattr(Probe, "timeout_total", property(lambda self: 0.3))
+    with pytest.raises(MeasurementError) as caught:
+        runner.run("t", traffic=Traffic(), probe=Probe())
+    assert str(caught.value) == (
+        "the latency probe did not finish within 0.3 s of the measurement's end"
+    )
 
 
 def test_load_covers_a_probe_longer_than_its_own_duration() -> None:
