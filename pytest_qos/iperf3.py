@@ -17,6 +17,7 @@ from .errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from .results import Measurement
 from .servers import SpawnedServer
 from .traffic import Traffic
+from .windows import Window, window_metrics
 from .wire import add_wire_rate
 
 IntervalCallback = Callable[[float, float], None]
@@ -53,7 +54,9 @@ class Iperf3Server(SpawnedServer):
 
     def command(self) -> list[str]:
         """The server's argv."""
-        return [self.path, "-s", "-B", self.bind, "-p", str(self.port)]
+        # -J: the server's own intervals travel back to clients asking --get-server-output,
+        # the receiver's side of a measured window.
+        return [self.path, "-s", "-J", "-B", self.bind, "-p", str(self.port)]
 
 
 class Iperf3:
@@ -84,8 +87,13 @@ class Iperf3:
         """An unstarted server; use as a context manager or call start()."""
         return Iperf3Server(self.path, endpoint, bind, port)
 
-    def command(self, traffic: Traffic, host: str, port: int) -> list[str]:
-        """The client argv that measures `traffic` against host:port."""
+    def command(
+        self, traffic: Traffic, host: str, port: int, *, server_output: bool = False
+    ) -> list[str]:
+        """The client argv that measures `traffic` against host:port.
+
+        `server_output` asks for the server's JSON (its per-interval receiver figures).
+        """
         argv = [
             self.path,
             "-c",
@@ -116,6 +124,8 @@ class Iperf3:
             argv += ["-S", str(traffic.dscp << 2)]  # -S takes the whole TOS byte
         if traffic.congestion:
             argv += ["-C", traffic.congestion]
+        if server_output:
+            argv.append("--get-server-output")
         return argv
 
     def start(
@@ -128,17 +138,23 @@ class Iperf3:
         server: Iperf3Server | None = None,
         busy_timeout: float = BUSY_RETRY_TIMEOUT,
         on_interval: IntervalCallback | None = None,
+        window: Window | None = None,
+        server_output: bool = False,
     ) -> RunningFlow:
         """Start a client measuring `traffic`; `.result()` waits for it (retrying a busy server).
 
         `on_interval(seconds, bits_per_second)` sees each interval live where iperf3 can
-        stream them (>= 3.17); older versions report only at the end.
+        stream them (>= 3.17); older versions report only at the end. With a `window`
+        (seconds of the run) the result counts only that span; `server_output` fetches the
+        server's intervals for a window given later, to `result(window=...)`.
         """
-        command = self.command(traffic, host, port)
+        wants_server = server_output or window is not None
+        command = self.command(traffic, host, port, server_output=wants_server)
         streaming = on_interval if on_interval is not None and self.streams_json else None
         if streaming is not None:
             command.append("--json-stream")
         flow = RunningFlow(traffic, command, endpoint or Local(), server, busy_timeout, streaming)
+        flow.window = window
         flow.spawn()
         return flow
 
@@ -191,6 +207,7 @@ class RunningFlow:
         self.busy_timeout = busy_timeout
         self.on_interval = on_interval
         self.started = 0.0  # wall-clock time of the latest spawn
+        self.window: Window | None = None  # seconds of the run that count
         self.process: Process | None = None
         self._deadline = time.monotonic() + busy_timeout
         self._lock = threading.Lock()  # result() may run in a worker while stop() is called
@@ -222,8 +239,18 @@ class RunningFlow:
             self.started = time.time()
             self.process = self.endpoint.spawn(self.command)
 
-    def result(self, timeout: float | None = None) -> Measurement:
+    def result(self, timeout: float | None = None, window: Window | None = None) -> Measurement:
         """Wait (each attempt up to `timeout`, default the traffic's) and parse the result."""
+        return self.measure(self.document(timeout), window)
+
+    def measure(self, document: dict[str, Any], window: Window | None = None) -> Measurement:
+        """The measurement in a finished run's `document`, over `window` if one is set."""
+        measurement = parse_result(document, self.command, window or self.window)
+        measurement.started = self.started
+        return measurement
+
+    def document(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for the client and return its JSON; a busy server is retried, errors raised."""
         for attempt in range(_MAX_ATTEMPTS):
             document = self._document(self.traffic.timeout if timeout is None else timeout)
             error = document.get("error")
@@ -242,9 +269,7 @@ class RunningFlow:
                 )
             if error:
                 raise MeasurementError(f"iperf3 failed: {error}", self.command)
-            measurement = parse_result(document, self.command)
-            measurement.started = self.started
-            return measurement
+            return document
         raise MeasurementError(
             f"iperf3 server at {self.host}:{self.port} stayed busy for {self.busy_timeout:g} s",
             self.command,
@@ -350,8 +375,14 @@ def parse_json(stdout: str, stderr: str, returncode: int, command: list[str]) ->
     return document
 
 
-def parse_result(document: dict[str, Any], command: list[str]) -> Measurement:
-    """Turn one iperf3 --json document into metrics in base units."""
+def parse_result(
+    document: dict[str, Any], command: list[str], window: Window | None = None
+) -> Measurement:
+    """Turn one iperf3 --json document into metrics in base units.
+
+    With a `window` (seconds of the run), flow metrics count only that span (windows.py);
+    CPU figures stay those of the whole run.
+    """
     try:
         start = document["start"]
         end = document["end"]
@@ -381,13 +412,24 @@ def parse_result(document: dict[str, Any], command: list[str]) -> Measurement:
         if cpu:
             metrics["cpu.local"] = float(cpu["host_total"])
             metrics["cpu.remote"] = float(cpu["remote_total"])
+        series = [
+            (float(interval["sum"]["end"]), float(interval["sum"]["bits_per_second"]))
+            for interval in document.get("intervals", [])
+            if not interval.get("sum", {}).get("omitted", False) and "sum" in interval
+        ]
+        extra: dict[str, Any] = {}
+        if window is not None:
+            figures = window_metrics(document, window, protocol)
+            metrics = {
+                **figures.metrics,
+                **{k: v for k, v in metrics.items() if k.startswith("cpu.")},
+            }
+            series = figures.series
+            extra = {"window": list(window), "window_source": figures.source}
     except (KeyError, TypeError, ValueError) as error:
         raise MeasurementError(f"iperf3 JSON lacks the expected field {error}", command) from None
-    series = [
-        (float(interval["sum"]["end"]), float(interval["sum"]["bits_per_second"]))
-        for interval in document.get("intervals", [])
-        if not interval.get("sum", {}).get("omitted", False) and "sum" in interval
-    ]
+    except MeasurementError as error:
+        raise MeasurementError(error.message, command) from None
     details = {
         "protocol": protocol,
         "streams": int(test.get("num_streams", 1)),
@@ -398,6 +440,7 @@ def parse_result(document: dict[str, Any], command: list[str]) -> Measurement:
         "version": str(start.get("version", "")),
         "duration": float(test.get("duration", 0)),
         "ipv6": _is_ipv6(start),
+        **extra,
     }
     measurement = Measurement(
         tool="iperf3",

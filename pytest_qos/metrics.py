@@ -130,20 +130,46 @@ CATALOGUE: dict[str, Metric] = {
 }
 
 
+def split_name(name: str) -> tuple[str, str]:
+    """('video', 'throughput') for a named flow's or probe's metric; ('', name) otherwise."""
+    if name in CATALOGUE:
+        return "", name
+    prefix, _, rest = name.partition(".")
+    if prefix and rest in CATALOGUE:
+        return prefix, rest
+    return "", name
+
+
+def find(name: str) -> Metric | None:
+    """The catalogue entry of `name` (a prefixed 'video.throughput' too), or None."""
+    return CATALOGUE.get(split_name(name)[1])
+
+
+def reserved_names() -> set[str]:
+    """Words a flow or probe may not be named: a metric's name or its first part."""
+    return {part for name in CATALOGUE for part in (name, name.split(".")[0])}
+
+
 def lookup(name: str) -> Metric:
-    """The metric called `name`, or an error naming the closest known one."""
-    try:
-        return CATALOGUE[name]
-    except KeyError:
+    """The metric called `name` ('video.throughput' too), or an error naming the closest one."""
+    metric = find(name)
+    if metric is not None:
+        return metric
+    prefix, _, rest = name.partition(".")
+    if rest and prefix not in reserved_names():
+        # 'video.throughpt': a flow's metric misspelt; suggest the metric, keep the flow.
+        close = difflib.get_close_matches(rest, CATALOGUE, n=1)
+        hint = f" — did you mean '{prefix}.{close[0]}'?" if close else ""
+    else:
         close = difflib.get_close_matches(name, CATALOGUE, n=1)
         hint = f" — did you mean '{close[0]}'?" if close else ""
-        known = ", ".join(CATALOGUE)
-        raise InputError(f"unknown metric '{name}'{hint} (known: {known})") from None
+    known = ", ".join(CATALOGUE)
+    raise InputError(f"unknown metric '{name}'{hint} (known: {known})")
 
 
 def format_metric(name: str, value: float | None) -> str:
     """Humanise a metric's base-unit value using the catalogue (plain number if unknown)."""
-    metric = CATALOGUE.get(name)
+    metric = find(name)
     return metric.format(value) if metric else format_value(value, Kind.SCORE)
 
 

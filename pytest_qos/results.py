@@ -76,6 +76,36 @@ def aggregate(runs: list[Measurement]) -> tuple[Measurement, dict[str, float]]:
     return merged, spread
 
 
+def prefixed(measurement: Measurement, name: str) -> Measurement:
+    """`measurement` as flow or probe `name`'s: metrics become 'name.metric' ('' keeps them)."""
+    if not name:
+        return measurement
+    measurement.metrics = {
+        f"{name}.{metric}": value for metric, value in measurement.metrics.items()
+    }
+    measurement.details["name"] = name
+    return measurement
+
+
+def combine(measurements: list[Measurement]) -> Measurement:
+    """Several named flows' (and probes') measurements as one, their metrics side by side."""
+    first = measurements[0]
+    return Measurement(
+        tool=first.tool if all(m.tool == first.tool for m in measurements) else "flows",
+        metrics={name: value for m in measurements for name, value in m.metrics.items()},
+        command=list(first.command),
+        started=min(m.started for m in measurements),
+        series=dict(first.series),
+        details={
+            "parts": [
+                {"name": m.details.get("name", ""), "command": m.command, "details": m.details}
+                for m in measurements
+            ],
+            **({"window": first.details["window"]} if "window" in first.details else {}),
+        },
+    )
+
+
 @dataclass
 class Check:
     """One bound judged against one measured value."""
@@ -123,6 +153,8 @@ class QosResult:
     checks: list[Check] = field(default_factory=list)
     loads: list[Measurement] = field(default_factory=list)  # background load, reported only
     spread: dict[str, float] = field(default_factory=dict)  # max - min over repeats
+    # The measured window of concurrent flows, (start, end) in seconds of their run.
+    window: tuple[float, float] | None = None
     # pytest's own verdict, written by the plugin alone; None outside pytest (see `status`).
     outcome: str | None = None
     error: str = ""
@@ -167,6 +199,7 @@ class QosResult:
             "command": self.command,
             "measurements": [m.to_json() for m in self.measurements],
             "loads": [m.to_json() for m in self.loads],
+            **({"window": {"start": self.window[0], "end": self.window[1]}} if self.window else {}),
             **({"error": self.error} if self.error else {}),
         }
         if self.comparison is not None:
@@ -190,6 +223,11 @@ class QosResult:
             checks=[Check.from_json(c) for c in data.get("bounds", [])],
             loads=[Measurement.from_json(m) for m in data.get("loads", [])],
             spread=dict(data.get("spread", {})),
+            window=(
+                (float(data["window"]["start"]), float(data["window"]["end"]))
+                if "window" in data
+                else None
+            ),
             outcome=data.get("outcome"),
             error=data.get("error", ""),
             comparison=comparison,

@@ -4,40 +4,24 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any
 
 from .bounds import Bound, check_bounds
 from .errors import MeasurementError
+from .flows import PROBE_START_ALLOWANCE, Concurrent, Pair, collect
 from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
 from .locks import path_lock
 from .metrics import format_metric
 from .probes import Probe, run_probe
 from .progress import Progress, Update, ignore_progress
-from .results import Measurement, QosResult, aggregate
+from .results import Measurement, QosResult, aggregate, prefixed
 from .target import Target
 from .traffic import Traffic
 
 LOAD_TAIL = 1.0  # the load outlives the measurement by this much, so it never ends inside it
-# A probe beside a flow may take this long after the flow ended: its responder's start-up
-# (5 s at worst) on top of its own worst case (Probe.timeout_total).
-PROBE_START_ALLOWANCE = 5.0
-
-Pair = tuple[int, Iperf3Server | None]
-T = TypeVar("T")
-
-
-def collect(future: Future[T], timeout: float, what: str) -> T:
-    """`future`'s result within `timeout` s, or a MeasurementError saying what overran."""
-    try:
-        return future.result(timeout=timeout)
-    except FutureTimeout:
-        raise MeasurementError(
-            f"{what} did not finish within {timeout:.1f} s of the measurement's end"
-        ) from None
 
 
 class Servers:
@@ -126,17 +110,34 @@ class Runner:
         settle: float = 1.0,
         expect: dict[str, Bound] | None = None,
         baseline: dict[str, float] | None = None,
+        flows: Mapping[str, Traffic] | None = None,
+        probes: Mapping[str, Probe] | None = None,
+        duration: float = 1.0,
     ) -> QosResult:
-        """Measure `repeat` times, take medians, judge `expect`; errors propagate."""
-        if traffic is None and probe is None:
-            raise MeasurementError("nothing to measure: give traffic or a probe")
+        """Measure `repeat` times, take medians, judge `expect`; errors propagate.
+
+        `flows` (named, concurrent, measured over one window of `duration` s after `settle`)
+        replace `traffic` and `load`; `probes` are named probes ('ef' → 'ef.latency.p99').
+        """
+        named = {**({"": probe} if probe is not None else {}), **(probes or {})}
+        if flows and (traffic is not None or load):
+            raise MeasurementError("give named flows or traffic (with load), not both")
+        if traffic is None and not named and not flows:
+            raise MeasurementError("nothing to measure: give traffic, flows or a probe")
         result = QosResult(test=test_id)
-        servers = self.servers if traffic or load else None
+        servers = self.servers if traffic or load or flows else None
         runs: list[list[Measurement]] = []
+        loads: list[Measurement] = []
         for _ in range(repeat):
             # Two tests measuring one path at once would each see the other's traffic.
             with path_lock(self.target.name):
-                measured, loads = self._once(test_id, servers, traffic, probe, load, settle)
+                if flows:
+                    assert servers is not None
+                    concurrent = Concurrent(self.iperf3, self.target, servers.get(len(flows)))
+                    measured, loads = concurrent.run(flows, named, settle, duration), []
+                    result.window = (settle, settle + duration)
+                else:
+                    measured, loads = self._once(test_id, servers, traffic, named, load, settle)
             runs.append(measured)
             result.loads = loads
         for index in range(len(runs[0])):
@@ -151,32 +152,30 @@ class Runner:
         test_id: str,
         servers: Servers | None,
         traffic: Traffic | None,
-        probe: Probe | None,
+        probes: dict[str, Probe],
         load: tuple[Traffic, ...],
         settle: float,
     ) -> tuple[list[Measurement], list[Measurement]]:
         pairs = servers.get((1 if traffic else 0) + len(load)) if servers else []
-        measuring = _duration(traffic, probe)
+        measuring = _duration(traffic, probes.values())
         # One worker per background flow (each waits for its client, retrying a busy server
-        # at once) and one for a probe beside the measured flow.
-        pool = ThreadPoolExecutor(max_workers=len(load) + 1, thread_name_prefix="qos")
+        # at once) and one per probe beside the measured flow.
+        pool = ThreadPoolExecutor(max_workers=len(load) + len(probes) + 1, thread_name_prefix="qos")
         running: list[RunningFlow] = []
         try:
             for background in load:
-                running.append(
-                    self._start_load(
-                        background, pairs[len(running) + bool(traffic)], settle + measuring
-                    )
-                )
-            waiting = [pool.submit(flow.result) for flow in running]
+                pair = pairs[len(running) + bool(traffic)]
+                running.append(self._start_load(background, pair, settle + measuring))
+            waiting = [pool.submit(flow.document) for flow in running]
             if load:
                 time.sleep(settle)
             with self.progress.measuring(test_id, measuring) as update:
                 measured = self._measure(
-                    pool, traffic, probe, pairs[0] if traffic else None, update
+                    pool, traffic, probes, pairs[0] if traffic else None, update
                 )
+            span = _measured_span(measured, traffic, probes.values())
             loads = [
-                _load_result(future, flow, index)
+                _load_result(future, flow, index, span)
                 for index, (future, flow) in enumerate(zip(waiting, running, strict=True), 1)
             ]
         finally:
@@ -191,28 +190,41 @@ class Runner:
         seconds = max(traffic.duration, math.ceil(covering + LOAD_TAIL))
         lasting = replace(traffic, duration=float(seconds))
         return self.iperf3.start(
-            lasting, self.target.host, port, endpoint=self.target.client, server=server
+            lasting,
+            self.target.host,
+            port,
+            endpoint=self.target.client,
+            server=server,
+            server_output=True,
         )
 
     def _measure(
         self,
         pool: ThreadPoolExecutor,
         traffic: Traffic | None,
-        probe: Probe | None,
+        probes: dict[str, Probe],
         pair: Pair | None,
         update: Update,
     ) -> list[Measurement]:
-        """The measured flow and/or probe; a probe beside a flow runs concurrently."""
-        if probe is None:
+        """The measured flow and/or probes; probes beside a flow or each other run at once."""
+        if not probes:
             assert traffic is not None and pair is not None
             return [self._flow(traffic, pair, update)]
-        if traffic is None:
-            return [run_probe(probe, self.target)]
-        assert pair is not None
-        probing = pool.submit(run_probe, probe, self.target)
-        flow = self._flow(traffic, pair, update)
-        allowed = probe.timeout_total + PROBE_START_ALLOWANCE
-        return [flow, collect(probing, allowed, "the latency probe")]
+        if traffic is None and len(probes) == 1:
+            ((name, probe),) = probes.items()
+            return [prefixed(run_probe(probe, self.target), name)]
+        probing = {
+            name: pool.submit(run_probe, probe, self.target) for name, probe in probes.items()
+        }
+        measured = []
+        if traffic is not None:
+            assert pair is not None
+            measured.append(self._flow(traffic, pair, update))
+        for name, future in probing.items():
+            allowed = probes[name].timeout_total + PROBE_START_ALLOWANCE
+            what = f"the latency probe '{name}'" if name else "the latency probe"
+            measured.append(prefixed(collect(future, allowed, what), name))
+        return measured
 
     def _flow(self, traffic: Traffic, pair: Pair, update: Update) -> Measurement:
         port, server = pair
@@ -230,22 +242,37 @@ class Runner:
         )
 
 
-def _load_result(future: Future[Measurement], flow: RunningFlow, index: int) -> Measurement:
-    """A background flow's measurement; its failure names the flow."""
+def _load_result(
+    future: Future[dict[str, Any]], flow: RunningFlow, index: int, span: tuple[float, float]
+) -> Measurement:
+    """A background flow's measurement over the measured span; its failure names the flow."""
     try:
-        return collect(
+        document = collect(
             future, flow.traffic.timeout + BUSY_RETRY_TIMEOUT, f"background load {index}"
         )
+        # The load's own seconds that the measurement covered (both clocks are this host's).
+        return flow.measure(document, (span[0] - flow.started, span[1] - flow.started))
     except MeasurementError as error:
         raise MeasurementError(
             f"background load {index} failed: {error}", error.command or flow.command
         ) from None
 
 
-def _duration(traffic: Traffic | None, probe: Probe | None) -> float:
+def _duration(traffic: Traffic | None, probes: Iterable[Probe]) -> float:
     """How long the measured part lasts (for sizing the background load)."""
     seconds = traffic.duration + traffic.omit if traffic else 0.0
-    if probe is not None:
+    for probe in probes:
         # Until the last probe's reply (or its timeout): the load must cover all of it.
         seconds = max(seconds, probe.send_time + probe.timeout)
     return seconds
+
+
+def _measured_span(
+    measured: list[Measurement], traffic: Traffic | None, probes: Iterable[Probe]
+) -> tuple[float, float]:
+    """Wall-clock start and end of what was measured: the flow after its omit, or the probes."""
+    if traffic is not None:
+        start = measured[0].started + traffic.omit
+        return start, start + traffic.duration
+    start = min(m.started for m in measured)
+    return start, start + max(max(probe.send_time for probe in probes), 1.0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ..metrics import CATALOGUE, Better
+from ..metrics import CATALOGUE, Better, find, split_name
 from ..results import Check, QosResult
 
 
@@ -152,7 +152,10 @@ def compared_metrics(
     chosen = [check.metric for check in result.checks]
     chosen += [name for name in thresholds if name in now or name in before]
     if not chosen:
-        chosen = [name for name in CATALOGUE if name in now and name in before]
+        common = [name for name in now if name in before and find(name) is not None]
+        order = list(CATALOGUE)
+        # Flow by flow, each in catalogue order.
+        chosen = sorted(common, key=lambda n: (split_name(n)[0], order.index(split_name(n)[1])))
     return list(dict.fromkeys(chosen))
 
 
@@ -191,7 +194,7 @@ def judge_change(
     if now is None:
         return MetricChange(name, before, None, None, Verdict.GONE, threshold, noise)
     change = (now - before) / abs(before) * 100.0 if before != 0 else None
-    metric = CATALOGUE.get(name)
+    metric = find(name)
     better = metric.better if metric else Better.NEITHER
     delta = now - before
     if delta == 0:

@@ -6,7 +6,7 @@ import math
 import re
 
 from ..errors import InputError, did_you_mean
-from ..metrics import CATALOGUE, Better
+from ..metrics import CATALOGUE, Better, find
 
 _THRESHOLD = re.compile(r"^\s*([^:\s]+)\s*:\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*(%?)\s*$")
 COMPARE_FAIL_HELP = "METRIC:PCT[,METRIC:PCT...], e.g. 'throughput:5%,latency.p99:20%'"
@@ -24,7 +24,7 @@ def parse_compare_fail(text: str) -> dict[str, float]:
         if not match:
             raise InputError(f"'{part.strip()}' is not METRIC:PCT; write {COMPARE_FAIL_HELP}", key)
         name, number = match.group(1), float(match.group(2))
-        metric = CATALOGUE.get(name)
+        metric = find(name)
         if metric is None:
             directional = [m.name for m in CATALOGUE.values() if m.better is not Better.NEITHER]
             raise InputError(

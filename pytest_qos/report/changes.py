@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..baselines.compare import Comparison, MetricChange, Verdict, format_change
-from ..metrics import CATALOGUE, Better
+from ..metrics import Better, find, lookup
 
 
 def describe(change: MetricChange) -> str:
@@ -18,7 +18,7 @@ def explain(change: MetricChange) -> str:
     if change.verdict is Verdict.WORSE and change.threshold is not None:
         return f"worse, within {change.threshold:g} %"
     if change.verdict is Verdict.NOISE:
-        metric = CATALOGUE.get(change.metric)
+        metric = find(change.metric)
         spread = metric.format(change.noise) if metric else f"{change.noise:g}"
         return f"within noise (spread {spread})"
     return str(change.verdict.value)
@@ -28,7 +28,7 @@ def failure_message(comparison: Comparison) -> str:
     """What a test failed by --qos-compare-fail prints: each regression with its numbers."""
     lines = [f"QoS regression against the baseline: {comparison.test}"]
     for change in comparison.regressions:
-        metric = CATALOGUE[change.metric]
+        metric = lookup(change.metric)
         worse = "lower" if metric.better is Better.HIGHER else "higher"
         lines.append(
             f"  {change.metric}: {metric.format(change.baseline)} → "

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from ..metrics import format_metric
+from ..metrics import format_metric, split_name
 from ..results import Check, QosResult
 from .changes import describe, explain
 
@@ -73,9 +73,12 @@ def rows_of(result: QosResult, comparison: Comparison | None = None) -> list[lis
             )
     if not shown and not result.error:
         metrics = result.metrics
-        for metric in HEADLINE_METRICS:
-            if metric in metrics:
-                add(metric, "(reported)", format_metric(metric, metrics[metric]), "", metric)
+        # Named flows' and probes' headline metrics too ('video.throughput'), flow by flow.
+        for metric in sorted(
+            (name for name in metrics if split_name(name)[1] in HEADLINE_METRICS),
+            key=lambda name: (split_name(name)[0], HEADLINE_METRICS.index(split_name(name)[1])),
+        ):
+            add(metric, "(reported)", format_metric(metric, metrics[metric]), "", metric)
     for index, load in enumerate(result.loads, 1):
         if "throughput" in load.metrics:
             add(
@@ -85,6 +88,9 @@ def rows_of(result: QosResult, comparison: Comparison | None = None) -> list[lis
                 "",
                 "",
             )
+    if result.window is not None:
+        start, end = result.window
+        add("window", "(measured)", f"{start:g} s .. {end:g} s of each flow", "", "")
     if result.error:
         add("(error)", "", result.error.splitlines()[0][:120], "ERROR", "")
     if not rows:

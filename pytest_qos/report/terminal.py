@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 
 from ..baselines import Comparison
-from ..metrics import CATALOGUE
+from ..metrics import find
 from ..results import QosResult
 from .changes import failure_message
 from .table import absent, render, render_one
@@ -46,7 +46,7 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
         if measurement.command:
             lines += ["", f"reproduce ({measurement.tool}): {shlex.join(measurement.command)}"]
     for name in sorted({check.metric for check in missed}):
-        metric = CATALOGUE.get(name)
+        metric = find(name)
         if metric:
             lines.append(f"  {name}: {metric.definition}")
     return "\n".join(lines)
