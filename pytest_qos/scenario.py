@@ -12,19 +12,34 @@ import yaml
 
 from .bounds import Bound, parse_expectations
 from .errors import InputError, ScenarioError, did_you_mean
-from .metrics import unmeasurable
+from .metrics import reserved_names, split_name, unmeasurable
 from .probes import Probe
 from .target import RESPONDER_PORT
 from .traffic import TRAFFIC_KEYS, Traffic
 from .units import Kind, parse, whole_number
 
 TOP_KEYS = ("description", "target", "defaults", "lab", "tests")
-TEST_KEYS = ("description", "traffic", "probe", "load", "repeat", "settle", "expect")
+TEST_KEYS = (
+    "description",
+    "traffic",
+    "flows",
+    "probe",
+    "probes",
+    "load",
+    "duration",
+    "repeat",
+    "settle",
+    "expect",
+)
+# Set by the test for all its flows (the window), not by each flow.
+WINDOW_KEYS = ("duration", "omit")
+PROBE_WINDOW_KEYS = ("duration", "count")
 DEFAULT_KEYS = (*TRAFFIC_KEYS, "repeat", "settle")
 TARGET_KEYS = ("host", "port", "ports", "responder_port")
 LAB_KEYS = ("router",)
 DEFAULT_SETTLE = 1.0
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # a test name without '.': it separates the metric
 
 KeyPath = tuple[str, ...]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -64,6 +79,10 @@ class TestSpec:
     settle: float = DEFAULT_SETTLE
     expect: dict[str, Bound] = field(default_factory=dict)
     description: str = ""
+    # Named concurrent flows and probes, measured over one window of `duration` s.
+    flows: dict[str, Traffic] = field(default_factory=dict)
+    probes: dict[str, Probe] = field(default_factory=dict)
+    duration: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -293,10 +312,13 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             )
         data = self.mapping(value, path, f"test '{name}'")
         self.known_keys(data, TEST_KEYS, path, f"test '{name}'")
-        if "traffic" not in data and "probe" not in data:
+        if not {"traffic", "flows", "probe", "probes"} & set(data):
             raise self.error(
-                path, "a test needs 'traffic:' (an iperf3 flow) or 'probe:' (a latency probe)"
+                path,
+                "a test needs 'traffic:' (an iperf3 flow), 'flows:' (named concurrent flows) "
+                "or 'probe:' (a latency probe)",
             )
+        self.exclusive(data, path)
         traffic_defaults = {k: v for k, v in defaults.items() if k in TRAFFIC_KEYS}
         traffic = None
         if "traffic" in data:
@@ -304,8 +326,12 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             traffic = self.guard(
                 (*path, "traffic"), lambda: Traffic.from_options({**traffic_defaults, **flow})
             )
-        probe = self.probe(data["probe"], (*path, "probe")) if "probe" in data else None
+        flows = self.flows(data.get("flows"), (*path, "flows"), traffic_defaults)
+        windowed = bool(flows)
+        probe = self.probe(data["probe"], (*path, "probe"), windowed) if "probe" in data else None
+        probes = self.named_probes(data.get("probes"), (*path, "probes"), windowed, set(flows))
         load = self.load(data.get("load"), (*path, "load"), traffic_defaults)
+        duration = self.window(data, defaults, path) if flows else 1.0
         repeat_value = data.get("repeat", defaults.get("repeat", 1))
         repeat: int = self.guard(
             (*path, "repeat"), lambda: whole_number(repeat_value, 1, 100, "repeat")
@@ -318,7 +344,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
                 raise self.error((*path, "settle"), "settle must be from 0 s to 60 s")
         expect_data = self.mapping(data.get("expect", {}), (*path, "expect"), "'expect'")
         expect = self.guard((*path, "expect"), lambda: parse_expectations(expect_data))
-        self.check_measurable(expect, traffic, probe, (*path, "expect"))
+        self.check_measurable(expect, traffic, probe, (*path, "expect"), flows, probes)
         description = data.get("description", "")
         return TestSpec(
             name=name,
@@ -330,13 +356,122 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             settle=settle,
             expect=expect,
             description=str(description),
+            flows=flows,
+            probes=probes,
+            duration=duration,
         )
 
-    def probe(self, value: Any, path: KeyPath) -> Probe:
-        """`probe:` — a latency probe's options."""
+    def probe(self, value: Any, path: KeyPath, windowed: bool = False) -> Probe:
+        """`probe:` — a latency probe's options (in a flows test it sends over the window)."""
         data = self.mapping(value, path, "'probe'")
+        if windowed:
+            for key in PROBE_WINDOW_KEYS:
+                if key in data:
+                    raise self.error(
+                        (*path, key),
+                        f"a probe beside 'flows:' sends over the test's window; remove '{key}' "
+                        "and set the test's 'duration:'",
+                    )
         probe: Probe = self.guard(path, lambda: Probe.from_options(data))
         return probe
+
+    # -- named flows and probes (issue 9) ---------------------------------------------------
+
+    def exclusive(self, data: dict[str, Any], path: KeyPath) -> None:
+        """Keys that cannot go together in one test, each pair with what to write instead."""
+        pairs = (
+            ("flows", "traffic", "name the measured flow under 'flows:' instead of 'traffic:'"),
+            (
+                "flows",
+                "load",
+                "give the background flows names under 'flows:' (all are judged or reported there)",
+            ),
+            ("probes", "probe", "name this probe under 'probes:' too"),
+        )
+        for key, other, instead in pairs:
+            if key in data and other in data:
+                raise self.error(
+                    (*path, key), f"'{key}' and '{other}' cannot be combined: {instead}"
+                )
+        if "duration" in data and "flows" not in data:
+            raise self.error(
+                (*path, "duration"),
+                "'duration' is the measured window of a 'flows:' test; a single flow's "
+                "duration goes under 'traffic:'",
+            )
+
+    def entry_name(self, name: str, path: KeyPath, what: str, taken: set[str]) -> None:
+        """A flow's or probe's name: test-name characters without '.', not a metric's word."""
+        where = (*path, name)
+        if not _FLOW_NAME.match(name):
+            raise self.error(
+                where,
+                f"{what} name '{name}' may use only letters, digits, '-' and '_' "
+                "('.' separates it from the metric, as in 'video.throughput')",
+            )
+        if name in reserved_names():
+            raise self.error(
+                where,
+                f"{what} name '{name}' is also a metric's name, so '{name}.…' would be "
+                f"ambiguous; call it e.g. '{name}-{what}'",
+            )
+        if name in taken:
+            raise self.error(where, f"'{name}' already names a flow; names must differ")
+
+    def named(self, value: Any, path: KeyPath, what: str) -> dict[str, Any]:
+        """`flows:` or `probes:` as a mapping of name → options; a list has no names."""
+        if isinstance(value, list):
+            raise self.error(
+                path,
+                f"'{path[-1]}' is a mapping of {what} name → options, e.g. "
+                f"'{path[-1]}: {{video: {{protocol: udp}}}}'; a list gives its {what}s no names",
+            )
+        data = self.mapping(value, path, f"'{path[-1]}'")
+        if not data:
+            raise self.error(path, f"'{path[-1]}:' is empty; name at least one {what}")
+        return data
+
+    def flows(self, value: Any, path: KeyPath, defaults: dict[str, Any]) -> dict[str, Traffic]:
+        """`flows:` — named iperf3 flows, started together, measured over the test's window."""
+        if value is None:
+            return {}
+        base = {k: v for k, v in defaults.items() if k not in WINDOW_KEYS}
+        flows: dict[str, Traffic] = {}
+        for name, options in self.named(value, path, "flow").items():
+            self.entry_name(name, path, "flow", set())
+            data = self.mapping(options, (*path, name), f"flow '{name}'")
+            for key in WINDOW_KEYS:
+                if key in data:
+                    raise self.error(
+                        (*path, name, key),
+                        f"all flows share the test's window: set 'duration:' (and 'settle:') "
+                        f"on the test, not '{key}' on flow '{name}'",
+                    )
+            flows[name] = self.flow((*path, name), {**base, **data})
+        return flows
+
+    def named_probes(
+        self, value: Any, path: KeyPath, windowed: bool, flows: set[str]
+    ) -> dict[str, Probe]:
+        """`probes:` — named latency probes; their metrics read 'NAME.latency.p99'."""
+        if value is None:
+            return {}
+        probes: dict[str, Probe] = {}
+        for name, options in self.named(value, path, "probe").items():
+            self.entry_name(name, path, "probe", flows)
+            probes[name] = self.probe(options, (*path, name), windowed)
+        return probes
+
+    def window(self, data: dict[str, Any], defaults: dict[str, Any], path: KeyPath) -> float:
+        """A flows test's measured window: its `duration:` (or the defaults'), 1 s to 1 day."""
+        value = data.get("duration", defaults.get("duration", "1 s"))
+        where = (*path, "duration") if "duration" in data else path
+        seconds: float = self.guard(where, lambda: parse(value, Kind.DURATION))
+        if not 1 <= seconds <= 86400:
+            raise self.error(
+                where, f"the window 'duration' must be from 1 s to 1 day, got {value!r}"
+            )
+        return seconds
 
     def load(self, value: Any, path: KeyPath, defaults: dict[str, Any]) -> tuple[Traffic, ...]:
         """`load:` — one flow or a list of flows running in the background."""
@@ -358,18 +493,61 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         return traffic
 
     def check_measurable(
-        self, expect: dict[str, Bound], traffic: Traffic | None, probe: Probe | None, path: KeyPath
+        self,
+        expect: dict[str, Bound],
+        traffic: Traffic | None,
+        probe: Probe | None,
+        path: KeyPath,
+        flows: dict[str, Traffic] | None = None,
+        probes: dict[str, Probe] | None = None,
     ) -> None:
         """A bound on a metric this test cannot measure is an error, not a silent skip."""
+        flows, probes = flows or {}, probes or {}
         for name in expect:
-            reason = unmeasurable(
-                name,
-                traffic.protocol if traffic else None,
-                traffic.direction if traffic else None,
-                probe is not None,
-            )
+            prefix, metric = split_name(name)
+            by_probe = unmeasurable(metric, None, None, True) is None  # a probe alone measures it
+            if prefix:
+                reason = self.named_reason(prefix, metric, flows, probes)
+            elif flows and not by_probe:
+                first = next(iter(flows))
+                reason = (
+                    f"this test has named flows ({', '.join(flows)}); say whose "
+                    f"{metric}, e.g. '{first}.{metric}'"
+                )
+            else:
+                reason = unmeasurable(
+                    name,
+                    traffic.protocol if traffic else None,
+                    traffic.direction if traffic else None,
+                    probe is not None,
+                )
+                if reason and probes and probe is None:
+                    reason = f"say which probe's {name}, e.g. '{next(iter(probes))}.{name}'"
             if reason:
                 raise self.error((*path, name), reason)
+
+    @staticmethod
+    def named_reason(
+        prefix: str, metric: str, flows: dict[str, Traffic], probes: dict[str, Probe]
+    ) -> str | None:
+        """Why 'PREFIX.METRIC' cannot be measured here (no such flow, wrong kind), or None."""
+        if prefix in flows:
+            flow = flows[prefix]
+            reason = unmeasurable(metric, flow.protocol, flow.direction, False)
+            if reason and unmeasurable(metric, flow.protocol, flow.direction, True) is None:
+                return f"'{prefix}' is an iperf3 flow; '{metric}' is measured by a probe"
+            return reason and f"flow '{prefix}': {reason}"
+        if prefix in probes:
+            if unmeasurable(metric, None, None, True) is None:
+                return None
+            return f"'{prefix}' is a latency probe; '{metric}' is measured by an iperf3 flow"
+        names = [*flows, *probes]
+        if not names:
+            return f"'{prefix}.{metric}' names a flow, but this test has no 'flows:' or 'probes:'"
+        return (
+            f"this test has no flow or probe named '{prefix}'{did_you_mean(prefix, names)} "
+            f"(it has: {', '.join(names)})"
+        )
 
 
 def _dotted(path: KeyPath) -> str:

@@ -62,6 +62,9 @@ def run_test(
             repeat=spec.repeat,
             settle=spec.settle,
             expect=spec.expect,
+            flows=spec.flows,
+            probes=spec.probes,
+            duration=spec.duration,
             baseline=baseline.metrics(test) if baseline is not None else None,
         )
     if baseline is not None:
