@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .errors import InputError
 from .iperf3 import Iperf3
+from .metrics import reserved_names
 from .probes import Probe
 from .progress import Progress
-from .results import Measurement, QosResult
+from .results import Measurement, QosResult, combine
 from .runner import Runner
 from .target import Target, remote_target
 from .traffic import Traffic
@@ -88,6 +91,62 @@ class Iperf3Client(_PathClient):
             load=_load_flows(load),
             settle=_seconds(settle),
         )
+
+    def run_flows(
+        self,
+        flows: Mapping[str, Mapping[str, Any]],
+        *,
+        duration: str | float = "1 s",
+        settle: str | float = "1 s",
+        probe: Mapping[str, Any] | None = None,
+        probes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Measurement:
+        """Run named flows together; one measurement, metrics 'NAME.METRIC' over one window.
+
+        `flows` maps a name to traffic keys (no duration: the window is `duration`, after
+        `settle`); `probe` / `probes` send over the same window.
+        """
+        if not flows:
+            raise InputError("run_flows needs at least one named flow, e.g. {'video': {...}}")
+        parsed = {name: _named_flow(name, options) for name, options in flows.items()}
+        named_probes = {
+            name: Probe.from_options(options) for name, options in (probes or {}).items()
+        }
+        for name in named_probes:
+            _check_name(name, "probe")
+        runner = self._runner()
+        result = runner.run(
+            self._test_id,
+            flows=parsed,
+            probe=Probe.from_options(probe) if probe is not None else None,
+            probes=named_probes,
+            settle=_seconds(settle),
+            duration=_seconds(duration),
+        )
+        combined = combine(result.measurements)
+        result.measurements = [combined]
+        self._record(result)
+        return combined
+
+
+def _check_name(name: str, what: str) -> None:
+    """A flow's or probe's name as a scenario allows it (no '.', not a metric's word)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or name in reserved_names():
+        raise InputError(
+            f"{what} name '{name}' must use letters, digits, '-' and '_' and not be a metric's "
+            f"name (e.g. '{name.replace('.', '-')}-{what}')"
+        )
+
+
+def _named_flow(name: str, options: Mapping[str, Any]) -> Traffic:
+    _check_name(name, "flow")
+    for key in ("duration", "omit"):
+        if key in options:
+            raise InputError(
+                f"flow '{name}': all flows share one window; give run_flows(duration=...), "
+                f"not '{key}' per flow"
+            )
+    return Traffic.from_options(options)
 
 
 class LatencyProbe(_PathClient):
