@@ -31,7 +31,9 @@ def _no_lab_left(before: set[str]) -> bool:
 
 def test_good_config_passes_every_scenario(pytester: pytest.Pytester, router_lab: Path) -> None:
     before = set(lab_namespaces())
-    result = pytester.runpytest_subprocess("--qos", "--qos-json=good.json", str(router_lab))
+    result = pytester.runpytest_subprocess(
+        "--qos", "--qos-json=good.json", str(router_lab / "branch.yaml")
+    )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines_random(
         [
@@ -47,7 +49,10 @@ def test_regressed_config_fails_voice_and_shows_why(
 ) -> None:
     before = set(lab_namespaces())
     result = pytester.runpytest_subprocess(
-        "--qos", "--qos-router-config", str(router_lab / "regressed.sh"), str(router_lab)
+        "--qos",
+        "--qos-router-config",
+        str(router_lab / "regressed.sh"),
+        str(router_lab / "branch.yaml"),
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
