@@ -385,33 +385,9 @@ def parse_result(
     """
     try:
         start = document["start"]
-        end = document["end"]
         test = start["test_start"]
         protocol = str(test["protocol"]).lower()
-        sent = end["sum_sent"]
-        metrics: dict[str, float] = {"throughput.sent": float(sent["bits_per_second"])}
-        if protocol == "udp":
-            # UDP loss and jitter live in end.sum; sum_sent shows them as 0.
-            summary = end["sum"]
-            received = end.get("sum_received", summary)
-            metrics["throughput"] = float(received["bits_per_second"])
-            metrics["jitter"] = float(summary["jitter_ms"]) / 1000.0
-            metrics["loss"] = float(summary["lost_percent"])
-            metrics["packets"] = float(summary["packets"])
-            metrics["lost_packets"] = float(summary["lost_packets"])
-        else:
-            # end.sum_received says "sender": true in 3.12; it is still the receiver's count.
-            metrics["throughput"] = float(end["sum_received"]["bits_per_second"])
-            if "retransmits" in sent:
-                metrics["retransmits"] = float(sent["retransmits"])
-        if "sum_received_bidir_reverse" in end:
-            metrics["throughput.reverse"] = float(
-                end["sum_received_bidir_reverse"]["bits_per_second"]
-            )
-        cpu = end.get("cpu_utilization_percent")
-        if cpu:
-            metrics["cpu.local"] = float(cpu["host_total"])
-            metrics["cpu.remote"] = float(cpu["remote_total"])
+        metrics = _end_metrics(document["end"], protocol)
         series = [
             (float(interval["sum"]["end"]), float(interval["sum"]["bits_per_second"]))
             for interval in document.get("intervals", [])
@@ -420,11 +396,8 @@ def parse_result(
         extra: dict[str, Any] = {}
         if window is not None:
             figures = window_metrics(document, window, protocol)
-            metrics = {
-                **figures.metrics,
-                **{k: v for k, v in metrics.items() if k.startswith("cpu.")},
-            }
-            series = figures.series
+            cpu = {k: v for k, v in metrics.items() if k.startswith("cpu.")}
+            metrics, series = {**figures.metrics, **cpu}, figures.series
             extra = {"window": list(window), "window_source": figures.source}
     except (KeyError, TypeError, ValueError) as error:
         raise MeasurementError(f"iperf3 JSON lacks the expected field {error}", command) from None
@@ -452,6 +425,33 @@ def parse_result(
     )
     add_wire_rate(measurement)
     return measurement
+
+
+def _end_metrics(end: dict[str, Any], protocol: str) -> dict[str, float]:
+    """The whole run's metrics from iperf3's `end` section."""
+    sent = end["sum_sent"]
+    metrics: dict[str, float] = {"throughput.sent": float(sent["bits_per_second"])}
+    if protocol == "udp":
+        # UDP loss and jitter live in end.sum; sum_sent shows them as 0.
+        summary = end["sum"]
+        received = end.get("sum_received", summary)
+        metrics["throughput"] = float(received["bits_per_second"])
+        metrics["jitter"] = float(summary["jitter_ms"]) / 1000.0
+        metrics["loss"] = float(summary["lost_percent"])
+        metrics["packets"] = float(summary["packets"])
+        metrics["lost_packets"] = float(summary["lost_packets"])
+    else:
+        # end.sum_received says "sender": true in 3.12; it is still the receiver's count.
+        metrics["throughput"] = float(end["sum_received"]["bits_per_second"])
+        if "retransmits" in sent:
+            metrics["retransmits"] = float(sent["retransmits"])
+    if "sum_received_bidir_reverse" in end:
+        metrics["throughput.reverse"] = float(end["sum_received_bidir_reverse"]["bits_per_second"])
+    cpu = end.get("cpu_utilization_percent")
+    if cpu:
+        metrics["cpu.local"] = float(cpu["host_total"])
+        metrics["cpu.remote"] = float(cpu["remote_total"])
+    return metrics
 
 
 def _is_ipv6(start: dict[str, Any]) -> bool:
