@@ -10,6 +10,8 @@
 set -eu
 
 link=50mbit
+# The class AF41 (video) goes to; mix-broken.sh sets it to the scavenger class.
+video_class=${VIDEO_CLASS:-1:20}
 
 for dev in "$WAN" "$LAN"; do
 	tc qdisc add dev "$dev" root handle 1: htb default 30
@@ -22,7 +24,7 @@ for dev in "$WAN" "$LAN"; do
 	# TOS byte = DSCP << 2; the mask 0xfc ignores the two ECN bits.
 	# EF 46 -> 0xb8, AF41 34 -> 0x88, CS1 8 -> 0x20.
 	tc filter add dev "$dev" parent 1: protocol ip prio 1 u32 match ip tos 0xb8 0xfc flowid 1:10
-	tc filter add dev "$dev" parent 1: protocol ip prio 2 u32 match ip tos 0x88 0xfc flowid 1:20
+	tc filter add dev "$dev" parent 1: protocol ip prio 2 u32 match ip tos 0x88 0xfc flowid "$video_class"
 	tc filter add dev "$dev" parent 1: protocol ip prio 3 u32 match ip tos 0x20 0xfc flowid 1:40
 	# Queue limits in bytes (a TSO super-segment is one "packet" of up to 64 KiB).
 	tc qdisc add dev "$dev" parent 1:10 handle 10: bfifo limit 30000
