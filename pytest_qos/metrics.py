@@ -156,10 +156,10 @@ def lookup(name: str) -> Metric:
     if metric is not None:
         return metric
     prefix, _, rest = name.partition(".")
-    if rest and prefix not in reserved_names():
-        # 'video.throughpt': a flow's metric misspelt; suggest the metric, keep the flow.
-        close = difflib.get_close_matches(rest, CATALOGUE, n=1)
-        hint = f" — did you mean '{prefix}.{close[0]}'?" if close else ""
+    # 'video.throughpt': a flow's metric misspelt; suggest the metric and keep the flow.
+    close = difflib.get_close_matches(rest, CATALOGUE, n=1) if rest else []
+    if close and prefix not in reserved_names():
+        hint = f" — did you mean '{prefix}.{close[0]}'?"
     else:
         close = difflib.get_close_matches(name, CATALOGUE, n=1)
         hint = f" — did you mean '{close[0]}'?" if close else ""
