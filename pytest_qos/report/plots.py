@@ -103,7 +103,9 @@ def plot_result(result: QosResult) -> list[tuple[str, bytes]]:
     plots = []
     parts = [("", m) for m in result.measurements] + [("load", m) for m in result.loads]
     for index, (role, measurement) in enumerate(parts, 1):
-        label = f"{role} {measurement.tool}".strip() if role else measurement.tool
+        # A named flow or probe ('video', 'ef') says whose plot it is.
+        tool = f"{measurement.details.get('name', '')} {measurement.tool}".strip()
+        label = f"{role} {tool}".strip() if role else tool
         png = plot_measurement(measurement, f"{label} #{index}" if len(parts) > 1 else label)
         if png is not None:
             plots.append((f"{index}-{_UNSAFE.sub('_', label)}", png))
