@@ -14,6 +14,9 @@ Modes:
             FAKE_IPERF3_LOG, if set, gets one JSON line per run: argv, pid, start time.
             FAKE_IPERF3_BUSY=N: the first N runs answer "the server is busy".
             FAKE_IPERF3_FAIL_PORT=P: a run against port P fails like an unreachable server.
+            FAKE_IPERF3_SECONDS_<P>="r0,r1,...": per-second rates of runs against port P
+            (the last repeated), e.g. a fast first second a window must leave out.
+            With -s it is a server instead: it listens on -B/-p until killed (at most 120 s).
 `--version` always answers like iperf 3.12.
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,8 +99,11 @@ def _document(argv: list[str], rate: float) -> dict:
     udp = "-u" in argv
     seconds = int(_option(argv, "-t", "10")) + int(_option(argv, "-O", "0"))
     reverse = "-R" in argv
-    client = [_interval(float(i), 1.0, rate, udp, not reverse) for i in range(seconds)]
-    server = [_interval(float(i), 1.0, rate, udp, reverse) for i in range(seconds)]
+    shape = os.environ.get(f"FAKE_IPERF3_SECONDS_{_option(argv, '-p', '5201')}", "")
+    per_second = [float(r) for r in shape.split(",") if r] or [rate]
+    rates = [per_second[min(i, len(per_second) - 1)] for i in range(seconds)]
+    client = [_interval(float(i), 1.0, r, udp, not reverse) for i, r in enumerate(rates)]
+    server = [_interval(float(i), 1.0, r, udp, reverse) for i, r in enumerate(rates)]
     total = {
         "start": 0,
         "end": seconds,
@@ -142,8 +149,19 @@ def _document(argv: list[str], rate: float) -> dict:
     return document
 
 
+def _serve(argv: list[str]) -> int:
+    """Listen like `iperf3 -s -B HOST -p PORT` (readiness is the listening socket), then idle."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind((_option(argv, "-B", "127.0.0.1"), int(_option(argv, "-p", "5201"))))
+        server.listen()
+        time.sleep(HANG_LIMIT_S)
+    return 0
+
+
 def _ok(argv: list[str]) -> int:
     """Answer like a working iperf3 client, after sleeping as configured."""
+    if "-s" in argv:
+        return _serve(argv)
     log = os.environ.get("FAKE_IPERF3_LOG")
     index = _runs_before(log)
     if log:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_tools import ok_iperf3
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,8 +22,6 @@ from pytest_qos.scenario import WINDOW_KEYS, load_scenario
 from pytest_qos.target import remote_target
 from pytest_qos.traffic import TRAFFIC_KEYS, Traffic
 from pytest_qos.windows import window_metrics, window_total
-
-FAKE = Path(__file__).parent / "fake_iperf3.py"
 
 MIX = """\
 tests:
@@ -328,12 +326,8 @@ def test_a_window_the_intervals_do_not_cover_is_an_error() -> None:
 
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iperf3:
-    launcher = tmp_path / "iperf3"
-    launcher.write_text(f"#!{sys.executable}\n" + FAKE.read_text())
-    launcher.chmod(0o755)
-    monkeypatch.setenv("FAKE_IPERF3_MODE", "ok")
-    monkeypatch.setenv("FAKE_IPERF3_LOG", str(tmp_path / "runs"))
-    return Iperf3(str(launcher))
+    """Iperf3 pointed at the fake in "ok" mode, logging every run to tmp_path/runs."""
+    return ok_iperf3(tmp_path, monkeypatch)
 
 
 def test_flows_start_together_and_report_prefixed_metrics_of_the_window(

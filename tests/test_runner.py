@@ -7,13 +7,13 @@ Unit tests run a fake iperf3 (tests/fake_iperf3.py, mode "ok") against a target 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_tools import ok_iperf3
 
 import pytest_qos.runner as runner_module
 from pytest_qos.bounds import parse_expectations
@@ -25,19 +25,13 @@ from pytest_qos.runner import Runner
 from pytest_qos.target import Target, local_target, remote_target
 from pytest_qos.traffic import Traffic
 
-FAKE = Path(__file__).parent / "fake_iperf3.py"
 PORTS = [30001, 30002, 30003]
 
 
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iperf3:
     """Iperf3 pointed at the fake in "ok" mode, logging every run to tmp_path/runs."""
-    launcher = tmp_path / "iperf3"
-    launcher.write_text(f"#!{sys.executable}\n" + FAKE.read_text())
-    launcher.chmod(0o755)
-    monkeypatch.setenv("FAKE_IPERF3_MODE", "ok")
-    monkeypatch.setenv("FAKE_IPERF3_LOG", str(tmp_path / "runs"))
-    return Iperf3(str(launcher))
+    return ok_iperf3(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -89,6 +83,34 @@ def test_load_starts_first_and_lasts_through_settle_and_measurement(
     assert result.loads[0].metrics["throughput"] == 5e6
     # Concurrent flows never share a server.
     assert option(first["argv"], "-p") != option(second["argv"], "-p")
+
+
+def test_load_is_reported_over_the_measured_span_not_its_settling(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The load's first second (settling, before the measurement) runs at 100 Mbit/s.
+    monkeypatch.setenv(f"FAKE_IPERF3_SECONDS_{PORTS[1]}", "100e6,10e6")
+    result = runner.run("t", traffic=Traffic(duration=2.0), load=(Traffic(),), settle=1.0)
+    (load,) = result.loads
+    assert load.metrics["throughput"] == pytest.approx(10e6)
+    low, high = load.details["window"]
+    assert 0.95 < low < 1.5 and high - low == pytest.approx(2.0)
+
+
+def test_spawned_servers_one_per_concurrent_flow_kept_across_repeats(
+    fake: Iperf3, tmp_path: Path
+) -> None:
+    with Runner(fake, local_target()) as runner:
+        runner.run("t", traffic=Traffic(), load=(Traffic(), Traffic()), settle=0, repeat=2)
+        servers = list(runner.servers.spawned)
+        assert len(servers) == 3 and len({server.port for server in servers}) == 3
+        assert all(server.process is not None and server.process.alive() for server in servers)
+        pids = [server.process.pid for server in servers if server.process is not None]
+        runner.run("t", traffic=Traffic(), settle=0)
+        assert [s.process.pid for s in runner.servers.spawned if s.process is not None] == pids
+    assert not any(server.process is not None and server.process.alive() for server in servers)
+    ports = {option(run["argv"], "-p") for run in runs(tmp_path)}
+    assert ports == {str(server.port) for server in servers}
 
 
 def test_more_flows_than_running_servers_is_a_clear_error(fake: Iperf3) -> None:
