@@ -31,6 +31,7 @@ BUSY_RETRY_TIMEOUT = 15.0  # how long a client keeps retrying "the server is bus
 _BUSY = "the server is busy"
 _BETWEEN_TESTS = ("Connection refused", "Connection reset by peer")
 _MAX_ATTEMPTS = 50
+_RECEIVER_ONLY = ("jitter", "loss", "packets", "lost_packets")
 
 
 def find_iperf3(path: str | None = None) -> str:
@@ -396,8 +397,11 @@ def parse_result(
         extra: dict[str, Any] = {}
         if window is not None:
             figures = window_metrics(document, window, protocol)
-            cpu = {k: v for k, v in metrics.items() if k.startswith("cpu.")}
-            metrics, series = {**figures.metrics, **cpu}, figures.series
+            # CPU is per run; without the receiver's intervals UDP loss and jitter are too.
+            whole_run = {k: v for k, v in metrics.items() if k.startswith("cpu.")}
+            if figures.source == "sender":
+                whole_run |= {k: v for k, v in metrics.items() if k in _RECEIVER_ONLY}
+            metrics, series = {**whole_run, **figures.metrics}, figures.series
             extra = {"window": list(window), "window_source": figures.source}
     except (KeyError, TypeError, ValueError) as error:
         raise MeasurementError(f"iperf3 JSON lacks the expected field {error}", command) from None

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pytest_qos.baselines.compare import compare
 from pytest_qos.baselines.thresholds import parse_compare_fail
 from pytest_qos.errors import InputError, MeasurementError, ScenarioError
-from pytest_qos.iperf3 import Iperf3
+from pytest_qos.iperf3 import Iperf3, parse_result
 from pytest_qos.metrics import lookup, split_name
 from pytest_qos.results import Measurement, QosResult
 from pytest_qos.runner import Runner
@@ -313,6 +313,19 @@ def test_without_the_servers_json_the_window_falls_back_to_the_sender() -> None:
     assert figures.source == "sender"
     assert figures.metrics["throughput"] == pytest.approx(1e6)
     assert "loss" not in figures.metrics
+    document = {
+        **_document(sent, None),
+        "end": {
+            "sum_sent": {"bits_per_second": 1e6},
+            "sum": {"bits_per_second": 1e6, "jitter_ms": 2.0, "lost_percent": 1.5},
+            "sum_received": {"bits_per_second": 1e6},
+        },
+    }
+    document["end"]["sum"].update(packets=300, lost_packets=4)
+    measurement = parse_result(document, ["iperf3"], (1.0, 2.0))
+    assert measurement.details["window_source"] == "sender"
+    assert measurement.metrics["loss"] == 1.5  # the whole run's, as details say
+    assert measurement.metrics["throughput"] == pytest.approx(1e6)
 
 
 def test_a_window_the_intervals_do_not_cover_is_an_error() -> None:
