@@ -110,8 +110,9 @@ def test_flows_wire_rates_through_a_shaper_sum_to_its_rate(tbf_lab: Lab) -> None
     with Runner(Iperf3(), tbf_lab.target()) as runner:
         result = runner.run("sum", flows=flows, settle=1.0, duration=4.0)
     wire = sum(result.metrics[f"{name}.throughput.wire"] for name in flows)
-    # Within 2 % below. Above, only the tbf's 16 KiB burst and the receivers' read timing
-    # (bytes read a moment after they crossed the shaper) can add: measured +0.5 % at most
-    # over a 4 s window on a busy 2-core machine, so 1 % is the ceiling.
-    assert 0.98 * 20e6 <= wire <= 1.01 * 20e6, f"wire rates sum to {wire / 1e6:.3f} Mbit/s"
+    # Within 2 % both ways. Above the rate only the tbf's 16 KiB burst (+0.16 % here) and the
+    # receivers' read timing can add: a server scheduled late at one edge of the window reads
+    # bytes that crossed the shaper before it. Seen on this busy 2-core machine over 4 s
+    # windows: 0.993-1.016 (benchmarks/bench_flows.py: 5 s windows, 0.992-1.001).
+    assert 0.98 * 20e6 <= wire <= 1.02 * 20e6, f"wire rates sum to {wire / 1e6:.3f} Mbit/s"
     assert result.metrics["video.throughput"] > 7e6  # video kept most of its 8 Mbit/s
