@@ -70,4 +70,4 @@ def test_window_sum_of_wire_rates(benchmark: Any, shaped: tuple[Lab, float]) -> 
     benchmark.extra_info["sum_over_rate"] = [round(r, 4) for r in ratios]
     benchmark.extra_info["median"] = round(statistics.median(ratios), 4)
     print(f"\n{rate / 1e6:g} Mbit/s: sum of wire rates / rate = {[f'{r:.4f}' for r in ratios]}")
-    assert all(0.98 <= ratio <= 1.01 for ratio in ratios)
+    assert all(0.98 <= ratio <= 1.02 for ratio in ratios)
