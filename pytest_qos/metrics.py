@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -26,6 +27,7 @@ class Needs(str, Enum):
     TCP = "a TCP flow"
     BIDIR = "a bidir flow"
     PROBE = "a latency probe"
+    METHOD = "a standard method (rfc2544, rfc6349, y1564)"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Metric:
 
 _H, _L, _N = Better.HIGHER, Better.LOWER, Better.NEITHER
 _UDP, _TCP, _BIDIR, _PROBE = Needs.UDP, Needs.TCP, Needs.BIDIR, Needs.PROBE
+_METHOD = Needs.METHOD
 
 CATALOGUE: dict[str, Metric] = {
     m.name: m
@@ -126,8 +129,116 @@ CATALOGUE: dict[str, Metric] = {
             "ITU-T G.107 E-model MOS from one-way delay ≈ RTT/2, jitter and loss",
             needs=_PROBE,
         ),
+        # standard methods (docs/methods.md)
+        Metric(
+            "rfc2544.throughput",
+            Kind.RATE,
+            _H,
+            "RFC 2544 throughput: highest offered rate of Ethernet frames (FCS counted) "
+            "without loss beyond max_loss; .FRAME per frame size, unsuffixed the lowest",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rfc2544.frame_rate",
+            Kind.COUNT,
+            _H,
+            "RFC 2544 throughput in frames per second; .FRAME per frame size",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.transfer_time_ratio",
+            Kind.SCORE,
+            _L,
+            "RFC 6349 actual / ideal TCP transfer time (1.0 is ideal)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.efficiency",
+            Kind.PERCENT,
+            _H,
+            "RFC 6349 TCP efficiency: bytes not retransmitted",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.buffer_delay",
+            Kind.PERCENT,
+            _L,
+            "RFC 6349 buffer delay: average RTT during the transfer above the idle baseline",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.baseline_rtt",
+            Kind.DURATION,
+            _L,
+            "RFC 6349 baseline RTT: idle minimum",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.rtt", Kind.DURATION, _L, "RFC 6349 average RTT during the transfer", needs=_METHOD
+        ),
+        Metric(
+            "tcp.bottleneck", Kind.RATE, _H, "RFC 6349 bottleneck bandwidth (frames)", needs=_METHOD
+        ),
+        Metric(
+            "tcp.bdp",
+            Kind.SIZE,
+            _N,
+            "RFC 6349 bandwidth-delay product: bottleneck × RTT",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.max_throughput",
+            Kind.RATE,
+            _H,
+            "RFC 6349 maximum achievable TCP throughput",
+            needs=_METHOD,
+        ),
+        Metric(
+            "y1564.ir",
+            Kind.RATE,
+            _H,
+            "Y.1564 information rate: delivered frame bit/s",
+            needs=_METHOD,
+        ),
+        Metric("y1564.flr", Kind.PERCENT, _L, "Y.1564 frame loss ratio", needs=_METHOD),
+        Metric(
+            "y1564.ftd",
+            Kind.DURATION,
+            _L,
+            "Y.1564 frame transfer delay (round trip, mean)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "y1564.fdv",
+            Kind.DURATION,
+            _L,
+            "Y.1564 frame delay variation (RTT p99 - minimum)",
+            needs=_METHOD,
+        ),
+        Metric("y1541.iptd", Kind.DURATION, _L, "Y.1541 IPTD estimate: mean RTT / 2", needs=_PROBE),
+        Metric(
+            "y1541.ipdv",
+            Kind.DURATION,
+            _L,
+            "Y.1541 IPDV estimate: RTT 99.9th percentile - RTT minimum",
+            needs=_PROBE,
+        ),
+        Metric(
+            "y1541.iplr",
+            Kind.PERCENT,
+            _L,
+            "Y.1541 IPLR estimate: round-trip probe loss",
+            needs=_PROBE,
+        ),
     )
 }
+
+# Metrics whose names carry a frame size or a service and step: name pattern -> catalogue entry.
+_FAMILIES = (
+    (re.compile(r"^(rfc2544\.(?:throughput|frame_rate))\.\d+$"), r"\1"),
+    (re.compile(r"^y1564\.[A-Za-z][A-Za-z0-9_-]*\.[a-z0-9]+\.(ir|flr|ftd|fdv)$"), r"y1564.\1"),
+)
+
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -141,8 +252,16 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def find(name: str) -> Metric | None:
-    """The catalogue entry of `name` (a prefixed 'video.throughput' too), or None."""
-    return CATALOGUE.get(split_name(name)[1])
+    """The catalogue entry of `name`: a prefixed 'video.throughput' or a method's family member
+    (rfc2544.throughput.1518, y1564.voice.cir50.ir) too; None when unknown."""
+    metric = CATALOGUE.get(split_name(name)[1])
+    if metric is not None:
+        return metric
+    for pattern, base in _FAMILIES:
+        if pattern.match(name):
+            family = CATALOGUE[pattern.sub(base, name)]
+            return Metric(name, family.kind, family.better, family.definition, family.needs)
+    return None
 
 
 def reserved_names() -> set[str]:
@@ -178,8 +297,11 @@ def unmeasurable(
 ) -> str | None:
     """Why a test with this flow (protocol/direction, None: no flow) and probe cannot measure
     `name`, or None when it can; the reason says what to add."""
-    metric = CATALOGUE.get(name)
+    metric = find(name)
     needs = metric.needs if metric else Needs.FLOW
+    if needs is Needs.METHOD:
+        method = {"rfc2544": "rfc2544", "tcp": "rfc6349", "y1564": "y1564"}[name.split(".")[0]]
+        return f"'{name}' is measured by the {method} method; use '{method}:' in a test of its own"
     if needs is Needs.PROBE:
         if has_probe:
             return None

@@ -12,6 +12,8 @@ import yaml
 
 from .bounds import Bound, parse_expectations
 from .errors import InputError, ScenarioError, did_you_mean
+from .methods.spec import METHOD_KEYS, MethodSpec, measures, parse_method
+from .methods.y1541 import expand as expand_y1541
 from .metrics import reserved_names, split_name, unmeasurable
 from .probes import Probe
 from .target import RESPONDER_PORT
@@ -30,7 +32,10 @@ TEST_KEYS = (
     "repeat",
     "settle",
     "expect",
+    *METHOD_KEYS,
 )
+# None of these may stand beside a method key: a method runs its own flows.
+FLOW_KEYS = ("traffic", "flows", "probe", "probes", "load", "duration", "repeat", "settle")
 # Set by the test for all its flows (the window), not by each flow.
 WINDOW_KEYS = ("duration", "omit")
 PROBE_WINDOW_KEYS = ("duration", "count")
@@ -83,6 +88,8 @@ class TestSpec:
     flows: dict[str, Traffic] = field(default_factory=dict)
     probes: dict[str, Probe] = field(default_factory=dict)
     duration: float = 1.0
+    method: MethodSpec | None = None  # rfc2544 / rfc6349 / y1564 instead of flows
+    method_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,11 +319,14 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             )
         data = self.mapping(value, path, f"test '{name}'")
         self.known_keys(data, TEST_KEYS, path, f"test '{name}'")
+        method_key = self.method_key(data, path)
+        if method_key is not None:
+            return self.method_test(name, data, method_key)
         if not {"traffic", "flows", "probe", "probes"} & set(data):
             raise self.error(
                 path,
-                "a test needs 'traffic:' (an iperf3 flow), 'flows:' (named concurrent flows) "
-                "or 'probe:' (a latency probe)",
+                "a test needs 'traffic:' (an iperf3 flow), 'flows:' (named concurrent flows), "
+                f"'probe:' (a latency probe) or one method key ({', '.join(METHOD_KEYS)})",
             )
         self.exclusive(data, path)
         traffic_defaults = {k: v for k, v in defaults.items() if k in TRAFFIC_KEYS}
@@ -342,8 +352,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             settle = self.guard((*path, "settle"), lambda: parse(settle_value, Kind.DURATION))
             if not 0 <= settle <= 60:
                 raise self.error((*path, "settle"), "settle must be from 0 s to 60 s")
-        expect_data = self.mapping(data.get("expect", {}), (*path, "expect"), "'expect'")
-        expect = self.guard((*path, "expect"), lambda: parse_expectations(expect_data))
+        expect = self.expect(data, path)
         self.check_measurable(expect, traffic, probe, (*path, "expect"), flows, probes)
         description = data.get("description", "")
         return TestSpec(
@@ -359,6 +368,64 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             flows=flows,
             probes=probes,
             duration=duration,
+        )
+
+    def expect(self, data: dict[str, Any], path: KeyPath) -> dict[str, Bound]:
+        """`expect:` with a `y1541: class-N` preset expanded into its own bounds."""
+        where = (*path, "expect")
+        expect_data = self.mapping(data.get("expect", {}), where, "'expect'")
+        if "y1541" in expect_data:
+            preset = self.guard((*where, "y1541"), lambda: expand_y1541(expect_data["y1541"]))
+            for name in preset:
+                if name in expect_data:
+                    raise self.error(
+                        (*where, name), f"'{name}' is already bounded by the y1541 preset"
+                    )
+            expect_data = {
+                **{k: v for k, v in expect_data.items() if k != "y1541"},
+                **preset,
+            }
+        parsed: dict[str, Bound] = self.guard(where, lambda: parse_expectations(expect_data))
+        return parsed
+
+    def method_key(self, data: dict[str, Any], path: KeyPath) -> str | None:
+        """The test's one method key, or None; beside flows or another method it is an error."""
+        keys = [key for key in METHOD_KEYS if key in data]
+        if not keys:
+            return None
+        if len(keys) > 1:
+            raise self.error(
+                (*path, keys[1]),
+                f"a test runs one method; '{keys[0]}' and '{keys[1]}' belong in separate tests",
+            )
+        beside = [key for key in FLOW_KEYS if key in data]
+        if beside:
+            raise self.error(
+                (*path, beside[0]),
+                f"'{beside[0]}' cannot stand beside the method '{keys[0]}', which runs its own "
+                f"flows; remove '{beside[0]}' or put it in a test of its own",
+            )
+        return keys[0]
+
+    def method_test(self, name: str, data: dict[str, Any], key: str) -> TestSpec:
+        """A test that runs a standard method (rfc2544, rfc6349, y1564)."""
+        path: KeyPath = ("tests", name)
+        method: MethodSpec = self.guard((*path, key), lambda: parse_method(key, data[key]))
+        expect = self.expect(data, path)
+        for metric in expect:
+            if not measures(key, metric):
+                raise self.error(
+                    (*path, "expect", metric),
+                    f"'{metric}' is not measured by the {key} method; it measures "
+                    f"{', '.join(f + '*' if f.endswith('.') else f for f in _families(key))}",
+                )
+        return TestSpec(
+            name=name,
+            line=self.lines.get(path, 1),
+            expect=expect,
+            description=str(data.get("description", "")),
+            method=method,
+            method_key=key,
         )
 
     def probe(self, value: Any, path: KeyPath, windowed: bool = False) -> Probe:
@@ -548,6 +615,12 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             f"this test has no flow or probe named '{prefix}'{did_you_mean(prefix, names)} "
             f"(it has: {', '.join(names)})"
         )
+
+
+def _families(key: str) -> tuple[str, ...]:
+    from .methods.spec import FAMILIES
+
+    return FAMILIES[key]
 
 
 def _dotted(path: KeyPath) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .baselines.compare import compare
 from .iperf3 import Iperf3
+from .methods.execute import add_y1541, run_method
 from .progress import Progress
 from .results import QosResult
 from .runner import Runner
@@ -53,20 +54,25 @@ def run_test(
     """Measure `spec` across `target`, judge its bounds and the baseline; tool errors raise."""
     test = test_id or spec.name
     runner = Runner(iperf3, target, progress)
+    stored = baseline.metrics(test) if baseline is not None else None
     with runner:
-        result = runner.run(
-            test,
-            traffic=spec.traffic,
-            probe=spec.probe,
-            load=spec.load,
-            repeat=spec.repeat,
-            settle=spec.settle,
-            expect=spec.expect,
-            flows=spec.flows,
-            probes=spec.probes,
-            duration=spec.duration,
-            baseline=baseline.metrics(test) if baseline is not None else None,
-        )
+        if spec.method is not None:
+            result = run_method(spec.method, runner, test, spec.expect, stored)
+        else:
+            result = runner.run(
+                test,
+                traffic=spec.traffic,
+                probe=spec.probe,
+                load=spec.load,
+                repeat=spec.repeat,
+                settle=spec.settle,
+                expect=spec.expect,
+                flows=spec.flows,
+                probes=spec.probes,
+                duration=spec.duration,
+                baseline=stored,
+            )
+            add_y1541(result, spec.expect, stored)
     if baseline is not None:
         baseline.judge(result)
     return result

@@ -1,0 +1,43 @@
+"""Ethernet frame sizes as RFC 2544 and Y.1564 count them, and the UDP payload that fills one."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+
+# An RFC 2544 frame size counts the Ethernet header (14) and FCS (4) but not the preamble,
+# start delimiter and inter-frame gap; the UDP payload is what remains after IP and UDP.
+ETHERNET_HEADER = 14
+FCS = 4
+UDP_HEADER = 8
+IPV4_HEADER = 20
+IPV6_HEADER = 40
+RFC2544_FRAME_SIZES = (64, 128, 256, 512, 1024, 1280, 1518)
+MAX_FRAME = 1518  # an untagged frame through a 1500-byte MTU
+MIN_PAYLOAD = 16  # iperf3 writes its sequence header into every datagram
+
+
+def overhead(ipv6: bool = False) -> int:
+    """Bytes of a frame that are not UDP payload: 46 over IPv4, 66 over IPv6."""
+    return ETHERNET_HEADER + FCS + UDP_HEADER + (IPV6_HEADER if ipv6 else IPV4_HEADER)
+
+
+def udp_payload(frame: int, ipv6: bool = False) -> int:
+    """The UDP payload (iperf3 -l) that makes frames of `frame` bytes."""
+    payload = frame - overhead(ipv6)
+    if payload < MIN_PAYLOAD or frame > MAX_FRAME:
+        lowest = overhead(ipv6) + MIN_PAYLOAD
+        raise InputError(
+            f"frame size {frame} B cannot be sent as one UDP datagram over "
+            f"{'IPv6' if ipv6 else 'IPv4'}: give {lowest} B to {MAX_FRAME} B"
+        )
+    return payload
+
+
+def payload_rate(frame_rate_bits: float, frame: int, ipv6: bool = False) -> float:
+    """iperf3's -b (payload bit/s) that offers `frame_rate_bits` bit/s of whole frames."""
+    return frame_rate_bits * udp_payload(frame, ipv6) / frame
+
+
+def frames_per_second(frame_rate_bits: float, frame: int) -> float:
+    """Frames per second carried by `frame_rate_bits` bit/s of `frame`-byte frames."""
+    return frame_rate_bits / (8.0 * frame)
