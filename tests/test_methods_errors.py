@@ -1,0 +1,129 @@
+"""Bad method input in a scenario: one clear line naming file, line and key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_qos.errors import ScenarioError
+from pytest_qos.scenario import load_scenario
+
+CASES = [
+    # (yaml, line, key, words the message must contain)
+    (
+        "tests:\n  a:\n    rfc2544:\n      range: 100 Mbit/s .. 10 Mbit/s\n",
+        4,
+        "tests.a.rfc2544.range",
+        "is upside down: its low end must be below its high end; write '10 Mbit/s .. 100 Mbit/s'",
+    ),
+    (
+        "tests:\n  a:\n    rfc2544: {frame_sizes: [1518]}\n",
+        3,
+        "tests.a.rfc2544.range",
+        "rfc2544 needs 'range:'",
+    ),
+    (
+        "tests:\n  a:\n    rfc2544: {range: 1 Mbit/s .. 2 Mbit/s, frame_sizes: [40]}\n",
+        3,
+        "tests.a.rfc2544.frame_sizes",
+        "frame size 40 B cannot be sent as one UDP datagram",
+    ),
+    (
+        "tests:\n  a:\n    rfc2544: {range: 1 Mbit/s .. 2 Mbit/s, trials: 1 s}\n",
+        3,
+        "tests.a.rfc2544.trials",
+        "unknown rfc2544 key 'trials' — did you mean 'trial'?",
+    ),
+    (
+        "tests:\n  a:\n    y1564:\n      services:\n        voice:\n          cir: 10\n",
+        6,
+        "tests.a.y1564.services.voice.cir",
+        "'10' needs a unit, e.g. '10 Mbit/s'",
+    ),
+    (
+        "tests:\n  a:\n    y1564:\n      services:\n        voice:\n          eir: 5 Mbit/s\n",
+        6,
+        "tests.a.y1564.services.voice.eir",
+        "eir is the excess above the committed rate: give 'cir:' too",
+    ),
+    (
+        "tests:\n  a:\n    y1564:\n      services:\n        voice: {cir: 1 Mbit/s, fdr: 1 %}\n",
+        5,
+        "tests.a.y1564.services.voice.fdr",
+        "unknown service key 'fdr'",
+    ),
+    (
+        "tests:\n  a:\n    traffic: {protocol: udp}\n    rfc2544:\n"
+        "      range: 1 Mbit/s .. 2 Mbit/s\n",
+        3,
+        "tests.a.traffic",
+        "'traffic' cannot stand beside the method 'rfc2544', which runs its own flows",
+    ),
+    (
+        "tests:\n  a:\n    rfc6349: {}\n    y1564: {services: {s: {cir: 1 Mbit/s}}}\n",
+        4,
+        "tests.a.y1564",
+        "a test runs one method; 'rfc6349' and 'y1564' belong in separate tests",
+    ),
+    (
+        "tests:\n  a:\n    rfc6349: {}\n    expect:\n      loss: '<= 1 %'\n",
+        5,
+        "tests.a.expect.loss",
+        "'loss' is not measured by the rfc6349 method",
+    ),
+    (
+        "tests:\n  a:\n    probe: {kind: udp}\n    expect: {y1541: class-8}\n",
+        4,
+        "tests.a.expect.y1541",
+        "'class-8' is not a Y.1541 class; write class-0 to class-5",
+    ),
+    (
+        "tests:\n  a:\n    traffic: {protocol: tcp}\n    expect: {y1541: class-0}\n",
+        4,
+        "tests.a.expect.y1541.iptd",
+        "is measured by a latency probe",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "words"), CASES)
+def test_bad_method_input_is_one_clear_line(
+    tmp_path: Path, text: str, line: int, key: str, words: str
+) -> None:
+    path = tmp_path / "methods.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    error = caught.value
+    assert (error.line, error.key) == (line, key), str(error)
+    assert words in error.message
+    assert "\n" not in str(error)
+
+
+def test_schema_covers_the_method_keys() -> None:
+    import jsonschema
+    import yaml
+
+    schema = json.loads(
+        (Path(__file__).parents[1] / "pytest_qos" / "scenario.schema.json").read_text()
+    )
+    good = yaml.safe_load(
+        """
+tests:
+  a: {rfc2544: {range: 1 Mbit/s .. 2 Mbit/s, frame_sizes: [64, 1518], trial: 1 s}}
+  b: {rfc6349: {bottleneck: 20 Mbit/s, duration: 2 s}, expect: {tcp.efficiency: ">= 99 %"}}
+  c: {y1564: {services: {v: {cir: 1 Mbit/s, eir: 1 Mbit/s, dscp: EF, ftd: 5 ms}}}}
+  d: {probe: {kind: udp}, expect: {y1541: class-0}}
+"""
+    )
+    jsonschema.validate(good, schema)
+    for bad in (
+        {"tests": {"a": {"rfc2544": {"rang": "1 Mbit/s .. 2 Mbit/s"}}}},
+        {"tests": {"a": {"y1564": {"services": {"v": {"eir": "1 Mbit/s"}}}}}},
+        {"tests": {"a": {"traffic": {}, "rfc6349": {}}}},
+        {"tests": {"a": {"probe": {}, "expect": {"y1541": "class-9"}}}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
