@@ -19,7 +19,7 @@ from ..probes import Probe
 from ..results import Check
 from ..traffic import parse_dscp
 from ..units import Kind, format_value, parse
-from .frames import udp_payload
+from .frames import overhead, udp_payload
 from .rfc2544 import _percent, _whole_seconds
 from .trial import Flow, MethodResult, Observed, Trial, frame_counts, frame_flow
 
@@ -193,10 +193,27 @@ def step_figures(observed: Observed, service: Service) -> dict[str, float]:
     counts = frame_counts(observed.measured, service.frame_size)
     figures = {"ir": counts.delivered, "flr": counts.loss, "offered": counts.offered}
     probe = observed.probe.metrics if observed.probe is not None else {}
+    if observed.probe is not None:
+        # The probe's frames are service frames too (one-way delivery estimated from replies).
+        ipv6 = bool(observed.measured.details.get("ipv6", False))
+        bits = probe_rate(_probe_of(observed), ipv6)
+        figures["offered"] += bits
+        figures["ir"] += bits * (1 - probe.get("latency.loss", 0.0) / 100.0)
     if "latency.mean" in probe:
         figures["ftd"] = probe["latency.mean"]
         figures["fdv"] = probe["latency.p99"] - probe["latency.min"]
     return figures
+
+
+def _probe_of(observed: Observed) -> Probe:
+    """The probe settings a probe measurement ran with (size and interval)."""
+    assert observed.probe is not None
+    details = observed.probe.details
+    return Probe(
+        kind="udp",
+        interval=float(details.get("interval", PROBE_INTERVAL)),
+        size=int(details.get("size", Probe().size)),
+    )
 
 
 def judge(step: Step, service: Service, figures: dict[str, float]) -> list[Check]:
@@ -230,10 +247,18 @@ def judge(step: Step, service: Service, figures: dict[str, float]) -> list[Check
     return checks
 
 
+def probe_rate(probe: Probe, ipv6: bool = False) -> float:
+    """Frame bit/s the service's delay probe adds to its class (its frames count as service's)."""
+    return (probe.size + overhead(ipv6)) * 8.0 / probe.interval
+
+
 def _flow(service: Service, rate: float, seconds: float, ipv6: bool) -> Flow:
     probe = Probe(kind="udp", interval=PROBE_INTERVAL, duration=seconds, dscp=service.dscp)
+    # The probe rides in the service's class: the flow offers the rest, so together they
+    # offer the step's rate (else a step at CIR would overload a policer by the probe's share).
+    rest = max(rate - probe_rate(probe, ipv6), rate * 0.5)
     return frame_flow(
-        rate, service.frame_size, seconds, ipv6=ipv6, dscp=service.dscp, probe=probe, name=service.name
+        rest, service.frame_size, seconds, ipv6=ipv6, dscp=service.dscp, probe=probe, name=service.name
     )
 
 
