@@ -195,6 +195,8 @@ def search(
         if hinted is not None:
             rate, hints = hinted, hints - 1
         last, last_hinted = run(rate), hinted is not None
+        if last_hinted and not last.passed and last.rate < last.delivered * ratio:
+            hints = 0  # lost under its own delivered rate: not a shaper, bisect from here
         if last.passed:
             lo, verified = rate, True
         else:
@@ -217,6 +219,8 @@ def _hint(last: TrialPoint, hinted: bool, lo: float, hi: float, ratio: float) ->
     passed, one resolution step above it, which closes the bracket when the capacity is there.
     """
     if not last.passed:
+        if last.delivered * ratio > last.rate:
+            return None  # a loss within the resolution says little about where capacity is
         rate = last.delivered / math.sqrt(ratio)
     elif hinted:
         rate = last.rate * ratio

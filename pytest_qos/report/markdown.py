@@ -9,6 +9,7 @@ from pathlib import Path
 from ..baselines import Comparison
 from ..document import write_atomically
 from ..results import QosResult
+from . import methods
 from .table import absent, headers, rows_of
 from .terminal import JITTER_NOTE
 
@@ -61,6 +62,7 @@ def render_markdown(
     metrics = {check.metric for result in results for check in result.checks}
     if metrics & {"jitter", "latency.jitter"}:
         lines += ["", f"<sub>{escape(JITTER_NOTE)}</sub>"]
+    lines += methods.render_markdown(results, escape)
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ from ..baselines import Comparison
 from ..metrics import find
 from ..results import QosResult
 from .changes import failure_message
+from . import methods
 from .table import absent, render, render_one
 
 JITTER_NOTE = (
@@ -32,7 +33,8 @@ def summary(
     names = {check.metric for result in results for check in result.checks}
     if names & {"jitter", "latency.jitter"}:
         text += "\n" + JITTER_NOTE
-    return text
+    tables = methods.render_text(results)
+    return f"{text}\n\n{tables}" if tables else text
 
 
 def failure(result: QosResult, comparison: Comparison | None = None) -> str:
@@ -42,6 +44,9 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
     lines.append(render_one(result, comparison))
     if comparison is not None and comparison.failed:
         lines += ["", failure_message(comparison)]
+    tables = methods.render_text([result])
+    if tables:
+        lines += ["", tables]
     for measurement in result.measurements:
         if measurement.command:
             lines += ["", f"reproduce ({measurement.tool}): {shlex.join(measurement.command)}"]

@@ -1,0 +1,125 @@
+"""Tables of the standard methods: every RFC 2544 trial, every Y.1564 step, RFC 6349 figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tabulate import tabulate
+
+from ..metrics import format_metric
+from ..results import Measurement, QosResult
+from ..units import Kind, format_value
+
+METHOD_TOOLS = ("rfc2544", "y1564", "rfc6349")
+
+
+def _rate(value: float | None) -> str:
+    return format_value(value, Kind.RATE) if value is not None else "—"
+
+
+def _percent(value: float | None) -> str:
+    return format_value(value, Kind.PERCENT) if value is not None else "—"
+
+
+def _time(value: float | None) -> str:
+    return format_value(value, Kind.DURATION) if value is not None else "—"
+
+
+def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
+    """frame size, trial number, offered rate, loss, delivered, verdict — one row per trial."""
+    rows = []
+    for search in details.get("searches", []):
+        for number, trial in enumerate(search["trials"], 1):
+            rows.append(
+                [
+                    str(search["frame_size"]),
+                    str(number),
+                    _rate(trial["rate"]),
+                    _percent(trial["loss"]),
+                    _rate(trial["delivered"]),
+                    "pass" if trial["passed"] else "loss",
+                ]
+            )
+        rows.append(
+            [
+                str(search["frame_size"]),
+                "result",
+                _rate(search["throughput"]),
+                "",
+                f"{search['frame_rate']:.0f} frames/s",
+                search["note"] or ("" if search["converged"] else "not converged"),
+            ]
+        )
+    return rows
+
+
+def y1564_rows(details: dict[str, Any]) -> list[list[str]]:
+    """service, step, offered, IR, FLR, FTD, FDV, verdict — one row per step."""
+    return [
+        [
+            row["service"],
+            row["step"],
+            _rate(row["rate"]),
+            _rate(row["ir"]),
+            _percent(row["flr"]),
+            _time(row["ftd"]),
+            _time(row["fdv"]),
+            "pass" if row["passed"] else "FAIL",
+        ]
+        for row in details.get("steps", [])
+    ]
+
+
+HEADERS = {
+    "rfc2544": ["frame", "trial", "offered", "loss", "delivered", "verdict"],
+    "y1564": ["service", "step", "offered", "IR", "FLR", "FTD (RTT)", "FDV", "verdict"],
+    "rfc6349": ["figure", "value"],
+}
+
+
+def rfc6349_rows(measurement: Measurement) -> list[list[str]]:
+    """Each RFC 6349 figure with its value, and where the RTT came from."""
+    rows = [[name, format_metric(name, value)] for name, value in measurement.metrics.items()]
+    details = measurement.details
+    rows.append(["transfer / ideal time", f"{details.get('transfer_time', 0):.3f} s / "
+                 f"{details.get('ideal_transfer_time', 0):.3f} s"])
+    rows.append(["RTT source", str(details.get("rtt_source", ""))])
+    return rows
+
+
+def method_tables(result: QosResult) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, headers, rows) for each method measurement of `result`."""
+    tables = []
+    for measurement in result.measurements:
+        if measurement.tool == "rfc2544":
+            tables.append(("RFC 2544 trials", HEADERS["rfc2544"], rfc2544_rows(measurement.details)))
+        elif measurement.tool == "y1564":
+            verdicts = measurement.details.get("verdicts", {})
+            title = "Y.1564 steps (" + ", ".join(f"{k}: {v}" for k, v in verdicts.items()) + ")"
+            tables.append((title, HEADERS["y1564"], y1564_rows(measurement.details)))
+        elif measurement.tool == "rfc6349":
+            tables.append(("RFC 6349", HEADERS["rfc6349"], rfc6349_rows(measurement)))
+    return tables
+
+
+def render_text(results: Iterable[QosResult]) -> str:
+    """Plain-text tables for the terminal: one block per method test ('' when none)."""
+    blocks = []
+    for result in results:
+        for title, headers, rows in method_tables(result):
+            table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+            blocks.append(f"{result.test} — {title}\n{table}")
+    return "\n\n".join(blocks)
+
+
+def render_markdown(results: Iterable[QosResult], escape: Any) -> list[str]:
+    """Markdown lines: a heading and a GitHub table per method test."""
+    lines: list[str] = []
+    for result in results:
+        for title, headers, rows in method_tables(result):
+            lines += ["", f"#### {escape(result.test)} — {escape(title)}", ""]
+            lines.append("| " + " | ".join(headers) + " |")
+            lines.append("|" + "|".join(" --- " for _ in headers) + "|")
+            lines += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in rows]
+    return lines
