@@ -21,7 +21,7 @@ KEYS = ("frame_sizes", "range", "resolution", "max_loss", "trial", "max_trials")
 DEFAULT_TRIAL = 2.0  # seconds; RFC 2544 §24 asks for at least 60
 DEFAULT_RESOLUTION = 1.0  # percent
 DEFAULT_MAX_TRIALS = 20
-HINTS = 4  # trials placed from a lossy trial's delivered rate before pure bisection
+HINTS = 5  # trials placed from a lossy trial's delivered rate before pure bisection
 _EPSILON = 1e-9
 
 Offer = Callable[[float], tuple[float, float]]  # rate -> (loss percent, delivered rate)
@@ -188,15 +188,16 @@ def search(
     if top.passed:
         return SearchResult(high, trials, True, "no loss at the range's high end")
     lo, hi, verified = low, high, False
-    hints, last, last_hinted = HINTS, top, False
+    hints, last, last_hinted, backoff = HINTS, top, False, 0.5
     while len(trials) < max_trials and hi > lo * ratio * (1 + _EPSILON):
         rate = math.sqrt(lo * hi)
-        hinted = _hint(last, last_hinted, lo, hi, ratio) if hints > 0 else None
+        hinted = _hint(last, last_hinted, lo, hi, ratio**backoff, ratio) if hints > 0 else None
         if hinted is not None:
             rate, hints = hinted, hints - 1
         last, last_hinted = run(rate), hinted is not None
-        if last_hinted and not last.passed and last.rate < last.delivered * ratio:
-            hints = 0  # lost under its own delivered rate: not a shaper, bisect from here
+        # A hint that still lost backs off twice as far next time: a shaper delivers a little
+        # more than its rate while its queue and burst fill (a short trial counts that too).
+        backoff = backoff * 2 if last_hinted and not last.passed else 0.5
         if last.passed:
             lo, verified = rate, True
         else:
@@ -212,18 +213,19 @@ def search(
     return SearchResult(lo, trials, True)
 
 
-def _hint(last: TrialPoint, hinted: bool, lo: float, hi: float, ratio: float) -> float | None:
+def _hint(
+    last: TrialPoint, hinted: bool, lo: float, hi: float, down: float, up: float
+) -> float | None:
     """A rate placed from the last trial, or None for plain bisection.
 
-    After a loss, just under the delivered rate (a shaper's capacity); after a hinted trial
-    passed, one resolution step above it, which closes the bracket when the capacity is there.
+    After a loss, a factor `down` under the delivered rate (a shaper's capacity); after a hinted
+    trial passed, a factor `up` (one resolution) above it, which closes the bracket when the
+    capacity lies in between.
     """
     if not last.passed:
-        if last.delivered * ratio > last.rate:
-            return None  # a loss within the resolution says little about where capacity is
-        rate = last.delivered / math.sqrt(ratio)
+        rate = last.delivered / down
     elif hinted:
-        rate = last.rate * ratio
+        rate = last.rate * up
     else:
         return None
     if lo * (1 + _EPSILON) < rate < hi * (1 - _EPSILON):
