@@ -46,9 +46,7 @@ def _config(directory: Path, mbit: int) -> Path:
 @pytest.mark.parametrize(
     ("mbit", "frame"), [(10, 1518), (30, 1518), (80, 1518), (200, 1518), (30, 512)]
 )
-def test_rfc2544_search_through_tbf(
-    benchmark: Any, tmp_path: Path, mbit: int, frame: int
-) -> None:
+def test_rfc2544_search_through_tbf(benchmark: Any, tmp_path: Path, mbit: int, frame: int) -> None:
     """One search per round over 1 Mbit/s .. 1 Gbit/s, 1 s trials, 1 % resolution."""
     spec = rfc2544.Rfc2544(
         low=1e6, high=1e9, frame_sizes=(frame,), trial=1.0, max_trials=MAX_TRIALS

@@ -258,8 +258,14 @@ def test_rfc6349_worked_example_from_the_rfc() -> None:
 @pytest.mark.parametrize(
     ("value", "bounds"),
     [
-        ("class-0", {"y1541.iptd": "<= 100 ms", "y1541.ipdv": "<= 50 ms", "y1541.iplr": "<= 0.1 %"}),
-        ("class-1", {"y1541.iptd": "<= 400 ms", "y1541.ipdv": "<= 50 ms", "y1541.iplr": "<= 0.1 %"}),
+        (
+            "class-0",
+            {"y1541.iptd": "<= 100 ms", "y1541.ipdv": "<= 50 ms", "y1541.iplr": "<= 0.1 %"},
+        ),
+        (
+            "class-1",
+            {"y1541.iptd": "<= 400 ms", "y1541.ipdv": "<= 50 ms", "y1541.iplr": "<= 0.1 %"},
+        ),
         ("class-2", {"y1541.iptd": "<= 100 ms", "y1541.iplr": "<= 0.1 %"}),
         ("class 3", {"y1541.iptd": "<= 400 ms", "y1541.iplr": "<= 0.1 %"}),
         ("class-4", {"y1541.iptd": "<= 1000 ms", "y1541.iplr": "<= 0.1 %"}),
@@ -269,7 +275,9 @@ def test_y1541_classes_expand_to_table_1(value: str, bounds: dict[str, str]) -> 
     assert y1541.expand(value) == bounds
 
 
-@pytest.mark.parametrize(("value", "words"), [("class-5", "unspecified"), ("class-9", "class-0 to class-5")])
+@pytest.mark.parametrize(
+    ("value", "words"), [("class-5", "unspecified"), ("class-9", "class-0 to class-5")]
+)
 def test_y1541_bad_classes(value: str, words: str) -> None:
     with pytest.raises(InputError, match=words):
         y1541.expand(value)

@@ -152,7 +152,9 @@ def run(spec: Rfc6349, trial: Trial, *, ipv6: bool = False) -> tuple[MethodResul
     bottleneck = spec.bottleneck
     measured_bottleneck = bottleneck is None
     if bottleneck is None:
-        filling = Traffic(streams=BOTTLENECK_STREAMS, duration=spec.duration, congestion=spec.congestion)
+        filling = Traffic(
+            streams=BOTTLENECK_STREAMS, duration=spec.duration, congestion=spec.congestion
+        )
         run_ = trial([Flow(filling, None, "bottleneck")])[0].measured
         bottleneck = run_.metrics.get("throughput.wire") or run_.metrics["throughput"]
     traffic = Traffic(streams=spec.streams, duration=spec.duration, congestion=spec.congestion)
@@ -179,7 +181,9 @@ def run(spec: Rfc6349, trial: Trial, *, ipv6: bool = False) -> tuple[MethodResul
         "tcp.max_throughput": found.max_throughput,
     }
     streams = document.get("end", {}).get("streams", [])
-    kernel_rtt = [s["sender"]["mean_rtt"] / 1e6 for s in streams if "mean_rtt" in s.get("sender", {})]
+    kernel_rtt = [
+        s["sender"]["mean_rtt"] / 1e6 for s in streams if "mean_rtt" in s.get("sender", {})
+    ]
     result.details = {
         "method": "rfc6349",
         "bottleneck_measured": measured_bottleneck,

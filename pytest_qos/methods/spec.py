@@ -37,7 +37,8 @@ def parse_method(key: str, value: Any) -> MethodSpec:
 def measures(key: str, metric: str) -> bool:
     """True when the method `key` produces `metric`."""
     return any(
-        metric == family or metric.startswith(family if family.endswith(".") else family + ".")
+        metric == family
+        or metric.startswith(family if family.endswith(".") else family + ".")
         or metric == family.rstrip(".")
         for family in FAMILIES[key]
     )

@@ -107,7 +107,10 @@ class MethodResult:
     def measurement(self, command: Sequence[str] = ()) -> Measurement:
         """The method as one Measurement: its tables travel in details (JSON, reports)."""
         return Measurement(
-            tool=self.method, metrics=dict(self.metrics), command=list(command), details=self.details
+            tool=self.method,
+            metrics=dict(self.metrics),
+            command=list(command),
+            details=self.details,
         )
 
 

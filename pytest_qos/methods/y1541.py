@@ -33,8 +33,7 @@ def expand(value: Any) -> dict[str, str]:
     number = text.removeprefix("class-").removeprefix("class")
     if not number.isdigit() or int(number) not in CLASSES:
         raise InputError(
-            f"'{value}' is not a Y.1541 class; write class-0 to class-5 "
-            "(Table 1 of ITU-T Y.1541)"
+            f"'{value}' is not a Y.1541 class; write class-0 to class-5 (Table 1 of ITU-T Y.1541)"
         )
     iptd, ipdv, iplr = CLASSES[int(number)]
     if iptd is None and ipdv is None and iplr is None:

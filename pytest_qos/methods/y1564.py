@@ -166,7 +166,9 @@ def _steps(value: Any) -> tuple[float, ...]:
             raise InputError(f"a CIR step is above 0 % and at most 100 %, got {item!r}", "steps")
         steps.append(step)
     if not steps or steps != sorted(set(steps)):
-        raise InputError("steps must rise, without repeats, e.g. [25 %, 50 %, 75 %, 100 %]", "steps")
+        raise InputError(
+            "steps must rise, without repeats, e.g. [25 %, 50 %, 75 %, 100 %]", "steps"
+        )
     return tuple(steps)
 
 
@@ -225,7 +227,9 @@ def judge(step: Step, service: Service, figures: dict[str, float]) -> list[Check
     def check(name: str, bound: str, ok: bool) -> None:
         measured = figures.get(name)
         note = "" if measured is not None else "not measured (no probe replies)"
-        checks.append(Check(f"{prefix}.{name}", bound, measured, bool(ok and measured is not None), note=note))
+        checks.append(
+            Check(f"{prefix}.{name}", bound, measured, bool(ok and measured is not None), note=note)
+        )
 
     ir = figures["ir"]
     if step.kind in ("cir", "performance"):
@@ -234,10 +238,18 @@ def judge(step: Step, service: Service, figures: dict[str, float]) -> list[Check
         check("flr", f"<= {format_value(service.flr, Kind.PERCENT)}", figures["flr"] <= service.flr)
         if service.ftd is not None:
             ftd = figures.get("ftd")
-            check("ftd", f"<= {format_value(service.ftd, Kind.DURATION)}", ftd is not None and ftd <= service.ftd)
+            check(
+                "ftd",
+                f"<= {format_value(service.ftd, Kind.DURATION)}",
+                ftd is not None and ftd <= service.ftd,
+            )
         if service.fdv is not None:
             fdv = figures.get("fdv")
-            check("fdv", f"<= {format_value(service.fdv, Kind.DURATION)}", fdv is not None and fdv <= service.fdv)
+            check(
+                "fdv",
+                f"<= {format_value(service.fdv, Kind.DURATION)}",
+                fdv is not None and fdv <= service.fdv,
+            )
     else:
         # EIR and policing: frames above CIR may be dropped; the delivered rate must keep CIR
         # and never exceed CIR + EIR (within the IR tolerance).
@@ -258,7 +270,13 @@ def _flow(service: Service, rate: float, seconds: float, ipv6: bool) -> Flow:
     # offer the step's rate (else a step at CIR would overload a policer by the probe's share).
     rest = max(rate - probe_rate(probe, ipv6), rate * 0.5)
     return frame_flow(
-        rest, service.frame_size, seconds, ipv6=ipv6, dscp=service.dscp, probe=probe, name=service.name
+        rest,
+        service.frame_size,
+        seconds,
+        ipv6=ipv6,
+        dscp=service.dscp,
+        probe=probe,
+        name=service.name,
     )
 
 

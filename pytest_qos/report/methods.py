@@ -82,8 +82,13 @@ def rfc6349_rows(measurement: Measurement) -> list[list[str]]:
     """Each RFC 6349 figure with its value, and where the RTT came from."""
     rows = [[name, format_metric(name, value)] for name, value in measurement.metrics.items()]
     details = measurement.details
-    rows.append(["transfer / ideal time", f"{details.get('transfer_time', 0):.3f} s / "
-                 f"{details.get('ideal_transfer_time', 0):.3f} s"])
+    rows.append(
+        [
+            "transfer / ideal time",
+            f"{details.get('transfer_time', 0):.3f} s / "
+            f"{details.get('ideal_transfer_time', 0):.3f} s",
+        ]
+    )
     rows.append(["RTT source", str(details.get("rtt_source", ""))])
     return rows
 
@@ -93,7 +98,9 @@ def method_tables(result: QosResult) -> list[tuple[str, list[str], list[list[str
     tables = []
     for measurement in result.measurements:
         if measurement.tool == "rfc2544":
-            tables.append(("RFC 2544 trials", HEADERS["rfc2544"], rfc2544_rows(measurement.details)))
+            tables.append(
+                ("RFC 2544 trials", HEADERS["rfc2544"], rfc2544_rows(measurement.details))
+            )
         elif measurement.tool == "y1564":
             verdicts = measurement.details.get("verdicts", {})
             title = "Y.1564 steps (" + ", ".join(f"{k}: {v}" for k, v in verdicts.items()) + ")"

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from ..baselines import Comparison
 from ..metrics import find
 from ..results import QosResult
-from .changes import failure_message
 from . import methods
+from .changes import failure_message
 from .table import absent, render, render_one
 
 JITTER_NOTE = (
