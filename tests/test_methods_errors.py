@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,16 +91,38 @@ CASES = [
 
 @pytest.mark.parametrize(("text", "line", "key", "words"), CASES)
 def test_bad_method_input_is_one_clear_line(
-    tmp_path: Path, text: str, line: int, key: str, words: str
+    write_scenario: Any, text: str, line: int, key: str, words: str
 ) -> None:
-    path = tmp_path / "methods.yaml"
-    path.write_text(text)
+    path = write_scenario(text, "methods.yaml")
     with pytest.raises(ScenarioError) as caught:
         load_scenario(path)
     error = caught.value
     assert (error.line, error.key) == (line, key), str(error)
     assert words in error.message
     assert "\n" not in str(error)
+
+
+def test_method_error_at_collection_is_one_line(
+    pytester: pytest.Pytester, write_scenario: Any
+) -> None:
+    write_scenario("tests:\n  a:\n    rfc2544: {range: 100 Mbit/s .. 10 Mbit/s}\n")
+    result = pytester.runpytest("--qos")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*scenarios/path.yaml:3: tests.a.rfc2544.range: "
+            "range '100 Mbit/s .. 10 Mbit/s' is upside down*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_method_metric_in_a_flow_test_names_the_method(write_scenario: Any) -> None:
+    path = write_scenario(
+        "tests:\n  a:\n    traffic: {protocol: tcp}\n    expect: {tcp.efficiency: '>= 99 %'}\n"
+    )
+    with pytest.raises(ScenarioError, match="measured by the rfc6349 method"):
+        load_scenario(path)
 
 
 def test_schema_covers_the_method_keys() -> None:
