@@ -46,8 +46,10 @@ class IperfTrial:
                     )
                     jobs.append((index, "flow", future))
                 if flow.probe is not None:
-                    # Concurrent probes each need their own responder port (fixed in a lab).
-                    probe_target = replace(target, responder_port=target.responder_port + index)
+                    # Concurrent probes each need their own spawned responder, and its port is
+                    # fixed in a lab; a running responder (remote target) answers them all.
+                    offset = index if target.spawns_servers else 0
+                    probe_target = replace(target, responder_port=target.responder_port + offset)
                     jobs.append((index, "probe", pool.submit(run_probe, flow.probe, probe_target)))
             results = [Observed(None, None) for _ in flows]
             for index, role, future in jobs:

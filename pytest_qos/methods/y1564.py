@@ -235,21 +235,16 @@ def judge(step: Step, service: Service, figures: dict[str, float]) -> list[Check
     if step.kind in ("cir", "performance"):
         low = step.offered * (1 - tolerance)
         check("ir", f">= {format_value(low, Kind.RATE)}", ir >= low)
-        check("flr", f"<= {format_value(service.flr, Kind.PERCENT)}", figures["flr"] <= service.flr)
-        if service.ftd is not None:
-            ftd = figures.get("ftd")
-            check(
-                "ftd",
-                f"<= {format_value(service.ftd, Kind.DURATION)}",
-                ftd is not None and ftd <= service.ftd,
-            )
-        if service.fdv is not None:
-            fdv = figures.get("fdv")
-            check(
-                "fdv",
-                f"<= {format_value(service.fdv, Kind.DURATION)}",
-                fdv is not None and fdv <= service.fdv,
-            )
+        limits: list[tuple[str, float | None, Kind]] = [
+            ("flr", service.flr, Kind.PERCENT),
+            ("ftd", service.ftd, Kind.DURATION),
+            ("fdv", service.fdv, Kind.DURATION),
+        ]
+        for name, limit, kind in limits:
+            value = figures.get(name)
+            if limit is not None:
+                ok = value is not None and value <= limit
+                check(name, f"<= {format_value(limit, kind)}", ok)
     else:
         # EIR and policing: frames above CIR may be dropped; the delivered rate must keep CIR
         # and never exceed CIR + EIR (within the IR tolerance).
