@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from fake_trials import ShaperTrial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_qos.errors import InputError
 from pytest_qos.methods import rfc2544, rfc6349, y1541, y1564
 from pytest_qos.methods.frames import frames_per_second, overhead, payload_rate, udp_payload
-from pytest_qos.methods.trial import Flow, Observed
 from pytest_qos.results import Measurement
 
 DATA = Path(__file__).parent / "data"
@@ -90,45 +89,6 @@ def test_search_of_a_shaper_takes_four_trials() -> None:
     found = rfc2544.search(offer, 1e6, 1e9)
     assert len(found.trials) <= 4
     assert capacity / 1.01 <= found.throughput <= capacity
-
-
-class ShaperTrial:
-    """A fake path: a shaper of `capacity` frame bit/s, a fixed RTT; records what it was asked."""
-
-    def __init__(self, capacity: float, rtt: float = 0.002) -> None:
-        self.capacity = capacity
-        self.rtt = rtt
-        self.calls: list[list[Flow]] = []
-
-    def __call__(self, flows: Sequence[Flow]) -> list[Observed]:
-        self.calls.append(list(flows))
-        share = self.capacity / max(1, len(flows))
-        observed = []
-        for flow in flows:
-            traffic = flow.traffic
-            assert traffic is not None and traffic.bitrate and traffic.length
-            frame = traffic.length + overhead()
-            offered = traffic.bitrate * frame / traffic.length
-            packets = round(offered * traffic.duration / (8 * frame))
-            delivered = min(offered, share)
-            lost = round(packets * (1 - delivered / offered))
-            metrics = {
-                "packets": float(packets),
-                "lost_packets": float(lost),
-                "loss": 100.0 * lost / packets,
-            }
-            flow_m = Measurement("iperf3", metrics, details={"duration": traffic.duration})
-            queue = 0.01 if offered > share else 0.0
-            probe = Measurement(
-                "probe:udp",
-                {
-                    "latency.mean": self.rtt + queue,
-                    "latency.min": self.rtt,
-                    "latency.p99": self.rtt + 2 * queue,
-                },
-            )
-            observed.append(Observed(flow_m, probe if flow.probe else None))
-        return observed
 
 
 def test_rfc2544_reports_every_trial_and_per_frame_metrics() -> None:

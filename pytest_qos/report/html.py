@@ -13,6 +13,7 @@ import pytest
 
 from ..baselines import Comparison
 from ..results import QosResult
+from .methods import method_tables
 from .plots import plot_result
 from .table import COMPARE_HEADERS, HEADERS, rows_of
 
@@ -62,6 +63,16 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
         f"<tbody>{''.join(body)}</tbody>",
         "</table>",
     ]
+    for title, method_headers, rows in method_tables(result):
+        parts.append(f'<table class="{TABLE_CLASS}"><caption>{html.escape(title)}</caption>')
+        parts.append(
+            "<thead><tr>"
+            + "".join(f"<th>{html.escape(cell)}</th>" for cell in method_headers)
+            + "</tr></thead><tbody>"
+        )
+        for row in rows:
+            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+        parts.append("</tbody></table>")
     for measurement in [*result.measurements, *result.loads]:
         if measurement.command:
             command = html.escape(shlex.join(measurement.command))
