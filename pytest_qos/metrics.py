@@ -240,7 +240,6 @@ _FAMILIES = (
 )
 
 
-
 def split_name(name: str) -> tuple[str, str]:
     """('video', 'throughput') for a named flow's or probe's metric; ('', name) otherwise."""
     if name in CATALOGUE:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from ..bounds import Bound, check_bounds
+from ..errors import MeasurementError
+from ..flows import Concurrent
 from ..locks import path_lock
 from ..probes import run_probe
 from ..results import Measurement, QosResult
@@ -16,49 +17,80 @@ from . import rfc2544, rfc6349, y1541, y1564
 from .spec import MethodSpec
 from .trial import Flow, Observed
 
+# Several services together (Y.1564's performance test) run as named flows over one window
+# (flows.py); this long a settle leaves their start-up out of it.
+CONCURRENT_SETTLE = 1.0
+
 
 class IperfTrial:
-    """A Trial measured for real: each flow's iperf3 client and probe start together."""
+    """A Trial measured for real: one flow with its probe, or named flows over one window."""
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self.count = 0  # trials run, for benchmarks and reports
 
     def __call__(self, flows: Sequence[Flow]) -> list[Observed]:
-        """Run `flows` concurrently; the first error raised by any of them propagates."""
+        """Run `flows` together; the first error raised by any of them propagates."""
         self.count += 1
+        if len(flows) > 1:
+            return self._concurrent(flows)
+        flow = flows[0]
         target = self.runner.target
-        pairs = self.runner.servers.get(sum(1 for flow in flows if flow.traffic is not None))
-        jobs: list[tuple[int, str, Any]] = []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2 * len(flows) or 1) as pool:
-            server_index = 0
-            for index, flow in enumerate(flows):
-                if flow.traffic is not None:
-                    port, server = pairs[server_index]
-                    server_index += 1
-                    future = pool.submit(
-                        self.runner.iperf3.run,
-                        flow.traffic,
-                        target.host,
-                        port,
-                        endpoint=target.client,
-                        server=server,
-                    )
-                    jobs.append((index, "flow", future))
-                if flow.probe is not None:
-                    # Concurrent probes each need their own spawned responder, and its port is
-                    # fixed in a lab; a running responder (remote target) answers them all.
-                    offset = index if target.spawns_servers else 0
-                    probe_target = replace(target, responder_port=target.responder_port + offset)
-                    jobs.append((index, "probe", pool.submit(run_probe, flow.probe, probe_target)))
-            results = [Observed(None, None) for _ in flows]
-            for index, role, future in jobs:
-                measurement: Measurement = future.result()
-                if role == "flow":
-                    results[index].flow = measurement
-                else:
-                    results[index].probe = measurement
-        return results
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            running = None
+            if flow.traffic is not None:
+                port, server = self.runner.servers.get(1)[0]
+                running = pool.submit(
+                    self.runner.iperf3.run,
+                    flow.traffic,
+                    target.host,
+                    port,
+                    endpoint=target.client,
+                    server=server,
+                )
+            probing = pool.submit(run_probe, flow.probe, target) if flow.probe else None
+            return [
+                Observed(
+                    running.result() if running is not None else None,
+                    probing.result() if probing is not None else None,
+                )
+            ]
+
+    def _concurrent(self, flows: Sequence[Flow]) -> list[Observed]:
+        """Named flows (and their probes) over one window: the project's concurrent flows."""
+        names = [flow.name or f"flow{index}" for index, flow in enumerate(flows)]
+        if len(set(names)) != len(names) or any(flow.traffic is None for flow in flows):
+            raise MeasurementError("concurrent trial flows need distinct names and traffic")
+        traffic = {name: flow.traffic for name, flow in zip(names, flows, strict=True)}
+        probes = {
+            name: flow.probe
+            for name, flow in zip(names, flows, strict=True)
+            if flow.probe is not None
+        }
+        duration = max(t.duration for t in traffic.values() if t is not None)
+        pairs = self.runner.servers.get(len(flows))
+        measured = Concurrent(self.runner.iperf3, self.runner.target, pairs).run(
+            {name: t for name, t in traffic.items() if t is not None},
+            probes,
+            settle=CONCURRENT_SETTLE,
+            duration=duration,
+        )
+        by_name: dict[tuple[str, bool], Measurement] = {}
+        for measurement in measured:
+            name = str(measurement.details.get("name", ""))
+            by_name[(name, measurement.tool.startswith("probe:"))] = _unprefixed(
+                measurement, name, duration
+            )
+        return [Observed(by_name[(name, False)], by_name.get((name, True))) for name in names]
+
+
+def _unprefixed(measurement: Measurement, name: str, window: float) -> Measurement:
+    """A named flow's measurement with plain metric names, its duration the window's."""
+    plain = {
+        metric.removeprefix(f"{name}."): value for metric, value in measurement.metrics.items()
+    }
+    details = {**measurement.details, "duration": window}
+    return replace(measurement, metrics=plain, details=details)
 
 
 def run_method(
