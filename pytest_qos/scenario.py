@@ -43,8 +43,18 @@ DEFAULT_KEYS = (*TRAFFIC_KEYS, "repeat", "settle")
 TARGET_KEYS = ("host", "port", "ports", "responder_port")
 LAB_KEYS = ("router",)
 DEFAULT_SETTLE = 1.0
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # a test name without '.': it separates the metric
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+MAX_ALIAS_NODES = 10_000  # values aliases may add beyond those written
+MAX_DEPTH = 64  # a scenario nests about 6 deep
+MAX_PORTS = 64
+MAX_PATH = 4096  # PATH_MAX
+MAX_DIGITS = 100  # Python refuses int() of over 4,300 digits; no option needs 100
+_INT_TAG = "tag:yaml.org,2002:int"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_FLAT = "a scenario nests a few levels (tests: name: traffic: key: value)"
+# What the YAML reader refuses (YAML 1.1 printable set), to find the line it did not give.
+_FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_FLOW_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a test name without '.': it separates the metric
 
 KeyPath = tuple[str, ...]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -118,10 +128,16 @@ def parse_scenario(text: str, path: Path) -> Scenario:
     return reader.scenario()
 
 
-def _yaml_problem(error: yaml.YAMLError) -> tuple[int | None, str]:
+def _yaml_problem(error: yaml.YAMLError, text: str) -> tuple[int | None, str]:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
-    return (mark.line + 1 if mark else None), f"not valid YAML: {problem}"
+    if isinstance(error, yaml.reader.ReaderError):
+        # The reader's message spans two lines and gives a character offset, not a line.
+        bad = _FORBIDDEN.search(text)
+        line = text.count("\n", 0, bad.start()) + 1 if bad else None
+        code = f"U+{ord(bad.group()):04X}" if bad else "a character"
+        return line, f"not valid YAML: control character {code} is not allowed; remove it"
+    return (mark.line + 1 if mark else None), f"not valid YAML: {' '.join(problem.split())}"
 
 
 class _Reader:  # long: one small method per scenario key, all sharing the file's line map
@@ -135,38 +151,115 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         try:
             root = loader.get_single_node()
             if root is not None:
-                self._map_lines(root, ())
+                self._check_size(root)
+                self._map_lines(root, (), loader)
             self.data = loader.construct_document(root) if root is not None else None
         except yaml.YAMLError as error:
-            line, message = _yaml_problem(error)
+            line, message = _yaml_problem(error, text)
             raise ScenarioError(str(path), line, None, message) from None
+        except RecursionError:
+            raise ScenarioError(
+                str(path), None, None, f"nested more deeply than YAML can read; {_FLAT}"
+            ) from None
         finally:
             loader.dispose()
 
     # -- locations -------------------------------------------------------------------------
 
-    def _map_lines(self, node: yaml.Node, path: KeyPath) -> None:
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
+    def _check_size(self, root: yaml.Node) -> None:
+        """Refuse recursive aliases and aliases that expand past MAX_ALIAS_NODES.
+
+        Aliases share one node, so an "alias bomb" is small as text and exponential once
+        walked; sizes are summed per distinct node, in time linear in the text.
+        """
+        sizes: dict[int, int] = {}
+        open_nodes: set[int] = set()
+        stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+        while stack:
+            node, depth = stack.pop()
+            key = id(node)
+            if depth > MAX_DEPTH:
+                raise self._at(node, f"values are nested more than {MAX_DEPTH} deep; {_FLAT}")
+            children = _children(node)
+            if key in sizes:
+                continue
+            if key not in open_nodes:
+                open_nodes.add(key)
+                stack.append((node, depth))
+                for child in children:
+                    if id(child) in open_nodes and id(child) not in sizes:
+                        raise self._at(
+                            child, "a recursive alias: this value contains an alias to itself"
+                        )
+                    stack.append((child, depth + 1))
+                continue
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+        expanded, distinct = sizes[id(root)], len(sizes)
+        if expanded - distinct > MAX_ALIAS_NODES:
+            raise ScenarioError(
+                str(self.path),
+                None,
+                None,
+                f"aliases expand this file to {expanded:,} values (more than "
+                f"{MAX_ALIAS_NODES:,} beyond what is written); write the values out or "
+                "alias smaller pieces",
+            )
+
+    def _at(self, node: yaml.Node, message: str) -> ScenarioError:
+        return ScenarioError(str(self.path), node.start_mark.line + 1, None, message)
+
+    def _map_lines(self, node: yaml.Node, path: KeyPath, loader: Any) -> None:
+        if isinstance(node, yaml.ScalarNode):
+            self._scalar(node, loader)
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[Any, tuple[str, int]] = {}
             for key_node, value_node in node.value:
-                key = str(key_node.value)
                 line = key_node.start_mark.line + 1
-                if key in seen:
+                if key_node.tag == _MERGE_TAG:  # '<<: *base': explicit keys override, by design
+                    self._map_lines(value_node, (*path, "<<"), loader)
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode):
                     raise ScenarioError(
                         str(self.path),
                         line,
-                        _dotted((*path, key)),
-                        "duplicate key; each key may appear once",
+                        _dotted(path) or None,
+                        "a key must be plain text, not a list or mapping",
                     )
-                seen.add(key)
+                value = self._scalar(key_node, loader)
+                key = str(key_node.value) if isinstance(value, str) else str(value)
+                # Keys equal once parsed (1/true/1.0, 10/0xa, null/~) would be merged by the
+                # dict; so would 1 and '1' once read as names.
+                for same in (_hashable(value), ("text", key)):
+                    if same in seen:
+                        written, first = seen[same]
+                        raise ScenarioError(
+                            str(self.path),
+                            line,
+                            _dotted((*path, str(key_node.value))),
+                            _duplicate(str(key_node.value), written, first),
+                        )
+                    seen[same] = (str(key_node.value), line)
                 key_path = (*path, key)
                 self.lines[key_path] = line
-                self._map_lines(value_node, key_path)
+                self._map_lines(value_node, key_path, loader)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 item_path = (*path, str(index))
                 self.lines[item_path] = item.start_mark.line + 1
-                self._map_lines(item, item_path)
+                self._map_lines(item, item_path, loader)
+
+    def _scalar(self, node: yaml.ScalarNode, loader: Any) -> Any:
+        """Construct one scalar (cached for construct_document), errors at its line."""
+        if node.tag == _INT_TAG and len(node.value) > MAX_DIGITS:
+            raise self._at(
+                node,
+                f"a number of {len(node.value):,} digits; numbers here have at most "
+                f"{MAX_DIGITS} (quote it if it is text)",
+            )
+        try:
+            return loader.construct_object(node)
+        except (ValueError, OverflowError) as error:
+            raise self._at(node, f"'{node.value[:40]}' cannot be read: {error}") from None
 
     def error(self, path: KeyPath, message: str) -> ScenarioError:
         """A ScenarioError at the line of `path` (or of its nearest ancestor)."""
@@ -219,6 +312,13 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         if "tests" not in top:
             raise self.error((), "no 'tests:' mapping; add at least one test under 'tests:'")
         tests_data = self.mapping(top["tests"], ("tests",), "'tests'")
+        for key in top["tests"]:
+            if not isinstance(key, str):
+                raise self.error(
+                    ("tests", str(key)),
+                    f"test name {key!r} is read as {type(key).__name__}, not as text; "
+                    "quote the name (e.g. '\"1\":') so it stays a name",
+                )
         if not tests_data:
             raise self.error(("tests",), "'tests:' is empty; add at least one test")
         defaults = self.defaults(top.get("defaults"))
@@ -283,13 +383,17 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
     def port_range(self, value: Any, path: KeyPath) -> tuple[int, ...]:
         """`5201-5204`, or a list of ports."""
         if isinstance(value, list):
+            if not 1 <= len(value) <= MAX_PORTS:
+                raise self.error(
+                    path, f"ports lists 1 to {MAX_PORTS} ports (one server each), got {len(value)}"
+                )
             return tuple(self.port(item, (*path, str(i))) for i, item in enumerate(value))
         match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", str(value))
         if not match:
             raise self.error(path, f"ports '{value}' is not a range like '5201-5204' nor a list")
         low, high = (self.port(int(group), path) for group in match.groups())
-        if not low <= high or high - low >= 64:
-            raise self.error(path, f"ports '{value}' must run low-high, at most 64 ports")
+        if not low <= high or high - low >= MAX_PORTS:
+            raise self.error(path, f"ports '{value}' must run low-high, at most {MAX_PORTS} ports")
         return tuple(range(low, high + 1))
 
     def lab(self, value: Any) -> LabSpec:
@@ -303,8 +407,20 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             return LabSpec(router=None)
         if not isinstance(router, str):
             raise self.error(("lab", "router"), "router is the path of an executable config")
-        config = (self.path.parent / router).resolve()
-        if not config.is_file():
+        if "\0" in router or len(router) > MAX_PATH:
+            raise self.error(
+                ("lab", "router"),
+                f"router config {router[:60]!r} is not a usable path (no NUL characters, "
+                f"at most {MAX_PATH} characters)",
+            )
+        try:
+            config = (self.path.parent / router).resolve()
+            exists = config.is_file()
+        except (OSError, RuntimeError) as error:  # a name over NAME_MAX, a symlink loop
+            raise self.error(
+                ("lab", "router"), f"router config '{router[:60]}' cannot be used: {error}"
+            ) from None
+        if not exists:
             raise self.error(
                 ("lab", "router"), f"router config '{router}' does not exist (looked for {config})"
             )
@@ -313,9 +429,9 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
     def test(self, name: str, value: Any, defaults: dict[str, Any]) -> TestSpec:
         """One test under `tests:`."""
         path: KeyPath = ("tests", name)
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise self.error(
-                path, f"test name '{name}' may use only letters, digits, '-', '_' and '.'"
+                path, f"test name {name!r} may use only letters, digits, '-', '_' and '.'"
             )
         data = self.mapping(value, path, f"test '{name}'")
         self.known_keys(data, TEST_KEYS, path, f"test '{name}'")
@@ -470,10 +586,10 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
     def entry_name(self, name: str, path: KeyPath, what: str, taken: set[str]) -> None:
         """A flow's or probe's name: test-name characters without '.', not a metric's word."""
         where = (*path, name)
-        if not _FLOW_NAME.match(name):
+        if not _FLOW_NAME.fullmatch(name):
             raise self.error(
                 where,
-                f"{what} name '{name}' may use only letters, digits, '-' and '_' "
+                f"{what} name {name!r} may use only letters, digits, '-' and '_' "
                 "('.' separates it from the metric, as in 'video.throughput')",
             )
         if name in reserved_names():
@@ -624,7 +740,34 @@ def _families(key: str) -> tuple[str, ...]:
 
 
 def _dotted(path: KeyPath) -> str:
-    return ".".join(path)
+    # A key with a newline or NUL in it would break the one-line error.
+    return ".".join(key if key.isprintable() else repr(key) for key in path)
+
+
+def _duplicate(key: str, written: str, first: int) -> str:
+    if key == written:
+        return f"duplicate key (also on line {first}); each key may appear once"
+    return (
+        f"duplicate key: '{key}' here and '{written}' on line {first} are the same key once "
+        "YAML reads them; each key may appear once (quote keys to keep them apart as text)"
+    )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _hashable(value: Any) -> Any:
+    """`value` as a dict key compares (1 == 1.0 == True), or its repr when unhashable."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", repr(value))
+    return value
 
 
 def _kind(value: Any) -> str:
