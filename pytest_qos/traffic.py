@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,6 +27,8 @@ DSCP_NAMES: dict[str, int] = {
     **{f"AF{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
 }
 PROTOCOLS = ("tcp", "udp")
+MIN_BITRATE = 1.0
+MAX_BITRATE = 10e12
 DIRECTIONS = ("upload", "download", "bidir")
 
 
@@ -39,7 +42,7 @@ def parse_dscp(value: object) -> int:
         name = value.strip().upper()
         if name in DSCP_NAMES:
             return DSCP_NAMES[name]
-        if name.isdigit():
+        if re.fullmatch("[0-9]{1,3}", name):  # not isdigit(): '²' is a digit int() refuses
             return parse_dscp(int(name))
         raise InputError(
             f"unknown DSCP '{value}': use a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63"
@@ -121,8 +124,9 @@ def _choice(key: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
 
 def _bitrate(value: Any) -> float:
     rate = parse(value, Kind.RATE)
-    if rate <= 0:
-        raise InputError(f"bitrate must be above 0, got {value!r}")
+    # iperf3 reads -b into a 64-bit count, and '-b 0' means unlimited.
+    if not MIN_BITRATE <= rate <= MAX_BITRATE:
+        raise InputError(f"bitrate must be from 1 bit/s to 10 Tbit/s, got {value!r}")
     return rate
 
 

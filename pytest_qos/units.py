@@ -126,6 +126,10 @@ def parse(value: object, kind: Kind) -> float:
     if isinstance(value, bool):
         raise InputError(f"{value!r} is not a quantity; write e.g. '{example(kind)}'")
     if isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) > 10**300:
+            raise InputError("a number of over 300 digits is too large")
+        if not math.isfinite(value):
+            raise InputError(f"'{value}' is not a finite number")
         if kind in (Kind.COUNT, Kind.SCORE) or (kind is Kind.SIZE and isinstance(value, int)):
             return float(value)
         raise InputError(f"'{value}' needs a unit, e.g. '{_with_unit(value, kind)}'")
@@ -150,6 +154,8 @@ def parse(value: object, kind: Kind) -> float:
             f"unknown unit '{unit}' in '{value}'; a {kind.value} takes {UNIT_HELP[kind]}"
             f"{did_you_mean(unit, _UNITS[kind])}"
         )
+    if not math.isfinite(number * factor):
+        raise InputError(f"'{value}' is too large to be a {kind.value}")
     return number * factor
 
 
@@ -184,6 +190,8 @@ def format_value(value: float | None, kind: Kind) -> str:
         return "—"
     if math.isnan(value):
         return "n/a"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
     if kind is Kind.RATE:
         steps: tuple[tuple[float, float, str], ...] = _RATE_STEPS
     elif kind is Kind.DURATION:

@@ -137,7 +137,11 @@ def test_bad_dscp_says_what_is_right(value: object, message: str) -> None:
         ({"streams": True}, "streams", "streams must be a whole number from 1 to 128, got True"),
         ({"bitrate": 10}, "bitrate", "'10' needs a unit, e.g. '10 Mbit/s'"),
         ({"bitrate": "10"}, "bitrate", "'10' needs a unit, e.g. '10 Mbit/s'"),
-        ({"bitrate": "0 Mbit/s"}, "bitrate", "bitrate must be above 0, got '0 Mbit/s'"),
+        (
+            {"bitrate": "0 Mbit/s"},
+            "bitrate",
+            "bitrate must be from 1 bit/s to 10 Tbit/s, got '0 Mbit/s'",
+        ),
         ({"bitrate": "10 Mbits"}, "bitrate", "unknown unit 'Mbits' in '10 Mbits'"),
         ({"duration": 10}, "duration", "'10' needs a unit, e.g. '10 s'"),
         # iperf3 reads -t with atoi(): fractional seconds must be refused, with the choices.
