@@ -5,8 +5,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import itertools
 import os
+import queue
 import random
+import selectors
 import signal
 import socket
 import subprocess
@@ -25,6 +28,10 @@ _LIVE: weakref.WeakSet[Process] = weakref.WeakSet()
 _PORT_ATTEMPTS = 20
 _SPAWN_PORTS = (20000, 32767)  # below Linux's ephemeral range: outgoing connections never take it
 _TABLE_TIMEOUT = 5.0
+OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of output one command may print before it is stopped
+_AFTER_EXIT = 0.2  # s to drain pipes once the process exited (descendants may hold them)
+TREE_VARIABLE = "PYTEST_QOS_SPAWN"  # inherited by every descendant: how stop() finds them all
+_serial = itertools.count(1)
 
 
 def _die_with_parent() -> None:
@@ -50,9 +57,10 @@ class Process:
     endpoint that runs elsewhere (ssh, a container) fits without touching them.
     """
 
-    def __init__(self, argv: list[str], popen: subprocess.Popen[str]) -> None:
+    def __init__(self, argv: list[str], popen: subprocess.Popen[str], tag: str = "") -> None:
         self.argv = argv
         self._popen = popen
+        self.tag = tag  # the TREE_VARIABLE value this process and its descendants carry
         _LIVE.add(self)
 
     @property
@@ -82,21 +90,90 @@ class Process:
             return False
         return True
 
-    def communicate(self, timeout: float, input: str | None = None) -> tuple[str, str]:
-        """Wait for exit and return (stdout, stderr); on timeout kill it and raise."""
+    def communicate(
+        self, timeout: float, input: str | None = None, limit: int | None = None
+    ) -> tuple[str, str]:
+        """Wait for exit and return (stdout, stderr); on timeout kill it and raise.
+
+        Output is read as bytes and decoded leniently (invalid UTF-8 becomes U+FFFD), at
+        most `limit` bytes of it (default OUTPUT_LIMIT). Reading stops once the process
+        itself has exited and its pipes are drained: a descendant holding them open cannot
+        turn a finished run into a timeout.
+        """
+        deadline = time.monotonic() + timeout
         try:
-            out, err = self._popen.communicate(input=input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise MeasurementTimeout(
-                f"{os.path.basename(self.argv[0])} did not finish within {timeout:.1f} s "
-                "and was killed",
-                self.argv,
-            ) from None
+            out, err = self._collect(deadline, timeout, input, limit or OUTPUT_LIMIT)
+            if not self.wait(max(0.0, deadline - time.monotonic())):
+                raise self._timeout(timeout)
         finally:
             if not self.alive():
                 _LIVE.discard(self)
-        return out or "", err or ""
+        return out.decode(errors="replace"), err.decode(errors="replace")
+
+    def _timeout(self, timeout: float) -> MeasurementTimeout:
+        self.stop()
+        return MeasurementTimeout(
+            f"{os.path.basename(self.argv[0])} did not finish within {timeout:.1f} s "
+            "and was killed",
+            self.argv,
+        )
+
+    def _collect(
+        self, deadline: float, timeout: float, input: str | None, limit: int
+    ) -> tuple[bytes, bytes]:
+        """Read stdout and stderr (and feed stdin) until EOF, exit + drain, or `deadline`."""
+        output = {"out": bytearray(), "err": bytearray()}
+        pending = (input or "").encode()
+        exited_at: float | None = None
+        with selectors.DefaultSelector() as selector:
+            for name, stream in (("out", self._popen.stdout), ("err", self._popen.stderr)):
+                if stream is not None and not stream.closed:
+                    selector.register(stream.fileno(), selectors.EVENT_READ, name)
+            stdin = self._popen.stdin
+            if stdin is not None and not stdin.closed:
+                os.set_blocking(stdin.fileno(), False)
+                selector.register(stdin.fileno(), selectors.EVENT_WRITE, "in")
+            while selector.get_map():
+                now = time.monotonic()
+                if now >= deadline:
+                    raise self._timeout(timeout)
+                if exited_at is None and self._popen.poll() is not None:
+                    exited_at = now
+                wait = deadline - now
+                if exited_at is not None:
+                    wait = min(wait, exited_at + _AFTER_EXIT - now)
+                    if wait <= 0:
+                        break  # exited; whatever still holds the pipes is not its output
+                for key, _ in selector.select(timeout=min(wait, 0.1)):
+                    if key.data == "in":
+                        pending = self._feed(selector, key.fd, pending)
+                        continue
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        selector.unregister(key.fd)
+                    output[key.data] += chunk
+                    if len(output["out"]) + len(output["err"]) > limit:
+                        self.stop()
+                        raise MeasurementError(
+                            f"{os.path.basename(self.argv[0])} printed more than "
+                            f"{limit // 2**20} MiB and was stopped (the limit is "
+                            "pytest_qos.endpoints.OUTPUT_LIMIT)",
+                            self.argv,
+                        )
+        return bytes(output["out"]), bytes(output["err"])
+
+    def _feed(self, selector: selectors.BaseSelector, fd: int, pending: bytes) -> bytes:
+        """Write what stdin can take now; close it when all is written or the reader left."""
+        try:
+            pending = pending[os.write(fd, pending[:65536]) :] if pending else b""
+        except BrokenPipeError:
+            pending = b""
+        if not pending:
+            selector.unregister(fd)
+            assert self._popen.stdin is not None
+            with contextlib.suppress(OSError):
+                self._popen.stdin.close()
+        return pending
 
     def stop(self, grace: float = 1.0) -> None:
         """SIGTERM the process group, SIGKILL it after `grace` seconds, and reap it."""
@@ -106,6 +183,9 @@ class Process:
                     os.killpg(self._popen.pid, sig)
                 if self.wait(wait):
                     break
+        if self.tag:
+            # Descendants that left the process group (setsid) still carry the tag.
+            kill_tagged(self.tag)
         for stream in (self._popen.stdin, self._popen.stdout, self._popen.stderr):
             if stream is not None:
                 with contextlib.suppress(Exception):
@@ -119,6 +199,31 @@ class Process:
         self.stop()
 
 
+def tagged(tag: str) -> list[int]:
+    """Pids of processes whose environment holds TREE_VARIABLE=`tag` (this user's only)."""
+    needle = f"\0{TREE_VARIABLE}={tag}\0".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as environ:
+            if needle in b"\0" + environ.read():
+                found.append(int(entry))
+    return found
+
+
+def kill_tagged(tag: str) -> None:
+    """SIGKILL every process still carrying `tag` (bounded: a few rounds for late forks)."""
+    for _ in range(3):
+        pids = tagged(tag)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
 def stop_all() -> None:
     """Stop every process still running; the last line of defence at exit and on SIGTERM."""
     for process in list(_LIVE):
@@ -129,6 +234,39 @@ atexit.register(stop_all)
 
 
 Stream = int | IO[Any] | None
+
+
+class _Spawner:
+    """One long-lived thread that forks for every other thread (see Endpoint.spawn)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Any, queue.SimpleQueue[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def call(self, job: Any) -> Any:
+        """Run `job()` on the spawner thread and return its result (or raise its error)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="qos-spawner", daemon=True)
+                self._thread.start()
+        answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs.put((job, answer))
+        ok, value = answer.get()
+        if not ok:
+            raise value
+        return value
+
+    def _serve(self) -> None:
+        while True:  # lives until the interpreter exits; its end is what PDEATHSIG watches
+            job, answer = self._jobs.get()
+            try:
+                answer.put((True, job()))
+            except BaseException as error:  # handed back to the caller
+                answer.put((False, error))
+
+
+_SPAWNER = _Spawner()
 
 
 class Endpoint(ABC):
@@ -159,20 +297,28 @@ class Endpoint(ABC):
         a program path containing '=' would be read as an assignment).
         """
         full = self.command(argv)
-        # PR_SET_PDEATHSIG fires when the spawning *thread* ends; only the main thread
-        # is sure to outlive the process.
-        in_main = threading.current_thread() is threading.main_thread()
-        popen = subprocess.Popen(
-            full,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            text=True,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if in_main else None,
-            env={**os.environ, **env} if env else None,
-        )
-        return Process(full, popen)
+        tag = f"{os.getpid()}-{next(_serial)}"
+        environment = {**os.environ, **(env or {}), TREE_VARIABLE: tag}
+
+        def start() -> subprocess.Popen[str]:
+            return subprocess.Popen(
+                full,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                env=environment,
+            )
+
+        # PR_SET_PDEATHSIG fires when the spawning *thread* ends: a probe thread's processes
+        # would lose it. Other threads hand the fork to one thread that lives as long as we do.
+        if threading.current_thread() is threading.main_thread():
+            popen = start()
+        else:
+            popen = _SPAWNER.call(start)
+        return Process(full, popen, tag)
 
     def run(
         self,
