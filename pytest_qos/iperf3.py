@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import selectors
@@ -10,7 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from .endpoints import Completed, Endpoint, Local, Process
 from .errors import MeasurementError, MeasurementTimeout, ToolMissingError
@@ -254,7 +255,7 @@ class RunningFlow:
         """Wait for the client and return its JSON; a busy server is retried, errors raised."""
         for attempt in range(_MAX_ATTEMPTS):
             document = self._document(self.traffic.timeout if timeout is None else timeout)
-            error = document.get("error")
+            error = document_error(document)
             # Our own server, alive, refusing: caught between tests while it re-opened its
             # listening socket (seen behind shapers). Transient, so retried like "busy".
             refused = self.server is not None and error and any(t in error for t in _BETWEEN_TESTS)
@@ -355,9 +356,12 @@ def _stream_event(
         return
     if name == "interval":
         document["intervals"].append(data)
-        summary = data.get("sum", {})
-        if "end" in summary and "bits_per_second" in summary:
-            on_interval(float(summary["end"]), float(summary["bits_per_second"]))
+        summary = data.get("sum") if isinstance(data, dict) else None
+        if isinstance(summary, dict):
+            end, rate = summary.get("end"), summary.get("bits_per_second")
+            # Live progress only: an odd value is skipped here and reported by parse_result.
+            if _finite(end) and _finite(rate):
+                on_interval(float(end), float(rate))
     elif name in ("start", "end", "error"):
         document[name] = data
 
@@ -365,8 +369,9 @@ def _stream_event(
 def parse_json(stdout: str, stderr: str, returncode: int, command: list[str]) -> dict[str, Any]:
     """iperf3's JSON document, or a MeasurementError quoting what it printed instead."""
     try:
-        document = json.loads(stdout)
-    except json.JSONDecodeError:
+        # NaN/Infinity are not JSON; iperf3 never means them as numbers to trust.
+        document = json.loads(stdout, parse_constant=_non_finite)
+    except (json.JSONDecodeError, RecursionError):
         printed = (stdout.strip() or stderr.strip() or "nothing")[:300]
         raise MeasurementError(
             f"iperf3 printed no complete JSON (exit {returncode}): {printed}", command
@@ -376,90 +381,184 @@ def parse_json(stdout: str, stderr: str, returncode: int, command: list[str]) ->
     return document
 
 
+def _finite(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _non_finite(name: str) -> float:
+    return float(name)  # kept as a float: _Fields.number() turns it into an error naming the field
+
+
+def document_error(document: dict[str, Any]) -> str | None:
+    """The document's `error` as text (a tool printing a non-string there is still an error)."""
+    error = document.get("error")
+    if error is None or error == "":
+        return None
+    return error if isinstance(error, str) else json.dumps(error)[:300]
+
+
+class _Fields:
+    """Reads fields of one iperf3 document; a missing or bad one is a MeasurementError."""
+
+    def __init__(self, document: dict[str, Any], command: list[str]) -> None:
+        self.document = document
+        self.command = command
+
+    def get(self, *path: str, default: Any = KeyError) -> Any:
+        """The value at `path` (e.g. 'end', 'sum_sent'), or `default` when absent."""
+        value: Any = self.document
+        for depth, key in enumerate(path):
+            if not isinstance(value, dict):
+                raise self.bad(path[: depth + 1], "is not an object")
+            if key not in value:
+                if default is KeyError:
+                    raise MeasurementError(
+                        f"iperf3 JSON lacks the expected field '{'.'.join(path[: depth + 1])}'",
+                        self.command,
+                    )
+                return default
+            value = value[key]
+        return value
+
+    def number(self, *path: str) -> float:
+        """A finite number at `path`; NaN, infinity or text is an error naming the field."""
+        return self.finite(self.get(*path), path)
+
+    def finite(self, value: Any, path: tuple[str, ...]) -> float:
+        """`value` as a finite float, or an error naming `path`."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.bad(path, f"is {json.dumps(value)[:40]}, not a number")
+        number = float(value)
+        if not math.isfinite(number):
+            raise self.bad(path, f"is {number}, not a finite number")
+        return number
+
+    def bad(self, path: tuple[str, ...], what: str) -> MeasurementError:
+        """The error for a field present with a value that cannot be used."""
+        return MeasurementError(
+            f"iperf3 reported field '{'.'.join(path)}' that {what}", self.command
+        )
+
+
 def parse_result(
     document: dict[str, Any], command: list[str], window: Window | None = None
 ) -> Measurement:
     """Turn one iperf3 --json document into metrics in base units.
 
     With a `window` (seconds of the run), flow metrics count only that span (windows.py);
-    CPU figures stay those of the whole run.
+    CPU figures stay those of the whole run. A missing, odd, null or non-finite field is a
+    MeasurementError naming it.
     """
-    try:
-        start = document["start"]
-        test = start["test_start"]
-        protocol = str(test["protocol"]).lower()
-        metrics = _end_metrics(document["end"], protocol)
-        series = [
-            (float(interval["sum"]["end"]), float(interval["sum"]["bits_per_second"]))
-            for interval in document.get("intervals", [])
-            if not interval.get("sum", {}).get("omitted", False) and "sum" in interval
-        ]
-        extra: dict[str, Any] = {}
-        if window is not None:
+    fields = _Fields(document, command)
+    protocol = str(fields.get("start", "test_start", "protocol")).lower()
+    metrics = _end_metrics(fields, protocol)
+    series = _series(fields)
+    extra: dict[str, Any] = {}
+    if window is not None:
+        try:
             figures = window_metrics(document, window, protocol)
-            # CPU is per run; without the receiver's intervals UDP loss and jitter are too.
-            whole_run = {k: v for k, v in metrics.items() if k.startswith("cpu.")}
-            if figures.source == "sender":
-                whole_run |= {k: v for k, v in metrics.items() if k in _RECEIVER_ONLY}
-            metrics, series = {**whole_run, **figures.metrics}, figures.series
-            extra = {"window": list(window), "window_source": figures.source}
-    except (KeyError, TypeError, ValueError) as error:
-        raise MeasurementError(f"iperf3 JSON lacks the expected field {error}", command) from None
-    except MeasurementError as error:
-        raise MeasurementError(error.message, command) from None
-    details = {
-        "protocol": protocol,
-        "streams": int(test.get("num_streams", 1)),
-        "blksize": int(test.get("blksize", 0)),
-        "reverse": bool(test.get("reverse", 0)),
-        "tos": int(test.get("tos", 0)),
-        "mss": int(start.get("tcp_mss_default", 0) or 0),
-        "version": str(start.get("version", "")),
-        "duration": float(test.get("duration", 0)),
-        "ipv6": _is_ipv6(start),
-        **extra,
-    }
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise MeasurementError(
+                f"iperf3 JSON lacks the expected field {error}", command
+            ) from None
+        except MeasurementError as error:
+            raise MeasurementError(error.message, command) from None
+        # CPU is per run; without the receiver's intervals UDP loss and jitter are too.
+        whole_run = {k: v for k, v in metrics.items() if k.startswith("cpu.")}
+        if figures.source == "sender":
+            whole_run |= {k: v for k, v in metrics.items() if k in _RECEIVER_ONLY}
+        metrics, series = {**whole_run, **figures.metrics}, figures.series
+        extra = {"window": list(window), "window_source": figures.source}
     measurement = Measurement(
         tool="iperf3",
         metrics=metrics,
         command=list(command),
         series={"throughput": series},
-        details=details,
+        details={**_details(fields, protocol), **extra},
         raw=document,
     )
     add_wire_rate(measurement)
     return measurement
 
 
-def _end_metrics(end: dict[str, Any], protocol: str) -> dict[str, float]:
+def _end_metrics(fields: _Fields, protocol: str) -> dict[str, float]:
     """The whole run's metrics from iperf3's `end` section."""
-    sent = end["sum_sent"]
-    metrics: dict[str, float] = {"throughput.sent": float(sent["bits_per_second"])}
+    metrics: dict[str, float] = {
+        "throughput.sent": fields.number("end", "sum_sent", "bits_per_second")
+    }
     if protocol == "udp":
         # UDP loss and jitter live in end.sum; sum_sent shows them as 0.
-        summary = end["sum"]
-        received = end.get("sum_received", summary)
-        metrics["throughput"] = float(received["bits_per_second"])
-        metrics["jitter"] = float(summary["jitter_ms"]) / 1000.0
-        metrics["loss"] = float(summary["lost_percent"])
-        metrics["packets"] = float(summary["packets"])
-        metrics["lost_packets"] = float(summary["lost_packets"])
+        received = "sum_received" if fields.get("end", "sum_received", default=None) else "sum"
+        metrics["throughput"] = fields.number("end", received, "bits_per_second")
+        metrics["jitter"] = fields.number("end", "sum", "jitter_ms") / 1000.0
+        metrics["loss"] = fields.number("end", "sum", "lost_percent")
+        metrics["packets"] = fields.number("end", "sum", "packets")
+        metrics["lost_packets"] = fields.number("end", "sum", "lost_packets")
     else:
         # end.sum_received says "sender": true in 3.12; it is still the receiver's count.
-        metrics["throughput"] = float(end["sum_received"]["bits_per_second"])
-        if "retransmits" in sent:
-            metrics["retransmits"] = float(sent["retransmits"])
-    if "sum_received_bidir_reverse" in end:
-        metrics["throughput.reverse"] = float(end["sum_received_bidir_reverse"]["bits_per_second"])
-    cpu = end.get("cpu_utilization_percent")
-    if cpu:
-        metrics["cpu.local"] = float(cpu["host_total"])
-        metrics["cpu.remote"] = float(cpu["remote_total"])
+        metrics["throughput"] = fields.number("end", "sum_received", "bits_per_second")
+        if fields.get("end", "sum_sent", "retransmits", default=None) is not None:
+            metrics["retransmits"] = fields.number("end", "sum_sent", "retransmits")
+    if fields.get("end", "sum_received_bidir_reverse", default=None) is not None:
+        metrics["throughput.reverse"] = fields.number(
+            "end", "sum_received_bidir_reverse", "bits_per_second"
+        )
+    if fields.get("end", "cpu_utilization_percent", default=None):
+        metrics["cpu.local"] = fields.number("end", "cpu_utilization_percent", "host_total")
+        metrics["cpu.remote"] = fields.number("end", "cpu_utilization_percent", "remote_total")
     return metrics
+
+
+def _series(fields: _Fields) -> list[tuple[float, float]]:
+    """Throughput per (not omitted) interval: (seconds since start, bit/s)."""
+    intervals = fields.get("intervals", default=[])
+    if not isinstance(intervals, list):
+        raise fields.bad(("intervals",), "is not a list")
+    series = []
+    for index, interval in enumerate(intervals):
+        summary = interval.get("sum") if isinstance(interval, dict) else None
+        if not isinstance(summary, dict) or summary.get("omitted", False):
+            continue
+        where = ("intervals", str(index), "sum")
+        series.append(
+            (
+                fields.finite(summary.get("end"), (*where, "end")),
+                fields.finite(summary.get("bits_per_second"), (*where, "bits_per_second")),
+            )
+        )
+    return series
+
+
+def _details(fields: _Fields, protocol: str) -> dict[str, Any]:
+    """Facts about the run for reports; a non-number where a number belongs is an error."""
+
+    def whole(*path: str) -> int:
+        value = fields.get(*path, default=0)
+        if value is None and path[-1] == "tcp_mss_default":
+            return 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fields.bad(path, f"is {json.dumps(value)[:40]}, not a number")
+        return int(value) if math.isfinite(value) else 0
+
+    start = fields.get("start")
+    return {
+        "protocol": protocol,
+        "streams": whole("start", "test_start", "num_streams") or 1,
+        "blksize": whole("start", "test_start", "blksize"),
+        "reverse": bool(fields.get("start", "test_start", "reverse", default=0)),
+        "tos": whole("start", "test_start", "tos"),
+        "mss": whole("start", "tcp_mss_default"),
+        "version": str(fields.get("start", "version", default="")),
+        "duration": fields.finite(
+            fields.get("start", "test_start", "duration", default=0), ("start", "duration")
+        ),
+        "ipv6": _is_ipv6(start),
+    }
 
 
 def _is_ipv6(start: dict[str, Any]) -> bool:
     """True when the flow ran over IPv6 (an IPv4-mapped address is IPv4 on the wire)."""
     connected = start.get("connected") or [{}]
-    host = str(connected[0].get("remote_host", ""))
+    first = connected[0] if isinstance(connected, list) else {}
+    host = str(first.get("remote_host", "")) if isinstance(first, dict) else ""
     return ":" in host and not host.startswith("::ffff:")

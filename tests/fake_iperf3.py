@@ -17,7 +17,12 @@ Modes:
             FAKE_IPERF3_SECONDS_<P>="r0,r1,...": per-second rates of runs against port P
             (the last repeated), e.g. a fast first second a window must leave out.
             With -s it is a server instead: it listens on -B/-p until killed (at most 120 s).
-`--version` always answers like iperf 3.12.
+  document  print the bytes of file FAKE_IPERF3_DOCUMENT as they are and exit 0
+  flood     print FAKE_IPERF3_FLOOD_MB MiB of output (default 80) and exit 0
+  setsid    print FAKE_IPERF3_DOCUMENT, leave a grandchild in its own session holding stdout
+            open (its pid in FAKE_IPERF3_PIDFILE), and exit 0 at once
+`--version` answers like iperf 3.12, unless FAKE_IPERF3_VERSION is 'hang' (sleeps) or
+'bad-utf8' (prints invalid UTF-8).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 # Every wait is bounded: a fake left behind by a broken test still ends on its own.
 HANG_LIMIT_S = 120.0
@@ -180,12 +186,52 @@ def _ok(argv: list[str]) -> int:
     return 0
 
 
+def _version() -> int:
+    how = os.environ.get("FAKE_IPERF3_VERSION", "")
+    if how == "hang":
+        time.sleep(HANG_LIMIT_S)
+    elif how == "bad-utf8":
+        sys.stdout.buffer.write(b"iperf \xff\xfe 3.12\n")
+    else:
+        print("iperf 3.12 (cJSON 1.7.15)\nfake iperf3 for pytest-qos tests")
+    return 0
+
+
+def _setsid_grandchild() -> int:
+    """Print the document; a grandchild in a new session keeps our stdout open, sleeping."""
+    if os.fork() == 0:
+        os.setsid()
+        pidfile = os.environ.get("FAKE_IPERF3_PIDFILE")
+        if pidfile:
+            with open(pidfile + ".tmp", "w") as out:
+                out.write(f"{os.getpid()}\n")
+            os.replace(pidfile + ".tmp", pidfile)
+        time.sleep(HANG_LIMIT_S)
+        os._exit(0)
+    time.sleep(0.1)  # the grandchild has its session before we exit
+    sys.stdout.buffer.write(Path(os.environ["FAKE_IPERF3_DOCUMENT"]).read_bytes())
+    sys.stdout.flush()
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Behave like a broken iperf3 in the chosen way."""
     if "--version" in argv or "-v" in argv:
-        print("iperf 3.12 (cJSON 1.7.15)\nfake iperf3 for pytest-qos tests")
-        return 0
+        return _version()
     mode = _mode(argv)
+    if mode == "document":
+        sys.stdout.buffer.write(Path(os.environ["FAKE_IPERF3_DOCUMENT"]).read_bytes())
+        return 0
+    if mode == "flood":
+        block = b"x" * 2**20
+        for _ in range(int(os.environ.get("FAKE_IPERF3_FLOOD_MB", "80"))):
+            try:
+                sys.stdout.buffer.write(block)
+            except BrokenPipeError:
+                return 1
+        return 0
+    if mode == "setsid":
+        return _setsid_grandchild()
     if mode == "error":
         message = os.environ.get("FAKE_IPERF3_ERROR", "unable to send cookie to server: injected")
         print(json.dumps({"start": {}, "intervals": [], "end": {}, "error": message}, indent=1))

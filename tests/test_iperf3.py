@@ -152,7 +152,7 @@ def test_error_document_is_complete_json_with_an_error() -> None:
 def test_document_without_end_names_the_missing_field() -> None:
     document = load("tcp.json")
     del document["end"]["sum_received"]
-    with pytest.raises(MeasurementError, match="lacks the expected field 'sum_received'"):
+    with pytest.raises(MeasurementError, match=r"lacks the expected field 'end\.sum_received'"):
         parse_result(document, ["iperf3"])
 
 
