@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
+import math
 import platform
 import socket
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .errors import QosError
+from .output import write_output
 from .results import QosResult
 
 SCHEMA_VERSION = 1
@@ -39,19 +40,34 @@ def build_document(results: Iterable[QosResult], env: dict[str, Any]) -> dict[st
 
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` so a reader sees the old file or the whole new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    write_output(path, text)
+
+
+def to_json(document: dict[str, Any]) -> str:
+    """Strict JSON: a NaN or infinity (which JSON cannot hold) is an error naming where."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        return json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError:
+        raise QosError(f"the results hold a number JSON cannot: {_non_finite(document)}") from None
+
+
+def _non_finite(node: Any, where: str = "") -> str:
+    if isinstance(node, float) and not math.isfinite(node):
+        return f"{where or 'the document'} is {node}"
+    children = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in children:
+        found = _non_finite(value, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return ""
 
 
 def write_document(path: Path, document: dict[str, Any]) -> None:
-    """Write a results document as indented JSON, atomically."""
-    write_atomically(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+    """Write a results document as indented, strict JSON, atomically."""
+    write_output(path, to_json(document))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -10,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..document import SCHEMA_VERSION, write_atomically
+from ..document import SCHEMA_VERSION, to_json, write_atomically
 from ..errors import InputError, did_you_mean
 from ..results import QosResult
 
@@ -44,7 +43,7 @@ def save_baseline(
     if not isinstance(document.get("results"), list):
         raise InputError("a baseline is a results document with a 'results' list", key="--qos-save")
     path = baseline_path(name, directory)
-    text = json.dumps(document, indent=2) + "\n"
+    text = to_json(dict(document))
     try:
         # A temporary file renamed over the old one: a killed run leaves the old baseline whole.
         write_atomically(path, text)
@@ -54,18 +53,7 @@ def save_baseline(
             "choose a writable directory with --qos-save-dir",
             key="--qos-save",
         ) from None
-    _sync_directory(path.parent)
     return path
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename itself durable (a power cut after it keeps the new name)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def list_baselines(directory: Path | str = DEFAULT_DIRECTORY) -> list[str]:

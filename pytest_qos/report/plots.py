@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..output import write_output
 from ..results import Measurement, QosResult
 
 INSTALL_HINT = "plots need matplotlib: pip install 'pytest-qos[plots]'"
@@ -126,18 +125,6 @@ def write_plots(result: QosResult, directory: Path | str) -> list[Path]:
     for label, png in plot_result(result):
         path = folder / f"{file_stem(result.test)}-{label}.png"
         folder.mkdir(parents=True, exist_ok=True)
-        _write_bytes(path, png)
+        write_output(path, png)
         paths.append(path)
     return paths
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename: a killed run leaves no truncated PNG."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
