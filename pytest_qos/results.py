@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .errors import MeasurementError
 
 if TYPE_CHECKING:
     from .baselines.compare import Comparison
@@ -25,6 +28,16 @@ class Measurement:
     series: Series = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # tool facts (protocol, mss, ...)
     raw: Any = None  # the tool's parsed output, kept for debugging; never serialised
+
+    def __post_init__(self) -> None:
+        # NaN never fails a bound and infinity breaks reports and JSON: neither is a value.
+        for name, value in self.metrics.items():
+            if not math.isfinite(value):
+                raise MeasurementError(
+                    f"{self.tool} reported {name} = {value}, not a finite number; "
+                    "the measurement is unusable",
+                    self.command,
+                )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; metric values are plain numbers in base units."""
