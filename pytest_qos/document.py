@@ -29,10 +29,18 @@ def environment(iperf3_version: str | None = None) -> dict[str, Any]:
     }
 
 
-def build_document(results: Iterable[QosResult], env: dict[str, Any]) -> dict[str, Any]:
-    """`{"version": 1, "environment": {...}, "results": [...]}`."""
+def build_document(
+    results: Iterable[QosResult], env: dict[str, Any], incomplete: str = ""
+) -> dict[str, Any]:
+    """`{"version": 1, "complete": true, "environment": {...}, "results": [...]}`.
+
+    `incomplete` says why a run is not whole (interrupted, tests that never reported);
+    such a document carries `"complete": false` and that reason, and is no baseline.
+    """
     return {
         "version": SCHEMA_VERSION,
+        "complete": not incomplete,
+        **({"incomplete": incomplete} if incomplete else {}),
         "environment": env,
         "results": [result.to_json() for result in results],
     }

@@ -28,6 +28,7 @@ INSTALL_HINT = (
     "or 'sudo dnf install iperf3' (Fedora), or point at one with --qos-iperf3=PATH"
 )
 SERVER_START_TIMEOUT = 5.0
+VERSION_TIMEOUT = 5.0
 BUSY_RETRY_TIMEOUT = 15.0  # how long a client keeps retrying "the server is busy"
 _BUSY = "the server is busy"
 _BETWEEN_TESTS = ("Connection refused", "Connection reset by peer")
@@ -72,7 +73,7 @@ class Iperf3:
     def version(self) -> str:
         """iperf3's own version line, e.g. 'iperf 3.12'."""
         if self._version is None:
-            completed = Local().run([self.path, "--version"], timeout=5.0)
+            completed = Local().run([self.path, "--version"], timeout=VERSION_TIMEOUT)
             first = (completed.stdout or completed.stderr).splitlines()
             self._version = first[0].split(" (")[0].strip() if first else "unknown"
         return self._version

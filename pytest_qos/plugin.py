@@ -7,7 +7,7 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,7 +23,7 @@ from .baselines import (
     save_baseline,
 )
 from .collect import ScenarioFile, explain, is_scenario_file
-from .errors import InputError
+from .errors import InputError, QosError
 from .fixtures import iperf3, iperf3_server, latency_probe, qos_check, qos_lab, qos_target
 from .progress import Progress
 from .report import junit, terminal
@@ -123,6 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SESSION_KEY] = store
+    _INTERRUPTED.clear()
     config.pluginmanager.register(QosReporter(store), "qos-reporter")
     if html_report_requested(config):
         config.pluginmanager.register(
@@ -133,6 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
         with contextlib.suppress(ValueError):
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _interrupt)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.signal(signal.SIGINT, _interrupt)
 
 
 def _configure_baselines(config: pytest.Config, store: QosSession) -> None:
@@ -153,14 +156,25 @@ def _configure_baselines(config: pytest.Config, store: QosSession) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Give SIGTERM back its default action."""
+    """Give SIGTERM and SIGINT back their default actions."""
     with contextlib.suppress(ValueError):
         if signal.getsignal(signal.SIGTERM) is _interrupt:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGINT) is _interrupt:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_INTERRUPTED: list[str] = []  # signals seen; a handler cannot reach the session store
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (a CI timeout) unwinds like Ctrl-C, so fixtures stop their processes."""
+    """SIGTERM (a CI timeout) unwinds like Ctrl-C, so fixtures stop their processes.
+
+    Both are noted first: the run is then incomplete whatever the exit status says.
+    """
+    _INTERRUPTED.append(signal.Signals(signum).name)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -173,6 +187,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
         node: ScenarioFile = ScenarioFile.from_parent(parent, path=file_path)
         return node
     return None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Note the QoS tests that must report before this run may count as complete."""
+    qos_session(session.config).expected = {
+        item.nodeid for item in session.items if item.get_closest_marker(QOS_MARKER)
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under xdist the controller collects nothing: every test a worker found must report."""
+    qos_session(node.config).expected.update(ids)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -237,8 +264,14 @@ class QosReporter:
 
         self.store.progress = Progress(write, width, lambda: terminal_writer.width_of_current_line)
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """An interrupt pytest saw (it may not get to mark the session before sessionfinish)."""
+        self.store.interrupted = self.store.interrupted or "KeyboardInterrupt"
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Keep each call report's QoS result."""
+        """Keep each call report's QoS result; count tests that ran to their teardown."""
+        if report.when == "teardown":
+            self.store.reported.add(report.nodeid)
         data = getattr(report, "qos_result", None)
         if report.when == "call" and data:
             self.store.results.append(QosResult.from_json(data))
@@ -255,34 +288,75 @@ class QosReporter:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write --qos-json, the baseline, Markdown (on the controller only, under xdist)."""
+    """Write --qos-json, the baseline, plots, Markdown (on the controller only, under xdist).
+
+    Each output is written on its own: one that cannot be written is one line, and the
+    others are still written.
+    """
     store = qos_session(session.config)
     if hasattr(session.config, "workerinput"):
         return
     wanted = store.json_path is not None or store.save_name or store.md_path
     if not (wanted or store.results):
         return
+    if _INTERRUPTED and not store.interrupted:
+        store.interrupted = _INTERRUPTED[0]
+    if exitstatus == pytest.ExitCode.INTERRUPTED and not store.interrupted:
+        store.interrupted = "KeyboardInterrupt"
+    incomplete = store.incomplete()
     document = json_report.build_document(
-        store.results, json_report.environment(store.iperf3_version())
+        store.results, json_report.environment(store.iperf3_version()), incomplete
     )
-    if store.json_path is not None:
-        json_report.write_document(store.json_path, document)
-    if not store.results:
-        return
-    if store.save_name and exitstatus != pytest.ExitCode.INTERRUPTED:
-        # An interrupted run is incomplete: the previous baseline stays as it was.
-        path = save_baseline(document, store.save_name, store.save_dir)
-        _tell(session, f"QoS baseline '{store.save_name}' saved to {path}")
-    if store.plot_dir is not None:
-        for result in store.results:
-            write_plots(result, store.plot_dir)  # series travel with results, also from xdist
-    markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
-    if store.md_path is not None:
-        write_markdown(store.md_path, markdown)
-    append_step_summary(markdown)
+    failed: list[str] = []
+    json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
+    if json_path is not None:
+        _output(failed, "--qos-json", lambda: json_report.write_document(json_path, document))
+    if store.results:
+        if store.save_name and incomplete:
+            _tell(
+                session,
+                f"QoS baseline '{store.save_name}' not saved: the run is incomplete "
+                f"({incomplete}); the previous baseline stays as it was",
+            )
+        elif store.save_name:
+            _output(failed, "--qos-save", lambda: _save(session, store, document))
+        if plot_dir is not None:
+            # series travel with results, also from xdist
+            _output(
+                failed,
+                "--qos-plot-dir",
+                lambda: [write_plots(r, plot_dir) for r in store.results],
+            )
+        markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
+        if md_path is not None:
+            _output(failed, "--qos-md", lambda: write_markdown(md_path, markdown))
+        _output(failed, "GITHUB_STEP_SUMMARY", lambda: append_step_summary(markdown))
+    for line in failed:
+        _tell(session, line, error=True)
+    if failed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
-def _tell(session: pytest.Session, line: str) -> None:
+def _save(session: pytest.Session, store: QosSession, document: dict[str, Any]) -> None:
+    assert store.save_name is not None
+    path = save_baseline(document, store.save_name, store.save_dir)
+    _tell(session, f"QoS baseline '{store.save_name}' saved to {path}")
+
+
+def _output(failed: list[str], option: str, write: Callable[[], object]) -> None:
+    """Run one output's `write`; a failure becomes one line in `failed`, not a traceback."""
+    try:
+        write()
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        failed.append(f"pytest-qos: {option}: cannot write{where}: {error.strerror or error}")
+    except QosError as error:
+        failed.append(f"pytest-qos: {option}: {getattr(error, 'message', error)}")
+
+
+def _tell(session: pytest.Session, line: str, error: bool = False) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(line)
+        reporter.write_line(line, **({"red": True, "bold": True} if error else {}))
+    elif error:
+        sys.stderr.write(line + "\n")

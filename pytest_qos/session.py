@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from .baselines import DEFAULT_DIRECTORY, Comparison
-from .errors import ToolMissingError
+from .errors import QosError, ToolMissingError
 from .iperf3 import Iperf3
 from .progress import Progress
 from .results import QosResult
@@ -33,6 +33,10 @@ class QosSession:
     baseline: Baseline | None = None  # --qos-compare's stored run, --qos-compare-fail's limits
     baseline_name: str | None = None
     results: list[QosResult] = field(default_factory=list)
+    expected: set[str] = field(default_factory=set)  # node ids of the tests that must report
+    reported: set[str] = field(default_factory=set)  # node ids whose teardown reported
+    interrupted: str = ""  # the signal that interrupted the run, if one did
+    output_errors: list[str] = field(default_factory=list)  # outputs that could not be written
     progress: Progress = field(default_factory=lambda: Progress(None))
     _iperf3: Iperf3 | None = None
 
@@ -66,6 +70,24 @@ class QosSession:
             return self.iperf3().version
         except ToolMissingError:
             return None
+        except QosError as error:  # a hanging or broken `iperf3 --version`: report, go on
+            return f"unknown ({error})"
+
+    def incomplete(self) -> str:
+        """Why this run is not whole ('' when it is): our own count, not the exit status.
+
+        A second Ctrl-C can escape before pytest marks the session interrupted, so the
+        exit status alone would call such a run a success.
+        """
+        if self.interrupted:
+            return f"interrupted by {self.interrupted}"
+        missing = sorted(self.expected - self.reported)
+        if missing:
+            return (
+                f"{len(missing)} of {len(self.expected)} collected tests did not finish, "
+                f"e.g. {missing[0]}"
+            )
+        return ""
 
 
 SESSION_KEY = pytest.StashKey[QosSession]()

@@ -104,7 +104,7 @@ def load_baseline(
 def read_document(path: Path) -> dict[str, Any]:
     """The results document at `path`, checked for its schema version and shape."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
     except OSError as error:
         raise InputError(
             f"cannot read baseline {path}: {error.strerror}", "--qos-compare"
@@ -112,6 +112,12 @@ def read_document(path: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(
             f"baseline {path} is not valid JSON ({error}); save it again with --qos-save",
+            key="--qos-compare",
+        ) from None
+    except ValueError as error:  # NaN or Infinity: never a value to compare with
+        raise InputError(
+            f"baseline {path} holds {error}, which is no measurement; save it again with "
+            "--qos-save",
             key="--qos-compare",
         ) from None
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
@@ -127,7 +133,18 @@ def read_document(path: Path) -> dict[str, Any]:
             f"version {SCHEMA_VERSION}: save the baseline again with this version",
             key="--qos-compare",
         )
+    if document.get("complete", True) is not True:
+        why = document.get("incomplete") or "no reason given"
+        raise InputError(
+            f"baseline {path} is from an incomplete run ({why}); compare with a complete "
+            "run's results (--qos-save stores only complete runs)",
+            key="--qos-compare",
+        )
     return document
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(name)
 
 
 def results_by_test(document: Mapping[str, Any]) -> dict[str, QosResult]:
