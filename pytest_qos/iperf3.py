@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeGuard
 
+from . import endpoints
 from .endpoints import Completed, Endpoint, Local, Process
 from .errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from .results import Measurement
@@ -311,31 +312,43 @@ def run_streaming(
 def read_stream(
     process: Process, command: list[str], timeout: float, on_interval: IntervalCallback
 ) -> Completed:
-    """Read a running iperf3 --json-stream to its end, reporting intervals live; stop it."""
+    """Read a running iperf3 --json-stream to its end, reporting intervals live; stop it.
+
+    Reading ends at the "end" event: a descendant holding stdout open cannot turn a
+    complete result into a timeout. At most endpoints.OUTPUT_LIMIT bytes are read.
+    """
     document: dict[str, Any] = {"intervals": []}
     unparsed: list[str] = []
     deadline = time.monotonic() + timeout
     stdout = process.stdout
     assert stdout is not None
     pending = b""
+    read = 0
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(stdout, selectors.EVENT_READ)
             # Raw reads, not readline(): a half-written line must not block past the deadline.
-            while time.monotonic() < deadline:
+            while "end" not in document:
+                if time.monotonic() >= deadline:
+                    process.stop()
+                    raise MeasurementTimeout(
+                        f"iperf3 did not finish within {timeout:.1f} s and was killed", command
+                    )
                 if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
                     continue
                 chunk = os.read(stdout.fileno(), 65536)
                 if not chunk:
                     break
+                read += len(chunk)
+                if read > endpoints.OUTPUT_LIMIT:
+                    raise MeasurementError(
+                        f"iperf3 printed more than {endpoints.OUTPUT_LIMIT // 2**20} MiB and "
+                        "was stopped (the limit is pytest_qos.endpoints.OUTPUT_LIMIT)",
+                        command,
+                    )
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
                     _stream_event(line.decode(errors="replace"), document, unparsed, on_interval)
-            else:
-                process.stop()
-                raise MeasurementTimeout(
-                    f"iperf3 did not finish within {timeout:.1f} s and was killed", command
-                )
         if pending.strip():
             _stream_event(pending.decode(errors="replace"), document, unparsed, on_interval)
         _, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from process_checks import process_gone
 
-from pytest_qos.endpoints import wait_until
+from pytest_qos.endpoints import Local, wait_until
 from pytest_qos.errors import MeasurementError
-from pytest_qos.iperf3 import Iperf3, _stream_event, parse_json, parse_result
+from pytest_qos.iperf3 import Iperf3, _stream_event, parse_json, parse_result, run_streaming
 from pytest_qos.traffic import Traffic
 
 DATA = Path(__file__).parent / "data"
@@ -186,3 +186,36 @@ def _run(fake: Iperf3, mode: str) -> Any:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fake, "command", lambda *args, **kwargs: list(argv))
         return fake.run(Traffic(), HOST, 5201)
+
+
+def test_streaming_stops_reading_at_the_end_event(fake: Iperf3, tmp_path: Path) -> None:
+    document = load("tcp.json")
+    events = [
+        {"event": "start", "data": document["start"]},
+        *({"event": "interval", "data": interval} for interval in document["intervals"]),
+        {"event": "end", "data": document["end"]},
+    ]
+    (tmp_path / "document.json").write_text("".join(json.dumps(e) + "\n" for e in events))
+    pidfile = tmp_path / "pid"
+    seen: list[float] = []
+    started = time.monotonic()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAKE_IPERF3_PIDFILE", str(pidfile))
+        completed = run_streaming(
+            Local(), [fake.path, "--fake-mode=setsid"], 10.0, lambda end, rate: seen.append(end)
+        )
+    assert time.monotonic() - started < 5  # not the 10 s timeout
+    assert len(seen) == len(document["intervals"])
+    measurement = parse_result(parse_json(completed.stdout, "", 0, []), [])
+    assert measurement.metrics["throughput"] > 0
+    grandchild = int(pidfile.read_text())
+    assert wait_until(lambda: process_gone(grandchild), 2.0)
+
+
+def test_streaming_output_beyond_the_cap_is_a_clear_error(
+    fake: Iperf3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pytest_qos.endpoints.OUTPUT_LIMIT", 2**20)
+    monkeypatch.setenv("FAKE_IPERF3_FLOOD_MB", "20")
+    with pytest.raises(MeasurementError, match="printed more than 1 MiB and was stopped"):
+        run_streaming(Local(), [fake.path, "--fake-mode=flood"], 10.0, lambda end, rate: None)
