@@ -264,18 +264,24 @@ def _use(scenario: Scenario) -> None:
             assert high is None or (high == high and abs(high) != float("inf")), (name, bound)
 
 
-def check(case: Case, path: Path) -> str | None:
-    """None when the case behaved; else what went wrong ('traceback' or 'merged')."""
+def classify(case: Case, path: Path) -> str:
+    """'scenario' or 'error' (one clear line) when the case behaved; else what went wrong."""
     try:
         scenario = parse_scenario(case.text, path)
         _use(scenario)
     except ScenarioError as error:
         if "\n" in str(error) or "\r" in str(error):
             return f"multi-line error: {str(error)!r}"
-        return None
+        return "error"
     except Exception:  # any other exception is the finding
         return "traceback: " + traceback.format_exc(limit=-3)
     if case.names is not None and len(scenario.tests) != len(case.names):
         written = [_unquoted(name) for name in case.names]
         return f"merged: wrote {written}, got {[spec.name for spec in scenario.tests]}"
-    return None
+    return "scenario"
+
+
+def check(case: Case, path: Path) -> str | None:
+    """None when the case behaved; else what went wrong (traceback, merged, multi-line)."""
+    outcome = classify(case, path)
+    return None if outcome in ("scenario", "error") else outcome
