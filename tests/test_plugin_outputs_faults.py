@@ -216,3 +216,12 @@ def test_non_finite_metric_is_a_measurement_error_naming_the_tool() -> None:
 
     with pytest.raises(MeasurementError, match=r"probe:udp reported latency\.p99 = nan"):
         Measurement("probe:udp", {"latency.p99": float("nan")})
+
+
+@pytest.mark.parametrize("name", ["main\n", "main\n.json", "v1\r"])
+def test_baseline_names_with_a_trailing_newline_are_refused(name: str) -> None:
+    from pytest_qos.baselines import check_name
+    from pytest_qos.errors import InputError
+
+    with pytest.raises(InputError, match="not usable as a file name"):
+        check_name(name)

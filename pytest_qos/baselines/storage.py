@@ -15,14 +15,14 @@ from ..results import QosResult
 
 DEFAULT_DIRECTORY = ".qos"
 SUFFIX = ".json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 def check_name(name: str, key: str = "--qos-save") -> str:
     """A baseline name safe as a file name ('main', 'v1.2', 'pr-42'), or an InputError."""
     if name.endswith(SUFFIX):
         name = name[: -len(SUFFIX)]
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # not match(): "$" lets "main\n" through
         raise InputError(
             f"baseline name {name!r} is not usable as a file name; use letters, digits, "
             "'.', '_', '+' or '-', starting with a letter or digit (e.g. 'main' or 'v1.2')",
