@@ -173,7 +173,37 @@ def _mapping(
     return "{" + ", ".join(parts) + "}"
 
 
+FLOW_NAMES = ["voice", "video", "bulk", "a-b", "x.y", "throughput", "'1'", "1", "true", "ef"]
+FLOW_BOUNDS = ["throughput: '>= 1 Mbit/s'", "loss: '<= 1 %'", "latency.p99: '< 20 ms'", "x: '1'"]
+
+
+def _mix_body(rng: random.Random) -> str:
+    """A `flows:` (and maybe `probes:`) test, judged by prefixed metrics."""
+    names = [rng.choice(FLOW_NAMES) for _ in range(rng.randint(1, 3))]
+    flows = ", ".join(f"{name}: {_mapping(rng, TRAFFIC)}" for name in names)
+    lines = [f"    flows: {{{flows}}}"]
+    probes: list[str] = []
+    if rng.random() < 0.4:
+        probes = [rng.choice(["ef", "be", "voice"]) for _ in range(rng.randint(1, 2))]
+        inner = ", ".join(f"{name}: {_mapping(rng, PROBE)}" for name in probes)
+        lines.append(f"    probes: {{{inner}}}")
+    if rng.random() < 0.5:
+        lines.append(f"    duration: {_option(rng, (['2 s', '3 s'], DURATIONS + NUMBERS))}")
+    if rng.random() < 0.2:
+        lines.append(f"    settle: {_option(rng, (['0 s', '1 s'], DURATIONS + NUMBERS))}")
+    judged = [*names, *probes]
+    bounds = [
+        f"{_unquoted(rng.choice(judged))}.{rng.choice(FLOW_BOUNDS)}"
+        for _ in range(rng.randint(0, 3))
+    ]
+    if bounds:
+        lines.append(f"    expect: {{{', '.join(bounds)}}}")
+    return "\n".join(lines) + "\n"
+
+
 def _test_body(rng: random.Random) -> str:
+    if rng.random() < 0.25:
+        return _mix_body(rng)
     lines = []
     if rng.random() < 0.9:
         lines.append(f"    traffic: {_mapping(rng, TRAFFIC)}")
@@ -186,7 +216,17 @@ def _test_body(rng: random.Random) -> str:
     if rng.random() < 0.2:
         lines.append(f"    settle: {_option(rng, (['0 s', '2 s'], DURATIONS + NUMBERS))}")
     if rng.random() < 0.7:
-        metrics = [rng.choice(list(GOOD_BOUNDS)) for _ in range(rng.randint(1, 3))]
+        text = "\n".join(lines)
+        # Mostly metrics this test can measure, so most files get past the bounds.
+        fitting = [
+            metric
+            for metric in GOOD_BOUNDS
+            if (metric.startswith(("latency", "mos")) and "probe:" in text)
+            or (metric.startswith("throughput") and "traffic:" in text)
+            or (metric == "loss" and "protocol: udp" in text.lower())
+        ]
+        pool = fitting if fitting and rng.random() < 0.8 else list(GOOD_BOUNDS)
+        metrics = [rng.choice(pool) for _ in range(rng.randint(1, 3))]
         bounds = {metric: _option(rng, (GOOD_BOUNDS[metric], BOUND_TEXT)) for metric in metrics}
         inner = ", ".join(f"{metric}: '{text}'" for metric, text in bounds.items())
         lines.append(f"    expect: {{{inner}}}")
