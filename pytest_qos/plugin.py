@@ -266,7 +266,10 @@ class QosReporter:
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """An interrupt pytest saw (it may not get to mark the session before sessionfinish)."""
-        self.store.interrupted = self.store.interrupted or "KeyboardInterrupt"
+        said = str(excinfo.value)  # e.g. xdist's "stopping after 1 failures" under -x
+        self.store.interrupted = self.store.interrupted or (
+            f"{excinfo.typename} ({said})" if said else excinfo.typename
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep each call report's QoS result; count tests that ran to their teardown."""

@@ -80,7 +80,7 @@ class QosSession:
         exit status alone would call such a run a success.
         """
         if self.interrupted:
-            return f"interrupted by {self.interrupted}"
+            return f"interrupted: {self.interrupted}"
         missing = sorted(self.expected - self.reported)
         if missing:
             return (
