@@ -19,7 +19,8 @@ from pytest_qos.endpoints import Local, Netns, wait_until
 from pytest_qos.errors import MeasurementError
 from pytest_qos.probes import Probe, run_probe
 from pytest_qos.probes.run import responder_command
-from pytest_qos.probes.udp import PACKET, decode, stamp_held
+from pytest_qos.probes import stamp
+from pytest_qos.probes.udp import HELLO_BASE
 from pytest_qos.target import Target, local_target, remote_target
 
 
@@ -146,7 +147,7 @@ def test_standalone_responder_command_serves_a_remote_target() -> None:
 
 
 class FaultyEcho:
-    """A UDP echo of our own that records each probe's TOS byte, drops and reorders on purpose."""
+    """A stateless STAMP reflector of our own: records TOS bytes, drops and reorders on purpose."""
 
     def __init__(self, drop_every: int = 0, swap_pairs: bool = False) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -176,14 +177,17 @@ class FaultyEcho:
                 continue
             datagram, ancillary, _, address = self.sock.recvmsg(2048, socket.CMSG_SPACE(1))
             self.tos += [data[0] for level, kind, data in ancillary if kind == socket.IP_TOS]
-            decoded = decode(datagram)
-            if decoded is None:
+            if len(datagram) < stamp.PACKET_SIZE:
                 continue
-            seq = decoded[0]
-            reply = stamp_held(datagram, 0)
-            if seq != 0xFFFFFFFF and self.drop_every and seq % self.drop_every == 0:
+            seq = int.from_bytes(datagram[:4], "big")
+            now = time.time_ns()
+            reply, _ = stamp.reflect(
+                datagram, seq=None, t2_ns=now, t3_ns=now, error=0, ttl=64, tos=None
+            )
+            measured = seq < HELLO_BASE
+            if measured and self.drop_every and seq % self.drop_every == 0:
                 continue
-            if seq != 0xFFFFFFFF and self.swap_pairs and held is None and seq % 2 == 0:
+            if measured and self.swap_pairs and held is None and seq % 2 == 0:
                 held = (reply, address)  # sent after its successor: one reordering per pair
                 continue
             self.sock.sendto(reply, address)
@@ -212,7 +216,9 @@ def test_drops_and_reordering_are_counted() -> None:
     assert measurement.metrics["latency.loss"] == pytest.approx(20.0)
     assert measurement.details["received"] == 32
     assert measurement.metrics["latency.reordered"] > 0
-    assert PACKET.size == 24
+    # A stateless reflector: no per-direction loss, and the record says why.
+    assert "latency.up.loss" not in measurement.metrics
+    assert "stateless" in measurement.details["per_direction_loss"]
 
 
 @pytest.fixture

@@ -7,14 +7,25 @@ import ctypes
 import select
 import socket
 import struct
+import sys
 import time
+
+from .hdr import Histogram
 
 # Not exported by Python's socket module; values from <asm-generic/socket.h> (Linux).
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 _TIMESPEC = struct.Struct("@qq")
-ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size)
+# Room for a receive time, a TOS / traffic-class byte and a TTL / hop limit (ints for IPv6).
+ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) + 2 * socket.CMSG_SPACE(4)
 _PR_SET_TIMERSLACK = 29
+_PR_GET_TIMERSLACK = 30
+IP_RECVTOS = getattr(socket, "IP_RECVTOS", 13)
+IPV6_RECVTCLASS = getattr(socket, "IPV6_RECVTCLASS", 66)
+IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
+IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)
+IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
+IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 
 
 def enable_kernel_timestamps(sock: socket.socket) -> None:
@@ -31,10 +42,67 @@ def kernel_timestamp(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
-def tighten_timer_slack() -> None:
-    """Wake from select() within ~1 µs of the deadline instead of the default 50 µs slack."""
+def enable_receive_tos(sock: socket.socket, family: int) -> None:
+    """Ask the kernel for the TOS byte (IPv4) or traffic class (IPv6) of each datagram."""
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVTCLASS, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)
+
+
+def enable_receive_ttl(sock: socket.socket, family: int) -> None:
+    """Ask the kernel for the TTL (IPv4) or hop limit (IPv6) of each datagram."""
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+
+
+def received_ttl(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    """The TTL / hop limit from recvmsg's ancillary data, if present."""
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IP and kind == socket.IP_TTL and len(data) >= 4:
+            return int.from_bytes(data[:4], sys.byteorder) & 0xFF
+        if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(data) >= 4:
+            return int.from_bytes(data[:4], sys.byteorder) & 0xFF
+    return None
+
+
+def tos_ancillary(family: int, tos: int) -> list[tuple[int, int, bytes]]:
+    """sendmsg ancillary data marking one datagram with `tos` (the whole TOS byte)."""
+    if family == socket.AF_INET6:
+        return [(socket.IPPROTO_IPV6, IPV6_TCLASS, tos.to_bytes(4, sys.byteorder))]
+    return [(socket.IPPROTO_IP, socket.IP_TOS, bytes([tos]))]
+
+
+def received_tos(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    """The TOS / traffic-class byte from recvmsg's ancillary data, if present."""
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IP and kind == socket.IP_TOS and data:
+            return data[0]
+        if level == socket.IPPROTO_IPV6 and kind == IPV6_TCLASS and len(data) >= 4:
+            return int.from_bytes(data[:4], sys.byteorder) & 0xFF
+    return None
+
+
+def tighten_timer_slack() -> int | None:
+    """Wake from select() within ~1 µs of the deadline instead of the default 50 µs slack.
+
+    Per thread; returns the previous slack (ns) so an in-process client can restore it.
+    """
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        previous = int(prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0))
+        prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
+        return previous if previous > 0 else None
+    return None
+
+
+def restore_timer_slack(previous: int | None) -> None:
+    """Undo tighten_timer_slack on this thread."""
+    if previous is not None:
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_TIMERSLACK, previous, 0, 0, 0)
 
 
 def set_dscp(sock: socket.socket, family: int, dscp: int | None) -> None:
@@ -42,7 +110,7 @@ def set_dscp(sock: socket.socket, family: int, dscp: int | None) -> None:
     if dscp is None:
         return
     if family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, dscp << 2)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS, dscp << 2)
     else:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, dscp << 2)
 
@@ -56,23 +124,31 @@ def wait_readable(sock: socket.socket, until_ns: int) -> bool:
     return bool(readable)
 
 
-def lateness_summary(lateness_ns: list[int]) -> dict[str, float]:
-    """How far sends fell behind their schedule: p50, p99, max (s) and the share over 1 ms."""
-    if not lateness_ns:
-        return {}
-    ordered = sorted(lateness_ns)
+class Lateness:
+    """How far sends fell behind their schedule, in constant memory."""
 
-    def rank(percent: float) -> float:
-        index = max(0, -(-len(ordered) * percent // 100) - 1)
-        return ordered[int(index)] / 1e9
+    def __init__(self) -> None:
+        self.histogram = Histogram()
+        self.over_1ms = 0
 
-    over = sum(1 for late in ordered if late > 1_000_000)
-    return {
-        "send_late_p50": rank(50),
-        "send_late_p99": rank(99),
-        "send_late_max": ordered[-1] / 1e9,
-        "send_late_over_1ms": 100.0 * over / len(ordered),
-    }
+    def add(self, late_ns: int) -> None:
+        """Record one send `late_ns` after its scheduled time."""
+        self.histogram.add(late_ns)
+        if late_ns > 1_000_000:
+            self.over_1ms += 1
+
+    def summary(self) -> dict[str, float]:
+        """p50, p99, max (s) and the percent of sends over 1 ms late."""
+        histogram = self.histogram
+        if not histogram.count:
+            return {}
+        ranks = histogram.percentiles((50, 99))
+        return {
+            "send_late_p50": ranks[50] / 1e9,
+            "send_late_p99": ranks[99] / 1e9,
+            "send_late_max": histogram.max / 1e9,
+            "send_late_over_1ms": 100.0 * self.over_1ms / histogram.count,
+        }
 
 
 def host_port(host: str, port: int) -> str:

@@ -1,33 +1,123 @@
-"""The far end of the udp and tcp probes: echoes UDP probes, accepts TCP connections."""
+"""The far end of the udp and tcp probes: a STAMP session-reflector and a TCP listener.
+
+Reflects STAMP test packets (RFC 8762 unauthenticated mode, RFC 8972 Class-of-Service TLV)
+the same size as they came (no amplification), only to sources `allow` admits, at most
+`rate` packets per second per source address, and accepts and closes TCP connections.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import select
 import socket
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from .clock import ANCILLARY_SIZE, enable_kernel_timestamps, kernel_timestamp
-from .udp import decode, stamp_held
+from . import stamp
+from .clock import (
+    ANCILLARY_SIZE,
+    enable_kernel_timestamps,
+    enable_receive_tos,
+    enable_receive_ttl,
+    kernel_timestamp,
+    received_tos,
+    received_ttl,
+    tos_ancillary,
+)
+from .timesync import SyncUnreadable, read_sync_state
 
 _BATCH = 256  # datagrams handled per wake-up before checking the lifetime again
+MAX_SESSIONS = 65_536  # stateful sessions and rate-limit buckets kept at most
+SESSION_IDLE_S = 300.0  # a stateful session forgotten after this long without a packet
+DEFAULT_RATE = 2000.0  # packets per second per source address
+_SYNC_REFRESH_S = 60.0
+_SWEEP_S = 10.0
+# Never answer another reflector's port: two reflectors must not bounce packets forever.
+_LOOP_PORTS = frozenset({stamp.STAMP_PORT, 7})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class Policy:
+    """Who may use the reflector, and how fast."""
+
+    allow: Sequence[Network] = ()  # empty: every source
+    rate: float = DEFAULT_RATE  # packets/s per source address; 0: unlimited
+    burst: float = 0.0  # bucket depth; 0: a tenth of a second of `rate`, at least 50
+    stateful: bool = True
+    _buckets: dict[str, list[float]] = field(default_factory=dict)
+
+    def admits(self, address: str, now: float) -> bool:
+        """True when `address` is allowed and within its rate (a token bucket per address)."""
+        if self.allow and not _allowed(address, self.allow):
+            return False
+        if self.rate <= 0:
+            return True
+        depth = self.burst or max(50.0, self.rate / 10)
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) >= MAX_SESSIONS:
+                self._forget_idle(now)
+                if len(self._buckets) >= MAX_SESSIONS:
+                    return False  # a flood of sources: new ones wait
+            bucket = self._buckets[address] = [depth, now]
+        tokens = min(depth, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if tokens < 1:
+            bucket[0] = tokens
+            return False
+        bucket[0] = tokens - 1
+        return True
+
+    def _forget_idle(self, now: float) -> None:
+        depth = self.burst or max(50.0, self.rate / 10)
+        full_after = depth / self.rate
+        for key in [k for k, (_, last) in self._buckets.items() if now - last > full_after]:
+            del self._buckets[key]
+
+
+def _allowed(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == network.version and ip in network for network in networks)
 
 
 class Responder:
-    """A UDP echo and a TCP listener on one address and port."""
+    """STAMP reflectors (one per UDP port) and a TCP listener on one address."""
 
-    def __init__(self, bind: str, port: int, *, tcp: bool = True) -> None:
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        self.udp = socket.socket(family, socket.SOCK_DGRAM)
+    def __init__(
+        self,
+        bind: str,
+        port: int,
+        *,
+        tcp: bool = True,
+        policy: Policy | None = None,
+        extra_udp_ports: Sequence[int] = (),
+    ) -> None:
+        self.family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        self.policy = policy or Policy()
+        self.udp: list[socket.socket] = []
         self.tcp: socket.socket | None = None
+        self.sessions: dict[tuple[str, int, int], list[float]] = {}
+        self.counts = {"reflected": 0, "refused": 0, "rate_limited": 0, "malformed": 0}
+        self.error_field = stamp.ErrorEstimate(False, 1.0).encode()
+        self._sync_checked = 0.0
+        self._swept = time.monotonic()
         try:
-            enable_kernel_timestamps(self.udp)
-            self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            self.udp.bind((bind, port))
-            self.port = int(self.udp.getsockname()[1])
+            self.port = self._open_udp(bind, port)
+            for extra in extra_udp_ports:
+                with contextlib.suppress(OSError):  # taken, or not privileged: only the main one
+                    self._open_udp(bind, extra)
             if tcp:
-                self.tcp = socket.socket(family, socket.SOCK_STREAM)
+                self.tcp = socket.socket(self.family, socket.SOCK_STREAM)
                 self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 self.tcp.bind((bind, self.port))
                 self.tcp.listen(4096)
@@ -35,38 +125,119 @@ class Responder:
             self.close()
             raise
 
+    def _open_udp(self, bind: str, port: int) -> int:
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            enable_kernel_timestamps(sock)
+            enable_receive_tos(sock, self.family)
+            enable_receive_ttl(sock, self.family)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.bind((bind, port))
+        except OSError:
+            sock.close()
+            raise
+        self.udp.append(sock)
+        return int(sock.getsockname()[1])
+
+    @property
+    def udp_ports(self) -> list[int]:
+        """Every UDP port reflecting."""
+        return [int(sock.getsockname()[1]) for sock in self.udp]
+
     def close(self) -> None:
-        """Close both sockets."""
-        self.udp.close()
+        """Close every socket."""
+        for sock in self.udp:
+            sock.close()
         if self.tcp is not None:
             self.tcp.close()
 
     def serve(self, lifetime: float | None = None) -> None:
         """Answer until killed, or until `lifetime` seconds have passed."""
         deadline = None if lifetime is None else time.monotonic() + lifetime
-        sockets = [self.udp] + ([self.tcp] if self.tcp is not None else [])
+        sockets = [*self.udp, *([self.tcp] if self.tcp is not None else [])]
         while deadline is None or time.monotonic() < deadline:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             readable, _, _ = select.select(sockets, [], [], wait)
-            if self.udp in readable:
-                self._echo()
-            if self.tcp is not None and self.tcp in readable:
-                self._accept()
+            self._refresh_sync()
+            for sock in readable:
+                if sock is self.tcp:
+                    self._accept()
+                else:
+                    self._reflect(sock)
 
-    def _echo(self) -> None:
+    def _refresh_sync(self) -> None:
+        """Keep the Error Estimate field current (S bit and error from adjtimex)."""
+        now = time.monotonic()
+        if now - self._sync_checked < _SYNC_REFRESH_S and self._sync_checked:
+            return
+        self._sync_checked = now
+        with contextlib.suppress(SyncUnreadable):
+            state = read_sync_state()
+            self.error_field = stamp.ErrorEstimate(state.synced, state.error).encode()
+
+    def _reflect(self, sock: socket.socket) -> None:
         for _ in range(_BATCH):
             try:
-                datagram, ancillary, _, address = self.udp.recvmsg(
+                datagram, ancillary, _, address = sock.recvmsg(
                     65535, ANCILLARY_SIZE, socket.MSG_DONTWAIT
                 )
             except (BlockingIOError, ConnectionRefusedError):
                 return
             received_ns = kernel_timestamp(ancillary) or time.time_ns()
-            if decode(datagram) is None:
-                continue  # not a probe: never reflect arbitrary traffic
-            with contextlib.suppress(OSError):
-                # Stamped just before the send, as TWAMP's reflector does.
-                self.udp.sendto(stamp_held(datagram, time.time_ns() - received_ns), address)
+            if len(datagram) < stamp.PACKET_SIZE:
+                self.counts["malformed"] += 1
+                continue  # not a STAMP test packet: never reflect arbitrary traffic
+            source, source_port = str(address[0]), int(address[1])
+            if source_port in _LOOP_PORTS or source_port in self.udp_ports:
+                self.counts["refused"] += 1
+                continue
+            if not self.policy.admits(source, time.monotonic()):
+                key = "refused" if self.policy.allow else "rate_limited"
+                if self.policy.allow and _allowed(source, self.policy.allow):
+                    key = "rate_limited"
+                self.counts[key] += 1
+                continue
+            seq = self._session_seq(source, source_port, datagram) if self.policy.stateful else None
+            tos = received_tos(ancillary)
+            # Stamped just before the send, as TWAMP's reflector does.
+            reply, dscp1 = stamp.reflect(
+                datagram,
+                seq=seq,
+                t2_ns=received_ns,
+                t3_ns=time.time_ns(),
+                error=self.error_field,
+                ttl=received_ttl(ancillary) or 0,
+                tos=tos,
+            )
+            self._send(sock, reply, address, dscp1)
+
+    def _send(self, sock: socket.socket, reply: bytes, address: Any, dscp1: int | None) -> None:
+        extra = [] if dscp1 is None else tos_ancillary(self.family, dscp1 << 2)
+        try:
+            sock.sendmsg([reply], extra, 0, address)
+        except OSError:
+            return
+        self.counts["reflected"] += 1
+
+    def _session_seq(self, source: str, port: int, datagram: bytes) -> int:
+        """Stateful mode: this session's own count of reflected packets (RFC 8762 §4.3.2)."""
+        ssid = int.from_bytes(datagram[14:16], "big")
+        key = (source, port, ssid)
+        now = time.monotonic()
+        session = self.sessions.get(key)
+        if session is None:
+            if len(self.sessions) >= MAX_SESSIONS:
+                for old in [k for k, (_, seen) in self.sessions.items() if now - seen > 1.0]:
+                    del self.sessions[old]
+            session = self.sessions[key] = [0, now]
+        seq = int(session[0])
+        session[0] = (seq + 1) & 0xFFFFFFFF
+        session[1] = now
+        if now - self._swept > _SWEEP_S:  # forget idle sessions, a bounded pass now and then
+            self._swept = now
+            for old in [k for k, (_, seen) in self.sessions.items() if now - seen > SESSION_IDLE_S]:
+                del self.sessions[old]
+        return seq
 
     def _accept(self) -> None:
         assert self.tcp is not None
@@ -75,18 +246,41 @@ class Responder:
             connection.close()
 
 
-def serve(bind: str, port: int, *, tcp: bool = True, lifetime: float | None = None) -> int:
+def serve(
+    bind: str,
+    port: int | None,
+    *,
+    tcp: bool = True,
+    lifetime: float | None = None,
+    policy: Policy | None = None,
+) -> int:
     """Run a responder in the foreground (the `responder` command); returns an exit code."""
+    from ..target import RESPONDER_PORT
+
+    chosen = RESPONDER_PORT if port is None else port
+    # Without --port, also the IANA STAMP port when the privilege to bind it is there.
+    extra = [stamp.STAMP_PORT] if port is None else []
     try:
-        responder = Responder(bind, port, tcp=tcp)
+        responder = Responder(bind, chosen, tcp=tcp, policy=policy, extra_udp_ports=extra)
     except OSError as error:
-        print(f"responder: cannot listen on {bind} port {port}: {error.strerror}", file=sys.stderr)
+        print(
+            f"responder: cannot listen on {bind} port {chosen}: {error.strerror}", file=sys.stderr
+        )
         return 2
-    print(f"responder: listening on {bind} port {responder.port}", file=sys.stderr, flush=True)
+    ports = " and ".join(str(p) for p in responder.udp_ports)
+    mode = "stateful" if responder.policy.stateful else "stateless"
+    print(
+        f"responder: listening on {bind} port {ports} (STAMP {mode} reflector"
+        f"{', TCP' if tcp else ''})",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         responder.serve(lifetime)
     except KeyboardInterrupt:
         pass
     finally:
         responder.close()
+        counts = ", ".join(f"{key} {value}" for key, value in responder.counts.items())
+        print(f"responder: {counts}", file=sys.stderr, flush=True)
     return 0

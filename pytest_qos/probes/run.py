@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import sys
 from typing import Any
 
-from ..endpoints import Endpoint
+from ..endpoints import Endpoint, Local, Netns
 from ..errors import MeasurementError
 from ..results import Measurement
 from ..servers import SpawnedServer
 from ..target import Target
+from .farend import directions, dscp_metrics
 from .icmp import find_ping, parse_ping, ping_command
-from .spec import Probe
-from .stats import Reply, latency_metrics
+from .inprocess import socket_factory
+from .spec import MIN_INTERVAL, STAMP_PORT, Probe
+from .stats import Reply, record_metrics, replies_record
+from .tcp import TcpProbeClient
+from .udp import UdpProbeClient
 
 # Keeps a spawned responder from outliving a run whose cleanup never happened.
 _RESPONDER_LIFETIME_MARGIN = 60.0
+# A spawned responder serves one test's probe: room for the fastest schedule (0.1 ms) twice over.
+SPAWNED_RATE = 2 / MIN_INTERVAL
 
 
 def python_command(*arguments: str) -> list[str]:
@@ -42,19 +49,21 @@ def client_command(probe: Probe, host: str, port: int) -> list[str]:
         "--timeout",
         repr(probe.timeout),
     )
-    if probe.kind == "udp":
+    if probe.kind in ("udp", "stamp"):
         argv += ["--size", str(probe.size)]
     if probe.dscp is not None:
         argv += ["--dscp", str(probe.dscp)]
     return argv
 
 
-def responder_command(bind: str, port: int, lifetime: float | None = None) -> list[str]:
-    """The argv of a responder on `bind`:`port`."""
+def responder_command(
+    bind: str, port: int, lifetime: float | None = None, rate: float = SPAWNED_RATE
+) -> list[str]:
+    """The argv of a responder on `bind`:`port`, admitting `rate` packets/s per source."""
     argv = python_command("responder", "--bind", bind, "--port", str(port))
     if lifetime is not None:
         argv += ["--lifetime", f"{lifetime:g}"]
-    return argv
+    return [*argv, "--rate-limit", f"{rate:g}"]
 
 
 class SpawnedResponder(SpawnedServer):
@@ -76,30 +85,10 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
     """Run `probe` across `target`: latency.* metrics, mos, and the RTT series."""
     host = probe.host or target.host
     if probe.kind == "icmp":
-        ping = find_ping()
-        command = ping_command(
-            ping,
-            host,
-            interval=probe.interval,
-            count=probe.packets,
-            size=probe.size,
-            timeout=probe.timeout,
-            dscp=probe.dscp,
-        )
-        completed = target.client.run(command, timeout=probe.timeout_total)
-        # ping exits 1 when no reply came (a measurement: 100 % loss), 2 on errors.
-        if completed.returncode not in (0, 1):
-            problem = (completed.stderr or completed.stdout).strip().splitlines()
-            raise MeasurementError(
-                f"ping failed (exit {completed.returncode}): "
-                f"{problem[-1] if problem else 'no output'}",
-                command,
-            )
-        record = parse_ping(completed.stdout, probe.interval, probe.timeout)
-        return _measurement(probe, record, completed.argv, {"host": host})
+        return _run_ping(probe, target, host)
     responder: SpawnedResponder | None = None
     try:
-        if target.spawns_servers and not probe.explicit_target:
+        if target.spawns_servers and not probe.explicit_target and probe.kind != "stamp":
             assert target.server is not None
             bind = target.bind or target.host
             responder = SpawnedResponder(
@@ -109,18 +98,99 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
                 probe.kind,
             ).start()
             port = responder.port
+        elif probe.kind == "stamp":
+            port = probe.port or STAMP_PORT
         else:
             port = probe.port or target.responder_port
-        command = client_command(probe, host, port)
-        completed = target.client.run(command, timeout=probe.timeout_total)
-        record = _client_record(completed.stdout, completed.stderr, command)
+        command, record = _run_client(probe, target, host, port)
         extra: dict[str, Any] = {"host": host, "port": port}
         if responder is not None:
             extra["responder"] = responder.command()
-        return _measurement(probe, record, completed.argv, extra)
+        same_host = _same_clock(target, host, responder is not None)
+        return _measurement(probe, record, command, extra, same_host)
     finally:
         if responder is not None:
             responder.stop()
+
+
+def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:
+    ping = find_ping()
+    command = ping_command(
+        ping,
+        host,
+        interval=probe.interval,
+        count=probe.packets,
+        size=probe.size,
+        timeout=probe.timeout,
+        dscp=probe.dscp,
+    )
+    completed = target.client.run(command, timeout=probe.timeout_total)
+    # ping exits 1 when no reply came (a measurement: 100 % loss), 2 on errors.
+    if completed.returncode not in (0, 1):
+        problem = (completed.stderr or completed.stdout).strip().splitlines()
+        raise MeasurementError(
+            f"ping failed (exit {completed.returncode}): {problem[-1] if problem else 'no output'}",
+            command,
+        )
+    parsed = parse_ping(completed.stdout, probe.interval, probe.timeout)
+    replies = [Reply(int(seq), float(rtt)) for seq, rtt in parsed["replies"]]
+    received, summary, reordered = replies_record(replies, [reply.seq for reply in replies])
+    per_packet = sorted([[seq, rtt * 1e9] for seq, rtt in parsed["replies"]])
+    record = {
+        **parsed,
+        "received": received,
+        "rtt": summary,
+        "reordered": reordered,
+        "series": {
+            "period": probe.interval,
+            "points": [[seq, rtt, rtt, rtt, rtt, 0.0, 1] for seq, rtt in per_packet],
+        },
+    }
+    return _measurement(probe, record, completed.argv, {"host": host}, True)
+
+
+def _run_client(
+    probe: Probe, target: Target, host: str, port: int
+) -> tuple[list[str], dict[str, Any]]:
+    """Run the udp/stamp/tcp client: in this process when the endpoint allows, else spawned."""
+    command = client_command(probe, host, port)
+    opener = socket_factory(target.client)
+    if opener is None:
+        completed = target.client.run(command, timeout=probe.timeout_total)
+        return completed.argv, _client_record(completed.stdout, completed.stderr, command)
+    command = target.client.command(command)  # what reproduces this run from a shell
+    schedule: dict[str, Any] = {
+        "interval": probe.interval,
+        "count": probe.packets,
+        "timeout": probe.timeout,
+        "dscp": probe.dscp,
+    }
+    try:
+        if probe.kind == "tcp":
+            client = TcpProbeClient(host, port, **schedule)
+            client.socket_factory = opener
+            return command, client.run()
+        udp = UdpProbeClient(
+            host, port, size=probe.size, kind=probe.kind, socket_factory=opener, **schedule
+        )
+        return command, udp.run()
+    except MeasurementError as error:
+        raise MeasurementError(error.message, command) from None
+    except OSError as error:
+        raise MeasurementError(
+            f"probe to {host} port {port}: {error.strerror or error}", command
+        ) from None
+
+
+def _same_clock(target: Target, host: str, spawned: bool) -> bool:
+    """True when both ends read one clock: this host, or namespaces of it."""
+    if type(target.client) not in (Local, Netns):
+        return False
+    if spawned:
+        return type(target.server) in (Local, Netns)
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host).is_loopback
+    return False
 
 
 def _client_record(stdout: str, stderr: str, command: list[str]) -> dict[str, Any]:
@@ -138,45 +208,66 @@ def _client_record(stdout: str, stderr: str, command: list[str]) -> dict[str, An
     return record
 
 
+_DETAIL_KEYS = (
+    "cpu_s",
+    "send_late_p50",
+    "send_late_p99",
+    "send_late_max",
+    "send_late_over_1ms",
+    "refused",
+    "timed_out",
+    "skipped",
+)
+
+
 def _measurement(
-    probe: Probe, record: dict[str, Any], command: list[str], extra: dict[str, Any]
+    probe: Probe, record: dict[str, Any], command: list[str], extra: dict[str, Any], same: bool
 ) -> Measurement:
     sent = int(record["sent"])
     if sent <= 0:
         raise MeasurementError("the probe sent nothing", command)
-    replies = [Reply(int(seq), float(rtt)) for seq, rtt in record["replies"]]
-    metrics = latency_metrics(sent, replies, [reply.seq for reply in replies])
+    received = int(record["received"])
+    metrics = record_metrics(sent, received, record["rtt"], int(record.get("reordered", 0)))
     details: dict[str, Any] = {
         "kind": probe.kind,
         "interval": probe.interval,
         "sent": sent,
-        "received": len(replies),
+        "received": received,
         "timeout": probe.timeout,
+        "percentiles": "exact" if record["rtt"].get("exact", True) else "histogram (≤ 0.05 %)",
         **({"dscp": probe.dscp} if probe.dscp is not None else {}),
         **({"size": probe.size} if probe.kind != "tcp" else {}),
         **extra,
-        **{
-            key: record[key]
-            for key in (
-                "cpu_s",
-                "send_late_p50",
-                "send_late_p99",
-                "send_late_max",
-                "send_late_over_1ms",
-                "refused",
-            )
-            if key in record
-        },
+        **{key: record[key] for key in _DETAIL_KEYS if key in record},
     }
-    series = sorted((reply.seq * probe.interval, reply.rtt) for reply in replies if reply.rtt)
+    notes: list[str] = []
+    if probe.speaks_stamp and "up" in record:
+        where = f"{extra['host']}:{extra.get('port')}"
+        metrics.update(directions(probe, record, sent, received, same, where, details, command))
+        metrics.update(dscp_metrics(probe, record, where, notes, command))
+    if notes:
+        details["notes"] = notes
     measurement = Measurement(
         tool=f"probe:{probe.kind}",
         metrics=metrics,
         command=command,
-        series={"rtt": series},
+        series=_series(record),
         details=details,
-        raw=record,
+        raw={key: value for key, value in record.items() if key not in ("rtt", "up", "down")},
     )
     if "started" in record:
         measurement.started = float(record["started"])
     return measurement
+
+
+def _series(record: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """Per-period RTT figures (s): `rtt` is each period's median, one point per probe if short."""
+    series = record.get("series") or {}
+    period = float(series.get("period", record.get("interval", 0.0)))
+    points = [p for p in series.get("points", []) if p[6]]
+    return {
+        "rtt": [(p[0] * period, p[2] / 1e9) for p in points],
+        "rtt.p99": [(p[0] * period, p[3] / 1e9) for p in points],
+        "rtt.max": [(p[0] * period, p[4] / 1e9) for p in points],
+        "loss": [(p[0] * period, float(p[5])) for p in series.get("points", [])],
+    }

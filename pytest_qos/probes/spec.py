@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError, check_key, did_you_mean
@@ -11,12 +11,25 @@ from ..target import RESPONDER_PORT
 from ..traffic import parse_dscp
 from ..units import Kind, parse, whole_number
 
-KINDS = ("udp", "icmp", "tcp")
-PROBE_KEYS = ("kind", "interval", "count", "duration", "size", "dscp", "timeout", "target")
+KINDS = ("udp", "icmp", "tcp", "stamp")
+PROBE_KEYS = (
+    "kind",
+    "interval",
+    "count",
+    "duration",
+    "size",
+    "dscp",
+    "timeout",
+    "target",
+    "clock",
+)
 TARGET_KEYS = ("host", "port")
+CLOCKS = ("auto", "synced", "none")
+STAMP_KINDS = ("udp", "stamp")  # the kinds that speak STAMP: one-way delay and the DSCP report
+STAMP_PORT = 862
 MAX_COUNT = 1_000_000
 MIN_INTERVAL = 0.0001  # 10 000 probes/s: beyond that the probe measures itself
-UDP_HEADER_BYTES = 24  # magic, sequence, send time, held time (see udp.py)
+UDP_HEADER_BYTES = 44  # a STAMP test packet (see stamp.py); 52 with the Class-of-Service TLV
 MAX_SIZE = 65_000
 DEFAULT_DURATION = 1.0
 # Startup of the client and responder processes, handshake and reporting, on a busy machine.
@@ -36,6 +49,9 @@ class Probe:
     timeout: float = 1.0  # a reply later than this counts as lost
     host: str | None = None  # None: the target's host
     port: int | None = None  # None: the target's responder port (or a spawned one)
+    clock: str = "auto"  # one-way delay: "auto" (same host only), "synced" (declared), "none"
+    needs_one_way: bool = False  # a bound reads latency.up.* / latency.down.*
+    needs_dscp: bool = False  # a bound reads dscp.*
 
     @property
     def packets(self) -> int:
@@ -59,6 +75,33 @@ class Probe:
     def explicit_target(self) -> bool:
         """True when the options name the host or port to probe."""
         return self.host is not None or self.port is not None
+
+    @property
+    def speaks_stamp(self) -> bool:
+        """True for the kinds that report one-way delay and the far end's DSCP."""
+        return self.kind in STAMP_KINDS
+
+    def unmeasurable(self, metric: str) -> str | None:
+        """Why this probe cannot report `metric`, or None when it can."""
+        one_way = metric.startswith(("latency.up.", "latency.down."))
+        if (one_way or metric.startswith("dscp.")) and not self.speaks_stamp:
+            what = "one-way delay" if one_way else "the DSCP seen at the far end"
+            return (
+                f"'{metric}' needs {what}, which a {self.kind} probe cannot report; "
+                "use 'kind: udp' (or 'kind: stamp' to a STAMP reflector)"
+            )
+        if one_way and self.clock == "none":
+            return f"'{metric}' is a one-way figure, but this probe says 'clock: none'"
+        return None
+
+    def for_metrics(self, metrics: Iterable[str]) -> Probe:
+        """This probe, told which figures its test's bounds read (so missing ones are errors)."""
+        names = list(metrics)
+        return replace(
+            self,
+            needs_one_way=any(n.startswith(("latency.up.", "latency.down.")) for n in names),
+            needs_dscp=any(n.startswith("dscp.") for n in names),
+        )
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Probe:
@@ -91,6 +134,12 @@ class Probe:
             )
         if probe.kind == "tcp" and "size" in parsed:
             raise InputError("'size' has no meaning for a tcp probe (it only connects)", key="size")
+        if "clock" in parsed and not probe.speaks_stamp:
+            raise InputError(
+                f"'clock' has no meaning for a {probe.kind} probe (it reports round trips only); "
+                "one-way delay needs 'kind: udp' or 'kind: stamp'",
+                key="clock",
+            )
         return probe
 
 
@@ -153,4 +202,12 @@ def _parse_option(key: str, value: Any) -> Any:
         return int(size)
     if key == "dscp":
         return parse_dscp(value)
+    if key == "clock":
+        text = str(value).strip().lower()
+        if text not in CLOCKS:
+            raise InputError(
+                f"clock must be one of {', '.join(CLOCKS)} (synced: both ends' clocks are "
+                f"synchronised, e.g. by chrony), got {value!r}{did_you_mean(text, CLOCKS)}"
+            )
+        return text
     raise AssertionError(key)  # pragma: no cover - PROBE_KEYS lists every key handled above

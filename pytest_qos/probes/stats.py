@@ -6,8 +6,10 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .emodel import mos_from_path
+from .hdr import Recorder
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -53,38 +55,52 @@ def reordered_count(arrival_order: Sequence[int]) -> int:
     return late
 
 
+def summary_metrics(summary: dict[str, Any], prefix: str) -> dict[str, float]:
+    """`prefix`.min … .jitter (seconds) from a hdr.Recorder summary (ns); empty without samples."""
+    if not summary.get("count"):
+        return {}
+    names = ("min", "mean", *(f"p{p}" for p in PERCENTILES), "max", "stdev", "jitter")
+    return {f"{prefix}.{name}": float(summary[name]) / 1e9 for name in names}
+
+
+def record_metrics(
+    sent: int, received: int, rtt: dict[str, Any], reordered: int
+) -> dict[str, float]:
+    """latency.* and mos from a probe client's record (its RTT summary and counts)."""
+    if sent <= 0:
+        raise ValueError("no probes were sent")
+    loss = 100.0 * max(0, sent - received) / sent
+    metrics: dict[str, float] = {"latency.loss": loss}
+    if not received or not rtt.get("count"):
+        metrics["latency.reordered"] = 0.0
+        metrics["mos"] = 1.0
+        return metrics
+    figures = summary_metrics(rtt, "latency")
+    metrics.update(figures)
+    metrics["latency.reordered"] = 100.0 * reordered / received
+    metrics["mos"] = mos_from_path(figures["latency.mean"] / 2, figures["latency.jitter"], loss)
+    return metrics
+
+
+def replies_record(
+    replies: Sequence[Reply], arrival_order: Sequence[int] | None = None
+) -> tuple[int, dict[str, Any], int]:
+    """(received, RTT summary, reordered) of replies held in memory (ping's, the tests')."""
+    recorder = Recorder()
+    received = [r for r in replies if r.rtt is not None]
+    for reply in received:
+        assert reply.rtt is not None
+        recorder.add(reply.seq, round(reply.rtt * 1e9))
+    seqs = {r.seq for r in received}
+    order = [seq for seq in (arrival_order or []) if seq in seqs]
+    return len(received), recorder.summary(), reordered_count(order)
+
+
 def latency_metrics(
     sent: int, replies: Sequence[Reply], arrival_order: Sequence[int] | None = None
 ) -> dict[str, float]:
     """latency.* and mos metrics (seconds, percent) from `sent` probes and their replies."""
     if sent <= 0:
         raise ValueError("no probes were sent")
-    received = sorted((r for r in replies if r.rtt is not None), key=lambda r: r.seq)
-    rtts = [r.rtt for r in received if r.rtt is not None]
-    loss = 100.0 * (sent - len(rtts)) / sent
-    metrics: dict[str, float] = {"latency.loss": loss}
-    if not rtts:
-        metrics["latency.reordered"] = 0.0
-        metrics["mos"] = 1.0
-        return metrics
-    ordered = sorted(rtts)
-    mean = math.fsum(rtts) / len(rtts)
-    variance = (
-        math.fsum((rtt - mean) ** 2 for rtt in rtts) / (len(rtts) - 1) if len(rtts) > 1 else 0.0
-    )
-    jitter = mean_abs_ipdv(rtts)
-    metrics.update(
-        {
-            "latency.min": ordered[0],
-            "latency.mean": mean,
-            **{f"latency.p{p}": percentile(ordered, p) for p in PERCENTILES},
-            "latency.max": ordered[-1],
-            "latency.stdev": math.sqrt(variance),
-            "latency.jitter": jitter,
-        }
-    )
-    received_seqs = {r.seq for r in received}
-    order = [seq for seq in (arrival_order or []) if seq in received_seqs]
-    metrics["latency.reordered"] = 100.0 * reordered_count(order) / len(rtts)
-    metrics["mos"] = mos_from_path(mean / 2, jitter, loss)
-    return metrics
+    received, summary, reordered = replies_record(replies, arrival_order)
+    return record_metrics(sent, received, summary, reordered)

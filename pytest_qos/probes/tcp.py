@@ -1,9 +1,16 @@
-"""The tcp probe: how long a TCP connect (SYN → SYN-ACK) takes, as an application feels it."""
+"""The tcp probe: how long a TCP connect (SYN → SYN-ACK) takes, as an application feels it.
+
+Connects are non-blocking and overlap: a SYN that is lost (and retransmitted by the kernel)
+never delays the next probe, which leaves on its own schedule; a connect not done within
+`timeout` is a lost probe, and the run ends at last send + timeout.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import resource
+import select
 import socket
 import struct
 import time
@@ -11,80 +18,159 @@ from typing import Any
 
 from ..errors import MeasurementError
 from .clock import (
+    Lateness,
     ScheduledClient,
     host_port,
-    lateness_summary,
+    restore_timer_slack,
     set_dscp,
     tighten_timer_slack,
 )
+from .hdr import Recorder, Series, series_period
+from .udp import SocketFactory
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
+_FD_RESERVE = 64  # descriptors left for everything else in this process
+_MAX_PENDING = 4096
+
+
+class _Pending:
+    """One connect in flight."""
+
+    __slots__ = ("began", "deadline", "seq", "sock")
+
+    def __init__(self, sock: socket.socket, seq: int, began: int, deadline: int) -> None:
+        self.sock = sock
+        self.seq = seq
+        self.began = began
+        self.deadline = deadline
 
 
 class TcpProbeClient(ScheduledClient):
     """Opens `count` connections every `interval` s and times each connect()."""
 
+    socket_factory: SocketFactory = socket.socket
+
     def run(self) -> dict[str, Any]:
-        """Probe and return the JSON-ready record: replies (seq, connect time) in order."""
-        tighten_timer_slack()
+        """Probe and return the JSON-ready record."""
+        slack = tighten_timer_slack()
+        try:
+            return self._run()
+        finally:
+            restore_timer_slack(slack)
+
+    def _run(self) -> dict[str, Any]:
         family, _, _, _, address = socket.getaddrinfo(
             self.host, self.port, type=socket.SOCK_STREAM
         )[0]
-        replies: list[list[float]] = []
-        lateness: list[int] = []
-        refused = 0
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu_before = usage.ru_utime + usage.ru_stime
+        self._family, self._address = family, address
+        timeout_ns = round(self.timeout * 1e9)
+        self._recorder = Recorder()
+        per_point = series_period(self.interval_ns / 1e9, self.count)
+        self._series = Series(
+            self.count, per_point, int(timeout_ns / (per_point * self.interval_ns)) + 2
+        )
+        self._refused = self._lost = self._skipped = 0
+        lateness = Lateness()
+        limit = min(_MAX_PENDING, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - _FD_RESERVE)
+        pending: dict[int, _Pending] = {}
+        poller = select.poll()
+        cpu_before = _cpu_seconds()
         started_wall = time.time()
         start = time.monotonic_ns()
-        for seq in range(self.count):
-            scheduled = start + seq * self.interval_ns
-            delay = (scheduled - time.monotonic_ns()) / 1e9
-            if delay > 0:
-                time.sleep(delay)
-            lateness.append(time.monotonic_ns() - scheduled)
-            connect_time = self._connect_once(family, address)
-            if connect_time is None:
+        next_seq = 0
+        # Each pass starts one connect or waits for the next event: bounded by the probes.
+        for _ in range(self.count * 6 + 10):
+            now = time.monotonic_ns()
+            if next_seq < self.count and now >= start + next_seq * self.interval_ns:
+                lateness.add(now - (start + next_seq * self.interval_ns))
+                if len(pending) >= max(1, limit):
+                    self._skipped += 1  # out of descriptors: counted as lost
+                else:
+                    self._start(next_seq, now + timeout_ns, pending, poller)
+                next_seq += 1
                 continue
-            if connect_time < 0:
-                refused += 1
-                continue
-            replies.append([seq, connect_time])
-        if refused == self.count:
+            if next_seq >= self.count and not pending:
+                break
+            wake = min((p.deadline for p in pending.values()), default=None)
+            if next_seq < self.count:
+                scheduled = start + next_seq * self.interval_ns
+                wake = scheduled if wake is None else min(wake, scheduled)
+            assert wake is not None
+            wait_ms = max(0.0, (wake - time.monotonic_ns()) / 1e6)
+            for fd, _ in poller.poll(wait_ms):
+                self._finish(pending.pop(fd), poller, timeout_ns)
+            now = time.monotonic_ns()
+            for fd in [fd for fd, p in pending.items() if p.deadline <= now]:
+                self._lost += 1
+                self._close(pending.pop(fd), poller)
+        for entry in list(pending.values()):  # only if the pass bound was hit
+            self._lost += 1
+            self._close(entry, poller)
+        if self._refused == self.count:
             raise MeasurementError(
                 f"connection refused by {host_port(self.host, self.port)} — is anything "
                 f"listening on port {self.port}? (the responder listens on TCP too: "
                 f"'python -m pytest_qos responder --bind ADDR --port {self.port}')"
             )
-        usage = resource.getrusage(resource.RUSAGE_SELF)
         return {
             "kind": "tcp",
             "host": self.host,
             "port": self.port,
-            "sent": self.count,
+            "sent": next_seq,
+            "received": self._recorder.histogram.count,
             "interval": self.interval_ns / 1e9,
             "started": started_wall,
-            "replies": replies,
-            "refused": refused,
-            "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
-            **lateness_summary(lateness),
+            "rtt": self._recorder.summary(),
+            "reordered": 0,
+            "series": {
+                "period": per_point * self.interval_ns / 1e9,
+                "points": self._series.finish(),
+            },
+            "refused": self._refused,
+            "timed_out": self._lost,
+            "skipped": self._skipped,
+            "cpu_s": _cpu_seconds() - cpu_before,
+            **lateness.summary(),
         }
 
-    def _connect_once(self, family: int, address: Any) -> float | None:
-        """Seconds one connect took; None on timeout, -1.0 when refused."""
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            set_dscp(sock, family, self.dscp)
-            # Close with a reset: thousands of probes must not leave TIME_WAIT sockets behind.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-            sock.settimeout(self.timeout)
-            began = time.perf_counter_ns()
-            try:
-                sock.connect(address)
-            except ConnectionRefusedError:
-                return -1.0
-            except OSError:
-                return None  # timed out, or unreachable: no answer either way
-            elapsed = (time.perf_counter_ns() - began) / 1e9
-            with contextlib.suppress(OSError):
-                sock.close()
-            return elapsed if elapsed <= self.timeout else None
+    def _start(self, seq: int, deadline: int, pending: dict[int, _Pending], poller: Any) -> None:
+        sock = self.socket_factory(self._family, socket.SOCK_STREAM)
+        set_dscp(sock, self._family, self.dscp)
+        # Close with a reset: thousands of probes must not leave TIME_WAIT sockets behind.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        sock.setblocking(False)
+        began = time.perf_counter_ns()
+        result = sock.connect_ex(self._address)
+        entry = _Pending(sock, seq, began, deadline)
+        if result in (errno.EINPROGRESS, errno.EAGAIN, 0):
+            pending[sock.fileno()] = entry
+            poller.register(sock.fileno(), select.POLLOUT)
+            return
+        if result == errno.ECONNREFUSED:
+            self._refused += 1
+        else:
+            self._lost += 1  # unreachable: no answer either way
+        sock.close()
+
+    def _finish(self, entry: _Pending, poller: Any, timeout_ns: int) -> None:
+        elapsed = time.perf_counter_ns() - entry.began
+        error = entry.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        self._close(entry, poller)
+        if error == errno.ECONNREFUSED:
+            self._refused += 1
+        elif error or elapsed > timeout_ns:
+            self._lost += 1
+        else:
+            self._recorder.add(entry.seq, elapsed)
+            self._series.add(entry.seq, elapsed)
+
+    @staticmethod
+    def _close(entry: _Pending, poller: Any) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            poller.unregister(entry.sock.fileno())
+        entry.sock.close()
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_utime + usage.ru_stime

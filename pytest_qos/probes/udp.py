@@ -1,59 +1,56 @@
-"""The isochronous UDP echo probe: client side, wire format, and the TWAMP-style RTT."""
+"""The isochronous udp probe: a STAMP (RFC 8762) session-sender, in constant memory."""
 
 from __future__ import annotations
 
+import random
 import resource
 import socket
-import struct
 import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import MeasurementError
 from ..units import Kind, format_value
+from . import stamp
 from .clock import (
     ANCILLARY_SIZE,
+    Lateness,
     ScheduledClient,
     enable_kernel_timestamps,
+    enable_receive_tos,
     host_port,
     kernel_timestamp,
-    lateness_summary,
+    received_tos,
+    restore_timer_slack,
     set_dscp,
     tighten_timer_slack,
     wait_readable,
 )
+from .hdr import Recorder, Series, series_period
+from .timesync import SyncUnreadable, read_sync_state
 
-# magic, sequence number, client send time (CLOCK_REALTIME ns), ns the responder held it.
-PACKET = struct.Struct("!4sIqq")
-MAGIC = b"QOSP"
-HELLO_SEQ = 0xFFFFFFFF  # the handshake packet; never a measured probe
+# Sequence numbers of the handshake and of the closing count query: never measured probes.
+HELLO_BASE = 0xFFFFFF00
+TAIL_BASE = 0xFFFFFF80
 HELLO_ATTEMPTS = 3
+TAIL_ATTEMPTS = 3
 _DRAIN_LIMIT = 10_000  # datagrams read per wake-up, so one loop pass is bounded
 _FIRST_SEND_DELAY_NS = 5_000_000  # start the schedule just after the handshake
+_TAIL_WAIT_NS = 300_000_000  # at most this long per closing count query
+
+SocketFactory = Callable[[int, int], socket.socket]
 
 
-def encode(seq: int, sent_ns: int, size: int) -> bytes:
-    """A probe datagram of `size` bytes: the header, then zero padding."""
-    header = PACKET.pack(MAGIC, seq, sent_ns, 0)
-    return header + bytes(max(0, size - PACKET.size))
-
-
-def stamp_held(datagram: bytes, held_ns: int) -> bytes:
-    """The datagram with the responder's holding time written into its header."""
-    magic, seq, sent_ns, _ = PACKET.unpack_from(datagram)
-    return PACKET.pack(magic, seq, sent_ns, held_ns) + datagram[PACKET.size :]
-
-
-def decode(datagram: bytes) -> tuple[int, int, int] | None:
-    """(seq, client send ns, responder held ns) of a probe datagram, or None if not one."""
-    if len(datagram) < PACKET.size:
-        return None
-    magic, seq, sent_ns, held_ns = PACKET.unpack_from(datagram)
-    return (seq, sent_ns, held_ns) if magic == MAGIC else None
-
-
-def no_reply_message(host: str, port: int, timeout: float, why: str = "") -> str:
+def no_reply_message(host: str, port: int, timeout: float, why: str = "", kind: str = "udp") -> str:
     """The one line a user sees when nothing answers."""
     detail = f" ({why})" if why else ""
+    if kind == "stamp":
+        return (
+            f"no reply from {host_port(host, port)} within {format_value(timeout, Kind.DURATION)}"
+            f"{detail} — is a STAMP session-reflector listening there? (check the address, the "
+            "port, and that the reflector accepts this sender)"
+        )
     return (
         f"no reply from {host_port(host, port)} within {format_value(timeout, Kind.DURATION)}"
         f"{detail} — is the responder running? (start it with "
@@ -61,8 +58,87 @@ def no_reply_message(host: str, port: int, timeout: float, why: str = "") -> str
     )
 
 
+class _Replies:
+    """Everything learnt from reflected packets, in constant memory (a bitmap per probe)."""
+
+    def __init__(self, count: int, interval: float, timeout_ns: int) -> None:
+        self.count = count
+        self.seen = bytearray((count + 7) // 8)
+        self.rtt = Recorder()
+        self.up = Recorder()
+        self.down = Recorder()
+        per_point = series_period(interval, count)
+        lag = int(timeout_ns / (per_point * interval * 1e9)) + 2
+        self.series = Series(count, per_point, lag)
+        self.series_period = per_point * interval
+        self.received = 0
+        self.highest = -1
+        self.reordered = 0
+        self.negative_one_way = 0
+        self.far_dscp: Counter[int] = Counter()
+        self.far_ecn: Counter[int] = Counter()
+        self.return_dscp: Counter[int] = Counter()
+        self.cos_unsupported = 0
+        self.hello_seq: int | None = None  # the reflector's count at the handshake
+        self.tail_seq: int | None = None  # ... and at the closing query
+        self.stateless: bool | None = None
+        self.reflector_error: stamp.ErrorEstimate | None = None
+        self.ttl: int | None = None
+
+    def take(self, reply: stamp.Reflected, t4: int, tos: int | None, timeout_ns: int) -> bool:
+        """Record one reflected packet; False when it is not a new measured probe."""
+        sent_seq = reply.sent_seq
+        if sent_seq >= HELLO_BASE:
+            self._control(reply)
+            return False
+        if sent_seq >= self.count or self.seen[sent_seq >> 3] & (1 << (sent_seq & 7)):
+            return False  # not ours, or a duplicate
+        held = reply.t3 - reply.t2
+        rtt = t4 - reply.t1 - max(0, held)
+        if rtt > timeout_ns:
+            return False  # later than the timeout: lost, by definition
+        rtt = max(0, rtt)
+        self.seen[sent_seq >> 3] |= 1 << (sent_seq & 7)
+        self.received += 1
+        if sent_seq < self.highest:
+            self.reordered += 1
+        else:
+            self.highest = sent_seq
+        self.rtt.add(sent_seq, rtt)
+        self.series.add(sent_seq, rtt)
+        up, down = reply.t2 - reply.t1, t4 - reply.t3
+        if up < 0 or down < 0:
+            self.negative_one_way += 1
+        self.up.add(sent_seq, max(0, up))
+        self.down.add(sent_seq, max(0, down))
+        self.reflector_error = reply.error
+        self.ttl = reply.ttl
+        if reply.cos is not None and not reply.cos[0] & stamp.FLAG_UNRECOGNIZED:
+            self.far_dscp[reply.cos[2]] += 1
+            self.far_ecn[reply.cos[3]] += 1
+        else:
+            self.cos_unsupported += 1
+        if tos is not None:
+            self.return_dscp[tos >> 2] += 1
+        return True
+
+    def _control(self, reply: stamp.Reflected) -> None:
+        if reply.sent_seq < TAIL_BASE:
+            self.stateless = reply.seq == reply.sent_seq
+            self.reflector_error = reply.error
+            self.hello_seq = max(reply.seq, self.hello_seq or 0)
+        elif self.tail_seq is None or reply.seq < self.tail_seq:
+            self.tail_seq = reply.seq
+
+    def reflector_received(self, sent: int) -> int | None:
+        """How many measured probes reached the reflector (stateful reflectors only)."""
+        if self.stateless or self.hello_seq is None or self.tail_seq is None:
+            return None
+        return min(sent, max(self.received, self.tail_seq - self.hello_seq - 1))
+
+
 class UdpProbeClient(ScheduledClient):
-    """Sends `count` probes every `interval` s and matches the echoes a responder returns."""
+    """Sends `count` STAMP test packets every `interval` s and reads what the reflector returns."""
 
     def __init__(
         self,
@@ -74,62 +150,98 @@ class UdpProbeClient(ScheduledClient):
         size: int,
         timeout: float,
         dscp: int | None = None,
+        kind: str = "udp",
+        socket_factory: SocketFactory | None = None,
     ) -> None:
         super().__init__(host, port, interval=interval, count=count, timeout=timeout, dscp=dscp)
-        self.size = max(size, PACKET.size)
+        self.size = max(size, stamp.PACKET_SIZE)
         self.timeout_ns = round(timeout * 1e9)
+        self.kind = kind
+        self.socket_factory: SocketFactory = socket_factory or socket.socket
+        self.ssid = random.randint(1, 0xFFFF)
+        self.with_cos = self.size >= stamp.PACKET_SIZE + stamp.COS_TLV_SIZE
+        self.error_field = stamp.ErrorEstimate(False, 1.0).encode()
+        self.sync: dict[str, Any] = {}
 
     def run(self) -> dict[str, Any]:
-        """Probe and return the JSON-ready record: replies (seq, rtt) in arrival order."""
-        tighten_timer_slack()
-        family, _, _, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)[
-            0
-        ]
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            set_dscp(sock, family, self.dscp)
-            enable_kernel_timestamps(sock)
-            # Room for a burst of echoes while this process is descheduled.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            sock.connect(address)
-            self._handshake(sock)
-            return self._measure(sock)
+        """Probe and return the JSON-ready record (summaries, not a list per packet)."""
+        slack = tighten_timer_slack()
+        try:
+            family, _, _, _, address = socket.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_DGRAM
+            )[0]
+            self._read_sync()
+            with self.socket_factory(family, socket.SOCK_DGRAM) as sock:
+                set_dscp(sock, family, self.dscp)
+                enable_kernel_timestamps(sock)
+                enable_receive_tos(sock, family)
+                # Room for a burst of echoes while this process is descheduled.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                sock.connect(address)
+                replies = _Replies(self.count, self.interval_ns / 1e9, self.timeout_ns)
+                self._handshake(sock, replies)
+                return self._measure(sock, replies)
+        finally:
+            restore_timer_slack(slack)
 
-    def _handshake(self, sock: socket.socket) -> None:
-        """Fail fast, with a clear message, when nothing answers at the far end."""
+    def _read_sync(self) -> None:
+        try:
+            state = read_sync_state()
+        except SyncUnreadable as error:
+            self.sync = {"unreadable": str(error)}
+            return
+        self.sync = state.to_json()
+        self.error_field = stamp.ErrorEstimate(state.synced, state.error).encode()
+
+    def _packet(self, seq: int) -> bytearray:
+        return stamp.sender_packet(
+            seq,
+            time.time_ns(),
+            self.error_field,
+            self.size,
+            self.ssid,
+            (self.dscp or 0) if self.with_cos else None,
+        )
+
+    def _exchange(
+        self, sock: socket.socket, replies: _Replies, base: int, attempts: int, wait_ns: int
+    ) -> str | None:
+        """Send control packets until one comes back; None when answered, else why not."""
         why = ""
-        deadline = time.monotonic_ns() + self.timeout_ns
-        step = self.timeout_ns // HELLO_ATTEMPTS
-        for attempt in range(HELLO_ATTEMPTS):
+        deadline = time.monotonic_ns() + wait_ns
+        step = wait_ns // attempts
+        for attempt in range(attempts):
             try:
-                sock.send(encode(HELLO_SEQ, time.time_ns(), self.size))
+                sock.send(self._packet(base + attempt))
             except ConnectionRefusedError:
                 why = "port unreachable"
             until = min(deadline, time.monotonic_ns() + step * (attempt + 1))
             for _ in range(_DRAIN_LIMIT):
                 if not wait_readable(sock, until):
                     break
-                try:
-                    datagram = sock.recv(65535, socket.MSG_DONTWAIT)
-                except ConnectionRefusedError:
+                refused, answered = self._drain(sock, replies, control=base)
+                if refused:
                     why = "port unreachable"
-                    continue
-                except BlockingIOError:
-                    continue
-                decoded = decode(datagram)
-                if decoded is not None and decoded[0] == HELLO_SEQ:
-                    return
-        raise MeasurementError(no_reply_message(self.host, self.port, self.timeout, why))
+                if answered:
+                    return None
+        return why
 
-    def _measure(self, sock: socket.socket) -> dict[str, Any]:
-        rtts: dict[int, int] = {}
-        arrival: list[int] = []
-        lateness: list[int] = []
+    def _handshake(self, sock: socket.socket, replies: _Replies) -> None:
+        """Fail fast, with a clear message, when nothing answers at the far end."""
+        why = self._exchange(sock, replies, HELLO_BASE, HELLO_ATTEMPTS, self.timeout_ns)
+        if why is not None:
+            raise MeasurementError(
+                no_reply_message(self.host, self.port, self.timeout, why, self.kind)
+            )
+
+    def _measure(self, sock: socket.socket, replies: _Replies) -> dict[str, Any]:
+        lateness = Lateness()
         refused = 0
         cpu_before = _cpu_seconds()
         start = time.monotonic_ns() + _FIRST_SEND_DELAY_NS
         started_wall = time.time()
         next_seq = 0
-        datagram = bytearray(encode(0, 0, self.size))
+        datagram = self._packet(0)
         end = start + (self.count - 1) * self.interval_ns + self.timeout_ns
         # Each pass sends one probe or sleeps until the next event; bounded by count + replies.
         for _ in range(self.count * 4 + _DRAIN_LIMIT):
@@ -138,38 +250,79 @@ class UdpProbeClient(ScheduledClient):
                 scheduled = start + next_seq * self.interval_ns
                 if now >= scheduled:
                     # Stamp as late as possible: the gap to the wire is then only the syscall.
-                    PACKET.pack_into(datagram, 0, MAGIC, next_seq, time.time_ns(), 0)
+                    stamp.restamp_sender(
+                        datagram, next_seq, time.time_ns(), self.error_field, self.ssid
+                    )
                     try:
                         sock.send(datagram)
                     except ConnectionRefusedError:
                         refused += 1
-                    lateness.append(time.monotonic_ns() - scheduled)
+                    lateness.add(time.monotonic_ns() - scheduled)
                     next_seq += 1
                     continue
                 wake = scheduled
             else:
-                if len(rtts) >= self.count or now >= end:
+                if replies.received >= self.count or now >= end:
                     break
                 wake = end
             if wait_readable(sock, wake):
-                refused += self._drain(sock, rtts, arrival)
-        cpu = _cpu_seconds() - cpu_before
+                refused += self._drain(sock, replies)[0]
+        if replies.stateless is False:
+            self._exchange(
+                sock, replies, TAIL_BASE, TAIL_ATTEMPTS, min(self.timeout_ns, _TAIL_WAIT_NS)
+            )
+        return self._record(replies, next_seq, started_wall, refused, lateness, cpu_before)
+
+    def _record(
+        self,
+        replies: _Replies,
+        sent: int,
+        started_wall: float,
+        refused: int,
+        lateness: Lateness,
+        cpu_before: float,
+    ) -> dict[str, Any]:
+        error = replies.reflector_error
         return {
-            "kind": "udp",
+            "kind": self.kind,
             "host": self.host,
             "port": self.port,
-            "sent": next_seq,
+            "sent": sent,
+            "received": replies.received,
             "interval": self.interval_ns / 1e9,
             "started": started_wall,
-            "replies": [[seq, rtts[seq] / 1e9] for seq in arrival],
+            "rtt": replies.rtt.summary(),
+            "up": replies.up.summary(),
+            "down": replies.down.summary(),
+            "reordered": replies.reordered,
+            "negative_one_way": replies.negative_one_way,
+            "series": {"period": replies.series_period, "points": replies.series.finish()},
+            "reflector": {
+                "stateful": None if replies.stateless is None else not replies.stateless,
+                "received": replies.reflector_received(sent),
+                "synced": None if error is None else error.synced,
+                "error": None if error is None else error.seconds,
+                "ttl": replies.ttl,
+            },
+            "dscp": {
+                "sent": self.dscp or 0,
+                "cos": self.with_cos and replies.cos_unsupported < replies.received,
+                "far": sorted(replies.far_dscp.items()),
+                "far_ecn": sorted(replies.far_ecn.items()),
+                "return": sorted(replies.return_dscp.items()),
+            },
+            "sync": self.sync,
             "refused": refused,
-            "cpu_s": cpu,
-            **lateness_summary(lateness),
+            "cpu_s": _cpu_seconds() - cpu_before,
+            **lateness.summary(),
         }
 
-    def _drain(self, sock: socket.socket, rtts: dict[int, int], arrival: list[int]) -> int:
-        """Read every queued echo; returns the number of port-unreachable errors seen."""
+    def _drain(
+        self, sock: socket.socket, replies: _Replies, control: int | None = None
+    ) -> tuple[int, bool]:
+        """Read every queued reply: (port-unreachable errors seen, a `control` reply came)."""
         refused = 0
+        answered = False
         for _ in range(_DRAIN_LIMIT):
             try:
                 datagram, ancillary, _, _ = sock.recvmsg(65535, ANCILLARY_SIZE, socket.MSG_DONTWAIT)
@@ -179,21 +332,15 @@ class UdpProbeClient(ScheduledClient):
                 refused += 1
                 continue
             received_ns = kernel_timestamp(ancillary) or time.time_ns()
-            decoded = decode(datagram)
-            if decoded is None:
+            reply = stamp.parse_reflected(datagram)
+            if reply is None:
                 continue
-            seq, sent_ns, held_ns = decoded
-            if seq >= self.count or seq in rtts:
-                continue  # a handshake echo or a duplicate
-            # TWAMP-style: the time the responder held the packet is not network delay.
-            rtt = received_ns - sent_ns - held_ns
-            if rtt > self.timeout_ns:
-                continue  # later than the timeout: lost, by definition
-            rtts[seq] = rtt
-            arrival.append(seq)
-        return refused
+            replies.take(reply, received_ns, received_tos(ancillary), self.timeout_ns)
+            if control is not None and control <= reply.sent_seq < control + 0x80:
+                answered = True
+        return refused, answered
 
 
 def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
     return usage.ru_utime + usage.ru_stime
