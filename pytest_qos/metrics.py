@@ -230,6 +230,70 @@ CATALOGUE: dict[str, Metric] = {
             "Y.1541 IPLR estimate: round-trip probe loss",
             needs=_PROBE,
         ),
+        # one-way delay, per-direction loss and DSCP at the far end (udp and stamp probes)
+        *(
+            Metric(
+                f"latency.{way}.{figure}",
+                Kind.DURATION,
+                _L,
+                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)",
+                needs=_PROBE,
+            )
+            for way, direction in (("up", "client → far end"), ("down", "far end → client"))
+            for figure, meaning in (
+                ("min", "smallest"),
+                ("mean", "mean"),
+                ("p50", "median"),
+                ("p90", "90th percentile"),
+                ("p95", "95th percentile"),
+                ("p99", "99th percentile"),
+                ("max", "largest"),
+                ("stdev", "standard deviation of the"),
+                ("jitter", "mean |IPDV| of the"),
+            )
+        ),
+        Metric(
+            "latency.up.loss",
+            Kind.PERCENT,
+            _L,
+            "probes sent that never reached the reflector (its stateful count)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "latency.down.loss",
+            Kind.PERCENT,
+            _L,
+            "probes the reflector answered whose reply never came back",
+            needs=_PROBE,
+        ),
+        Metric(
+            "dscp.received",
+            Kind.COUNT,
+            _N,
+            "the DSCP (0-63) the far end saw most on the probes (RFC 8972 Class-of-Service TLV)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "dscp.changed",
+            Kind.PERCENT,
+            _L,
+            "probes whose DSCP at the far end differed from the DSCP sent",
+            needs=_PROBE,
+        ),
+        Metric(
+            "dscp.return.received",
+            Kind.COUNT,
+            _N,
+            "the DSCP (0-63) seen most on the replies arriving back",
+            needs=_PROBE,
+        ),
+        Metric(
+            "dscp.return.changed",
+            Kind.PERCENT,
+            _L,
+            "replies whose DSCP differed from the one the probe asked the reflector to use",
+            needs=_PROBE,
+        ),
     )
 }
 

@@ -470,6 +470,13 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
                 raise self.error((*path, "settle"), "settle must be from 0 s to 60 s")
         expect = self.expect(data, path)
         self.check_measurable(expect, traffic, probe, (*path, "expect"), flows, probes)
+        # A figure a bound reads must not go missing silently: each probe learns what is read.
+        if probe is not None:
+            probe = probe.for_metrics(expect)
+        probes = {
+            key: named.for_metrics(split_name(n)[1] for n in expect if split_name(n)[0] == key)
+            for key, named in probes.items()
+        }
         description = data.get("description", "")
         return TestSpec(
             name=name,
@@ -708,6 +715,9 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
                     reason = f"say which probe's {name}, e.g. '{next(iter(probes))}.{name}'"
             if reason:
                 raise self.error((*path, name), reason)
+            problem = probe.unmeasurable(name) if probe is not None else None
+            if problem:
+                raise self.error((*path, name), problem)
 
     @staticmethod
     def named_reason(
@@ -722,7 +732,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             return reason and f"flow '{prefix}': {reason}"
         if prefix in probes:
             if unmeasurable(metric, None, None, True) is None:
-                return None
+                return probes[prefix].unmeasurable(metric)
             return f"'{prefix}' is a latency probe; '{metric}' is measured by an iperf3 flow"
         names = [*flows, *probes]
         if not names:

@@ -174,7 +174,7 @@ def test_probe_options_parse_to_base_units() -> None:
         ({"intervall": "20 ms"}, "intervall", "did you mean 'interval'"),
         ({"count": 0}, "count", "whole number from 1"),
         ({"count": 2.5}, "count", "whole number"),
-        ({"size": "8 B"}, "size", "from 24 B"),
+        ({"size": "8 B"}, "size", "from 44 B"),
         ({"dscp": "EFF"}, "dscp", "did you mean 'EF'"),
         ({"timeout": "0 s"}, "timeout", "above 0"),
         ({"target": "198.18.1.2"}, "target", "must be a mapping"),

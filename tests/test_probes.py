@@ -17,9 +17,8 @@ import pytest
 
 from pytest_qos.endpoints import Local, Netns, wait_until
 from pytest_qos.errors import MeasurementError
-from pytest_qos.probes import Probe, run_probe
+from pytest_qos.probes import Probe, run_probe, stamp
 from pytest_qos.probes.run import responder_command
-from pytest_qos.probes import stamp
 from pytest_qos.probes.udp import HELLO_BASE
 from pytest_qos.target import Target, local_target, remote_target
 

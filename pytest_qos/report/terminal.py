@@ -50,6 +50,8 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
     for measurement in result.measurements:
         if measurement.command:
             lines += ["", f"reproduce ({measurement.tool}): {shlex.join(measurement.command)}"]
+        # What a probe saw that a number cannot say, e.g. "DSCP sent EF (46); ... CS1 (8)".
+        lines += [f"  {note}" for note in measurement.details.get("notes", ())]
     for name in sorted({check.metric for check in missed}):
         metric = find(name)
         if metric:
