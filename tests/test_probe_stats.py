@@ -17,8 +17,18 @@ from pytest_qos.probes.emodel import (
     mos_from_r,
     r_factor,
 )
+from pytest_qos.probes.hdr import (
+    MAX_RELATIVE_ERROR,
+    Histogram,
+    Recorder,
+    Series,
+    bucket_bounds,
+    bucket_of,
+    series_period,
+)
 from pytest_qos.probes.icmp import parse_ping, ping_command
 from pytest_qos.probes.stats import (
+    PERCENTILES,
     Reply,
     latency_metrics,
     mean_abs_ipdv,
@@ -239,3 +249,67 @@ def test_ping_command_uses_count_without_deadline() -> None:
     assert argv[argv.index("-c") + 1] == "50"
     assert argv[argv.index("-Q") + 1] == str(46 << 2)
     assert argv[-1] == "198.18.1.2"
+
+
+# --- constant-memory statistics (hdr.py) ---------------------------------------------------
+
+_ns_values = st.lists(st.integers(min_value=0, max_value=10**12), min_size=1, max_size=300)
+
+
+@given(st.integers(min_value=0, max_value=2**62))
+def test_histogram_buckets_hold_their_value_within_the_error_bound(value: int) -> None:
+    low, high = bucket_bounds(bucket_of(value))
+    assert low <= value < high
+    assert high - low == 1 or (high - low) / low <= 2 * MAX_RELATIVE_ERROR
+
+
+@given(_ns_values)
+def test_histogram_percentiles_are_within_0_05_percent_of_nearest_rank(values: list[int]) -> None:
+    histogram = Histogram()
+    for value in values:
+        histogram.add(value)
+    ordered = sorted(values)
+    ranks = histogram.percentiles(PERCENTILES)
+    for percent in PERCENTILES:
+        exact = ordered[max(1, math.ceil(percent / 100 * len(ordered) - 1e-9)) - 1]
+        assert abs(ranks[percent] - exact) <= max(1, exact * MAX_RELATIVE_ERROR)
+    assert (histogram.min, histogram.max) == (ordered[0], ordered[-1])
+    assert histogram.mean() == pytest.approx(sum(values) / len(values), rel=1e-12)
+
+
+@given(_ns_values)
+def test_recorder_past_its_exact_limit_still_answers_within_the_bound(values: list[int]) -> None:
+    exact, bounded = Recorder(), Recorder(exact_limit=0)
+    for seq, value in enumerate(values):
+        exact.add(seq, value)
+        bounded.add(seq, value)
+    a, b = exact.summary(), bounded.summary()
+    assert a["exact"] and not b["exact"]
+    for key in ("min", "max", "mean", "stdev", "jitter", "count"):
+        assert a[key] == pytest.approx(b[key])
+    for key in ("p50", "p90", "p95", "p99"):
+        assert abs(a[key] - b[key]) <= max(1, a[key] * MAX_RELATIVE_ERROR)
+    # Each kept only its own samples, never more than the limit.
+    assert bounded.exact is None and len(a["histogram"]["buckets"]) <= len(values)
+
+
+def test_recorder_jitter_is_in_sequence_order_despite_arrival_order() -> None:
+    recorder = Recorder()
+    for seq, value in [(0, 10), (2, 30), (1, 20), (3, 40)]:
+        recorder.add(seq, value)
+    assert recorder.summary()["jitter"] == 10.0
+
+
+def test_series_has_one_point_per_period_with_loss() -> None:
+    series = Series(count=10, per_point=5, lag_points=1)
+    for seq in (0, 1, 2, 3, 4, 5, 7):
+        series.add(seq, 100 + seq)
+    points = series.finish()
+    assert [p[0] for p in points] == [0, 1]
+    assert points[0][1:] == [100, 102, 104, 104, 0.0, 5]
+    assert points[1][5] == pytest.approx(60.0) and points[1][6] == 2
+
+
+def test_series_period_is_per_probe_when_short_and_round_when_long() -> None:
+    assert series_period(0.02, 50) == 1
+    assert series_period(0.001, 86_400_000) == 120_000  # 24 h at 1000/s: a point per 2 min

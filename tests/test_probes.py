@@ -259,3 +259,56 @@ def test_probe_client_runs_inside_a_namespace(lab_namespace: str) -> None:
         assert measurement.metrics["latency.loss"] == 0.0
         assert measurement.metrics["latency.p50"] < 0.01
     assert udp.command[:4] == ["ip", "netns", "exec", lab_namespace]
+
+
+@pytest.fixture
+def syn_dropping_namespace() -> Iterator[str]:
+    """A namespace of our own whose loopback drops 20 % of TCP SYNs at random (nftables)."""
+    if os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("ip") is None:
+        pytest.skip("needs root, ip (iproute2) and nft (nftables)")
+    name = f"qos-{os.getpid()}-probes-syn"
+    rules = (
+        "add table inet probes\n"
+        "add chain inet probes input { type filter hook input priority 0; }\n"
+        "add rule inet probes input tcp flags & (syn | ack) == syn "
+        "numgen random mod 100 < 20 drop\n"
+    )
+    try:
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=10)
+        for step in (["ip", "link", "set", "lo", "up"], ["nft", "-f", "-"]):
+            subprocess.run(
+                ["ip", "netns", "exec", name, *step],
+                input=rules if step[0] == "nft" else None,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+
+
+@pytest.mark.root
+def test_tcp_probe_keeps_its_schedule_through_syn_loss(syn_dropping_namespace: str) -> None:
+    """Lost SYNs are lost probes: no connect blocks the next one, and the run ends on time."""
+    inside = Netns(syn_dropping_namespace)
+    target = Target(name="syn-loss", host="127.0.0.1", client=inside, server=inside)
+    probe = Probe.from_options(
+        {"kind": "tcp", "interval": "10 ms", "count": 100, "timeout": "300 ms"}
+    )
+    started = time.monotonic()
+    measurement = run_probe(probe, target)
+    elapsed = time.monotonic() - started
+    details = measurement.details
+    print(
+        f"loss {measurement.metrics['latency.loss']:.0f} %, elapsed {elapsed:.2f} s, "
+        f"send late p99 {details['send_late_p99'] * 1e3:.2f} ms"
+    )
+    # 20 % random SYN drop of 100 probes: within 3 sigma (±12) of 20 %.
+    assert 5.0 <= measurement.metrics["latency.loss"] <= 35.0
+    assert details["timed_out"] == 100 - details["received"]
+    # 0.99 s of sends + 0.3 s timeout + responder start: far from 100 × 0.3 s of blocking.
+    assert elapsed < 4.0
+    assert details["send_late_p99"] < 0.02  # a blocked connect would be 300 ms late
+    assert measurement.metrics["latency.p50"] < 0.01

@@ -36,6 +36,7 @@ SESSION_IDLE_S = 300.0  # a stateful session forgotten after this long without a
 DEFAULT_RATE = 2000.0  # packets per second per source address
 _SYNC_REFRESH_S = 60.0
 _SWEEP_S = 10.0
+_STOP_POLL_S = 0.2  # how often serve() looks at stop()
 # Never answer another reflector's port: two reflectors must not bounce packets forever.
 _LOOP_PORTS = frozenset({stamp.STAMP_PORT, 7})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -50,6 +51,11 @@ class Policy:
     burst: float = 0.0  # bucket depth; 0: a tenth of a second of `rate`, at least 50
     stateful: bool = True
     _buckets: dict[str, list[float]] = field(default_factory=dict)
+
+    @staticmethod
+    def parse_network(text: str) -> Network:
+        """A network such as 198.18.1.0/24 (an address alone is a /32 or /128)."""
+        return ipaddress.ip_network(text, strict=False)
 
     def admits(self, address: str, now: float) -> bool:
         """True when `address` is allowed and within its rate (a token bucket per address)."""
@@ -111,6 +117,7 @@ class Responder:
         self.error_field = stamp.ErrorEstimate(False, 1.0).encode()
         self._sync_checked = 0.0
         self._swept = time.monotonic()
+        self._stopping = False
         try:
             self.port = self._open_udp(bind, port)
             for extra in extra_udp_ports:
@@ -144,6 +151,16 @@ class Responder:
         """Every UDP port reflecting."""
         return [int(sock.getsockname()[1]) for sock in self.udp]
 
+    def stop(self) -> None:
+        """Make serve() return within a fraction of a second (from another thread)."""
+        self._stopping = True
+
+    def __enter__(self) -> Responder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close every socket."""
         for sock in self.udp:
@@ -155,8 +172,10 @@ class Responder:
         """Answer until killed, or until `lifetime` seconds have passed."""
         deadline = None if lifetime is None else time.monotonic() + lifetime
         sockets = [*self.udp, *([self.tcp] if self.tcp is not None else [])]
-        while deadline is None or time.monotonic() < deadline:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        while (deadline is None or time.monotonic() < deadline) and not self._stopping:
+            wait = _STOP_POLL_S
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
             readable, _, _ = select.select(sockets, [], [], wait)
             self._refresh_sync()
             for sock in readable:

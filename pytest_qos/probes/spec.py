@@ -87,7 +87,7 @@ class Probe:
         if (one_way or metric.startswith("dscp.")) and not self.speaks_stamp:
             what = "one-way delay" if one_way else "the DSCP seen at the far end"
             return (
-                f"'{metric}' needs {what}, which a {self.kind} probe cannot report; "
+                f"'{metric}' needs {what}, which {_a(self.kind)} probe cannot report; "
                 "use 'kind: udp' (or 'kind: stamp' to a STAMP reflector)"
             )
         if one_way and self.clock == "none":
@@ -136,11 +136,16 @@ class Probe:
             raise InputError("'size' has no meaning for a tcp probe (it only connects)", key="size")
         if "clock" in parsed and not probe.speaks_stamp:
             raise InputError(
-                f"'clock' has no meaning for a {probe.kind} probe (it reports round trips only); "
+                f"'clock' has no meaning for {_a(probe.kind)} probe (it reports round trips only); "
                 "one-way delay needs 'kind: udp' or 'kind: stamp'",
                 key="clock",
             )
         return probe
+
+
+def _a(kind: str) -> str:
+    """'a tcp', 'an icmp'."""
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _parse_target(value: Any) -> dict[str, Any]:

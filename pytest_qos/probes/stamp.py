@@ -44,8 +44,14 @@ def ntp_from_ns(unix_ns: int) -> int:
 
 
 def ns_from_ntp(ntp: int) -> int:
-    """Unix ns from a 64-bit NTP timestamp (rounded to the nearest ns)."""
+    """Unix ns from a 64-bit NTP timestamp (rounded to the nearest ns).
+
+    Seconds with the top bit clear are era 1 (from 2036-02-07), as RFC 4330 §3 suggests: the
+    range read is 1968 to 2104.
+    """
     seconds, fraction = ntp >> 32, ntp & 0xFFFFFFFF
+    if not seconds & 0x80000000:
+        seconds += 1 << 32
     return (seconds - NTP_EPOCH_OFFSET) * _NS + ((fraction * _NS + (1 << 31)) >> 32)
 
 
