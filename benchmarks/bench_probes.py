@@ -1,4 +1,4 @@
-"""Probe figures: schedule keeping at 1000/s, CPU cost at 50/s, agreement with ping, stats speed.
+"""Probe figures: schedule at 1000/s, CPU at 50/s, agreement with ping, soak statistics, start-up.
 
 Run with `pytest benchmarks/bench_probes.py --benchmark-only -p no:cacheprovider -s`; each figure
 is printed and stored in the benchmark's extra_info.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import statistics
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,3 +118,120 @@ def test_statistics_of_60000_samples(benchmark: Any) -> None:
     order = [reply.seq for reply in replies]
     metrics = benchmark(latency_metrics, 60_000, replies, order)
     assert metrics["latency.loss"] == 0.0
+
+
+SOAK_SAMPLES = int(os.environ.get("QOS_BENCH_SAMPLES", "10000000"))
+SOAK_SECONDS = float(os.environ.get("QOS_BENCH_SOAK_S", "600"))
+
+
+_FEED = """
+import json, random, resource, sys, time
+from pytest_qos.probes.hdr import Recorder
+samples = int(sys.argv[1])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+generator = random.Random(7)
+recorder = Recorder()
+started = time.perf_counter()
+for seq in range(samples):  # ~50 µs median, heavy tail: log-normal in ns
+    recorder.add(seq, int(generator.lognormvariate(10.8, 0.6)))
+fed = time.perf_counter() - started
+started = time.perf_counter()
+summary = recorder.summary()
+summarised = time.perf_counter() - started
+growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+summary.pop("histogram")
+print(json.dumps({"fed": fed, "summarised": summarised, "growth_mib": growth, **summary}))
+"""
+
+
+def test_ten_million_samples_in_constant_memory(benchmark: Any) -> None:
+    """A synthetic feed of 10 M RTTs: memory growth, feed time, summary time, percentile error."""
+    import json
+    import subprocess
+    import sys
+
+    from pytest_qos.probes.stats import PERCENTILES
+
+    def feed() -> dict[str, Any]:
+        # A fresh interpreter, so its peak RSS is the recorder's alone.
+        completed = subprocess.run(
+            [sys.executable, "-c", _FEED, str(SOAK_SAMPLES)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=3600,
+        )
+        result: dict[str, Any] = json.loads(completed.stdout)
+        return result
+
+    summary = _once(benchmark, feed)
+    # The exact percentiles of the same feed, for the error (a second pass, not measured).
+    generator = random.Random(7)
+    exact = sorted(int(generator.lognormvariate(10.8, 0.6)) for _ in range(SOAK_SAMPLES))
+    errors = {}
+    for p in PERCENTILES:
+        truth = exact[max(1, -(-p * SOAK_SAMPLES // 100)) - 1]
+        errors[p] = abs(summary[f"p{p}"] - truth) / truth
+    figures = {
+        "samples": SOAK_SAMPLES,
+        "rss_growth_mib": summary["growth_mib"],
+        "feed_s": summary["fed"],
+        "feed_us_per_sample": summary["fed"] / SOAK_SAMPLES * 1e6,
+        "summary_s": summary["summarised"],
+        "max_relative_error_percent": 100 * max(errors.values()),
+    }
+    benchmark.extra_info.update(figures)
+    print(f"\n{SOAK_SAMPLES} samples: {figures}")
+    assert not summary["exact"]
+    assert max(errors.values()) <= 0.001
+    assert summary["growth_mib"] < 64
+    assert summary["summarised"] < 1.0
+
+
+class _SpawnsTheClient(Local):
+    """This machine, but run_probe does not recognise it: the client is spawned, as before."""
+
+
+def test_probe_start_up_in_process_vs_spawned(benchmark: Any) -> None:
+    """Wall time of a 1-probe run: the client in-process vs `python -m pytest_qos probe`."""
+
+    def measure() -> dict[str, float]:
+        times: dict[str, list[float]] = {"in_process": [], "spawned": []}
+        probe = Probe.from_options({"interval": "1 ms", "count": 1})
+        for _ in range(5):  # interleaved so both see the same machine load
+            for name, client in (("in_process", Local()), ("spawned", _SpawnsTheClient())):
+                target = Target(name="local", host="127.0.0.1", client=client)
+                started = time.perf_counter()
+                run_probe(probe, target)
+                times[name].append(time.perf_counter() - started)
+        return {name: statistics.median(values) for name, values in times.items()}
+
+    figures = _once(benchmark, measure)
+    benchmark.extra_info.update(figures)
+    print(
+        f"\n1-probe run, median of 5: in-process {figures['in_process'] * 1e3:.0f} ms, "
+        f"spawned client {figures['spawned'] * 1e3:.0f} ms (both include spawning the responder)"
+    )
+    assert figures["in_process"] < figures["spawned"]
+
+
+def test_soak_at_1000_per_second(benchmark: Any, responder: tuple[Process, Target]) -> None:
+    """A real 10-minute probe at 1000/s on loopback (QOS_BENCH_SOAK_S): schedule and memory."""
+    import resource
+
+    _, target = responder
+    probe = Probe.from_options({"interval": "1 ms", "duration": f"{SOAK_SECONDS} s"})
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    measurement: Measurement = _once(benchmark, lambda: run_probe(probe, target))
+    details = measurement.details
+    figures = {
+        key: details[key]
+        for key in ("sent", "received", "send_late_p99", "send_late_over_1ms", "percentiles")
+    }
+    figures["maxrss_growth_mib"] = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    ) / 1024
+    figures["series_points"] = len(measurement.series["rtt"])
+    benchmark.extra_info.update(figures)
+    print(f"\n1000/s for {SOAK_SECONDS:g} s: {figures}")
+    assert details["send_late_over_1ms"] <= 1.0
