@@ -20,7 +20,9 @@ from pytest_qos.__main__ import main
 from pytest_qos.endpoints import wait_until
 from pytest_qos.errors import MeasurementError, ScenarioError
 from pytest_qos.probes import Probe, run_probe, stamp
+from pytest_qos.probes import udp as udp_module
 from pytest_qos.probes.responder import Policy, Responder
+from pytest_qos.probes.timesync import SyncUnreadable
 from pytest_qos.probes.udp import UdpProbeClient
 from pytest_qos.scenario import load_scenario
 from pytest_qos.target import local_target, remote_target
@@ -369,3 +371,38 @@ def test_policy_allow_matches_ipaddress(addresses: list[int]) -> None:
     for number in addresses:
         address = socket.inet_ntoa((number % 2**32).to_bytes(4, "big"))
         assert policy.admits(address, 0.0) == address.startswith("10.")
+
+
+def test_clock_synced_on_a_host_whose_state_cannot_be_read(
+    reflector: Responder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable() -> None:
+        raise SyncUnreadable("adjtimex is not available (test)")
+
+    monkeypatch.setattr(udp_module, "read_sync_state", unreadable)
+    probe = Probe.from_options(
+        {"interval": "5 ms", "count": 5, "clock": "synced", "target": {"port": reflector.port}}
+    )
+    with pytest.raises(MeasurementError) as raised:
+        run_probe(probe, local_target())
+    assert str(raised.value) == (
+        "one-way delay is unavailable: 'clock: synced' is declared, but this host's "
+        "synchronisation state cannot be read (adjtimex is not available (test))"
+    )
+
+
+@pytest.mark.root
+def test_privileged_responder_also_reflects_on_the_stamp_port() -> None:
+    """Without --port, a root responder answers on 862 as well (here: next to a port of ours)."""
+    with Responder("127.0.0.1", 31862, tcp=False, extra_udp_ports=[862]) as both:
+        if 862 not in both.udp_ports:
+            pytest.skip("UDP 862 on 127.0.0.1 is taken by another reflector")
+        thread = threading.Thread(target=both.serve, args=(10.0,), daemon=True)
+        thread.start()
+        try:
+            probe = Probe.from_options({"kind": "stamp", "interval": "5 ms", "count": 5})
+            measured = run_probe(probe, local_target())  # stamp: the target's host, port 862
+        finally:
+            both.stop()
+            thread.join(5.0)
+    assert measured.details["port"] == 862 and measured.details["received"] == 5

@@ -63,7 +63,8 @@ def directions(
         metrics.update(summary_metrics(record.get("down") or {}, "latency.down"))
     else:
         details["one_way"] = f"unavailable: {reason}"
-        if probe.needs_one_way:
+        # A declared 'clock: synced' that does not hold is an error even without a bound.
+        if probe.needs_one_way or probe.clock == "synced":
             raise MeasurementError(f"one-way delay is unavailable: {reason}", command)
     return metrics
 

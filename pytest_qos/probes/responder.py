@@ -218,20 +218,21 @@ class Responder:
                 continue
             seq = self._session_seq(source, source_port, datagram) if self.policy.stateful else None
             tos = received_tos(ancillary)
-            # Stamped just before the send, as TWAMP's reflector does.
             reply, dscp1 = stamp.reflect(
                 datagram,
                 seq=seq,
                 t2_ns=received_ns,
-                t3_ns=time.time_ns(),
+                t3_ns=0,
                 error=self.error_field,
                 ttl=received_ttl(ancillary) or 0,
                 tos=tos,
             )
             self._send(sock, reply, address, dscp1)
 
-    def _send(self, sock: socket.socket, reply: bytes, address: Any, dscp1: int | None) -> None:
+    def _send(self, sock: socket.socket, reply: bytearray, address: Any, dscp1: int | None) -> None:
         extra = [] if dscp1 is None else tos_ancillary(self.family, dscp1 << 2)
+        # T3 as late as possible, as TWAMP's reflector does: the gap to the wire is the syscall.
+        stamp.set_transmit_time(reply, time.time_ns())
         try:
             sock.sendmsg([reply], extra, 0, address)
         except OSError:

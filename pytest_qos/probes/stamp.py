@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 PACKET_SIZE = 44  # both directions, unauthenticated mode
 SENDER = struct.Struct("!IQHH")  # seq, timestamp, error estimate, SSID; then 28 MBZ
@@ -79,16 +80,15 @@ class ErrorEstimate:
         return cls(bool(field & 0x8000), multiplier * 2.0 ** (scale - 32))
 
 
-@dataclass(frozen=True)
-class Reflected:
-    """What a session-sender reads from one reflected packet."""
+class Reflected(NamedTuple):
+    """What a session-sender reads from one reflected packet (a tuple: read 1000s per second)."""
 
     seq: int  # the reflector's own sequence number (stateful: its count; stateless: a copy)
     sent_seq: int  # the session-sender's sequence number, echoed
     t1: int  # sender transmit time, Unix ns (echoed)
     t2: int  # reflector receive time
     t3: int  # reflector transmit time
-    error: ErrorEstimate  # the reflector's clock
+    error: int  # the reflector's Error Estimate field (ErrorEstimate.decode reads it)
     ttl: int  # the TTL (hop limit) the reflector saw on the sender's packet
     cos: tuple[int, int, int, int] | None  # (flags, DSCP1, DSCP2, ECN) when the TLV came back
 
@@ -114,6 +114,14 @@ def restamp_sender(packet: bytearray, seq: int, t1_ns: int, error: int, ssid: in
     SENDER.pack_into(packet, 0, seq, ntp_from_ns(t1_ns), error, ssid)
 
 
+_T3 = struct.Struct("!Q")
+
+
+def set_transmit_time(reply: bytearray, t3_ns: int) -> None:
+    """Write the reflector's Timestamp (T3) into a prepared reply, just before it is sent."""
+    _T3.pack_into(reply, 4, ntp_from_ns(t3_ns))
+
+
 def reflect(
     packet: bytes,
     *,
@@ -123,10 +131,12 @@ def reflect(
     error: int,
     ttl: int,
     tos: int | None,
-) -> tuple[bytes, int | None]:
+) -> tuple[bytearray, int | None]:
     """The reflector's answer to a sender packet, the same size, and the DSCP it asks for.
 
-    `seq` None is stateless mode: the reflector's sequence number copies the sender's.
+    `seq` None is stateless mode: the reflector's sequence number copies the sender's. A
+    reflector stamps T3 again with set_transmit_time right before sending, so that building
+    the reply is not counted as network delay.
     TLVs are reflected in place; a Class-of-Service TLV gets DSCP2 and ECN as received
     (`tos`, the whole TOS / traffic-class byte); other TLV types are flagged unrecognised.
     """
@@ -146,7 +156,7 @@ def reflect(
     reply = bytearray(packet)
     reply[:PACKET_SIZE] = header
     requested = _reflect_tlvs(reply, tos)
-    return bytes(reply), requested
+    return reply, requested
 
 
 def _reflect_tlvs(reply: bytearray, tos: int | None) -> int | None:
@@ -196,7 +206,7 @@ def parse_reflected(packet: bytes, t1_ns_hint: int | None = None) -> Reflected |
         t1=ns_from_ntp(t1),
         t2=ns_from_ntp(t2),
         t3=ns_from_ntp(t3),
-        error=ErrorEstimate.decode(error),
+        error=error,
         ttl=ttl,
         cos=cos,
     )
