@@ -137,9 +137,9 @@ class _Replies:
         return min(sent, max(self.received, self.tail_seq - self.hello_seq - 1))
 
 
-# Just over 200 lines: the session-sender's phases (handshake, schedule, closing count query,
-# record) share its socket settings and state; split apart they would pass it all around.
-class UdpProbeClient(ScheduledClient):
+# Its phases (handshake, schedule, closing count query, record) share the socket settings and
+# state; split apart they would pass it all around.
+class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see above
     """Sends `count` STAMP test packets every `interval` s and reads what the reflector returns."""
 
     def __init__(
