@@ -312,3 +312,20 @@ def test_tcp_probe_keeps_its_schedule_through_syn_loss(syn_dropping_namespace: s
     assert elapsed < 4.0
     assert details["send_late_p99"] < 0.02  # a blocked connect would be 300 ms late
     assert measurement.metrics["latency.p50"] < 0.01
+
+
+class _SpawnsTheClient(Local):
+    """This machine, but not recognised as such: the client runs as `python -m pytest_qos probe`,
+    as it does over ssh."""
+
+
+def test_a_spawned_client_reports_the_same_record() -> None:
+    target = Target(name="spawned", host="127.0.0.1", client=_SpawnsTheClient())
+    udp = run_probe(Probe.from_options({"interval": "5 ms", "count": 10, "dscp": "EF"}), target)
+    tcp = run_probe(Probe.from_options({"kind": "tcp", "interval": "5 ms", "count": 10}), target)
+    assert udp.details["received"] == 10 and tcp.details["received"] == 10
+    assert udp.metrics["dscp.received"] == 46 and udp.metrics["latency.up.loss"] == 0.0
+    # An endpoint it does not know may run another clock: no one-way delay, and why.
+    assert "latency.up.p50" not in udp.metrics
+    assert udp.details["one_way"].startswith("unavailable: the probe's host and 127.0.0.1:")
+    assert udp.command[1:4] == ["-m", "pytest_qos", "probe"]
