@@ -470,13 +470,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
                 raise self.error((*path, "settle"), "settle must be from 0 s to 60 s")
         expect = self.expect(data, path)
         self.check_measurable(expect, traffic, probe, (*path, "expect"), flows, probes)
-        # A figure a bound reads must not go missing silently: each probe learns what is read.
-        if probe is not None:
-            probe = probe.for_metrics(expect)
-        probes = {
-            key: named.for_metrics(split_name(n)[1] for n in expect if split_name(n)[0] == key)
-            for key, named in probes.items()
-        }
+        probe, probes = _told_what_is_read(probe, probes, expect)
         description = data.get("description", "")
         return TestSpec(
             name=name,
@@ -747,6 +741,19 @@ def _families(key: str) -> tuple[str, ...]:
     from .methods.spec import FAMILIES
 
     return FAMILIES[key]
+
+
+def _told_what_is_read(
+    probe: Probe | None, probes: dict[str, Probe], expect: dict[str, Bound]
+) -> tuple[Probe | None, dict[str, Probe]]:
+    """Each probe, told which of its figures a bound reads: those must not go missing silently."""
+    if probe is not None:
+        probe = probe.for_metrics(expect)
+    named = {
+        key: one.for_metrics(split_name(n)[1] for n in expect if split_name(n)[0] == key)
+        for key, one in probes.items()
+    }
+    return probe, named
 
 
 def _dotted(path: KeyPath) -> str:

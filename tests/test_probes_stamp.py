@@ -302,6 +302,10 @@ def test_stamp_probe_measures_a_running_reflector(reflector: Responder) -> None:
             'probe: {kind: tcp}\n    expect: {latency.up.p99: "<= 5 ms"}',
             "'latency.up.p99' needs one-way delay, which a tcp probe cannot report",
         ),
+        (
+            'probes: {voice: {kind: icmp}}\n    expect: {voice.dscp.changed: "== 0 %"}',
+            "'dscp.changed' needs the DSCP seen at the far end, which an icmp probe cannot report",
+        ),
         ("probe: {kind: icmp, clock: synced}", "'clock' has no meaning for an icmp probe"),
         ("probe: {clock: sync}", "clock must be one of auto, synced, none"),
         (
