@@ -68,13 +68,6 @@ def received_ttl(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
-def tos_ancillary(family: int, tos: int) -> list[tuple[int, int, bytes]]:
-    """sendmsg ancillary data marking one datagram with `tos` (the whole TOS byte)."""
-    if family == socket.AF_INET6:
-        return [(socket.IPPROTO_IPV6, IPV6_TCLASS, tos.to_bytes(4, sys.byteorder))]
-    return [(socket.IPPROTO_IP, socket.IP_TOS, bytes([tos]))]
-
-
 def received_tos(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     """The TOS / traffic-class byte from recvmsg's ancillary data, if present."""
     for level, kind, data in ancillary:

@@ -26,7 +26,7 @@ from .clock import (
     kernel_timestamp,
     received_tos,
     received_ttl,
-    tos_ancillary,
+    set_dscp,
 )
 from .timesync import SyncUnreadable, read_sync_state
 
@@ -118,11 +118,14 @@ class Responder:
         self._sync_checked = 0.0
         self._swept = time.monotonic()
         self._stopping = False
+        self._tos: dict[int, int] = {}  # the TOS each UDP socket currently sends with
+        self._own_ports: frozenset[int] = frozenset()
         try:
             self.port = self._open_udp(bind, port)
             for extra in extra_udp_ports:
                 with contextlib.suppress(OSError):  # taken, or not privileged: only the main one
                     self._open_udp(bind, extra)
+            self._own_ports = frozenset(self.udp_ports)
             if tcp:
                 self.tcp = socket.socket(self.family, socket.SOCK_STREAM)
                 self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -207,7 +210,7 @@ class Responder:
                 self.counts["malformed"] += 1
                 continue  # not a STAMP test packet: never reflect arbitrary traffic
             source, source_port = str(address[0]), int(address[1])
-            if source_port in _LOOP_PORTS or source_port in self.udp_ports:
+            if source_port in _LOOP_PORTS or source_port in self._own_ports:
                 self.counts["refused"] += 1
                 continue
             if not self.policy.admits(source, time.monotonic()):
@@ -230,11 +233,17 @@ class Responder:
             self._send(sock, reply, address, dscp1)
 
     def _send(self, sock: socket.socket, reply: bytearray, address: Any, dscp1: int | None) -> None:
-        extra = [] if dscp1 is None else tos_ancillary(self.family, dscp1 << 2)
+        # The marking asked for, set on the socket only when it changes: a plain sendto is the
+        # shortest path from the T3 stamp to the wire (sendmsg with a TOS cmsg added µs).
+        tos = 0 if dscp1 is None else dscp1 << 2
+        if self._tos.get(sock.fileno()) != tos:
+            with contextlib.suppress(OSError):
+                set_dscp(sock, self.family, tos >> 2)
+                self._tos[sock.fileno()] = tos
         # T3 as late as possible, as TWAMP's reflector does: the gap to the wire is the syscall.
         stamp.set_transmit_time(reply, time.time_ns())
         try:
-            sock.sendmsg([reply], extra, 0, address)
+            sock.sendto(reply, address)
         except OSError:
             return
         self.counts["reflected"] += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 from dataclasses import dataclass
 
 _TIME_ERROR = 5  # adjtimex(): "clock not synchronised"
@@ -62,10 +62,16 @@ class SyncUnreadable(Exception):
     """The synchronisation state of this host cannot be read."""
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    # The C library this process already has: find_library would run ldconfig each time.
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def read_sync_state() -> SyncState:
     """This host's clock synchronisation (read-only adjtimex; needs no privilege)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc = _libc()
         timex = _Timex()
         state = int(libc.adjtimex(ctypes.byref(timex)))
     except (OSError, AttributeError) as error:
