@@ -410,3 +410,21 @@ def test_privileged_responder_also_reflects_on_the_stamp_port() -> None:
             both.stop()
             thread.join(5.0)
     assert measured.details["port"] == 862 and measured.details["received"] == 5
+
+
+def test_one_way_and_dscp_bounds_in_a_scenario_file(pytester: pytest.Pytester) -> None:
+    """The new bounds, end to end through the plugin on loopback (one clock: exact one-way)."""
+    scenario = pytester.makefile(
+        ".yaml",
+        probes_directions="tests:\n  voice:\n"
+        "    probe: {kind: udp, interval: 10 ms, count: 50, dscp: EF}\n"
+        "    expect:\n"
+        '      latency.up.p99: "<= 50 ms"\n'
+        '      latency.down.p99: "<= 50 ms"\n'
+        '      latency.up.loss: "<= 1 %"\n'
+        '      dscp.changed: "== 0 %"\n'
+        '      dscp.return.changed: "== 0 %"\n',
+    )
+    result = pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider", str(scenario))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*voice*latency.up.p99*<= 50 ms*pass*"])
