@@ -136,9 +136,11 @@ class Histogram:
 class Recorder:
     """One stream of delays (RTT, or one direction): histogram, exact samples while few, IPDV."""
 
-    def __init__(self, exact_limit: int = EXACT_LIMIT) -> None:
+    def __init__(self, exact_limit: int = EXACT_LIMIT, keep_seqs: bool = False) -> None:
         self.histogram = Histogram()
         self.exact: array[int] | None = array("q")
+        # With keep_seqs, the sequence numbers of the exact samples too: replies() lists them.
+        self.seqs: array[int] | None = array("q") if keep_seqs else None
         self.exact_limit = exact_limit
         self._pending: list[tuple[int, int]] = []  # (seq, value): the reorder window
         self._previous: int | None = None
@@ -151,11 +153,19 @@ class Recorder:
         if self.exact is not None:
             if len(self.exact) < self.exact_limit:
                 self.exact.append(value)
+                if self.seqs is not None:
+                    self.seqs.append(seq)
             else:
-                self.exact = None  # from here on the histogram alone answers
+                self.exact = self.seqs = None  # from here on the histogram alone answers
         heapq.heappush(self._pending, (seq, value))
         if len(self._pending) > REORDER_WINDOW:
             self._pair(heapq.heappop(self._pending)[1])
+
+    def replies(self) -> list[list[float]]:
+        """[seq, seconds] of each sample in arrival order, while they are few enough to keep."""
+        if self.exact is None or self.seqs is None:
+            return []
+        return [[seq, value / 1e9] for seq, value in zip(self.seqs, self.exact, strict=True)]
 
     def _pair(self, value: int) -> None:
         if self._previous is not None:

@@ -66,7 +66,7 @@ class TcpProbeClient(ScheduledClient):
         )[0]
         self._family, self._address = family, address
         self._timeout_ns = round(self.timeout * 1e9)
-        self._recorder = Recorder()
+        self._recorder = Recorder(keep_seqs=True)
         per_point = series_period(self.interval_ns / 1e9, self.count)
         self._series = Series(
             self.count, per_point, int(self._timeout_ns / (per_point * self.interval_ns)) + 2
@@ -91,6 +91,7 @@ class TcpProbeClient(ScheduledClient):
             "interval": self.interval_ns / 1e9,
             "started": started_wall,
             "rtt": self._recorder.summary(),
+            "replies": self._recorder.replies(),
             "reordered": 0,
             "series": {
                 "period": per_point * self.interval_ns / 1e9,

@@ -64,7 +64,7 @@ class _Replies:
     def __init__(self, count: int, interval: float, timeout_ns: int) -> None:
         self.count = count
         self.seen = bytearray((count + 7) // 8)
-        self.rtt = Recorder()
+        self.rtt = Recorder(keep_seqs=True)
         self.up = Recorder()
         self.down = Recorder()
         per_point = series_period(interval, count)
@@ -296,6 +296,8 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
             "interval": self.interval_ns / 1e9,
             "started": started_wall,
             "rtt": replies.rtt.summary(),
+            # Per reply while they are few (EXACT_LIMIT): [seq, RTT s] in arrival order.
+            "replies": replies.rtt.replies(),
             "up": replies.up.summary(),
             "down": replies.down.summary(),
             "reordered": replies.reordered,
