@@ -222,12 +222,12 @@ def test_drops_and_reordering_are_counted() -> None:
 
 @pytest.fixture
 def lab_namespace() -> Iterator[str]:
-    """A namespace `qosprobe-PID` joined to this one by a veth: 198.18.200.1 ↔ 198.18.200.2."""
+    """A namespace `qos-PID-probes` joined to this one by a veth: 198.18.200.1 ↔ 198.18.200.2."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create a network namespace (ip netns add)")
     if shutil.which("ip") is None:
         pytest.skip("needs the ip command (iproute2)")
-    name = f"qosprobe-{os.getpid()}"
+    name = f"qos-{os.getpid()}-probes"  # the leftover check and stale sweep see it
     outer, inner = f"qp{os.getpid()}a", f"qp{os.getpid()}b"
     steps = [
         ["ip", "netns", "add", name],
