@@ -8,9 +8,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SYSTEM_TOOLS := iperf3:iperf3 ping:iputils-ping ip:iproute2 tc:iproute2 nft:nftables
-# The test suite also opens the pytest-html report in a headless browser, and checks the
-# STAMP packets of the udp probe with Wireshark's decoder (tshark).
-TEST_TOOLS := $(SYSTEM_TOOLS) chromium:chromium tshark:tshark
+# The test suite also opens the pytest-html report in a headless browser, checks the
+# STAMP packets of the udp probe with Wireshark's decoder (tshark), and runs a real OpenSSH
+# sshd in each site namespace of the site lab (sshd lives in /usr/sbin, checked too).
+TEST_TOOLS := $(SYSTEM_TOOLS) chromium:chromium tshark:tshark sshd:openssh-server ssh:openssh-client
 
 .PHONY: install test-install system-deps apt-tools venv qos test lint bench clean
 

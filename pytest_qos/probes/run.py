@@ -27,12 +27,16 @@ _RESPONDER_LIFETIME_MARGIN = 60.0
 SPAWNED_RATE = 2 / MIN_INTERVAL
 
 
-def python_command(*arguments: str) -> list[str]:
-    """`python -m pytest_qos ARGS`, with the interpreter running this code."""
-    return [sys.executable, "-m", "pytest_qos", *arguments]
+def python_command(*arguments: str, endpoint: Endpoint | None = None) -> list[str]:
+    """`python -m pytest_qos ARGS` here; at a remote endpoint, its shipped stdlib-only script."""
+    ship = getattr(endpoint, "python_argv", None)
+    prefix: list[str] = ship() if ship is not None else [sys.executable, "-m", "pytest_qos"]
+    return [*prefix, *arguments]
 
 
-def client_command(probe: Probe, host: str, port: int) -> list[str]:
+def client_command(
+    probe: Probe, host: str, port: int, endpoint: Endpoint | None = None
+) -> list[str]:
     """The argv of the udp or tcp probe client (`python -m pytest_qos probe ...`)."""
     argv = python_command(
         "probe",
@@ -48,6 +52,7 @@ def client_command(probe: Probe, host: str, port: int) -> list[str]:
         str(probe.packets),
         "--timeout",
         repr(probe.timeout),
+        endpoint=endpoint,
     )
     if probe.kind in ("udp", "stamp"):
         argv += ["--size", str(probe.size)]
@@ -57,10 +62,15 @@ def client_command(probe: Probe, host: str, port: int) -> list[str]:
 
 
 def responder_command(
-    bind: str, port: int, lifetime: float | None = None, rate: float = SPAWNED_RATE
+    bind: str,
+    port: int,
+    lifetime: float | None = None,
+    rate: float = SPAWNED_RATE,
+    endpoint: Endpoint | None = None,
 ) -> list[str]:
-    """The argv of a responder on `bind`:`port`, admitting `rate` packets/s per source."""
-    argv = python_command("responder", "--bind", bind, "--port", str(port))
+    """The argv of a responder on `bind`:`port`, admitting `rate` packets/s per source
+    (at a remote endpoint, the shipped script)."""
+    argv = python_command("responder", "--bind", bind, "--port", str(port), endpoint=endpoint)
     if lifetime is not None:
         argv += ["--lifetime", f"{lifetime:g}"]
     return [*argv, "--rate-limit", f"{rate:g}"]
@@ -78,7 +88,7 @@ class SpawnedResponder(SpawnedServer):
 
     def command(self) -> list[str]:
         """The responder's argv."""
-        return responder_command(self.bind, self.port, self.lifetime)
+        return responder_command(self.bind, self.port, self.lifetime, endpoint=self.endpoint)
 
 
 def run_probe(probe: Probe, target: Target) -> Measurement:
@@ -153,7 +163,7 @@ def _run_client(
     probe: Probe, target: Target, host: str, port: int
 ) -> tuple[list[str], dict[str, Any]]:
     """Run the udp/stamp/tcp client: in this process when the endpoint allows, else spawned."""
-    command = client_command(probe, host, port)
+    command = client_command(probe, host, port, target.client)
     opener = socket_factory(target.client)
     if opener is None:
         completed = target.client.run(command, timeout=probe.timeout_total)

@@ -1,0 +1,393 @@
+"""Endpoints on other hosts: `Ssh` (system OpenSSH, one multiplexed connection per host) and
+`Exec` (any argv prefix: `ip netns exec NS`, `nsenter`, `docker exec C`, `kubectl exec`)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .endpoints import Completed, Endpoint, Local, Process, wait_until
+from .errors import MeasurementError, ToolMissingError
+from .ship import python_argv
+
+# A remote process never lives longer than this, even if every other guard failed.
+DEFAULT_LIFETIME = 900.0
+CONNECT_TIMEOUT = 5  # seconds; ssh's ConnectTimeout for the master connection
+MASTER_START_TIMEOUT = 15.0
+CHECK_TIMEOUT = 10.0  # one remote utility command (reading /proc/net, command -v)
+_KILL_AFTER = 2  # `timeout -k`: SIGKILL this long after the bound's SIGTERM
+_PORTS = (20000, 29999)  # free_port's pick on a remote host
+# Tools a testbed may relocate per host (`iperf3: /opt/bin/iperf3`), by program name.
+RELOCATABLE = ("iperf3", "python3", "ping")
+
+
+class SshError(MeasurementError):
+    """A host could not be reached, refused us, or lacks a tool; one line says what to do."""
+
+
+def _classify(stderr: str) -> tuple[str, str]:
+    """(what failed, what to do) from ssh's own error output."""
+    text = stderr.strip()
+    if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION" in text:
+        return (
+            "host key mismatch (the key offered is not the one in known_hosts)",
+            "if the host was reinstalled, remove its old key with 'ssh-keygen -R HOST' "
+            "and accept the new one once by hand",
+        )
+    if "Permission denied" in text:
+        return (
+            "login refused",
+            "check 'user' and 'identity_file' in the testbed, or load the key into ssh-agent",
+        )
+    if "Could not resolve hostname" in text:
+        return "unknown host name", "check the 'ssh:' destination or ~/.ssh/config"
+    return "unreachable", "check the host is up and its sshd listens (try 'ssh HOST true')"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.replace("\r", "").splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Warning:", "debug"))]
+    return (useful or lines or ["no output"])[-1]
+
+
+def _split_merged(text: str) -> tuple[str, str]:
+    """(document, what came before it): warnings a tool printed ahead of its JSON output."""
+    if text.lstrip().startswith(("{", "[")) or "\n{" not in text:
+        return text, text if not text.lstrip().startswith(("{", "[")) else ""
+    head, _, tail = text.partition("\n{")
+    return "{" + tail, head
+
+
+class _RemoteChecks:
+    """Readiness and free ports read from the far host's /proc/net (one command each)."""
+
+    name: str
+
+    def run(self, argv: Sequence[str], timeout: float) -> Completed:  # pragma: no cover
+        raise NotImplementedError
+
+    def _sockets(self, protocols: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        """{protocol: [(port, state), ...]} of the far host's network namespace, one command."""
+        tables = [f"/proc/net/{p}{v}" for p in protocols for v in ("", "6")]
+        # grep -H prefixes each line with its file; a missing tcp6 (no IPv6) is no error.
+        completed = self._utility(["grep", "-sH", "", *tables])
+        result: dict[str, list[tuple[int, str]]] = {p: [] for p in protocols}
+        for line in completed.stdout.splitlines():
+            table, _, rest = line.partition(":")
+            fields = rest.split()
+            protocol = table.rsplit("/", 1)[-1].rstrip("6")
+            if protocol in result and len(fields) > 3 and ":" in fields[1] and fields[0] != "sl":
+                result[protocol].append((int(fields[1].rsplit(":", 1)[1], 16), fields[3]))
+        return result
+
+    def _utility(self, argv: list[str]) -> Completed:
+        return self.run(argv, timeout=CHECK_TIMEOUT)
+
+    def is_listening(
+        self, port: int, protocol: str = "tcp", process: Process | None = None
+    ) -> bool:
+        """True when a socket on the far host listens (tcp) or is bound (udp) on `port`."""
+        state = "0A" if protocol == "tcp" else "07"
+        sockets = self._sockets((protocol,))[protocol]
+        return any(p == port and s == state for p, s in sockets)
+
+    def listening(self, pid: int, port: int, protocol: str = "tcp") -> bool:
+        """The pre-foundation name of is_listening (`pid` is a local ssh client's: unused)."""
+        return self.is_listening(port, protocol)
+
+    def free_port(self, bind: str, protocols: Sequence[str] = ("tcp",)) -> int:
+        """A port no socket uses on the far host for any of `protocols` (a race is retried)."""
+        taken = {p for entries in self._sockets(tuple(protocols)).values() for p, _ in entries}
+        for _ in range(1000):
+            port = random.randint(*_PORTS)
+            if port not in taken:
+                return port
+        raise MeasurementError(f"no free port in {_PORTS[0]}-{_PORTS[1]} on {self.name}")
+
+
+@dataclass
+class SshOptions:
+    """How to reach one host: anything `ssh` takes as a destination, plus optional settings."""
+
+    destination: str
+    port: int | None = None
+    user: str | None = None
+    identity_file: str | None = None
+    options: tuple[str, ...] = ()  # `-o` values, e.g. "StrictHostKeyChecking=accept-new"
+    config: str | None = None  # `ssh -F FILE`
+
+    def argv(self) -> list[str]:
+        """ssh's options for this host (no destination, no command)."""
+        argv = ["-F", self.config] if self.config else []
+        if self.port is not None:
+            argv += ["-p", str(self.port)]
+        if self.user:
+            argv += ["-l", self.user]
+        if self.identity_file:
+            argv += ["-i", os.path.expanduser(self.identity_file)]
+        for option in self.options:
+            argv += ["-o", option]
+        # BatchMode: never a password or host-key prompt; a test fails instead of hanging.
+        return [*argv, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
+
+
+class Mux:
+    """The session's ControlMaster connections, one per host, sockets in a private directory."""
+
+    def __init__(self) -> None:
+        self._directory: str | None = None
+        self._masters: dict[str, Process] = {}
+        self._lock = threading.Lock()
+        self._host_locks: dict[str, threading.Lock] = {}
+
+    @property
+    def directory(self) -> str:
+        """0700 directory of the control sockets, made on first use."""
+        if self._directory is None:
+            self._directory = tempfile.mkdtemp(prefix="pytest-qos-ssh-")
+        return self._directory
+
+    def socket(self, key: str) -> str:
+        """The control socket path of one host (short: sun_path has 108 bytes)."""
+        digest = format(abs(hash(key)) % (1 << 48), "012x")
+        return os.path.join(self.directory, digest)
+
+    def ensure(self, key: str, options: SshOptions, label: str) -> str:
+        """The host's control socket, starting its master first if it is not running."""
+        with self._lock:
+            host_lock = self._host_locks.setdefault(key, threading.Lock())
+        with host_lock:
+            path = self.socket(key)
+            master = self._masters.get(key)
+            if master is not None and master.alive() and os.path.exists(path):
+                return path
+            if master is not None:
+                master.stop(grace=0.2)
+            self._masters[key] = self._start(path, options, label)
+            return path
+
+    def _start(self, path: str, options: SshOptions, label: str) -> Process:
+        """`ssh -M -N`: a foreground master, our child, so it dies with this process."""
+        # ControlPersist=no: the master lives exactly as long as we keep it; a detached
+        # (persisting) master would outlive a SIGKILLed pytest.
+        argv = [
+            "ssh",
+            *options.argv(),
+            "-o",
+            "ControlMaster=yes",
+            "-o",
+            f"ControlPath={path}",
+            "-o",
+            "ControlPersist=no",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=2",
+            "-N",
+            options.destination,
+        ]
+        log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read below, then closed
+        try:
+            process = Local().spawn(argv, stdout=subprocess.DEVNULL, stderr=log)
+            ready = wait_until(
+                lambda: os.path.exists(path) or not process.alive(),
+                MASTER_START_TIMEOUT,
+                interval=0.005,
+            )
+            if ready and os.path.exists(path) and process.alive():
+                return process
+            process.stop(grace=0.2)
+            log.seek(0)
+            said = log.read()
+        finally:
+            log.close()
+        what, todo = _classify(said)
+        raise SshError(f"host {label}: {what}: {_last_line(said)} — {todo}", argv)
+
+    def close(self) -> None:
+        """Close every master (their remote sessions end too) and remove the directory."""
+        with self._lock:
+            masters, self._masters = list(self._masters.values()), {}
+        for master in masters:
+            master.stop(grace=1.0)
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
+
+
+MUX = Mux()
+atexit.register(MUX.close)
+
+
+class Ssh(_RemoteChecks, Endpoint):
+    """A host reached with the system `ssh`; argv is quoted once (shlex), never re-interpreted."""
+
+    def __init__(
+        self,
+        destination: str,
+        *,
+        name: str | None = None,
+        port: int | None = None,
+        user: str | None = None,
+        identity_file: str | None = None,
+        options: Sequence[str] = (),
+        config: str | None = None,
+        programs: dict[str, str] | None = None,
+        lifetime: float = DEFAULT_LIFETIME,
+        mux: Mux | None = MUX,
+    ) -> None:
+        self.name = name or destination
+        self.ssh = SshOptions(destination, port, user, identity_file, tuple(options), config)
+        self.programs = dict(programs or {})
+        self.lifetime = lifetime
+        self.mux = mux
+        self._checked: set[str] = set()
+
+    @property
+    def key(self) -> str:
+        """What identifies the connection: same options, same master."""
+        return shlex.join([*self.ssh.argv(), self.ssh.destination])
+
+    def _connection(self) -> list[str]:
+        argv = ["ssh", *self.ssh.argv()]
+        if self.mux is not None:
+            path = self.mux.ensure(self.key, self.ssh, self.label)
+            argv += ["-o", "ControlMaster=no", "-o", f"ControlPath={path}"]
+        return argv
+
+    @property
+    def label(self) -> str:
+        """How errors name this host: `branch-1 (ops@branch1.example.net)`."""
+        dest = self.ssh.destination
+        return self.name if self.name == dest else f"{self.name} ({dest})"
+
+    def program(self, argv0: str) -> str:
+        """The far host's path of a tool the local argv names by its local path."""
+        base = os.path.basename(argv0)
+        for tool in RELOCATABLE:
+            if base == tool or (tool == "python3" and re.fullmatch(r"python3(\.\d+)?", base)):
+                return self.programs.get(tool, tool)
+        return argv0
+
+    def remote_line(self, argv: Sequence[str], bound: float | None = None) -> str:
+        """The one string the remote shell gets: tty settings, a hard bound, argv quoted."""
+        words = [self.program(argv[0]), *argv[1:]]
+        limit = f"{bound if bound is not None else self.lifetime:.0f}"
+        # -onlcr: '\n' stays '\n' (a pty turns it into '\r\n'); -echo: nothing typed comes back.
+        return (
+            f"stty -onlcr -echo 2>/dev/null; exec timeout -k {_KILL_AFTER} {limit} "
+            + shlex.join(words)
+        )
+
+    def command(self, argv: Sequence[str], bound: float | None = None) -> list[str]:
+        """ssh -tt through the host's master: the remote process gets SIGHUP if ssh dies."""
+        return [*self._connection(), "-tt", self.ssh.destination, self.remote_line(argv, bound)]
+
+    def utility(self, argv: Sequence[str], timeout: float = CHECK_TIMEOUT) -> Completed:
+        """A short command without a pty (stdout and stderr apart), e.g. reading /proc/net."""
+        full = [*self._connection(), "-T", self.ssh.destination, shlex.join(argv)]
+        completed = Local().run(full, timeout=timeout)
+        if completed.returncode == 255:
+            what, todo = _classify(completed.stderr)
+            raise SshError(
+                f"host {self.label}: {what}: {_last_line(completed.stderr)} — {todo}", full
+            )
+        return completed
+
+    def _utility(self, argv: list[str]) -> Completed:
+        return self.utility(argv)
+
+    def require(self, argv0: str) -> None:
+        """Check once per session that the far host has the tool; ToolMissingError if not."""
+        tool = self.program(argv0)
+        if tool == argv0 and os.path.basename(argv0) not in RELOCATABLE:
+            return
+        if tool in self._checked:
+            return
+        found = self.utility(["sh", "-c", 'command -v "$1"', "sh", tool])
+        if found.returncode != 0:
+            name = next(t for t in RELOCATABLE if self.program(t) == tool)
+            key = {"python3": "python"}.get(name, name)
+            raise ToolMissingError(
+                f"host {self.label}: '{tool}' not found there — install {name} on it, "
+                f"or give its path as '{key}: PATH' for the host in the testbed"
+            )
+        self._checked.add(tool)
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        stdout: int | IO[Any] | None = subprocess.PIPE,
+        stderr: int | IO[Any] | None = subprocess.PIPE,
+        **kwargs: Any,
+    ) -> Process:
+        """Start argv on the host (stdout and stderr arrive merged, on `stdout`)."""
+        self.require(argv[0])
+        return Local().spawn(self.command(argv), stdout=stdout, stderr=stderr, **kwargs)
+
+    def run(self, argv: Sequence[str], timeout: float, **kwargs: Any) -> Completed:
+        """Run argv on the host; the remote side is bounded by `timeout` too."""
+        self.require(argv[0])
+        process = Local().spawn(self.command(argv, bound=timeout + 1), **kwargs)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        finally:
+            process.stop()
+        returncode = process.popen.returncode
+        if returncode == 255 and not out.strip():
+            what, todo = _classify(err)
+            raise SshError(f"host {self.label}: {what}: {_last_line(err)} — {todo}", argv)
+        # -tt merged the tool's stderr into stdout; ssh's own messages stay on stderr.
+        err = "\n".join(
+            line for line in err.splitlines() if not line.startswith("Shared connection to")
+        )
+        out, merged = _split_merged(out.replace("\r\n", "\n"))
+        return Completed(list(argv), returncode, out, "\n".join(x for x in (merged, err) if x))
+
+    def python_argv(self) -> list[str]:
+        """`python3 -c SCRIPT`: the responder and probe client, nothing installed there."""
+        return python_argv(self.programs.get("python3", "python3"))
+
+    def close(self) -> None:
+        """Connections are the session's (closed by MUX.close); nothing per endpoint."""
+
+    def __repr__(self) -> str:
+        return f"Ssh({self.label!r})"
+
+
+@dataclass
+class Exec(_RemoteChecks, Endpoint):
+    """Any argv prefix: `[ip, netns, exec, NS]`, `[nsenter, -t, PID, -n]`, `[docker, exec, C]`."""
+
+    prefix: list[str]
+    name: str = ""
+    programs: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            raise ValueError("an Exec endpoint needs a non-empty argv prefix")
+        self.name = self.name or shlex.join(self.prefix)
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """prefix + argv (a relocated tool's path substituted)."""
+        base = os.path.basename(argv[0])
+        program = self.programs.get(base, argv[0])
+        return [*self.prefix, program, *argv[1:]]
+
+    def python_argv(self) -> list[str]:
+        """`python3 -c SCRIPT` inside the container or namespace."""
+        return python_argv(self.programs.get("python3", "python3"))
+
+
+__all__ = ["MUX", "Exec", "Mux", "Ssh", "SshError", "SshOptions"]
