@@ -21,9 +21,12 @@ from .errors import InputError, MeasurementTimeout, QosError
 from .target import Target
 
 # Every namespace the lab makes is named PREFIX-<owner pid>-<serial>-<role>; the pid lets a
-# later session tell a leftover of a SIGKILLed run (owner dead) from a lab in use.
+# later session tell a leftover of a SIGKILLed run (owner dead) from a lab in use. The site
+# lab (sitelab.py) names its namespaces the same way, with roles router and site<i>.
 PREFIX = "qos"
-_NAME = re.compile(rf"^{PREFIX}-(?P<pid>\d+)-(?P<serial>\d+)-(?P<role>client|router|server)$")
+_NAME = re.compile(
+    rf"^{PREFIX}-(?P<pid>\d+)-(?P<serial>\d+)-(?P<role>client|router|server|site\d+)$"
+)
 ROLES = ("client", "router", "server")
 COMMAND_TIMEOUT = 10.0  # one `ip`/`tc` command; they take milliseconds
 CONFIG_TIMEOUT = 30.0  # the router config as a whole
