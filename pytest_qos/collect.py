@@ -12,6 +12,7 @@ import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
 
 from .errors import MeasurementError, QosError, ScenarioError
+from .locks import host_locks
 from .report import terminal
 from .results import QosResult
 from .scenario import Scenario, TestSpec, load_scenario
@@ -67,11 +68,21 @@ class ScenarioFile(pytest.File):
     # A lab that failed to build: each of the file's tests fails with it; no rebuild per test.
     setup_error: QosError | None = None
 
+    _sitelab: Any = None
+    testbed: Any = None
+
     def collect(self) -> Iterator[ScenarioItem]:
-        """Validate the file, then one item per entry under `tests:`."""
+        """Validate the file, then one item per test (per test and host pair in a mesh)."""
+        from . import sites
+
         self.scenario = load_scenario(self.path)
-        for spec in self.scenario.tests:
-            yield ScenarioItem.from_parent(self, name=spec.name, spec=spec)
+        lab = self.scenario.lab
+        if lab is not None and lab.sites:
+            self.testbed = sites.lab_testbed(self.path, lab.sites)
+        elif sites.uses_sites(self.scenario):
+            self.testbed = sites.session_testbed(self.config)
+        for spec, pair, name in sites.plan(self.scenario, self.testbed):
+            yield ScenarioItem.from_parent(self, name=name, spec=spec, pair=pair)
 
     def repr_failure(  # type: ignore[override]
         self, excinfo: ExceptionInfo[BaseException]
@@ -84,6 +95,12 @@ class ScenarioFile(pytest.File):
     def setup(self) -> None:
         """Where this file's tests measure: a lab (built once here), a running server, loopback."""
         scenario = self.scenario
+        if scenario.lab is not None and scenario.lab.sites:
+            try:
+                self._build_sites(scenario.lab.sites, scenario.lab.router)
+            except QosError as error:
+                self.setup_error = error
+            return
         if scenario.lab is not None:
             router_config = qos_session(self.config).router_config or scenario.lab.router
             try:
@@ -110,6 +127,26 @@ class ScenarioFile(pytest.File):
         target: Target = self.lab.target()
         return target
 
+    def _build_sites(self, sites: int, router_config: Path | None) -> None:
+        """`lab: {sites: N}`: the site lab, and its generated testbed in place of the names."""
+        from .sitelab import SiteLab, sites_unavailable_reason
+        from .testbed import load_testbed
+
+        if not qos_session(self.config).enabled:
+            return  # the tests are skipped (no --qos): build nothing
+        reason = sites_unavailable_reason()
+        if reason:
+            pytest.skip(f"site lab {reason}")
+        router = qos_session(self.config).router_config or router_config
+        self._sitelab = SiteLab.create(sites, router)
+        self.testbed = load_testbed(self._sitelab.testbed)
+
+    def pair_target(self, pair: tuple[str, str]) -> Target:
+        """Clients at the pair's `from` host, servers at its `to` host."""
+        from .sites import pair_target
+
+        return pair_target(self.testbed, pair)
+
     def lab_state(self) -> str:
         """The router's qdiscs and counters, to show why a lab test failed ('' if no lab)."""
         if self.lab is None:
@@ -121,14 +158,20 @@ class ScenarioFile(pytest.File):
         if self.lab is not None:
             lab, self.lab = self.lab, None
             lab.destroy()
+        if self._sitelab is not None:
+            sitelab, self._sitelab = self._sitelab, None
+            sitelab.destroy()
 
 
 class ScenarioItem(pytest.Item):
     """One scenario test: measure, judge its bounds, record the result."""
 
-    def __init__(self, *, spec: TestSpec, **kwargs: Any) -> None:
+    def __init__(
+        self, *, spec: TestSpec, pair: tuple[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.spec = spec
+        self.pair = pair  # (from, to) hosts of a path or mesh test
         self.add_marker(QOS_MARKER)
 
     def runtest(self) -> None:
@@ -138,15 +181,19 @@ class ScenarioItem(pytest.Item):
         session = qos_session(self.config)
         if parent.setup_error is not None:
             raise parent.setup_error
+        target = parent.pair_target(self.pair) if self.pair else parent.target
+        # Throughput holds both hosts alone; probes share them (perfSONAR's classes).
+        exclusive = self.spec.traffic is not None or bool(self.spec.load)
         try:
-            result = run_test(
-                self.spec,
-                parent.target,
-                test_id=self.nodeid,
-                iperf3=session.iperf3,
-                baseline=session.baseline,
-                progress=session.progress,
-            )
+            with host_locks(list(self.pair or ()), exclusive):
+                result = run_test(
+                    self.spec,
+                    target,
+                    test_id=self.nodeid,
+                    iperf3=session.iperf3,
+                    baseline=session.baseline,
+                    progress=session.progress,
+                )
         except QosError as error:
             self.stash[RESULT_KEY] = QosResult(test=self.nodeid, error=str(error))
             raise

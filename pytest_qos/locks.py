@@ -77,3 +77,26 @@ def _is_at(handle: IO[str], path: Path) -> bool:
         return False
     mine = os.fstat(handle.fileno())
     return (mine.st_dev, mine.st_ino) == (current.st_dev, current.st_ino)
+
+
+@contextlib.contextmanager
+def host_locks(hosts: list[str], exclusive: bool, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold every host's lock: exclusive for throughput, shared for probes (sorted: no deadlock)."""
+    # Host lock files are kept: a testbed's host names are few and the same every session.
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    with contextlib.ExitStack() as stack:
+        deadline = time.monotonic() + timeout
+        for host in sorted(set(hosts)):
+            handle = stack.enter_context(open(_lock_file(f"host:{host}"), "a+"))
+            while True:
+                try:
+                    fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise MeasurementError(
+                            f"host '{host}' stayed busy with other measurements for {timeout:.0f} s"
+                        ) from None
+                    time.sleep(0.01)
+            stack.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+        yield

@@ -58,6 +58,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="router config to apply in lab scenarios, instead of the one each file names",
     )
+    group.addoption(
+        "--qos-testbed",
+        metavar="PATH",
+        help="testbed file (hosts for path: and mesh: scenarios); ini: qos_testbed",
+    )
     group.addoption("--qos-save", metavar="NAME", help="store this run's results as baseline NAME")
     group.addoption(
         "--qos-save-dir",
@@ -85,6 +90,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=["scenarios"],
         help="directories whose YAML files are QoS scenarios (default: scenarios)",
     )
+    parser.addini("qos_testbed", default="", help="testbed file for path: and mesh: scenarios")
     parser.addini(
         "qos_file_patterns",
         type="linelist",
@@ -156,7 +162,10 @@ def _configure_baselines(config: pytest.Config, store: QosSession) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Give SIGTERM and SIGINT back their default actions."""
+    """Close the session's ssh connections; give SIGTERM and SIGINT back their defaults."""
+    from .remote import MUX
+
+    MUX.close()
     with contextlib.suppress(ValueError):
         if signal.getsignal(signal.SIGTERM) is _interrupt:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -20,7 +20,7 @@ from .target import RESPONDER_PORT
 from .traffic import TRAFFIC_KEYS, Traffic
 from .units import Kind, parse, whole_number
 
-TOP_KEYS = ("description", "target", "defaults", "lab", "tests")
+TOP_KEYS = ("description", "target", "defaults", "lab", "path", "mesh", "tests")
 TEST_KEYS = (
     "description",
     "traffic",
@@ -33,6 +33,7 @@ TEST_KEYS = (
     "settle",
     "expect",
     *METHOD_KEYS,
+    "path",
 )
 # None of these may stand beside a method key: a method runs its own flows.
 FLOW_KEYS = ("traffic", "flows", "probe", "probes", "load", "duration", "repeat", "settle")
@@ -41,7 +42,9 @@ WINDOW_KEYS = ("duration", "omit")
 PROBE_WINDOW_KEYS = ("duration", "count")
 DEFAULT_KEYS = (*TRAFFIC_KEYS, "repeat", "settle")
 TARGET_KEYS = ("host", "port", "ports", "responder_port")
-LAB_KEYS = ("router",)
+LAB_KEYS = ("router", "sites")
+PATH_KEYS = ("from", "to")
+MESH_KEYS = ("hosts", "group", "from", "to")
 DEFAULT_SETTLE = 1.0
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 MAX_ALIAS_NODES = 10_000  # values aliases may add beyond those written
@@ -76,9 +79,36 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class LabSpec:
-    """`lab:` — run the tests across client/router/server namespaces with a router config."""
+    """`lab:` — client/router/server namespaces, or `sites: N` site namespaces with sshd."""
 
     router: Path | None
+    sites: int | None = None
+
+
+@dataclass(frozen=True)
+class HostRef:
+    """A host or group name written in the file, with where (for errors at collection)."""
+
+    name: str
+    line: int
+    key: str
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """`path: {from, to}` — clients at `from` (default: here), servers at `to`."""
+
+    to: HostRef
+    from_: HostRef | None = None
+
+
+@dataclass(frozen=True)
+class MeshSpec:
+    """`mesh:` — every ordered pair of `hosts` (or `group`), or each of `from` to each of `to`."""
+
+    hosts: tuple[HostRef, ...] = ()
+    from_: tuple[HostRef, ...] = ()
+    to: tuple[HostRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +130,7 @@ class TestSpec:
     duration: float = 1.0
     method: MethodSpec | None = None  # rfc2544 / rfc6349 / y1564 instead of flows
     method_key: str | None = None
+    site_path: PathSpec | None = None  # `path:` of this test
 
 
 @dataclass(frozen=True)
@@ -111,6 +142,8 @@ class Scenario:
     target: TargetSpec = TargetSpec()
     lab: LabSpec | None = None
     description: str = ""
+    site_path: PathSpec | None = None  # `path:` (the file's own path is `path`)
+    mesh: MeshSpec | None = None
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -326,12 +359,67 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         description = top.get("description", "")
         if not isinstance(description, str):
             raise self.error(("description",), "description must be text")
+        path = self.site_path(top["path"], ("path",)) if "path" in top else None
+        mesh = self.mesh(top["mesh"]) if "mesh" in top else None
+        if mesh is not None and (path is not None or any(t.site_path for t in tests)):
+            raise self.error(("mesh",), "a mesh file gives no 'path:'; the mesh makes the paths")
+        if (mesh or path or any(t.site_path for t in tests)) and "target" in top:
+            raise self.error(("target",), "give 'target:' or 'path:'/'mesh:', not both")
         return Scenario(
             path=self.path,
             tests=tests,
             target=self.target(top.get("target")),
             lab=self.lab(top["lab"]) if "lab" in top else None,
             description=description,
+            site_path=path,
+            mesh=mesh,
+        )
+
+    def ref(self, value: Any, path: KeyPath) -> HostRef:
+        """A host (or group) name."""
+        if not isinstance(value, str) or not value:
+            raise self.error(path, f"a host name from the testbed, got {_kind(value)}")
+        return HostRef(value, self.lines.get(path, 1), _dotted(path))
+
+    def refs(self, value: Any, path: KeyPath) -> tuple[HostRef, ...]:
+        """One name or a list of names."""
+        if isinstance(value, list):
+            if not value:
+                raise self.error(path, "give at least one host")
+            return tuple(self.ref(item, (*path, str(i))) for i, item in enumerate(value))
+        return (self.ref(value, path),)
+
+    def site_path(self, value: Any, path: KeyPath) -> PathSpec:
+        """`path: {from: A, to: B}`."""
+        data = self.mapping(value, path, "'path'")
+        self.known_keys(data, PATH_KEYS, path, "'path'")
+        if "to" not in data:
+            raise self.error(path, "a path needs 'to:' (the host servers run at)")
+        from_ = self.ref(data["from"], (*path, "from")) if "from" in data else None
+        return PathSpec(to=self.ref(data["to"], (*path, "to")), from_=from_)
+
+    def mesh(self, value: Any) -> MeshSpec:
+        """`mesh: {hosts: [...]}`, `{group: G}` or `{from: ..., to: ...}`."""
+        path: KeyPath = ("mesh",)
+        data = self.mapping(value, path, "'mesh'")
+        self.known_keys(data, MESH_KEYS, path, "'mesh'")
+        ways = [k for k in ("hosts", "group") if k in data] + (
+            ["from/to"] if {"from", "to"} & set(data) else []
+        )
+        if len(ways) != 1:
+            raise self.error(
+                path,
+                "give one of 'hosts: [A, B, C]', 'group: NAME' or 'from: ... to: ...'",
+            )
+        if "hosts" in data:
+            return MeshSpec(hosts=self.refs(data["hosts"], (*path, "hosts")))
+        if "group" in data:
+            return MeshSpec(hosts=(self.ref(data["group"], (*path, "group")),))
+        if not {"from", "to"} <= set(data):
+            raise self.error(path, "a from/to mesh needs both 'from:' and 'to:'")
+        return MeshSpec(
+            from_=self.refs(data["from"], (*path, "from")),
+            to=self.refs(data["to"], (*path, "to")),
         )
 
     def defaults(self, value: Any) -> dict[str, Any]:
@@ -402,9 +490,16 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             return LabSpec(router=None)
         data = self.mapping(value, ("lab",), "'lab'")
         self.known_keys(data, LAB_KEYS, ("lab",), "'lab'")
+        sites = data.get("sites")
+        if sites is not None and (
+            isinstance(sites, bool) or not isinstance(sites, int) or not 2 <= sites <= 32
+        ):
+            raise self.error(
+                ("lab", "sites"), f"sites is a whole number from 2 to 32, got {sites!r}"
+            )
         router = data.get("router")
         if router is None:
-            return LabSpec(router=None)
+            return LabSpec(router=None, sites=sites)
         if not isinstance(router, str):
             raise self.error(("lab", "router"), "router is the path of an executable config")
         if "\0" in router or len(router) > MAX_PATH:
@@ -424,7 +519,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             raise self.error(
                 ("lab", "router"), f"router config '{router}' does not exist (looked for {config})"
             )
-        return LabSpec(router=config)
+        return LabSpec(router=config, sites=sites)
 
     def test(self, name: str, value: Any, defaults: dict[str, Any]) -> TestSpec:
         """One test under `tests:`."""
@@ -472,6 +567,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         self.check_measurable(expect, traffic, probe, (*path, "expect"), flows, probes)
         probe, probes = _told_what_is_read(probe, probes, expect)
         description = data.get("description", "")
+        site_path = self.site_path(data["path"], (*path, "path")) if "path" in data else None
         return TestSpec(
             name=name,
             line=self.lines.get(path, 1),
@@ -485,6 +581,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             flows=flows,
             probes=probes,
             duration=duration,
+            site_path=site_path,
         )
 
     def expect(self, data: dict[str, Any], path: KeyPath) -> dict[str, Bound]:
@@ -543,6 +640,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             description=str(data.get("description", "")),
             method=method,
             method_key=key,
+            site_path=self.site_path(data["path"], (*path, "path")) if "path" in data else None,
         )
 
     def probe(self, value: Any, path: KeyPath, windowed: bool = False) -> Probe:
