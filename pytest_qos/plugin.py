@@ -26,7 +26,7 @@ from .collect import ScenarioFile, explain, is_scenario_file
 from .errors import InputError, QosError
 from .fixtures import iperf3, iperf3_server, latency_probe, qos_check, qos_lab, qos_target
 from .progress import Progress
-from .report import junit, terminal
+from .report import junit, matrix, terminal
 from .report.html import QosHtmlExtras, html_report_requested
 from .report.markdown import append_step_summary, render_markdown, write_markdown
 from .report.plots import write_plots
@@ -297,6 +297,16 @@ class QosReporter:
                     self.store.results, self.store.comparisons(), self.store.baseline_name
                 )
             )
+            grids = matrix.render_terminal(self.store.results)
+            if grids:
+                terminalreporter.write_sep("=", "QoS mesh matrix")
+                terminalreporter.write_line(grids)
+
+    def pytest_html_results_summary(self, prefix: list[str], summary: Any, postfix: Any) -> None:
+        """pytest-html: the mesh matrices, cells coloured by verdict, above the results."""
+        grids = matrix.render_html(self.store.results)
+        if grids:
+            prefix.append(grids)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -340,6 +350,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 lambda: [write_plots(r, plot_dir) for r in store.results],
             )
         markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
+        grids = matrix.render_markdown(store.results)
+        if grids:
+            markdown += f"\n### QoS mesh matrix\n\n{grids}\n"
         if md_path is not None:
             _output(failed, "--qos-md", lambda: write_markdown(md_path, markdown))
         _output(failed, "GITHUB_STEP_SUMMARY", lambda: append_step_summary(markdown))
