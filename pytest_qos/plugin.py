@@ -40,9 +40,18 @@ from .session import (
     QosSession,
     qos_session,
 )
+from .sitelab import qos_sites
 
 # pytest finds fixtures among a plugin module's names.
-__all__ = ["iperf3", "iperf3_server", "latency_probe", "qos_check", "qos_lab", "qos_target"]
+__all__ = [
+    "iperf3",
+    "iperf3_server",
+    "latency_probe",
+    "qos_check",
+    "qos_lab",
+    "qos_sites",
+    "qos_target",
+]
 
 # -- options -------------------------------------------------------------------------------
 
@@ -111,6 +120,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "qos_lab(router=PATH): the router config the qos_lab fixture applies"
+    )
+    config.addinivalue_line(
+        "markers", "qos_sites(sites=N, router=PATH): the site lab the qos_sites fixture builds"
     )
     router_config = _path_option(config, "qos_router_config")
     if router_config is not None and not router_config.is_file():

@@ -73,9 +73,6 @@ class _RemoteChecks:
 
     name: str
 
-    def run(self, argv: Sequence[str], timeout: float) -> Completed:  # pragma: no cover
-        raise NotImplementedError
-
     def _sockets(self, protocols: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
         """{protocol: [(port, state), ...]} of the far host's network namespace, one command."""
         tables = [f"/proc/net/{p}{v}" for p in protocols for v in ("", "6")]
@@ -91,7 +88,7 @@ class _RemoteChecks:
         return result
 
     def _utility(self, argv: list[str]) -> Completed:
-        return self.run(argv, timeout=CHECK_TIMEOUT)
+        raise NotImplementedError
 
     def is_listening(
         self, port: int, protocol: str = "tcp", process: Process | None = None
@@ -384,6 +381,9 @@ class Exec(_RemoteChecks, Endpoint):
         base = os.path.basename(argv[0])
         program = self.programs.get(base, argv[0])
         return [*self.prefix, program, *argv[1:]]
+
+    def _utility(self, argv: list[str]) -> Completed:
+        return self.run(argv, timeout=CHECK_TIMEOUT)
 
     def python_argv(self) -> list[str]:
         """`python3 -c SCRIPT` inside the container or namespace."""

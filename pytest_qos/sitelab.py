@@ -14,8 +14,11 @@ import shutil
 import sys
 import tempfile
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from .endpoints import Local, Netns, Process, listening_in, wait_until
 from .errors import InputError
@@ -318,4 +321,19 @@ def _destroy_all() -> None:
             lab.destroy()
 
 
-__all__ = ["SiteLab", "site_processes", "sites_unavailable_reason"]
+@pytest.fixture
+def qos_sites(request: pytest.FixtureRequest) -> Iterator[SiteLab]:
+    """A site lab (root): `@pytest.mark.qos_sites(sites=N, router=PATH)`; default 3 sites."""
+    reason = sites_unavailable_reason()
+    if reason:
+        pytest.skip(f"site lab {reason}")
+    marker = request.node.get_closest_marker("qos_sites")
+    kwargs = marker.kwargs if marker is not None else {}
+    router = kwargs.get("router")
+    if router is not None:
+        router = (request.path.parent / router).resolve()
+    lab = SiteLab.create(kwargs.get("sites", DEFAULT_SITES), router)
+    try:
+        yield lab
+    finally:
+        lab.destroy()
