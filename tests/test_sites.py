@@ -1,0 +1,194 @@
+"""Scenarios across sites, every measurement through ssh to a real sshd in a site namespace."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_qos.sitelab import SiteLab, site_processes, sites_unavailable_reason
+
+UNAVAILABLE = sites_unavailable_reason()
+needs_sites = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"site lab {UNAVAILABLE}")
+pytest_plugins = ["pytester"]
+
+
+def _scenario(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_unknown_host_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    """A name the testbed lacks fails collection: file, line, key, did-you-mean."""
+    testbed = pytester.path / "bed.yaml"
+    testbed.write_text(
+        "hosts:\n  branch-1: {ssh: b1, address: 198.18.10.2}\n  dc-1: {ssh: dc1, address: 198.18.20.2}\n"
+    )
+    _scenario(
+        pytester.path / "p.qos.yaml",
+        """\
+        path: {from: branch-1, to: dc-2}
+        tests:
+          tcp: {traffic: {protocol: tcp, duration: 1 s}}
+        """,
+    )
+    result = pytester.runpytest("--qos", f"--qos-testbed={testbed}", "p.qos.yaml")
+    result.stdout.fnmatch_lines(
+        ["*p.qos.yaml:1: path.to: unknown host 'dc-2' — did you mean 'dc-1'?*"]
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_mesh_items_one_per_ordered_pair(pytester: pytest.Pytester) -> None:
+    """`FILE::tcp[a->b]` for each ordered pair; -k HOST- selects by source (collection only)."""
+    testbed = pytester.path / "bed.yaml"
+    testbed.write_text(
+        "hosts:\n"
+        + "".join(f"  h{i}: {{ssh: h{i}, address: 198.18.{i}.2}}\n" for i in range(1, 5))
+        + "groups:\n  all4: [h1, h2, h3, h4]\n"
+    )
+    _scenario(
+        pytester.path / "m.qos.yaml",
+        """\
+        mesh: {group: all4}
+        tests:
+          tcp: {traffic: {protocol: tcp, duration: 1 s}}
+        """,
+    )
+    result = pytester.runpytest("--collect-only", "-q", f"--qos-testbed={testbed}", "m.qos.yaml")
+    items = [line for line in result.outlines if "::" in line]
+    assert len(items) == 12 and "m.qos.yaml::tcp[h1->h4]" in items
+    picked = pytester.runpytest(
+        "--collect-only", "-q", f"--qos-testbed={testbed}", "-k", "h2-", "m.qos.yaml"
+    )
+    assert len([line for line in picked.outlines if "::" in line]) == 3
+
+
+@pytest.mark.root
+@needs_sites
+def test_path_between_two_sites_tcp_udp_and_probes(pytester: pytest.Pytester) -> None:
+    """site1 -> site2 over real sshd: TCP, UDP, udp probe and icmp probe all pass."""
+    _scenario(
+        pytester.path / "path.qos.yaml",
+        """\
+        lab: {sites: 2}
+        path: {from: site1, to: site2}
+        defaults: {duration: 1 s, settle: 0 s}
+        tests:
+          tcp: {traffic: {protocol: tcp}, expect: {throughput: ">= 100 Mbit/s"}}
+          udp: {traffic: {protocol: udp, bitrate: 50 Mbit/s}, expect: {loss: "<= 1 %"}}
+          voice: {probe: {kind: udp, duration: 1 s}, expect: {latency.p99: "<= 50 ms"}}
+          ping: {probe: {kind: icmp, duration: 1 s}, expect: {latency.p50: "<= 50 ms"}}
+        """,
+    )
+    result = pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider", "path.qos.yaml")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*path.qos.yaml::tcp*throughput*pass*"])
+
+
+@pytest.mark.root
+@needs_sites
+def test_three_site_mesh_and_matrix(pytester: pytest.Pytester) -> None:
+    """A 3-site mesh: six items, and a from x to matrix in the terminal and Markdown."""
+    _scenario(
+        pytester.path / "mesh.qos.yaml",
+        """\
+        lab: {sites: 3}
+        mesh: {group: sites}
+        tests:
+          voice: {probe: {kind: udp, duration: 0.5 s}, settle: 0 s, expect: {latency.p99: "<= 50 ms"}}
+        """,
+    )
+    md = pytester.path / "out.md"
+    result = pytester.runpytest_subprocess(
+        "--qos", "-p", "no:cacheprovider", f"--qos-md={md}", "mesh.qos.yaml"
+    )
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(
+        ["*QoS mesh matrix*", "*from \\ to*site1*site2*site3*", "site1 * ✓*"]
+    )
+    assert "| **site3** |" in md.read_text()
+
+
+def _inner_pytest(directory: Path, testbed: Path, *names: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--qos",
+            "-p",
+            "no:cacheprovider",
+            f"--qos-testbed={testbed}",
+            *names,
+        ],
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.root
+@needs_sites
+def test_sigkill_mid_measurement_leaves_nothing(tmp_path: Path) -> None:
+    """SIGKILL of pytest while iperf3 runs at the sites: nothing left there, no mux, in 5 s."""
+    lab = SiteLab.create(2)
+    try:
+        _scenario(
+            tmp_path / "long.qos.yaml",
+            """\
+            path: {from: site1, to: site2}
+            tests:
+              tcp: {traffic: {protocol: tcp, duration: 20 s}, settle: 0 s}
+            """,
+        )
+        inner = _inner_pytest(tmp_path, lab.testbed, "long.qos.yaml")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(site_processes(lab, ("iperf3",))) < 2:
+            time.sleep(0.1)
+        assert len(site_processes(lab, ("iperf3",))) >= 2, inner.communicate(timeout=30)[0]
+        inner.send_signal(signal.SIGKILL)
+        inner.wait(timeout=5)
+        killed = time.monotonic()
+
+        def leftovers() -> list[str]:
+            mux = subprocess.run(
+                ["pgrep", "-af", str(lab.ssh_config)], capture_output=True, text=True
+            ).stdout
+            return site_processes(lab) + [line for line in mux.splitlines() if "pgrep" not in line]
+
+        while leftovers() and time.monotonic() - killed < 5:
+            time.sleep(0.1)
+        assert leftovers() == []
+    finally:
+        lab.destroy()
+
+
+@pytest.mark.root
+@needs_sites
+def test_dropped_site_fails_its_tests_and_the_mesh_goes_on(tmp_path: Path) -> None:
+    """site3's sshd killed: its pairs fail with one clear line, the others pass."""
+    lab = SiteLab.create(3)
+    try:
+        lab.kill_sshd("site3")
+        _scenario(
+            tmp_path / "mesh.qos.yaml",
+            """\
+            mesh: {group: sites}
+            tests:
+              voice: {probe: {kind: udp, duration: 0.3 s}, settle: 0 s}
+            """,
+        )
+        inner = _inner_pytest(tmp_path, lab.testbed, "-rf", "mesh.qos.yaml")
+        output = inner.communicate(timeout=120)[0]
+        assert "2 passed" in output and "4 failed" in output, output
+        assert "host site3: unreachable:" in output, output
+    finally:
+        lab.destroy()
