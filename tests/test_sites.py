@@ -28,7 +28,8 @@ def test_unknown_host_is_a_collection_error(pytester: pytest.Pytester) -> None:
     """A name the testbed lacks fails collection: file, line, key, did-you-mean."""
     testbed = pytester.path / "bed.yaml"
     testbed.write_text(
-        "hosts:\n  branch-1: {ssh: b1, address: 198.18.10.2}\n  dc-1: {ssh: dc1, address: 198.18.20.2}\n"
+        "hosts:\n  branch-1: {ssh: b1, address: 198.18.10.2}\n"
+        "  dc-1: {ssh: dc1, address: 198.18.20.2}\n"
     )
     _scenario(
         pytester.path / "p.qos.yaml",
@@ -102,7 +103,10 @@ def test_three_site_mesh_and_matrix(pytester: pytest.Pytester) -> None:
         lab: {sites: 3}
         mesh: {group: sites}
         tests:
-          voice: {probe: {kind: udp, duration: 0.5 s}, settle: 0 s, expect: {latency.p99: "<= 50 ms"}}
+          voice:
+            probe: {kind: udp, duration: 0.5 s}
+            settle: 0 s
+            expect: {latency.p99: "<= 50 ms"}
         """,
     )
     md = pytester.path / "out.md"

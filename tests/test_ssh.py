@@ -121,7 +121,8 @@ def test_host_key_mismatch_and_unreachable(sites: SiteLab, tmp_path: os.PathLike
     wrong = os.path.join(tmp_path, "known_hosts")
     with open(wrong, "w") as known:
         known.write(
-            "198.19.1.2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBsIte2aHqTQ/7RMfX5nN2wBhVCXoZAyx3UVVxRPDl2z\n"
+            "198.19.1.2 ssh-ed25519 "
+            "AAAAC3NzaC1lZDI1NTE5AAAAIBsIte2aHqTQ/7RMfX5nN2wBhVCXoZAyx3UVVxRPDl2z\n"
         )
     host = Ssh(
         "site1", name="s1", config=str(sites.ssh_config), options=[f"UserKnownHostsFile={wrong}"]
