@@ -127,10 +127,10 @@ def test_host_key_mismatch_and_unreachable(sites: SiteLab, tmp_path: os.PathLike
     host = Ssh(
         "site1", name="s1", config=str(sites.ssh_config), options=[f"UserKnownHostsFile={wrong}"]
     )
-    with pytest.raises(SshError, match="host s1 \\(site1\\): host key mismatch"):
+    with pytest.raises(SshError, match=r"host s1 \(site1\): host key mismatch"):
         host.run(["true"], timeout=10)
     closed = Ssh("site1", name="s1", port=2, config=str(sites.ssh_config))
-    with pytest.raises(SshError, match="host s1 \\(site1\\): unreachable: .*sshd listens"):
+    with pytest.raises(SshError, match=r"host s1 \(site1\): unreachable: .*sshd listens"):
         closed.run(["true"], timeout=10)
 
 

@@ -53,7 +53,7 @@ def test_example_testbed(tmp_path: Path) -> None:
     assert endpoint.ssh.config == str(tmp_path / "ssh" / "config")
     edge = bed.hosts["edge"].endpoint()
     assert isinstance(edge, Ssh)
-    assert ["-p", "2222", "-l", "qos"] == edge.ssh.argv()[2:6]
+    assert edge.ssh.argv()[2:6] == ["-p", "2222", "-l", "qos"]
     assert "StrictHostKeyChecking=accept-new" in edge.ssh.argv()
     assert isinstance(bed.hosts["dc-1"].endpoint(), Exec)
 
