@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import atexit
 import os
-import random
 import re
 import shlex
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
 
-from .endpoints import Completed, Endpoint, Local, Process, wait_until
+from .endpoints import (
+    Completed,
+    Endpoint,
+    Local,
+    Process,
+    Stream,
+    parse_socket_table,
+    wait_until,
+)
 from .errors import MeasurementError, ToolMissingError
 from .ship import python_argv
 
@@ -26,7 +32,6 @@ CONNECT_TIMEOUT = 5  # seconds; ssh's ConnectTimeout for the master connection
 MASTER_START_TIMEOUT = 15.0
 CHECK_TIMEOUT = 10.0  # one remote utility command (reading /proc/net, command -v)
 _KILL_AFTER = 2  # `timeout -k`: SIGKILL this long after the bound's SIGTERM
-_PORTS = (20000, 29999)  # free_port's pick on a remote host
 # Tools a testbed may relocate per host (`iperf3: /opt/bin/iperf3`), by program name.
 RELOCATABLE = ("iperf3", "python3", "ping")
 
@@ -60,56 +65,19 @@ def _last_line(text: str) -> str:
     return (useful or lines or ["no output"])[-1]
 
 
+def _with_env(argv: Sequence[str], env: Mapping[str, str] | None) -> list[str]:
+    """Variables reach the far side through `env NAME=VALUE argv` (ssh passes none)."""
+    if not env:
+        return list(argv)
+    return ["env", *(f"{name}={value}" for name, value in env.items()), *argv]
+
+
 def _split_merged(text: str) -> tuple[str, str]:
     """(document, what came before it): warnings a tool printed ahead of its JSON output."""
     if text.lstrip().startswith(("{", "[")) or "\n{" not in text:
         return text, text if not text.lstrip().startswith(("{", "[")) else ""
     head, _, tail = text.partition("\n{")
     return "{" + tail, head
-
-
-class _RemoteChecks:
-    """Readiness and free ports read from the far host's /proc/net (one command each)."""
-
-    name: str
-
-    def _sockets(self, protocols: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
-        """{protocol: [(port, state), ...]} of the far host's network namespace, one command."""
-        tables = [f"/proc/net/{p}{v}" for p in protocols for v in ("", "6")]
-        # grep -H prefixes each line with its file; a missing tcp6 (no IPv6) is no error.
-        completed = self._utility(["grep", "-sH", "", *tables])
-        result: dict[str, list[tuple[int, str]]] = {p: [] for p in protocols}
-        for line in completed.stdout.splitlines():
-            table, _, rest = line.partition(":")
-            fields = rest.split()
-            protocol = table.rsplit("/", 1)[-1].rstrip("6")
-            if protocol in result and len(fields) > 3 and ":" in fields[1] and fields[0] != "sl":
-                result[protocol].append((int(fields[1].rsplit(":", 1)[1], 16), fields[3]))
-        return result
-
-    def _utility(self, argv: list[str]) -> Completed:
-        raise NotImplementedError
-
-    def is_listening(
-        self, port: int, protocol: str = "tcp", process: Process | None = None
-    ) -> bool:
-        """True when a socket on the far host listens (tcp) or is bound (udp) on `port`."""
-        state = "0A" if protocol == "tcp" else "07"
-        sockets = self._sockets((protocol,))[protocol]
-        return any(p == port and s == state for p, s in sockets)
-
-    def listening(self, pid: int, port: int, protocol: str = "tcp") -> bool:
-        """The pre-foundation name of is_listening (`pid` is a local ssh client's: unused)."""
-        return self.is_listening(port, protocol)
-
-    def free_port(self, bind: str, protocols: Sequence[str] = ("tcp",)) -> int:
-        """A port no socket uses on the far host for any of `protocols` (a race is retried)."""
-        taken = {p for entries in self._sockets(tuple(protocols)).values() for p, _ in entries}
-        for _ in range(1000):
-            port = random.randint(*_PORTS)
-            if port not in taken:
-                return port
-        raise MeasurementError(f"no free port in {_PORTS[0]}-{_PORTS[1]} on {self.name}")
 
 
 @dataclass
@@ -226,7 +194,7 @@ MUX = Mux()
 atexit.register(MUX.close)
 
 
-class Ssh(_RemoteChecks, Endpoint):
+class Ssh(Endpoint):
     """A host reached with the system `ssh`; argv is quoted once (shlex), never re-interpreted."""
 
     def __init__(
@@ -301,8 +269,12 @@ class Ssh(_RemoteChecks, Endpoint):
             )
         return completed
 
-    def _utility(self, argv: list[str]) -> Completed:
-        return self.utility(argv)
+    def _bound_ports(self, protocol: str, listening: bool) -> set[int]:
+        """The far host's socket tables, read without a pty (one command)."""
+        tables = [f"/proc/net/{protocol}", f"/proc/net/{protocol}6"]
+        # grep -s: a missing tcp6 (no IPv6 there) is no error.
+        completed = self.utility(["grep", "-sh", "", *tables])
+        return parse_socket_table(completed.stdout, protocol, listening)
 
     def require(self, argv0: str) -> None:
         """Check once per session that the far host has the tool; ToolMissingError if not."""
@@ -325,23 +297,34 @@ class Ssh(_RemoteChecks, Endpoint):
         self,
         argv: Sequence[str],
         *,
-        stdout: int | IO[Any] | None = subprocess.PIPE,
-        stderr: int | IO[Any] | None = subprocess.PIPE,
-        **kwargs: Any,
+        stdout: Stream = subprocess.PIPE,
+        stderr: Stream = subprocess.PIPE,
+        stdin: Stream = subprocess.DEVNULL,
+        env: Mapping[str, str] | None = None,
     ) -> Process:
-        """Start argv on the host (stdout and stderr arrive merged, on `stdout`)."""
+        """Start argv on the host (the tool's stdout and stderr arrive merged, on `stdout`)."""
         self.require(argv[0])
-        return Local().spawn(self.command(argv), stdout=stdout, stderr=stderr, **kwargs)
+        full = self.command(_with_env(argv, env))
+        return Local().spawn(full, stdout=stdout, stderr=stderr, stdin=stdin)
 
-    def run(self, argv: Sequence[str], timeout: float, **kwargs: Any) -> Completed:
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float,
+        *,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+    ) -> Completed:
         """Run argv on the host; the remote side is bounded by `timeout` too."""
         self.require(argv[0])
-        process = Local().spawn(self.command(argv, bound=timeout + 1), **kwargs)
+        stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
+        full = self.command(_with_env(argv, env), bound=timeout + 1)
+        process = Local().spawn(full, stdin=stdin)
         try:
-            out, err = process.communicate(timeout=timeout)
+            out, err = process.communicate(timeout=timeout, input=input)
         finally:
             process.stop()
-        returncode = process.popen.returncode
+        returncode = process.returncode or 0
         if returncode == 255 and not out.strip():
             what, todo = _classify(err)
             raise SshError(f"host {self.label}: {what}: {_last_line(err)} — {todo}", argv)
@@ -364,7 +347,7 @@ class Ssh(_RemoteChecks, Endpoint):
 
 
 @dataclass
-class Exec(_RemoteChecks, Endpoint):
+class Exec(Endpoint):
     """Any argv prefix: `[ip, netns, exec, NS]`, `[nsenter, -t, PID, -n]`, `[docker, exec, C]`."""
 
     prefix: list[str]
@@ -381,9 +364,6 @@ class Exec(_RemoteChecks, Endpoint):
         base = os.path.basename(argv[0])
         program = self.programs.get(base, argv[0])
         return [*self.prefix, program, *argv[1:]]
-
-    def _utility(self, argv: list[str]) -> Completed:
-        return self.run(argv, timeout=CHECK_TIMEOUT)
 
     def python_argv(self) -> list[str]:
         """`python3 -c SCRIPT` inside the container or namespace."""

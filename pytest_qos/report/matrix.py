@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..metrics import format_metric
 from ..results import QosResult
-from .table import format_metric
 
 _PAIR = re.compile(r"^(?P<test>.+)\[(?P<source>[^\[\]]+?)->(?P<sink>[^\[\]]+)\]$")
 
@@ -54,7 +54,7 @@ def _natural(name: str) -> list[str | int]:
 
 
 def _cell(result: QosResult) -> Cell:
-    if result.outcome == "error" or (result.error and not result.checks):
+    if result.error or result.status == "error":
         return Cell("error", "error")
     verdict = "pass" if result.passed else "fail"
     if result.checks:
