@@ -172,6 +172,11 @@ class ScenarioItem(pytest.Item):
         super().__init__(**kwargs)
         self.spec = spec
         self.pair = pair  # (from, to) hosts of a path or mesh test
+        if pair is not None:
+            from .sites import PAIR_WORD
+
+            # `-k 'branch-1->'` selects by pair (plugin.py rewrites '->' to PAIR_WORD).
+            self.extra_keyword_matches.add(f"{pair[0]}{PAIR_WORD}{pair[1]}")
         self.add_marker(QOS_MARKER)
 
     def runtest(self) -> None:

@@ -41,6 +41,7 @@ from .session import (
     qos_session,
 )
 from .sitelab import qos_sites
+from .sites import PAIR_WORD
 
 # pytest finds fixtures among a plugin module's names.
 __all__ = [
@@ -124,6 +125,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "qos_sites(sites=N, router=PATH): the site lab the qos_sites fixture builds"
     )
+    keyword = getattr(config.option, "keyword", "")
+    if keyword and "->" in keyword:
+        # pytest's -k grammar has no '>': `-k 'branch-1->'` becomes a word it can parse.
+        config.option.keyword = keyword.replace("->", PAIR_WORD)
     router_config = _path_option(config, "qos_router_config")
     if router_config is not None and not router_config.is_file():
         raise pytest.UsageError(f"--qos-router-config={router_config}: no such file")

@@ -13,6 +13,7 @@ from .scenario import HostRef, MeshSpec, Scenario, TestSpec
 from .target import Target
 from .testbed import HostSpec, Testbed, load_testbed
 
+PAIR_WORD = "-to-"  # what `->` in a -k expression becomes; mesh items carry "A-to-B"
 HERE = "here"  # `from` when a path does not name one: this machine
 TESTBED_KEY = pytest.StashKey[Testbed | None]()
 Pair = tuple[str, str]

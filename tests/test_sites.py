@@ -46,7 +46,7 @@ def test_unknown_host_is_a_collection_error(pytester: pytest.Pytester) -> None:
 
 
 def test_mesh_items_one_per_ordered_pair(pytester: pytest.Pytester) -> None:
-    """`FILE::tcp[a->b]` for each ordered pair; -k HOST- selects by source (collection only)."""
+    """`FILE::tcp[a->b]` for each ordered pair; -k selects by pair (collection only)."""
     testbed = pytester.path / "bed.yaml"
     testbed.write_text(
         "hosts:\n"
@@ -65,9 +65,13 @@ def test_mesh_items_one_per_ordered_pair(pytester: pytest.Pytester) -> None:
     items = [line for line in result.outlines if "::" in line]
     assert len(items) == 12 and "m.qos.yaml::tcp[h1->h4]" in items
     picked = pytester.runpytest(
-        "--collect-only", "-q", f"--qos-testbed={testbed}", "-k", "h2-", "m.qos.yaml"
+        "--collect-only", "-q", f"--qos-testbed={testbed}", "-k", "h2->", "m.qos.yaml"
     )
     assert len([line for line in picked.outlines if "::" in line]) == 3
+    one = pytester.runpytest(
+        "--collect-only", "-q", f"--qos-testbed={testbed}", "-k", "h2->h4", "m.qos.yaml"
+    )
+    assert [line for line in one.outlines if "::" in line] == ["m.qos.yaml::tcp[h2->h4]"]
 
 
 @pytest.mark.root
