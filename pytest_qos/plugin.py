@@ -238,6 +238,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n N` (dist load): mesh items go to workers whose hosts are free."""
+    if config.getoption("dist", "load") != "load":
+        return None
+    from .meshsched import HostAwareScheduling
+
+    return HostAwareScheduling(config, log)
+
+
 # -- results -------------------------------------------------------------------------------
 
 
