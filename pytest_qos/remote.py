@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shlex
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +33,8 @@ DEFAULT_LIFETIME = 900.0
 CONNECT_TIMEOUT = 5  # seconds; ssh's ConnectTimeout for the master connection
 MASTER_START_TIMEOUT = 15.0
 CHECK_TIMEOUT = 10.0  # one remote utility command (reading /proc/net, command -v)
+MARKER_WAIT = 1.0  # trust a spawned server's own "listening" line this long, then ask
+_CHECKED: set[tuple[str, str]] = set()  # (connection, tool) found on the far host
 _KILL_AFTER = 2  # `timeout -k`: SIGKILL this long after the bound's SIGTERM
 # Tools a testbed may relocate per host (`iperf3: /opt/bin/iperf3`), by program name.
 RELOCATABLE = ("iperf3", "python3", "ping")
@@ -63,6 +67,20 @@ def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.replace("\r", "").splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith(("Warning:", "debug"))]
     return (useful or lines or ["no output"])[-1]
+
+
+def _says_listening(log: str, port: int) -> bool:
+    """True when the last line saying "listening on ... PORT" follows the last accepted test.
+
+    iperf3 prints "Server listening on PORT" whenever its socket is open again (after each
+    test too); the responder prints "listening on ADDR port PORT" once bound. Read with
+    pread: the file offset is shared with the writing process and must not move.
+    """
+    marks = [m.end() for m in re.finditer(rf"listening on .*?\b{port}\b", log)]
+    if not marks:
+        return False
+    accepted = log.rfind("Accepted connection")
+    return marks[-1] > accepted
 
 
 def _with_env(argv: Sequence[str], env: Mapping[str, str] | None) -> list[str]:
@@ -216,7 +234,9 @@ class Ssh(Endpoint):
         self.programs = dict(programs or {})
         self.lifetime = lifetime
         self.mux = mux
-        self._checked: set[str] = set()
+        # Logs of servers spawned here: their "listening" line tells readiness without a
+        # round trip (pid -> (file descriptor, spawn time)).
+        self._logs: dict[int, tuple[int, float]] = {}
 
     @property
     def key(self) -> str:
@@ -281,7 +301,7 @@ class Ssh(Endpoint):
         tool = self.program(argv0)
         if tool == argv0 and os.path.basename(argv0) not in RELOCATABLE:
             return
-        if tool in self._checked:
+        if (self.key, tool) in _CHECKED:
             return
         found = self.utility(["sh", "-c", 'command -v "$1"', "sh", tool])
         if found.returncode != 0:
@@ -291,7 +311,7 @@ class Ssh(Endpoint):
                 f"host {self.label}: '{tool}' not found there — install {name} on it, "
                 f"or give its path as '{key}: PATH' for the host in the testbed"
             )
-        self._checked.add(tool)
+        _CHECKED.add((self.key, tool))
 
     def spawn(
         self,
@@ -305,7 +325,26 @@ class Ssh(Endpoint):
         """Start argv on the host (the tool's stdout and stderr arrive merged, on `stdout`)."""
         self.require(argv[0])
         full = self.command(_with_env(argv, env))
-        return Local().spawn(full, stdout=stdout, stderr=stderr, stdin=stdin)
+        process = Local().spawn(full, stdout=stdout, stderr=stderr, stdin=stdin)
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            self._logs[process.pid] = (stdout.fileno(), time.monotonic())  # type: ignore[union-attr]
+        return process
+
+    def is_listening(
+        self, port: int, protocol: str = "tcp", process: Process | None = None
+    ) -> bool:
+        """A server we spawned says so in its log (iperf3 and the responder print it when
+        their socket is bound); otherwise, or after MARKER_WAIT s of silence, ask the host."""
+        logged = self._logs.get(process.pid) if process is not None else None
+        if logged is not None and process is not None and process.alive():
+            fd, started = logged
+            with contextlib.suppress(OSError):
+                text = os.pread(fd, 1 << 20, 0).decode(errors="replace")
+                if _says_listening(text, port):
+                    return True
+                if time.monotonic() - started < MARKER_WAIT:
+                    return False
+        return super().is_listening(port, protocol, process)
 
     def run(
         self,
