@@ -154,3 +154,13 @@ def test_round_robin_rounds_are_disjoint(count: int) -> None:
         for start in range(0, len(pairs), size):
             block = pairs[start : start + size]
             assert len({h for pair in block for h in pair}) == 2 * len(block)
+
+
+def test_schema_names_exactly_the_keys_the_parser_accepts() -> None:
+    from pytest_qos import testbed
+
+    assert set(SCHEMA["properties"]) == set(testbed.TOP_KEYS)
+    assert set(SCHEMA["$defs"]["host"]["properties"]) == set(testbed.HOST_KEYS)
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"hosts": {"a": {"ssh": "a", "adress": "198.18.1.2"}}}, SCHEMA)
