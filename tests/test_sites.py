@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pytest_qos.sitelab import SiteLab, site_processes, sites_unavailable_reason
 UNAVAILABLE = sites_unavailable_reason()
 needs_sites = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"site lab {UNAVAILABLE}")
 pytest_plugins = ["pytester"]
+SHAPE = Path(__file__).resolve().parent.parent / "scenarios" / "sites" / "shape.sh"
 
 
 def _scenario(path: Path, text: str) -> Path:
@@ -99,17 +101,18 @@ def test_path_between_two_sites_tcp_udp_and_probes(pytester: pytest.Pytester) ->
 @pytest.mark.root
 @needs_sites
 def test_three_site_mesh_and_matrix(pytester: pytest.Pytester) -> None:
-    """A 3-site mesh: six items, and a from x to matrix in the terminal and Markdown."""
+    """A 3-site mesh behind the shipped shaping router: six items and a from x to matrix."""
+    shutil.copy(SHAPE, pytester.path / "shape.sh")
     _scenario(
         pytester.path / "mesh.qos.yaml",
         """\
-        lab: {sites: 3}
+        lab: {sites: 3, router: shape.sh}
         mesh: {group: sites}
         tests:
-          voice:
-            probe: {kind: udp, duration: 0.5 s}
+          tcp:
+            traffic: {protocol: tcp, duration: 1 s}
             settle: 0 s
-            expect: {latency.p99: "<= 50 ms"}
+            expect: {throughput: "150 Mbit/s .. 200 Mbit/s"}
         """,
     )
     md = pytester.path / "out.md"
@@ -118,7 +121,7 @@ def test_three_site_mesh_and_matrix(pytester: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(
-        ["*QoS mesh matrix*", "*from \\ to*site1*site2*site3*", "site1 * ✓*"]
+        ["*QoS mesh matrix*", "*from \\ to*site1*site2*site3*", "site1 * Mbit/s ✓*"]
     )
     assert "| **site3** |" in md.read_text()
 
