@@ -197,13 +197,15 @@ class Mux:
         what, todo = _classify(said)
         raise SshError(f"host {label}: {what}: {_last_line(said)} — {todo}", argv)
 
-    def close(self) -> None:
-        """Close every master (their remote sessions end too) and remove the directory."""
+    def close(self, containing: str | None = None) -> None:
+        """Close every master (or those whose connection mentions `containing`); their remote
+        sessions end too. Closing all also removes the directory."""
         with self._lock:
-            masters, self._masters = list(self._masters.values()), {}
+            keys = [k for k in self._masters if containing is None or containing in k]
+            masters = [self._masters.pop(k) for k in keys]
         for master in masters:
             master.stop(grace=1.0)
-        if self._directory is not None:
+        if containing is None and self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
 
@@ -243,10 +245,17 @@ class Ssh(Endpoint):
         """What identifies the connection: same options, same master."""
         return shlex.join([*self.ssh.argv(), self.ssh.destination])
 
-    def _connection(self) -> list[str]:
+    def _connection(self, connect: bool = True) -> list[str]:
+        """ssh and its options; with `connect`, the host's master is started first if needed.
+
+        Without a master socket (a reproduce line run later) ssh connects directly.
+        """
         argv = ["ssh", *self.ssh.argv()]
         if self.mux is not None:
-            path = self.mux.ensure(self.key, self.ssh, self.label)
+            if connect:
+                path = self.mux.ensure(self.key, self.ssh, self.label)
+            else:
+                path = self.mux.socket(self.key)
             argv += ["-o", "ControlMaster=no", "-o", f"ControlPath={path}"]
         return argv
 
@@ -276,7 +285,8 @@ class Ssh(Endpoint):
 
     def command(self, argv: Sequence[str], bound: float | None = None) -> list[str]:
         """ssh -tt through the host's master: the remote process gets SIGHUP if ssh dies."""
-        return [*self._connection(), "-tt", self.ssh.destination, self.remote_line(argv, bound)]
+        connection = self._connection(connect=False)
+        return [*connection, "-tt", self.ssh.destination, self.remote_line(argv, bound)]
 
     def utility(self, argv: Sequence[str], timeout: float = CHECK_TIMEOUT) -> Completed:
         """A short command without a pty (stdout and stderr apart), e.g. reading /proc/net."""
@@ -298,6 +308,8 @@ class Ssh(Endpoint):
 
     def require(self, argv0: str) -> None:
         """Check once per session that the far host has the tool; ToolMissingError if not."""
+        if self.mux is not None:
+            self.mux.ensure(self.key, self.ssh, self.label)  # a dropped master is redone
         tool = self.program(argv0)
         if tool == argv0 and os.path.basename(argv0) not in RELOCATABLE:
             return
@@ -323,7 +335,7 @@ class Ssh(Endpoint):
         env: Mapping[str, str] | None = None,
     ) -> Process:
         """Start argv on the host (the tool's stdout and stderr arrive merged, on `stdout`)."""
-        self.require(argv[0])
+        self.require(argv[0])  # also brings the host's master up
         full = self.command(_with_env(argv, env))
         process = Local().spawn(full, stdout=stdout, stderr=stderr, stdin=stdin)
         with contextlib.suppress(AttributeError, OSError, ValueError):
@@ -355,7 +367,7 @@ class Ssh(Endpoint):
         input: str | None = None,
     ) -> Completed:
         """Run argv on the host; the remote side is bounded by `timeout` too."""
-        self.require(argv[0])
+        self.require(argv[0])  # also brings the host's master up
         stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
         full = self.command(_with_env(argv, env), bound=timeout + 1)
         process = Local().spawn(full, stdin=stdin)

@@ -279,7 +279,7 @@ class SiteLab:
             return
         with _no_interrupts():
             # Clients first: after sshd dies its per-connection children wait for them.
-            MUX.close()
+            MUX.close(containing=str(self.ssh_config))
             for process in self.sshd.values():
                 process.stop(grace=0.5)
             existing = [n for n in self.namespaces if os.path.exists(f"/run/netns/{n}")]
