@@ -22,8 +22,10 @@ from .target import Target, local_target, remote_target
 
 if TYPE_CHECKING:
     from .lab import Lab
+    from .testbed import Testbed
 
 YAML_SUFFIXES = (".yaml", ".yml")
+TESTBED_KEY = pytest.StashKey["Testbed | None"]()
 
 
 class QosFailure(Exception):
@@ -59,6 +61,31 @@ def explain(error: BaseException) -> str | None:
     return None
 
 
+def testbed_option(config: pytest.Config) -> Path | None:
+    """--qos-testbed, else ini qos_testbed (relative to the ini file), else None."""
+    value = config.getoption("qos_testbed", None)
+    if value:
+        return Path(value)
+    ini = config.getini("qos_testbed")
+    if ini:
+        return (
+            Path(config.rootpath, str(ini))
+            if config.inipath is None
+            else (config.inipath.parent / str(ini))
+        )
+    return None
+
+
+def session_testbed(config: pytest.Config) -> Testbed | None:
+    """The run's testbed, read once (a ScenarioError if the file is wrong)."""
+    from .testbed import load_testbed
+
+    if TESTBED_KEY not in config.stash:
+        path = testbed_option(config)
+        config.stash[TESTBED_KEY] = load_testbed(path) if path is not None else None
+    return config.stash[TESTBED_KEY]
+
+
 class ScenarioFile(pytest.File):
     """A YAML scenario file; its lab (if any) lives as long as the file's tests run."""
 
@@ -80,7 +107,7 @@ class ScenarioFile(pytest.File):
         if lab is not None and lab.sites:
             self.testbed = sites.lab_testbed(self.path, lab.sites)
         elif sites.uses_sites(self.scenario):
-            self.testbed = sites.session_testbed(self.config)
+            self.testbed = session_testbed(self.config)
         for spec, pair, name in sites.plan(self.scenario, self.testbed):
             yield ScenarioItem.from_parent(self, name=name, spec=spec, pair=pair)
 

@@ -25,6 +25,7 @@ ClientT = TypeVar("ClientT", Iperf3Client, LatencyProbe)
 
 if TYPE_CHECKING:
     from .lab import Lab
+    from .sitelab import SiteLab
 
 
 def _record(request: pytest.FixtureRequest) -> Callable[[QosResult], None]:
@@ -205,3 +206,23 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
         return result
 
     return check
+
+
+@pytest.fixture
+def qos_sites(request: pytest.FixtureRequest) -> Iterator[SiteLab]:
+    """A site lab (root): `@pytest.mark.qos_sites(sites=N, router=PATH)`; default 3 sites."""
+    from .sitelab import DEFAULT_SITES, SiteLab, sites_unavailable_reason
+
+    reason = sites_unavailable_reason()
+    if reason:
+        pytest.skip(f"site lab {reason}")
+    marker = request.node.get_closest_marker("qos_sites")
+    kwargs = marker.kwargs if marker is not None else {}
+    router = kwargs.get("router")
+    if router is not None:
+        router = (request.path.parent / router).resolve()
+    lab = SiteLab.create(kwargs.get("sites", DEFAULT_SITES), router)
+    try:
+        yield lab
+    finally:
+        lab.destroy()

@@ -24,7 +24,15 @@ from .baselines import (
 )
 from .collect import ScenarioFile, explain, is_scenario_file
 from .errors import InputError, QosError
-from .fixtures import iperf3, iperf3_server, latency_probe, qos_check, qos_lab, qos_target
+from .fixtures import (
+    iperf3,
+    iperf3_server,
+    latency_probe,
+    qos_check,
+    qos_lab,
+    qos_sites,
+    qos_target,
+)
 from .progress import Progress
 from .report import junit, matrix, terminal
 from .report.html import QosHtmlExtras, html_report_requested
@@ -40,7 +48,6 @@ from .session import (
     QosSession,
     qos_session,
 )
-from .sitelab import qos_sites
 from .sites import PAIR_WORD
 
 # pytest finds fixtures among a plugin module's names.

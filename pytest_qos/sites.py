@@ -6,40 +6,14 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from .errors import ScenarioError, did_you_mean
 from .scenario import HostRef, MeshSpec, Scenario, TestSpec
 from .target import Target
-from .testbed import HostSpec, Testbed, load_testbed
+from .testbed import HostSpec, Testbed
 
 PAIR_WORD = "-to-"  # what `->` in a -k expression becomes; mesh items carry "A-to-B"
 HERE = "here"  # `from` when a path does not name one: this machine
-TESTBED_KEY = pytest.StashKey[Testbed | None]()
 Pair = tuple[str, str]
-
-
-def testbed_option(config: pytest.Config) -> Path | None:
-    """--qos-testbed, else ini qos_testbed (relative to the ini file), else None."""
-    value = config.getoption("qos_testbed", None)
-    if value:
-        return Path(value)
-    ini = config.getini("qos_testbed")
-    if ini:
-        return (
-            Path(config.rootpath, str(ini))
-            if config.inipath is None
-            else (config.inipath.parent / str(ini))
-        )
-    return None
-
-
-def session_testbed(config: pytest.Config) -> Testbed | None:
-    """The run's testbed, read once (a ScenarioError if the file is wrong)."""
-    if TESTBED_KEY not in config.stash:
-        path = testbed_option(config)
-        config.stash[TESTBED_KEY] = load_testbed(path) if path is not None else None
-    return config.stash[TESTBED_KEY]
 
 
 def lab_testbed(path: Path, sites: int) -> Testbed:
