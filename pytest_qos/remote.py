@@ -69,6 +69,16 @@ def _last_line(text: str) -> str:
     return (useful or lines or ["no output"])[-1]
 
 
+def far_program(argv0: str, programs: Mapping[str, str]) -> str:
+    """A tool the local argv names by its local path (/usr/bin/iperf3), as the far host has it:
+    its configured path, else its bare name (found on the far host's PATH)."""
+    base = os.path.basename(argv0)
+    for tool in RELOCATABLE:
+        if base == tool or (tool == "python3" and re.fullmatch(r"python3(\.\d+)?", base)):
+            return programs.get(tool, tool)
+    return argv0
+
+
 def _says_listening(log: str, port: int) -> bool:
     """True when the last line saying "listening on ... PORT" follows the last accepted test.
 
@@ -267,11 +277,7 @@ class Ssh(Endpoint):
 
     def program(self, argv0: str) -> str:
         """The far host's path of a tool the local argv names by its local path."""
-        base = os.path.basename(argv0)
-        for tool in RELOCATABLE:
-            if base == tool or (tool == "python3" and re.fullmatch(r"python3(\.\d+)?", base)):
-                return self.programs.get(tool, tool)
-        return argv0
+        return far_program(argv0, self.programs)
 
     def remote_line(self, argv: Sequence[str], bound: float | None = None) -> str:
         """The one string the remote shell gets: tty settings, a hard bound, argv quoted."""
@@ -411,10 +417,8 @@ class Exec(Endpoint):
         self.name = self.name or shlex.join(self.prefix)
 
     def command(self, argv: Sequence[str]) -> list[str]:
-        """prefix + argv (a relocated tool's path substituted)."""
-        base = os.path.basename(argv[0])
-        program = self.programs.get(base, argv[0])
-        return [*self.prefix, program, *argv[1:]]
+        """prefix + argv; iperf3, python3 and ping by the container's own path (or `programs`)."""
+        return [*self.prefix, far_program(argv[0], self.programs), *argv[1:]]
 
     def python_argv(self) -> list[str]:
         """`python3 -c SCRIPT` inside the container or namespace."""

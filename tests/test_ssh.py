@@ -48,6 +48,15 @@ def test_remote_line_quotes_argv_once() -> None:
     assert line.endswith(
         "exec timeout -k 2 7 /opt/bin/iperf3 -c 'x; rm -rf / $(id) `id` '\"'\"'q'\"'\"''"
     )
+    in_container = Exec(["docker", "exec", "dc1"], programs={"python3": "/opt/py/bin/python3"})
+    assert in_container.command(["/usr/bin/iperf3", "-s"]) == [
+        "docker",
+        "exec",
+        "dc1",
+        "iperf3",
+        "-s",
+    ]
+    assert in_container.python_argv()[:2] == ["/opt/py/bin/python3", "-c"]
     argv = host.command(["sleep", "1"])
     assert argv[:1] == ["ssh"] and "-tt" in argv and "BatchMode=yes" in argv
 
