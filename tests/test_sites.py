@@ -148,7 +148,8 @@ def _inner_pytest(directory: Path, testbed: Path, *names: str) -> subprocess.Pop
 @pytest.mark.root
 @needs_sites
 def test_sigkill_mid_measurement_leaves_nothing(tmp_path: Path) -> None:
-    """SIGKILL of pytest while iperf3 runs at the sites: nothing left there, no mux, in 5 s."""
+    """SIGKILL of pytest mid-measurement (a udp probe under an iperf3 load, all at the sites):
+    no iperf3, responder, probe client or ssh master is left, within 5 s."""
     lab = SiteLab.create(2)
     try:
         _scenario(
@@ -156,14 +157,24 @@ def test_sigkill_mid_measurement_leaves_nothing(tmp_path: Path) -> None:
             """\
             path: {from: site1, to: site2}
             tests:
-              tcp: {traffic: {protocol: tcp, duration: 20 s}, settle: 0 s}
+              voice:
+                probe: {kind: udp, duration: 20 s}
+                load: {protocol: tcp, bitrate: 50 Mbit/s, duration: 20 s}
+                settle: 0 s
             """,
         )
         inner = _inner_pytest(tmp_path, lab.testbed, "long.qos.yaml")
+
+        def started() -> bool:
+            """iperf3 server and client; responder (site2) and probe client (site1)."""
+            programs = [line.split()[2] for line in site_processes(lab, ("iperf3", "python3"))]
+            iperf3 = sum(p.endswith("iperf3") for p in programs)
+            return iperf3 >= 2 and len(programs) - iperf3 >= 2
+
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(site_processes(lab, ("iperf3",))) < 2:
+        while time.monotonic() < deadline and not started():
             time.sleep(0.1)
-        assert len(site_processes(lab, ("iperf3",))) >= 2, inner.communicate(timeout=30)[0]
+        assert started(), inner.communicate(timeout=60)[0]
         inner.send_signal(signal.SIGKILL)
         inner.wait(timeout=5)
         killed = time.monotonic()
