@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -33,7 +32,6 @@ DEFAULT_LIFETIME = 900.0
 CONNECT_TIMEOUT = 5  # seconds; ssh's ConnectTimeout for the master connection
 MASTER_START_TIMEOUT = 15.0
 CHECK_TIMEOUT = 10.0  # one remote utility command (reading /proc/net, command -v)
-MARKER_WAIT = 1.0  # trust a spawned server's own "listening" line this long, then ask
 _CHECKED: set[tuple[str, str]] = set()  # (connection, tool) found on the far host
 _KILL_AFTER = 2  # `timeout -k`: SIGKILL this long after the bound's SIGTERM
 # Tools a testbed may relocate per host (`iperf3: /opt/bin/iperf3`), by program name.
@@ -246,9 +244,9 @@ class Ssh(Endpoint):
         self.programs = dict(programs or {})
         self.lifetime = lifetime
         self.mux = mux
-        # Logs of servers spawned here: their "listening" line tells readiness without a
-        # round trip (pid -> (file descriptor, spawn time)).
-        self._logs: dict[int, tuple[int, float]] = {}
+        # Logs of servers spawned here: a "listening" line tells readiness without a round
+        # trip (pid -> file descriptor).
+        self._logs: dict[int, int] = {}
 
     @property
     def key(self) -> str:
@@ -345,23 +343,19 @@ class Ssh(Endpoint):
         full = self.command(_with_env(argv, env))
         process = Local().spawn(full, stdout=stdout, stderr=stderr, stdin=stdin)
         with contextlib.suppress(AttributeError, OSError, ValueError):
-            self._logs[process.pid] = (stdout.fileno(), time.monotonic())  # type: ignore[union-attr]
+            self._logs[process.pid] = stdout.fileno()  # type: ignore[union-attr]
         return process
 
     def is_listening(
         self, port: int, protocol: str = "tcp", process: Process | None = None
     ) -> bool:
-        """A server we spawned says so in its log (iperf3 and the responder print it when
-        their socket is bound); otherwise, or after MARKER_WAIT s of silence, ask the host."""
-        logged = self._logs.get(process.pid) if process is not None else None
-        if logged is not None and process is not None and process.alive():
-            fd, started = logged
+        """True when a server we spawned says so in its log (the responder, iperf3 without
+        -J: no round trip), else when the host's socket tables show it (one ssh command)."""
+        fd = self._logs.get(process.pid) if process is not None else None
+        if fd is not None and process is not None and process.alive():
             with contextlib.suppress(OSError):
-                text = os.pread(fd, 1 << 20, 0).decode(errors="replace")
-                if _says_listening(text, port):
+                if _says_listening(os.pread(fd, 1 << 20, 0).decode(errors="replace"), port):
                     return True
-                if time.monotonic() - started < MARKER_WAIT:
-                    return False
         return super().is_listening(port, protocol, process)
 
     def run(
