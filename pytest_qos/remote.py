@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import re
 import shlex
@@ -150,7 +151,7 @@ class Mux:
 
     def socket(self, key: str) -> str:
         """The control socket path of one host (short: sun_path has 108 bytes)."""
-        digest = format(abs(hash(key)) % (1 << 48), "012x")
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         return os.path.join(self.directory, digest)
 
     def ensure(self, key: str, options: SshOptions, label: str) -> str:
