@@ -215,7 +215,8 @@ class ScenarioItem(pytest.Item):
             raise parent.setup_error
         target = parent.pair_target(self.pair) if self.pair else parent.target
         # Throughput holds both hosts alone; probes share them (perfSONAR's classes).
-        exclusive = self.spec.traffic is not None or bool(self.spec.load or self.spec.flows)
+        spec = self.spec
+        exclusive = spec.traffic is not None or bool(spec.load or spec.flows or spec.method)
         try:
             with host_locks(list(self.pair or ()), exclusive):
                 result = run_test(
