@@ -389,6 +389,10 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             return tuple(self.ref(item, (*path, str(i))) for i, item in enumerate(value))
         return (self.ref(value, path),)
 
+    def test_path(self, data: dict[str, Any], path: KeyPath) -> PathSpec | None:
+        """A test's own `path:`, if it has one."""
+        return self.site_path(data["path"], (*path, "path")) if "path" in data else None
+
     def site_path(self, value: Any, path: KeyPath) -> PathSpec:
         """`path: {from: A, to: B}`."""
         data = self.mapping(value, path, "'path'")
@@ -566,8 +570,6 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         expect = self.expect(data, path)
         self.check_measurable(expect, traffic, probe, (*path, "expect"), flows, probes)
         probe, probes = _told_what_is_read(probe, probes, expect)
-        description = data.get("description", "")
-        site_path = self.site_path(data["path"], (*path, "path")) if "path" in data else None
         return TestSpec(
             name=name,
             line=self.lines.get(path, 1),
@@ -577,11 +579,11 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             repeat=repeat,
             settle=settle,
             expect=expect,
-            description=str(description),
+            description=str(data.get("description", "")),
             flows=flows,
             probes=probes,
             duration=duration,
-            site_path=site_path,
+            site_path=self.test_path(data, path),
         )
 
     def expect(self, data: dict[str, Any], path: KeyPath) -> dict[str, Bound]:
@@ -640,7 +642,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             description=str(data.get("description", "")),
             method=method,
             method_key=key,
-            site_path=self.site_path(data["path"], (*path, "path")) if "path" in data else None,
+            site_path=self.test_path(data, path),
         )
 
     def probe(self, value: Any, path: KeyPath, windowed: bool = False) -> Probe:
