@@ -30,7 +30,7 @@ def test_shipped_script_is_stdlib_only_and_runs_without_pytest_qos(tmp_path: obj
     python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
     isolated = [python, "-I", "-c", ship.one_liner()]
     done = subprocess.run(
-        [*isolated, "responder", "--bind", "127.0.0.1", "--port", "0", "--lifetime", "0.2"],
+        [*isolated, "responder", "--bind", "127.0.0.1", "--port", "33011", "--lifetime", "0.2"],
         capture_output=True,
         text=True,
         timeout=20,
