@@ -133,6 +133,24 @@ class SshOptions:
         return [*argv, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
 
 
+_DIR_PREFIX = "pytest-qos-ssh-"
+
+
+def _sweep_stale_directories() -> None:
+    """Remove socket directories of sessions that died without closing (SIGKILL)."""
+    root = tempfile.gettempdir()
+    for entry in os.listdir(root):
+        owner = entry[len(_DIR_PREFIX) :].split("-", 1)[0]
+        if not (entry.startswith(_DIR_PREFIX) and owner.isdigit()):
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+        except PermissionError:
+            continue  # alive, someone else's
+
+
 class Mux:
     """The session's ControlMaster connections, one per host, sockets in a private directory."""
 
@@ -144,9 +162,10 @@ class Mux:
 
     @property
     def directory(self) -> str:
-        """0700 directory of the control sockets, made on first use."""
+        """0700 directory of the control sockets, made on first use (named with our pid)."""
         if self._directory is None:
-            self._directory = tempfile.mkdtemp(prefix="pytest-qos-ssh-")
+            _sweep_stale_directories()
+            self._directory = tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-")
         return self._directory
 
     def socket(self, key: str) -> str:

@@ -28,6 +28,7 @@ from .lab import (
     _delete_namespaces,
     _next_serial,
     _no_interrupts,
+    _owner_alive,
     lab_unavailable_reason,
     sweep_stale_namespaces,
 )
@@ -120,6 +121,7 @@ class SiteLab:
         if reason:
             raise LabError(f"the site lab {reason}")
         sweep_stale_namespaces()
+        _sweep_stale_directories()
         lab = cls(sites, _next_serial())
         _LIVE.add(lab)
         try:
@@ -277,6 +279,15 @@ class SiteLab:
 
     def __exit__(self, *exc: object) -> None:
         self.destroy()
+
+
+def _sweep_stale_directories() -> None:
+    """Remove the key and config directories of site labs whose owner died (SIGKILL)."""
+    root = Path(tempfile.gettempdir())
+    for entry in root.glob("pytest-qos-sites-*"):
+        owner = entry.name.split("-")[3]
+        if owner.isdigit() and not _owner_alive(int(owner)):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _ssh_config(sites: list[Site], directory: Path, relay: str) -> str:
