@@ -1,0 +1,241 @@
+"""A userspace WAN delay line: forward Ethernet frames between two interfaces, late and lossy.
+
+Runs as its own process inside the lab's WAN hop namespace (the kernel here has no netem):
+`python -I -S delayline.py --up-from IF --down-from IF --up D,J,L,R --down D,J,L,R`. It uses
+only the standard library, so it starts in ~20 ms without importing pytest_qos.
+
+Each direction is a FIFO of (departure time, frame). A frame's departure is its kernel receive
+timestamp (SO_TIMESTAMPNS) plus its delay plus a uniform jitter in [-jitter, +jitter]; unless
+reordering is allowed, a departure never precedes the one before it, so order is kept. Loss
+draws once per frame. The sockets use PACKET_VNET_HDR, so TSO/GSO super-frames and partial
+checksums pass through unchanged (fewer, larger frames: 100 Mbit/s is ~1 k frames/s, not 8 k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import ctypes
+import gc
+import os
+import random
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+PACKET_VNET_HDR = 15
+PACKET_IGNORE_OUTGOING = 23
+ETH_P_ALL = 0x0003
+SO_TIMESTAMPNS = 35
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+PR_SET_TIMERSLACK = 29
+BUFFER = 16 * 1024 * 1024  # socket buffers: ~1.3 s at 100 Mbit/s, so a slow wake-up drops nothing
+FRAME_MAX = 65536 + 64  # a GSO super-frame plus the 10-byte virtio header
+BATCH = 256  # frames read per socket per wake-up; bounds one pass of the loop
+MAX_QUEUE = 200_000  # frames held per direction; beyond this a frame is dropped (tail drop)
+NS = 1_000_000_000
+EARLY = 50_000  # ns: the first guess of a timed wake-up's overshoot (measured 40-70 µs)
+MAX_EARLY = 300_000  # ns: never send a frame more than this before its time
+LATE_SAMPLES = 100_000  # the most recent send latenesses kept for the exit report
+
+
+class Direction:
+    """One way through the line: its settings, its queue and its counters."""
+
+    def __init__(self, name: str, delay: float, jitter: float, loss: float, reorder: bool) -> None:
+        self.name = name
+        self.delay = int(delay * NS)
+        self.jitter = int(jitter * NS)
+        self.loss = loss
+        self.reorder = reorder
+        self.queue: collections.deque[tuple[int, bytes]] = collections.deque()
+        self.last = 0  # the latest departure queued, for keeping order
+        self.received = self.sent = self.lost = self.dropped = 0
+        self.late: collections.deque[int] = collections.deque(maxlen=LATE_SAMPLES)
+
+    def hold(self, frame: bytes, arrived: int, rng: random.Random) -> None:
+        """Queue `frame` for its departure, or lose it."""
+        self.received += 1
+        if self.loss and rng.random() < self.loss:
+            self.lost += 1
+            return
+        if len(self.queue) >= MAX_QUEUE:
+            self.dropped += 1
+            return
+        departure = arrived + self.delay
+        if self.jitter:
+            departure += rng.randint(-self.jitter, self.jitter)
+            if self.reorder:
+                # Held frames are sent in departure order; a sorted insert keeps the deque so.
+                self._insert(departure, frame)
+                return
+            departure = max(departure, self.last)
+        self.last = departure
+        self.queue.append((departure, frame))
+
+    def _insert(self, departure: int, frame: bytes) -> None:
+        queue = self.queue
+        index = len(queue)
+        while index > 0 and queue[index - 1][0] > departure:
+            index -= 1
+        queue.insert(index, (departure, frame))
+
+
+def _socket(interface: str) -> socket.socket:
+    """A raw packet socket on `interface`: promiscuous, own frames ignored, virtio headers."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    for option in (SO_RCVBUFFORCE, SO_SNDBUFFORCE):
+        sock.setsockopt(socket.SOL_SOCKET, option, BUFFER)
+    sock.bind((interface, ETH_P_ALL))
+    index = socket.if_nametoindex(interface)
+    sock.setsockopt(
+        SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
+    )
+    sock.setblocking(False)
+    return sock
+
+
+def _read(sock: socket.socket, direction: Direction, rng: random.Random) -> None:
+    """Take every frame waiting on `sock` (at most BATCH) into `direction`'s queue."""
+    space = socket.CMSG_SPACE(16)
+    for _ in range(BATCH):
+        try:
+            frame, ancillary, _flags, _address = sock.recvmsg(FRAME_MAX, space)
+        except BlockingIOError:
+            return
+        arrived = 0
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", data[:16])
+                arrived = seconds * NS + nanoseconds
+        direction.hold(frame, arrived or time.time_ns(), rng)
+
+
+def _send_due(sock: socket.socket, direction: Direction, now: int) -> None:
+    """Send every held frame whose departure has come."""
+    queue = direction.queue
+    while queue and queue[0][0] <= now:
+        departure, frame = queue.popleft()
+        try:
+            sock.send(frame)
+            direction.sent += 1
+            direction.late.append(time.time_ns() - departure)
+        except BlockingIOError:
+            # The interface's queue (e.g. the rate limit's tbf) is full: the frame is lost there.
+            direction.dropped += 1
+        except OSError:
+            direction.dropped += 1
+
+
+def _parse(text: str, name: str) -> Direction:
+    delay, jitter, loss, reorder = text.split(",")
+    return Direction(name, float(delay), float(jitter), float(loss), reorder == "1")
+
+
+def _prompt_wake_ups(priority: int) -> None:
+    """Wake on time on a busy machine: real-time priority, 1 µs timer slack, no GC pauses."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if priority > 0:
+        # SCHED_FIFO: woken ahead of every ordinary process. The loop sleeps between frames
+        # (a few % of a core at 100 Mbit/s), and the kernel's RT throttling caps it anyway.
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except (OSError, AttributeError):
+            pass
+    gc.disable()  # the loop makes no reference cycles; a collection would stall frames
+
+
+def run(
+    up_from: str,
+    down_from: str,
+    up: Direction,
+    down: Direction,
+    seed: int | None = None,
+    priority: int = 0,
+) -> None:
+    """Forward until SIGTERM; frames from `up_from` go out on `down_from` delayed as `up`."""
+    stop = False
+
+    def finish(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    _prompt_wake_ups(priority)
+    rng = random.Random(seed)
+    a, b = _socket(up_from), _socket(down_from)
+    pairs = ((a, b, up), (b, a, down))  # (read from, send on, settings)
+    print("ready", flush=True)
+    readable = [a, b]
+    early = EARLY  # how long a timed wake-up overshoots, learnt as it runs
+    while not stop:
+        # Frames due within `early` go now: waking again for them would make them late.
+        now = time.time_ns() + early
+        for _source, sink, direction in pairs:
+            _send_due(sink, direction, now)
+        heads = [d.queue[0][0] for _s, _k, d in pairs if d.queue]
+        wake = min(heads) - early if heads else 0
+        timeout = max(0.0, (wake - time.time_ns()) / NS) if heads else 0.5
+        try:
+            ready, _w, _x = select.select(readable, [], [], timeout)
+        except InterruptedError:
+            continue
+        if not ready and heads and timeout > 0:
+            overshoot = time.time_ns() - wake
+            early += (min(max(overshoot, 0), MAX_EARLY) - early) // 8
+        for source, _sink, direction in pairs:
+            if source in ready:
+                _read(source, direction, rng)
+    for d in (up, down):
+        late = sorted(d.late) or [0]
+        p50, p99 = late[len(late) // 2], late[min(len(late) - 1, len(late) * 99 // 100)]
+        print(
+            f"{d.name}: received {d.received} sent {d.sent} lost {d.lost} dropped {d.dropped} "
+            f"late_p50_us {p50 / 1e3:.1f} late_p99_us {p99 / 1e3:.1f} late_max_us {late[-1] / 1e3:.1f}",
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: interfaces and per-direction 'delay,jitter,loss,reorder' (s, s, p, 0|1)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--up-from", required=True, help="interface facing the router")
+    parser.add_argument("--down-from", required=True, help="interface facing the server")
+    parser.add_argument("--up", default="0,0,0,0", help="upload: delay s, jitter s, loss, reorder")
+    parser.add_argument("--down", default="0,0,0,0", help="download: the same")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--rt-priority", type=int, default=0, help="SCHED_FIFO priority, 0: none")
+    options = parser.parse_args(argv)
+    try:
+        up, down = _parse(options.up, "up"), _parse(options.down, "down")
+    except ValueError:
+        print("error: --up/--down take 'delay,jitter,loss,reorder'", file=sys.stderr)
+        return 2
+    try:
+        run(
+            options.up_from, options.down_from, up, down, options.seed, options.rt_priority
+        )
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.pop("PYTHONSTARTUP", None)
+    sys.exit(main())
