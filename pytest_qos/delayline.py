@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import ctypes
 import gc
 import os
@@ -45,6 +46,10 @@ NS = 1_000_000_000
 EARLY = 50_000  # ns: the first guess of a timed wake-up's overshoot (measured 40-70 µs)
 MAX_EARLY = 300_000  # ns: never send a frame more than this before its time
 LATE_SAMPLES = 100_000  # the most recent send latenesses kept for the exit report
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGINT: print the counters and exit."""
 
 
 class Direction:
@@ -145,18 +150,21 @@ def _parse(text: str, name: str) -> Direction:
 
 def _prompt_wake_ups(priority: int) -> None:
     """Wake on time on a busy machine: real-time priority, 1 µs timer slack, no GC pauses."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
     if priority > 0:
         # SCHED_FIFO: woken ahead of every ordinary process. The loop sleeps between frames
         # (a few % of a core at 100 Mbit/s), and the kernel's RT throttling caps it anyway.
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-        except (OSError, AttributeError):
-            pass
     gc.disable()  # the loop makes no reference cycles; a collection would stall frames
+
+
+def heads_or_parent(
+    pairs: tuple[tuple[socket.socket, socket.socket, Direction], ...], parent: int
+) -> bool:
+    """Keep going while frames are held or the process that started this one lives."""
+    return any(d.queue for _s, _k, d in pairs) or os.getppid() == parent
 
 
 def run(
@@ -168,11 +176,9 @@ def run(
     priority: int = 0,
 ) -> None:
     """Forward until SIGTERM; frames from `up_from` go out on `down_from` delayed as `up`."""
-    stop = False
 
     def finish(_signum: int, _frame: object) -> None:
-        nonlocal stop
-        stop = True
+        raise _Stop  # out of select() at once: PEP 475 would otherwise resume the wait
 
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
@@ -183,30 +189,36 @@ def run(
     print("ready", flush=True)
     readable = [a, b]
     early = EARLY  # how long a timed wake-up overshoots, learnt as it runs
-    while not stop:
-        # Frames due within `early` go now: waking again for them would make them late.
-        now = time.time_ns() + early
-        for _source, sink, direction in pairs:
-            _send_due(sink, direction, now)
-        heads = [d.queue[0][0] for _s, _k, d in pairs if d.queue]
-        wake = min(heads) - early if heads else 0
-        timeout = max(0.0, (wake - time.time_ns()) / NS) if heads else 0.5
-        try:
-            ready, _w, _x = select.select(readable, [], [], timeout)
-        except InterruptedError:
-            continue
-        if not ready and heads and timeout > 0:
-            overshoot = time.time_ns() - wake
-            early += (min(max(overshoot, 0), MAX_EARLY) - early) // 8
-        for source, _sink, direction in pairs:
-            if source in ready:
-                _read(source, direction, rng)
+    parent = os.getppid()
+    try:
+        # Ends on SIGTERM (the lab's teardown), or when its parent is gone (checked when idle).
+        while heads_or_parent(pairs, parent):
+            # Frames due within `early` go now: waking again for them would make them late.
+            now = time.time_ns() + early
+            for _source, sink, direction in pairs:
+                _send_due(sink, direction, now)
+            heads = [d.queue[0][0] for _s, _k, d in pairs if d.queue]
+            wake = min(heads) - early if heads else 0
+            timeout = max(0.0, (wake - time.time_ns()) / NS) if heads else 0.5
+            try:
+                ready, _w, _x = select.select(readable, [], [], timeout)
+            except InterruptedError:
+                continue
+            if not ready and heads and timeout > 0:
+                overshoot = time.time_ns() - wake
+                early += (min(max(overshoot, 0), MAX_EARLY) - early) // 8
+            for source, _sink, direction in pairs:
+                if source in ready:
+                    _read(source, direction, rng)
+    except _Stop:
+        pass
     for d in (up, down):
         late = sorted(d.late) or [0]
         p50, p99 = late[len(late) // 2], late[min(len(late) - 1, len(late) * 99 // 100)]
         print(
             f"{d.name}: received {d.received} sent {d.sent} lost {d.lost} dropped {d.dropped} "
-            f"late_p50_us {p50 / 1e3:.1f} late_p99_us {p99 / 1e3:.1f} late_max_us {late[-1] / 1e3:.1f}",
+            f"late_p50_us {p50 / 1e3:.1f} late_p99_us {p99 / 1e3:.1f} "
+            f"late_max_us {late[-1] / 1e3:.1f}",
             flush=True,
         )
 
@@ -227,9 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --up/--down take 'delay,jitter,loss,reorder'", file=sys.stderr)
         return 2
     try:
-        run(
-            options.up_from, options.down_from, up, down, options.seed, options.rt_priority
-        )
+        run(options.up_from, options.down_from, up, down, options.seed, options.rt_priority)
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

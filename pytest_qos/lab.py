@@ -1,4 +1,8 @@
-"""The router lab: client, router and server network namespaces joined by veth pairs."""
+"""The router lab: client, router and server network namespaces joined by veth pairs.
+
+With `wan=`, a fourth namespace (the WAN hop) sits between router and server and adds delay,
+jitter, loss and a rate limit there, outside the router under test (see wan.py).
+"""
 
 from __future__ import annotations
 
@@ -15,16 +19,29 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from .endpoints import Completed, Local, Netns, wait_until
+from .endpoints import Completed, Local, Netns, Process, wait_until
 from .errors import InputError, MeasurementTimeout, QosError
 from .target import Target
+from .wan import (
+    BACKEND_NAMES,
+    TOWARD_ROUTER,
+    WanSpec,
+    bridge_lines,
+    choose_backend,
+    delay_line_command,
+    hop_links,
+    tc_lines,
+)
 
 # Every namespace the lab makes is named PREFIX-<owner pid>-<serial>-<role>; the pid lets a
 # later session tell a leftover of a SIGKILLed run (owner dead) from a lab in use.
 PREFIX = "qos"
-_NAME = re.compile(rf"^{PREFIX}-(?P<pid>\d+)-(?P<serial>\d+)-(?P<role>client|router|server)$")
+_NAME = re.compile(rf"^{PREFIX}-(?P<pid>\d+)-(?P<serial>\d+)-(?P<role>client|router|server|wan)$")
 ROLES = ("client", "router", "server")
+WAN_ROLE = "wan"  # the WAN hop between router and server, when the lab has one
+DELAY_LINE_TIMEOUT = 5.0  # the delay line binds its sockets in ~30 ms
 COMMAND_TIMEOUT = 10.0  # one `ip`/`tc` command; they take milliseconds
 CONFIG_TIMEOUT = 30.0  # the router config as a whole
 DELETE_TIMEOUT = 5.0  # `ip netns del` is asynchronous; wait this long for the name to go
@@ -183,17 +200,36 @@ def sweep_stale_namespaces() -> list[str]:
 
 def _delete_namespaces(names: Sequence[str]) -> None:
     """Kill what runs in each namespace, delete it, and wait until its name is gone."""
-    for name in names:
-        pids = Local().run(["ip", "netns", "pids", name], timeout=COMMAND_TIMEOUT).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-        Local().run(["ip", "netns", "del", name], timeout=COMMAND_TIMEOUT)
+    if not names:
+        return
+    for pid in _pids_in(names):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    # One `ip` process for all: `ip netns pids` + `del` per namespace took ~25 ms each.
+    lines = "".join(f"netns del {name}\n" for name in names)
+    Local().run(["ip", "-force", "-batch", "-"], timeout=COMMAND_TIMEOUT, input=lines)
     wait_until(
         lambda: not any(os.path.exists(f"/run/netns/{name}") for name in names),
         DELETE_TIMEOUT,
         interval=0.005,
     )
+
+
+def _pids_in(names: Sequence[str]) -> list[int]:
+    """Processes inside any of the named namespaces: one pass over /proc (`ip netns pids`)."""
+    wanted = set()
+    for name in names:
+        with contextlib.suppress(OSError):
+            info = os.stat(f"/run/netns/{name}")
+            wanted.add((info.st_dev, info.st_ino))
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                info = os.stat(f"/proc/{entry}/ns/net")
+                if (info.st_dev, info.st_ino) in wanted:
+                    found.append(int(entry))
+    return found
 
 
 @contextlib.contextmanager
@@ -227,17 +263,35 @@ class Lab:
         self.router_config: Path | None = None
         self.config_result: Completed | None = None  # the config's exit code and output
         self.destroyed = False
+        self.wan: WanSpec | None = None  # set by create(wan=...) before building
+        self.hop = f"{self.id}-{WAN_ROLE}"  # the WAN hop's namespace (exists only with wan)
+        self.wan_backend: str | None = None  # 'netem', 'userspace' or 'bridge'
+        self._delay_line: Process | None = None
+        self._delay_line_log: IO[str] | None = None
 
     @property
-    def namespaces(self) -> tuple[str, str, str]:
-        """The client, router and server namespace names."""
-        return (self.client, self.router, self.server)
+    def namespaces(self) -> tuple[str, ...]:
+        """The client, router and server namespace names (and the WAN hop's, with a WAN)."""
+        core = (self.client, self.router, self.server)
+        return (*core, self.hop) if self.wan is not None else core
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles endpoint() accepts: client, router, server (and wan, with a WAN)."""
+        return (*ROLES, WAN_ROLE) if self.wan is not None else ROLES
 
     def endpoint(self, role: str) -> Netns:
-        """Where to run a process: 'client', 'router' or 'server'."""
-        if role not in ROLES:
-            raise InputError(f"lab role '{role}' is not one of {', '.join(ROLES)}", key="role")
+        """Where to run a process: 'client', 'router', 'server' (or 'wan', the WAN hop)."""
+        if role not in self.roles:
+            raise InputError(f"lab role '{role}' is not one of {', '.join(self.roles)}", key="role")
         return Netns(f"{self.id}-{role}")
+
+    @property
+    def wan_description(self) -> str | None:
+        """E.g. 'userspace delay line (Python, AF_PACKET): 20 ms each way', None without WAN."""
+        if self.wan is None or self.wan_backend is None:
+            return None
+        return f"{BACKEND_NAMES[self.wan_backend]}: {self.wan.describe()}"
 
     def target(self, ipv6: bool = False) -> Target:
         """The path across the router: clients in the client namespace, servers in the server's."""
@@ -252,15 +306,25 @@ class Lab:
 
     @classmethod
     def create(
-        cls, router_config: Path | str | None = None, *, config_timeout: float = CONFIG_TIMEOUT
+        cls,
+        router_config: Path | str | None = None,
+        *,
+        config_timeout: float = CONFIG_TIMEOUT,
+        wan: WanSpec | None = None,
     ) -> Lab:
-        """Sweep leftovers of dead sessions, build the topology, apply `router_config` if any."""
+        """Sweep leftovers of dead sessions, build the topology, apply `router_config` if any.
+
+        With `wan`, a WAN hop between router and server emulates it (netem when the kernel
+        has it, else the userspace delay line); `lab.wan_backend` says which.
+        """
         config = _checked_config(router_config) if router_config is not None else None
         reason = lab_unavailable_reason()
         if reason:
             raise LabError(f"the router lab {reason}")
+        backend = choose_backend(wan, "netem" in kernel_qdiscs()) if wan is not None else None
         sweep_stale_namespaces()
         lab = cls(_next_serial())
+        lab.wan, lab.wan_backend = wan, backend
         _LIVE.add(lab)
         try:
             with _no_interrupts():
@@ -281,17 +345,25 @@ class Lab:
         # not ~2 s later; set before the veths exist so they inherit it.
         no_dad = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
         forwarding = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
-        for role in ROLES:
-            settings = no_dad + (forwarding if role == "router" else [])
+        # The WAN hop is no host: no IPv6 of its own (no router solicitations, no ND).
+        no_ipv6 = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
+        for role in self.roles:
+            settings = {"router": no_dad + forwarding, WAN_ROLE: no_ipv6}.get(role, no_dad)
             self._check(
                 self.endpoint(role).run(["sysctl", "-q", "-w", *settings], COMMAND_TIMEOUT),
                 f"setting {', '.join(settings)} in the {role} namespace",
             )
+        # With a WAN, the router's wan interface leads to the hop, and the hop to the server.
+        wan_peer = (
+            f"{TOWARD_ROUTER} netns {self.hop}"
+            if self.wan is not None
+            else f"{i.server} netns {self.server}"
+        )
         self._ip_batch(
             self.router,
             [
                 f"link add {i.lan} type veth peer name {i.client} netns {self.client}",
-                f"link add {i.wan} type veth peer name {i.server} netns {self.server}",
+                f"link add {i.wan} type veth peer name {wan_peer}",
                 f"addr add {a.router_lan}/{p4} dev {i.lan}",
                 f"addr add {a.router_wan}/{p4} dev {i.wan}",
                 # nodad: the addresses are usable at once instead of after ~1 s of DAD.
@@ -302,6 +374,8 @@ class Lab:
                 f"link set {i.wan} up",
             ],
         )
+        if self.wan is not None:
+            self._build_hop()
         for namespace, device, address, address6, gateway, gateway6 in (
             (self.client, i.client, a.client, a.client6, a.router_lan, a.router_lan6),
             (self.server, i.server, a.server, a.server6, a.router_wan, a.router_wan6),
@@ -317,6 +391,60 @@ class Lab:
                     f"route add default via {gateway6}",
                 ],
             )
+        if self._delay_line is not None:
+            self._wait_delay_line()
+
+    def _build_hop(self) -> None:
+        """The WAN hop: its server-side veth, then netem, a bridge or the delay line."""
+        assert self.wan is not None
+        backend = self.wan_backend
+        lines = hop_links(self.hop, self.server, self.interfaces.server)
+        self._ip_batch(self.hop, lines + (bridge_lines() if backend != "userspace" else []))
+        tc = tc_lines(self.wan, backend or "")
+        if tc:
+            completed = self.endpoint(WAN_ROLE).run(
+                ["tc", "-batch", "-"], timeout=COMMAND_TIMEOUT, input="\n".join(tc) + "\n"
+            )
+            self._check(completed, "setting up the WAN hop", tc)
+        if backend == "userspace":
+            # Started now, waited for at the end of _build: its start overlaps the rest.
+            # Closed in destroy(): it outlives this method, so no `with`.
+            self._delay_line_log = tempfile.TemporaryFile("w+", prefix="qos-delayline-")  # noqa: SIM115
+            self._delay_line = self.endpoint(WAN_ROLE).spawn(
+                delay_line_command(self.wan),
+                stdout=self._delay_line_log,
+                stderr=self._delay_line_log,
+            )
+
+    def _delay_line_output(self) -> str:
+        log = self._delay_line_log
+        if log is None:
+            return ""
+        log.seek(0)
+        return log.read()
+
+    def _wait_delay_line(self) -> None:
+        """Until the delay line says 'ready'; LabError with its output if it died or hung."""
+        line = self._delay_line
+        assert line is not None
+        ready = wait_until(
+            lambda: not line.alive() or "ready" in self._delay_line_output(),
+            DELAY_LINE_TIMEOUT,
+            interval=0.002,
+        )
+        if not ready or not line.alive():
+            said = self._delay_line_output().strip() or "no output"
+            raise LabError(f"the WAN delay line did not start: {said}", said, line.argv)
+
+    def delay_line_report(self) -> str:
+        """What the delay line printed (its counters once stopped); '' without one."""
+        return self._delay_line_output().strip()
+
+    def stop_delay_line(self) -> str:
+        """Stop the delay line (it prints its counters and lateness) and return its output."""
+        if self._delay_line is not None:
+            self._delay_line.stop(grace=2.0)
+        return self.delay_line_report()
 
     def _ip_batch(self, namespace: str | None, lines: list[str]) -> None:
         """Run `ip` commands in one process (in `namespace`, or here); fail on the first error."""
@@ -400,6 +528,11 @@ class Lab:
         with _no_interrupts():
             existing = [name for name in self.namespaces if os.path.exists(f"/run/netns/{name}")]
             _delete_namespaces(existing)
+            # Killed with its namespace above; this only reaps it.
+            if self._delay_line is not None:
+                self._delay_line.stop(grace=0.5)
+            if self._delay_line_log is not None:
+                self._delay_line_log.close()
             self.destroyed = True
         _LIVE.discard(self)
 
