@@ -70,8 +70,14 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[ScenarioItem]:
         """Validate the file, then one item per entry under `tests:`."""
         self.scenario = load_scenario(self.path)
+        families = self.scenario.lab.families if self.scenario.lab is not None else (4,)
         for spec in self.scenario.tests:
-            yield ScenarioItem.from_parent(self, name=spec.name, spec=spec)
+            if len(families) == 1:
+                yield ScenarioItem.from_parent(self, name=spec.name, spec=spec, family=families[0])
+                continue
+            for family in families:  # `ip: both`: the id shows the family
+                name = f"{spec.name}[ipv{family}]"
+                yield ScenarioItem.from_parent(self, name=name, spec=spec, family=family)
 
     def repr_failure(  # type: ignore[override]
         self, excinfo: ExceptionInfo[BaseException]
@@ -106,15 +112,25 @@ class ScenarioFile(pytest.File):
         reason = lab_unavailable_reason()
         if reason:
             pytest.skip(f"router lab {reason}")
-        self.lab = Lab.create(router_config=router_config)
-        target: Target = self.lab.target()
+        spec = self.scenario.lab
+        assert spec is not None
+        self.lab = Lab.create(router_config=router_config, wan=spec.wan)
+        target: Target = self.lab.target(ipv6=spec.families[0] == 6)
         return target
 
-    def lab_state(self) -> str:
-        """The router's qdiscs and counters, to show why a lab test failed ('' if no lab)."""
+    def target_for(self, family: int) -> Target:
+        """The file's target over IP version `family` (a lab has both; others one)."""
+        if self.lab is not None:
+            target: Target = self.lab.target(ipv6=family == 6)
+            return target
+        return self.target
+
+    def lab_state(self, result: QosResult | None = None) -> str:
+        """The router's counters during the test and its filters ('' if no lab)."""
         if self.lab is None:
             return ""
-        return f"router qdiscs after the test (tc -s qdisc show):\n{self.lab.qdiscs()}"
+        state: str = self.lab.failure_context(result)
+        return state
 
     def teardown(self) -> None:
         """Destroy the lab (namespaces, processes, qdiscs) after the file's last test."""
@@ -126,9 +142,10 @@ class ScenarioFile(pytest.File):
 class ScenarioItem(pytest.Item):
     """One scenario test: measure, judge its bounds, record the result."""
 
-    def __init__(self, *, spec: TestSpec, **kwargs: Any) -> None:
+    def __init__(self, *, spec: TestSpec, family: int = 4, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = spec
+        self.family = family  # IP version in a lab (4 or 6)
         self.add_marker(QOS_MARKER)
 
     def runtest(self) -> None:
@@ -141,7 +158,7 @@ class ScenarioItem(pytest.Item):
         try:
             result = run_test(
                 self.spec,
-                parent.target,
+                parent.target_for(self.family),
                 test_id=self.nodeid,
                 iperf3=session.iperf3,
                 baseline=session.baseline,
@@ -152,7 +169,7 @@ class ScenarioItem(pytest.Item):
             raise
         self.stash[RESULT_KEY] = result
         if not result.passed:
-            raise QosFailure(result, parent.lab_state())
+            raise QosFailure(result, parent.lab_state(result))
 
     def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None

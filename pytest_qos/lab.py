@@ -23,6 +23,8 @@ from typing import IO
 
 from .endpoints import Completed, Local, Netns, Process, wait_until
 from .errors import InputError, MeasurementTimeout, QosError
+from .results import QosResult
+from .router_counters import RouterView
 from .target import Target
 from .wan import (
     BACKEND_NAMES,
@@ -302,6 +304,15 @@ class Lab:
             client=self.endpoint("client"),
             server=self.endpoint("server"),
             bind=host,
+            observers=[self.router_view()],
+        )
+
+    def router_view(self) -> RouterView:
+        """Reads the router's qdisc and class counters on LAN and WAN (see router_counters)."""
+        return RouterView(
+            self.endpoint("router"),
+            {"LAN": self.interfaces.lan, "WAN": self.interfaces.wan},
+            self.wan_description,
         )
 
     @classmethod
@@ -520,6 +531,26 @@ class Lab:
             completed = router.run(["tc", "-s", "qdisc", "show", "dev", device], COMMAND_TIMEOUT)
             shown.append(f"{device}:\n{completed.stdout.rstrip()}")
         return "\n".join(shown)
+
+    def failure_context(self, result: QosResult | None = None) -> str:
+        """What a failing lab test shows: the router's counter deltas during it, the filters.
+
+        Without a router measurement in `result` (none was taken), the qdiscs as they are.
+        """
+        table = ""
+        for measurement in result.measurements if result is not None else []:
+            if measurement.tool == "router":
+                table = str(measurement.details.get("router_table", ""))
+        view = self.router_view()
+        parts = []
+        if table:
+            parts.append(f"router counters during this test (change; backlog at the end):\n{table}")
+        else:
+            parts.append(f"router qdiscs after the test (tc -s qdisc show):\n{self.qdiscs()}")
+        parts.append(f"router filters (tc filter show):\n{view.filters()}")
+        if self.wan_description:
+            parts.append(f"WAN hop: {self.wan_description}")
+        return "\n\n".join(parts)
 
     def destroy(self) -> None:
         """Kill what runs in the namespaces, delete them (their qdiscs go too); idempotent."""

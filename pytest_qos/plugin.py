@@ -40,6 +40,7 @@ from .session import (
     QosSession,
     qos_session,
 )
+from .wan import wan_emulations
 
 # pytest finds fixtures among a plugin module's names.
 __all__ = ["iperf3", "iperf3_server", "latency_probe", "qos_check", "qos_lab", "qos_target"]
@@ -283,6 +284,8 @@ class QosReporter:
         """The `QoS results` table: every checked metric of every QoS test."""
         if self.store.results:
             terminalreporter.write_sep("=", "QoS results")
+            for emulation in wan_emulations(self.store.results):
+                terminalreporter.write_line(f"WAN emulation: {emulation}")
             terminalreporter.write_line(
                 terminal.summary(
                     self.store.results, self.store.comparisons(), self.store.baseline_name
@@ -307,9 +310,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.INTERRUPTED and not store.interrupted:
         store.interrupted = "KeyboardInterrupt"
     incomplete = store.incomplete()
-    document = json_report.build_document(
-        store.results, json_report.environment(store.iperf3_version()), incomplete
-    )
+    environment = json_report.environment(store.iperf3_version())
+    emulations = wan_emulations(store.results)
+    if emulations:
+        environment["wan"] = emulations
+    document = json_report.build_document(store.results, environment, incomplete)
     failed: list[str] = []
     json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
     if json_path is not None:

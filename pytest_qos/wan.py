@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, did_you_mean
+from .results import QosResult
 from .units import Kind, format_value, parse
 
 LINK_KEYS = ("delay", "jitter", "loss", "rate", "reorder")
@@ -234,3 +236,14 @@ def delay_line_command(wan: WanSpec, seed: int | None = None) -> list[str]:
     if seed is not None:
         argv += ["--seed", str(seed)]
     return argv
+
+
+def wan_emulations(results: Iterable[QosResult]) -> list[str]:
+    """Each distinct WAN emulation the results ran across (backend and settings), in order."""
+    seen: dict[str, None] = {}
+    for result in results:
+        for measurement in result.measurements:
+            wan = measurement.details.get("wan")
+            if isinstance(wan, str):
+                seen.setdefault(wan, None)
+    return list(seen)
