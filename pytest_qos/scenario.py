@@ -283,6 +283,8 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             return action()
         except InputError as error:
             where = (*path, *error.key.split(".")) if error.key else path
+            if error.key and (*path, error.key) in self.lines:
+                where = (*path, error.key)  # a key with dots in it: a metric name
             raise self.error(where, error.message) from None
 
     # -- structure -------------------------------------------------------------------------
