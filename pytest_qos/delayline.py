@@ -43,6 +43,7 @@ FRAME_MAX = 65536 + 64  # a GSO super-frame plus the 10-byte virtio header
 BATCH = 256  # frames read per socket per wake-up; bounds one pass of the loop
 MAX_QUEUE = 200_000  # frames held per direction; beyond this a frame is dropped (tail drop)
 NS = 1_000_000_000
+VNET_HEADER = 10  # struct virtio_net_hdr before each frame (PACKET_VNET_HDR)
 EARLY = 50_000  # ns: the first guess of a timed wake-up's overshoot (measured 40-70 µs)
 MAX_EARLY = 300_000  # ns: never send a frame more than this before its time
 LATE_SAMPLES = 100_000  # the most recent send latenesses kept for the exit report
@@ -69,7 +70,7 @@ class Direction:
     def hold(self, frame: bytes, arrived: int, rng: random.Random) -> None:
         """Queue `frame` for its departure, or lose it."""
         self.received += 1
-        if self.loss and rng.random() < self.loss:
+        if self.loss and rng.random() < self.loss and not _neighbour_discovery(frame):
             self.lost += 1
             return
         if len(self.queue) >= MAX_QUEUE:
@@ -92,6 +93,24 @@ class Direction:
         while index > 0 and queue[index - 1][0] > departure:
             index -= 1
         queue.insert(index, (departure, frame))
+
+
+def _neighbour_discovery(frame: bytes) -> bool:
+    """ARP, or IPv6 neighbour solicitation/advertisement: never lost.
+
+    On a real WAN they never cross it (the lossy link is routed); losing one here would stall
+    every packet to that host for a second, not just the one frame.
+    """
+    ethertype = frame[VNET_HEADER + 12 : VNET_HEADER + 14]
+    if ethertype == b"\x08\x06":
+        return True
+    ip6 = VNET_HEADER + 14
+    return (
+        ethertype == b"\x86\xdd"
+        and len(frame) > ip6 + 40
+        and frame[ip6 + 6] == 58  # next header: ICMPv6
+        and frame[ip6 + 40] in (135, 136)
+    )
 
 
 def _socket(interface: str) -> socket.socket:

@@ -207,3 +207,24 @@ def test_loss_drops_about_the_given_share_and_counts_it() -> None:
 
 def test_delay_line_arguments_are_checked() -> None:
     assert delayline.main(["--up-from", "a", "--down-from", "b", "--up", "1,2"]) == 2
+
+
+def _frame(ethertype: bytes, payload: bytes = b"") -> bytes:
+    return bytes(delayline.VNET_HEADER) + bytes(12) + ethertype + payload
+
+
+def test_neighbour_discovery_is_never_lost() -> None:
+    line = delayline.Direction("up", 0.0, 0.0, 0.99, reorder=False)
+    rng = random.Random(3)
+    ipv6 = bytes(6) + bytes([58]) + bytes(33)  # ICMPv6 after a 40-byte header
+    kept = [
+        _frame(b"\x08\x06", bytes(28)),  # ARP
+        _frame(b"\x86\xdd", ipv6 + bytes([135]) + bytes(23)),  # neighbour solicitation
+        _frame(b"\x86\xdd", ipv6 + bytes([136]) + bytes(23)),  # neighbour advertisement
+    ]
+    for frame in kept * 20:
+        line.hold(frame, 0, rng)
+    assert line.lost == 0 and len(line.queue) == 60
+    for frame in (_frame(b"\x08\x00", bytes(40)), _frame(b"\x86\xdd", ipv6 + bytes([128]) * 24)):
+        line.hold(frame, 0, random.Random(0))
+    assert line.lost == 2
