@@ -113,15 +113,21 @@ def _neighbour_discovery(frame: bytes) -> bool:
     )
 
 
-def _socket(interface: str) -> socket.socket:
-    """A raw packet socket on `interface`: promiscuous, own frames ignored, virtio headers."""
+def _socket(interface: str, receive: bool = True) -> socket.socket:
+    """A raw packet socket on `interface`: promiscuous, own frames ignored, virtio headers.
+
+    A send-only socket (receive=False) is bound to protocol 0, so no frame is queued on it.
+    """
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
     sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     for option in (SO_RCVBUFFORCE, SO_SNDBUFFORCE):
         sock.setsockopt(socket.SOL_SOCKET, option, BUFFER)
-    sock.bind((interface, ETH_P_ALL))
+    sock.bind((interface, ETH_P_ALL if receive else 0))
+    if not receive:
+        sock.setblocking(False)
+        return sock
     index = socket.if_nametoindex(interface)
     sock.setsockopt(
         SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
@@ -193,8 +199,13 @@ def run(
     down: Direction,
     seed: int | None = None,
     priority: int = 0,
+    ways: str = "both",
 ) -> None:
-    """Forward until SIGTERM; frames from `up_from` go out on `down_from` delayed as `up`."""
+    """Forward until SIGTERM; frames from `up_from` go out on `down_from` delayed as `up`.
+
+    `ways` 'up' or 'down' forwards one direction only: the lab runs one process per direction,
+    so on two cores neither waits while the other sends.
+    """
 
     def finish(_signum: int, _frame: object) -> None:
         raise _Stop  # out of select() at once: PEP 475 would otherwise resume the wait
@@ -203,10 +214,16 @@ def run(
     signal.signal(signal.SIGINT, finish)
     _prompt_wake_ups(priority)
     rng = random.Random(seed)
-    a, b = _socket(up_from), _socket(down_from)
-    pairs = ((a, b, up), (b, a, down))  # (read from, send on, settings)
+    pairs: tuple[tuple[socket.socket, socket.socket, Direction], ...]  # (from, to, settings)
+    if ways == "up":
+        pairs = ((_socket(up_from), _socket(down_from, receive=False), up),)
+    elif ways == "down":
+        pairs = ((_socket(down_from), _socket(up_from, receive=False), down),)
+    else:
+        a, b = _socket(up_from), _socket(down_from)
+        pairs = ((a, b, up), (b, a, down))
     print("ready", flush=True)
-    readable = [a, b]
+    readable = [source for source, _sink, _direction in pairs]
     early = EARLY  # how long a timed wake-up overshoots, learnt as it runs
     parent = os.getppid()
     try:
@@ -231,7 +248,7 @@ def run(
                     _read(source, direction, rng)
     except _Stop:
         pass
-    for d in (up, down):
+    for _source, _sink, d in pairs:
         late = sorted(d.late) or [0]
         p50, p99 = late[len(late) // 2], late[min(len(late) - 1, len(late) * 99 // 100)]
         print(
@@ -251,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--down", default="0,0,0,0", help="download: the same")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--rt-priority", type=int, default=0, help="SCHED_FIFO priority, 0: none")
+    parser.add_argument("--ways", choices=("both", "up", "down"), default="both")
     options = parser.parse_args(argv)
     try:
         up, down = _parse(options.up, "up"), _parse(options.down, "down")
@@ -258,7 +276,15 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --up/--down take 'delay,jitter,loss,reorder'", file=sys.stderr)
         return 2
     try:
-        run(options.up_from, options.down_from, up, down, options.seed, options.rt_priority)
+        run(
+            options.up_from,
+            options.down_from,
+            up,
+            down,
+            options.seed,
+            options.rt_priority,
+            options.ways,
+        )
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -268,8 +268,8 @@ class Lab:
         self.wan: WanSpec | None = None  # set by create(wan=...) before building
         self.hop = f"{self.id}-{WAN_ROLE}"  # the WAN hop's namespace (exists only with wan)
         self.wan_backend: str | None = None  # 'netem', 'userspace' or 'bridge'
-        self._delay_line: Process | None = None
-        self._delay_line_log: IO[str] | None = None
+        # The userspace delay line: one process per direction, each with its output file.
+        self._delay_lines: list[tuple[Process, IO[str]]] = []
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -402,8 +402,8 @@ class Lab:
                     f"route add default via {gateway6}",
                 ],
             )
-        if self._delay_line is not None:
-            self._wait_delay_line()
+        for line, log in self._delay_lines:
+            self._wait_delay_line(line, log)
 
     def _build_hop(self) -> None:
         """The WAN hop: its server-side veth, then netem, a bridge or the delay line."""
@@ -418,43 +418,37 @@ class Lab:
             )
             self._check(completed, "setting up the WAN hop", tc)
         if backend == "userspace":
-            # Started now, waited for at the end of _build: its start overlaps the rest.
-            # Closed in destroy(): it outlives this method, so no `with`.
-            self._delay_line_log = tempfile.TemporaryFile("w+", prefix="qos-delayline-")  # noqa: SIM115
-            self._delay_line = self.endpoint(WAN_ROLE).spawn(
-                delay_line_command(self.wan),
-                stdout=self._delay_line_log,
-                stderr=self._delay_line_log,
-            )
+            # Started now, waited for at the end of _build: their start overlaps the rest.
+            for ways in ("up", "down"):
+                # Closed in destroy(): it outlives this method, so no `with`.
+                log = tempfile.TemporaryFile("w+", prefix="qos-delayline-")  # noqa: SIM115
+                line = self.endpoint(WAN_ROLE).spawn(
+                    delay_line_command(self.wan, ways), stdout=log, stderr=log
+                )
+                self._delay_lines.append((line, log))
 
-    def _delay_line_output(self) -> str:
-        log = self._delay_line_log
-        if log is None:
-            return ""
+    @staticmethod
+    def _output(log: IO[str]) -> str:
         log.seek(0)
         return log.read()
 
-    def _wait_delay_line(self) -> None:
+    def _wait_delay_line(self, line: Process, log: IO[str]) -> None:
         """Until the delay line says 'ready'; LabError with its output if it died or hung."""
-        line = self._delay_line
-        assert line is not None
         ready = wait_until(
-            lambda: not line.alive() or "ready" in self._delay_line_output(),
-            DELAY_LINE_TIMEOUT,
-            interval=0.002,
+            lambda: not line.alive() or "ready" in self._output(log), DELAY_LINE_TIMEOUT, 0.002
         )
         if not ready or not line.alive():
-            said = self._delay_line_output().strip() or "no output"
+            said = self._output(log).strip() or "no output"
             raise LabError(f"the WAN delay line did not start: {said}", said, line.argv)
 
     def delay_line_report(self) -> str:
-        """What the delay line printed (its counters once stopped); '' without one."""
-        return self._delay_line_output().strip()
+        """What the delay line printed (its counters, once stopped); '' without one."""
+        return "\n".join(self._output(log).strip() for _line, log in self._delay_lines)
 
     def stop_delay_line(self) -> str:
         """Stop the delay line (it prints its counters and lateness) and return its output."""
-        if self._delay_line is not None:
-            self._delay_line.stop(grace=2.0)
+        for line, _log in self._delay_lines:
+            line.stop(grace=2.0)
         return self.delay_line_report()
 
     def _ip_batch(self, namespace: str | None, lines: list[str]) -> None:
@@ -560,10 +554,9 @@ class Lab:
             existing = [name for name in self.namespaces if os.path.exists(f"/run/netns/{name}")]
             _delete_namespaces(existing)
             # Killed with its namespace above; this only reaps it.
-            if self._delay_line is not None:
-                self._delay_line.stop(grace=0.5)
-            if self._delay_line_log is not None:
-                self._delay_line_log.close()
+            for line, log in self._delay_lines:
+                line.stop(grace=0.5)
+                log.close()
             self.destroyed = True
         _LIVE.discard(self)
 

@@ -211,8 +211,8 @@ def tc_lines(wan: WanSpec, backend: str) -> list[str]:
     return lines
 
 
-def delay_line_command(wan: WanSpec, seed: int | None = None) -> list[str]:
-    """The argv of the userspace delay line, run inside the hop namespace."""
+def delay_line_command(wan: WanSpec, ways: str = "both", seed: int | None = None) -> list[str]:
+    """The argv of the userspace delay line (`ways`: up, down or both), run in the hop."""
 
     def way(link: WanLink) -> str:
         return f"{link.delay!r},{link.jitter!r},{link.loss!r},{int(link.reorder)}"
@@ -232,6 +232,8 @@ def delay_line_command(wan: WanSpec, seed: int | None = None) -> list[str]:
         way(wan.down),
         "--rt-priority",
         str(DELAY_LINE_PRIORITY),
+        "--ways",
+        ways,
     ]
     if seed is not None:
         argv += ["--seed", str(seed)]

@@ -112,9 +112,10 @@ def test_the_wan_hop_and_its_delay_line_go_with_the_lab() -> None:
         assert lab.endpoint("wan").name == lab.hop
         pids = lab_module._pids_in([lab.hop])
         if lab.wan_backend == "userspace":
-            assert len(pids) == 1
-            cmdline = Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")
-            assert cmdline[3].endswith(b"delayline.py")
+            assert len(pids) == 2  # one delay line per direction
+            for pid in pids:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                assert cmdline[3].endswith(b"delayline.py")
     finally:
         lab.destroy()
     assert set(lab_namespaces()) == before
@@ -125,7 +126,7 @@ def test_a_delay_line_that_cannot_start_fails_the_lab_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     failing = [sys.executable, "-c", "import sys; sys.exit('error: no AF_PACKET here')"]
-    monkeypatch.setattr(lab_module, "delay_line_command", lambda wan: failing)
+    monkeypatch.setattr(lab_module, "delay_line_command", lambda wan, ways: failing)
     monkeypatch.setattr(lab_module, "kernel_qdiscs", lambda: frozenset({"tbf", "htb"}))
     before = set(lab_namespaces())
     with pytest.raises(LabError, match="the WAN delay line did not start: error: no AF_PACKET"):
