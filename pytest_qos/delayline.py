@@ -13,19 +13,24 @@ checksums pass through unchanged (fewer, larger frames: 100 Mbit/s is ~1 k frame
 
 from __future__ import annotations
 
-import argparse
-import collections
-import contextlib
-import ctypes
+# Only C modules and a few light ones: under load every imported .py file costs milliseconds
+# of the lab's build (_socket.py alone pulls in selectors, enum and re).
+import _random
+import _socket
 import gc
 import os
-import random
 import select
-import signal
-import socket
 import struct
 import sys
 import time
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5-40 ms: re, ...)
+if TYPE_CHECKING:
+    import signal as _signal
+    from collections import deque
+else:
+    import _signal
+    from _collections import deque
 
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
@@ -62,12 +67,12 @@ class Direction:
         self.jitter = int(jitter * NS)
         self.loss = loss
         self.reorder = reorder
-        self.queue: collections.deque[tuple[int, bytes]] = collections.deque()
+        self.queue: deque[tuple[int, bytes]] = deque()
         self.last = 0  # the latest departure queued, for keeping order
         self.received = self.sent = self.lost = self.dropped = 0
-        self.late: collections.deque[int] = collections.deque(maxlen=LATE_SAMPLES)
+        self.late: deque[int] = deque(maxlen=LATE_SAMPLES)
 
-    def hold(self, frame: bytes, arrived: int, rng: random.Random) -> None:
+    def hold(self, frame: bytes, arrived: int, rng: _random.Random) -> None:
         """Queue `frame` for its departure, or lose it."""
         self.received += 1
         if self.loss and rng.random() < self.loss and not _neighbour_discovery(frame):
@@ -78,7 +83,7 @@ class Direction:
             return
         departure = arrived + self.delay
         if self.jitter:
-            departure += rng.randint(-self.jitter, self.jitter)
+            departure += int(rng.random() * (2 * self.jitter + 1)) - self.jitter
             if self.reorder:
                 # Held frames are sent in departure order; a sorted insert keeps the deque so.
                 self._insert(departure, frame)
@@ -113,22 +118,22 @@ def _neighbour_discovery(frame: bytes) -> bool:
     )
 
 
-def _socket(interface: str, receive: bool = True) -> socket.socket:
+def _packet_socket(interface: str, receive: bool = True) -> _socket.socket:
     """A raw packet socket on `interface`: promiscuous, own frames ignored, virtio headers.
 
     A send-only socket (receive=False) is bound to protocol 0, so no frame is queued on it.
     """
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sock = _socket.socket(_socket.AF_PACKET, _socket.SOCK_RAW, 0)
     sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
     sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.setsockopt(_socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     for option in (SO_RCVBUFFORCE, SO_SNDBUFFORCE):
-        sock.setsockopt(socket.SOL_SOCKET, option, BUFFER)
+        sock.setsockopt(_socket.SOL_SOCKET, option, BUFFER)
     sock.bind((interface, ETH_P_ALL if receive else 0))
     if not receive:
         sock.setblocking(False)
         return sock
-    index = socket.if_nametoindex(interface)
+    index = _socket.if_nametoindex(interface)
     sock.setsockopt(
         SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
     )
@@ -136,9 +141,9 @@ def _socket(interface: str, receive: bool = True) -> socket.socket:
     return sock
 
 
-def _read(sock: socket.socket, direction: Direction, rng: random.Random) -> None:
+def _read(sock: _socket.socket, direction: Direction, rng: _random.Random) -> None:
     """Take every frame waiting on `sock` (at most BATCH) into `direction`'s queue."""
-    space = socket.CMSG_SPACE(16)
+    space = _socket.CMSG_SPACE(16)
     for _ in range(BATCH):
         try:
             frame, ancillary, _flags, _address = sock.recvmsg(FRAME_MAX, space)
@@ -146,13 +151,13 @@ def _read(sock: socket.socket, direction: Direction, rng: random.Random) -> None
             return
         arrived = 0
         for level, kind, data in ancillary:
-            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
+            if level == _socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
                 seconds, nanoseconds = struct.unpack("qq", data[:16])
                 arrived = seconds * NS + nanoseconds
         direction.hold(frame, arrived or time.time_ns(), rng)
 
 
-def _send_due(sock: socket.socket, direction: Direction, now: int) -> None:
+def _send_due(sock: _socket.socket, direction: Direction, now: int) -> None:
     """Send every held frame whose departure has come."""
     queue = direction.queue
     while queue and queue[0][0] <= now:
@@ -169,24 +174,38 @@ def _send_due(sock: socket.socket, direction: Direction, now: int) -> None:
 
 
 def _parse(text: str, name: str) -> Direction:
-    delay, jitter, loss, reorder = text.split(",")
+    """'delay,jitter,loss,reorder' (s, s, probability, 0|1) as a Direction."""
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError(f"--{name} takes 'delay,jitter,loss,reorder', got '{text}'")
+    delay, jitter, loss, reorder = parts
     return Direction(name, float(delay), float(jitter), float(loss), reorder == "1")
 
 
 def _prompt_wake_ups(priority: int) -> None:
-    """Wake on time on a busy machine: real-time priority, 1 µs timer slack, no GC pauses."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+    """Wake on time on a busy machine: real-time priority (no timer slack then), no GC pauses."""
+    realtime = False
     if priority > 0:
         # SCHED_FIFO: woken ahead of every ordinary process. The loop sleeps between frames
         # (a few % of a core at 100 Mbit/s), and the kernel's RT throttling caps it anyway.
-        with contextlib.suppress(OSError, AttributeError):
+        try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            realtime = True
+        except (OSError, AttributeError):
+            realtime = False
+    if not realtime:
+        # An ordinary thread's wake-ups are up to 50 µs late (timer slack): ask for 1 µs.
+        import ctypes  # only here: it costs ~10 ms of start-up
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+        except (OSError, AttributeError):
+            realtime = False
     gc.disable()  # the loop makes no reference cycles; a collection would stall frames
 
 
 def heads_or_parent(
-    pairs: tuple[tuple[socket.socket, socket.socket, Direction], ...], parent: int
+    pairs: tuple[tuple[_socket.socket, _socket.socket, Direction], ...], parent: int
 ) -> bool:
     """Keep going while frames are held or the process that started this one lives."""
     return any(d.queue for _s, _k, d in pairs) or os.getppid() == parent
@@ -210,17 +229,17 @@ def run(
     def finish(_signum: int, _frame: object) -> None:
         raise _Stop  # out of select() at once: PEP 475 would otherwise resume the wait
 
-    signal.signal(signal.SIGTERM, finish)
-    signal.signal(signal.SIGINT, finish)
+    _signal.signal(_signal.SIGTERM, finish)
+    _signal.signal(_signal.SIGINT, finish)
     _prompt_wake_ups(priority)
-    rng = random.Random(seed)
-    pairs: tuple[tuple[socket.socket, socket.socket, Direction], ...]  # (from, to, settings)
+    rng = _random.Random(seed)
+    pairs: tuple[tuple[_socket.socket, _socket.socket, Direction], ...]  # (from, to, settings)
     if ways == "up":
-        pairs = ((_socket(up_from), _socket(down_from, receive=False), up),)
+        pairs = ((_packet_socket(up_from), _packet_socket(down_from, receive=False), up),)
     elif ways == "down":
-        pairs = ((_socket(down_from), _socket(up_from, receive=False), down),)
+        pairs = ((_packet_socket(down_from), _packet_socket(up_from, receive=False), down),)
     else:
-        a, b = _socket(up_from), _socket(down_from)
+        a, b = _packet_socket(up_from), _packet_socket(down_from)
         pairs = ((a, b, up), (b, a, down))
     print("ready", flush=True)
     readable = [source for source, _sink, _direction in pairs]
@@ -259,31 +278,52 @@ def run(
         )
 
 
+USAGE = (
+    "usage: delayline.py --up-from IF --down-from IF [--up D,J,L,R] [--down D,J,L,R] "
+    "[--seed N] [--rt-priority N] [--ways both|up|down]"
+)
+OPTIONS = {
+    "--up-from": "",
+    "--down-from": "",
+    "--up": "0,0,0,0",
+    "--down": "0,0,0,0",
+    "--seed": "",
+    "--rt-priority": "0",
+    "--ways": "both",
+}
+
+
+def _options(argv: list[str]) -> dict[str, str]:
+    """`--name value` pairs (argparse would add ~10 ms of imports to every lab build)."""
+    if len(argv) % 2 or any(name not in OPTIONS for name in argv[::2]):
+        raise ValueError(USAGE)
+    options = {**OPTIONS, **dict(zip(argv[::2], argv[1::2], strict=True))}
+    if not options["--up-from"] or not options["--down-from"]:
+        raise ValueError(USAGE)
+    if options["--ways"] not in ("both", "up", "down"):
+        raise ValueError(USAGE)
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: interfaces and per-direction 'delay,jitter,loss,reorder' (s, s, p, 0|1)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--up-from", required=True, help="interface facing the router")
-    parser.add_argument("--down-from", required=True, help="interface facing the server")
-    parser.add_argument("--up", default="0,0,0,0", help="upload: delay s, jitter s, loss, reorder")
-    parser.add_argument("--down", default="0,0,0,0", help="download: the same")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--rt-priority", type=int, default=0, help="SCHED_FIFO priority, 0: none")
-    parser.add_argument("--ways", choices=("both", "up", "down"), default="both")
-    options = parser.parse_args(argv)
     try:
-        up, down = _parse(options.up, "up"), _parse(options.down, "down")
-    except ValueError:
-        print("error: --up/--down take 'delay,jitter,loss,reorder'", file=sys.stderr)
+        options = _options(sys.argv[1:] if argv is None else argv)
+        up, down = _parse(options["--up"], "up"), _parse(options["--down"], "down")
+        seed = int(options["--seed"]) if options["--seed"] else None
+        priority = int(options["--rt-priority"])
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         run(
-            options.up_from,
-            options.down_from,
+            options["--up-from"],
+            options["--down-from"],
             up,
             down,
-            options.seed,
-            options.rt_priority,
-            options.ways,
+            seed,
+            priority,
+            options["--ways"],
         )
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -419,6 +419,7 @@ class Lab:
             self._check(completed, "setting up the WAN hop", tc)
         if backend == "userspace":
             # Started now, waited for at the end of _build: their start overlaps the rest.
+            # One process per direction: on two cores neither waits while the other sends.
             for ways in ("up", "down"):
                 # Closed in destroy(): it outlives this method, so no `with`.
                 log = tempfile.TemporaryFile("w+", prefix="qos-delayline-")  # noqa: SIM115
@@ -435,7 +436,9 @@ class Lab:
     def _wait_delay_line(self, line: Process, log: IO[str]) -> None:
         """Until the delay line says 'ready'; LabError with its output if it died or hung."""
         ready = wait_until(
-            lambda: not line.alive() or "ready" in self._output(log), DELAY_LINE_TIMEOUT, 0.002
+            lambda: not line.alive() or "ready" in self._output(log),
+            DELAY_LINE_TIMEOUT,
+            0.002,
         )
         if not ready or not line.alive():
             said = self._output(log).strip() or "no output"
