@@ -115,11 +115,11 @@ def _rtt_under_load(lab: Lab, mbit: int) -> Measurement:
     iperf3 = Iperf3()
     load = Traffic(protocol="udp", bitrate=mbit * 1e6, duration=5.0)
     probe = Probe.from_options({"kind": "udp", "interval": "10 ms", "duration": "3 s"})
-    with iperf3.server(target.server, target.bind) as server:
-        with target.client.spawn(iperf3.command(load, target.host, server.port)) as running:
-            time.sleep(0.5)
-            measured = run_probe(probe, target)
-            running.communicate(timeout=load.timeout)
+    server = iperf3.server(target.server, target.bind)
+    with server, target.client.spawn(iperf3.command(load, target.host, server.port)) as running:
+        time.sleep(0.5)
+        measured = run_probe(probe, target)
+        running.communicate(timeout=load.timeout)
     return measured
 
 
