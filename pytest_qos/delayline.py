@@ -17,6 +17,7 @@ from __future__ import annotations
 # of the lab's build (_socket.py alone pulls in selectors, enum and re).
 import _random
 import _socket
+import fcntl
 import gc
 import os
 import select
@@ -43,6 +44,9 @@ SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 PR_SET_TIMERSLACK = 29
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 BUFFER = 16 * 1024 * 1024  # socket buffers: ~1.3 s at 100 Mbit/s, so a slow wake-up drops nothing
 FRAME_MAX = 65536 + 64  # a GSO super-frame plus the 10-byte virtio header
 BATCH = 256  # frames read per socket per wake-up; bounds one pass of the loop
@@ -116,6 +120,26 @@ def _neighbour_discovery(frame: bytes) -> bool:
         and frame[ip6 + 6] == 58  # next header: ICMPv6
         and frame[ip6 + 40] in (135, 136)
     )
+
+
+def bring_up(interface: str) -> None:
+    """No IPv6 of its own (the hop is no host), then the interface up: what `ip link set up`
+    would do, without another process in the lab's build."""
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{interface}/disable_ipv6", "w") as setting:
+            setting.write("1")
+    except OSError:
+        pass  # a kernel without IPv6: nothing to disable
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM, 0)
+    try:
+        name = interface.encode()
+        request = struct.pack("16sH14x", name, 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1]
+        if not flags & IFF_UP:
+            up = struct.pack("16sH14x", name, flags | IFF_UP)
+            fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, up)
+    finally:
+        sock.close()
 
 
 def _packet_socket(interface: str, receive: bool = True) -> _socket.socket:
@@ -280,7 +304,7 @@ def run(
 
 USAGE = (
     "usage: delayline.py --up-from IF --down-from IF [--up D,J,L,R] [--down D,J,L,R] "
-    "[--seed N] [--rt-priority N] [--ways both|up|down]"
+    "[--seed N] [--rt-priority N] [--ways both|up|down] [--bring-up 0|1]"
 )
 OPTIONS = {
     "--up-from": "",
@@ -290,6 +314,7 @@ OPTIONS = {
     "--seed": "",
     "--rt-priority": "0",
     "--ways": "both",
+    "--bring-up": "0",
 }
 
 
@@ -316,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
+        if options["--bring-up"] == "1":
+            bring_up(options["--up-from"])
+            bring_up(options["--down-from"])
         run(
             options["--up-from"],
             options["--down-from"],

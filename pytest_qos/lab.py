@@ -34,6 +34,7 @@ from .wan import (
     choose_backend,
     delay_line_command,
     hop_links,
+    server_link,
     tc_lines,
 )
 
@@ -358,7 +359,9 @@ class Lab:
         forwarding = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
         # The WAN hop is no host: no IPv6 of its own (no router solicitations, no ND).
         no_ipv6 = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
-        for role in self.roles:
+        # The delay line disables IPv6 and sets its interfaces up itself: one process less.
+        roles = ROLES if self.wan_backend == "userspace" else self.roles
+        for role in roles:
             settings = {"router": no_dad + forwarding, WAN_ROLE: no_ipv6}.get(role, no_dad)
             self._check(
                 self.endpoint(role).run(["sysctl", "-q", "-w", *settings], COMMAND_TIMEOUT),
@@ -375,6 +378,7 @@ class Lab:
             [
                 f"link add {i.lan} type veth peer name {i.client} netns {self.client}",
                 f"link add {i.wan} type veth peer name {wan_peer}",
+                *([server_link(self.hop, self.server, i.server)] if self.wan is not None else []),
                 f"addr add {a.router_lan}/{p4} dev {i.lan}",
                 f"addr add {a.router_wan}/{p4} dev {i.wan}",
                 # nodad: the addresses are usable at once instead of after ~1 s of DAD.
@@ -409,8 +413,8 @@ class Lab:
         """The WAN hop: its server-side veth, then netem, a bridge or the delay line."""
         assert self.wan is not None
         backend = self.wan_backend
-        lines = hop_links(self.hop, self.server, self.interfaces.server)
-        self._ip_batch(self.hop, lines + (bridge_lines() if backend != "userspace" else []))
+        if backend != "userspace":
+            self._ip_batch(self.hop, hop_links() + bridge_lines())
         tc = tc_lines(self.wan, backend or "")
         if tc:
             completed = self.endpoint(WAN_ROLE).run(

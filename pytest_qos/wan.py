@@ -156,14 +156,16 @@ BACKEND_NAMES = {
 }
 
 
-def hop_links(hop: str, server: str, server_device: str) -> list[str]:
-    """`ip -n HOP -batch` lines: the server-side veth, both interfaces up, no IPv6 of its own."""
-    return [
-        f"link add {TOWARD_SERVER} type veth peer name {server_device} netns {server}",
-        "link set lo up",
-        f"link set {TOWARD_ROUTER} up",
-        f"link set {TOWARD_SERVER} up",
-    ]
+def server_link(hop: str, server: str, server_device: str) -> str:
+    """The `ip -batch` line (run in the router) making the hop's veth toward the server."""
+    return (
+        f"link add {TOWARD_SERVER} netns {hop} type veth peer name {server_device} netns {server}"
+    )
+
+
+def hop_links() -> list[str]:
+    """`ip -n HOP -batch` lines: the hop's interfaces up (netem and rate-only hops)."""
+    return ["link set lo up", f"link set {TOWARD_ROUTER} up", f"link set {TOWARD_SERVER} up"]
 
 
 def bridge_lines() -> list[str]:
@@ -234,6 +236,8 @@ def delay_line_command(wan: WanSpec, ways: str = "both", seed: int | None = None
         str(DELAY_LINE_PRIORITY),
         "--ways",
         ways,
+        "--bring-up",  # it sets its interfaces up itself: no `ip` process in the build
+        "1",
     ]
     if seed is not None:
         argv += ["--seed", str(seed)]

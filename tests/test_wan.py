@@ -146,8 +146,9 @@ def test_delay_line_command_runs_the_standalone_script_isolated() -> None:
     assert argv[1:3] == ["-I", "-S"] and argv[3].endswith("delayline.py")
     assert argv[argv.index("--up") + 1] == "0.02,0.001,0.0,0"
     assert argv[argv.index("--down") + 1] == "0.0,0.0,0.0,0"
-    assert argv[-4:] == ["--ways", "both", "--seed", "7"]
-    assert delay_line_command(parse_wan({}), "up")[-2:] == ["--ways", "up"]
+    assert argv[-6:] == ["--ways", "both", "--bring-up", "1", "--seed", "7"]
+    up = delay_line_command(parse_wan({}), "up")
+    assert up[up.index("--ways") + 1] == "up"
 
 
 def test_wan_emulations_are_gathered_from_results_in_order() -> None:
