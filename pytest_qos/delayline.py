@@ -235,6 +235,44 @@ def heads_or_parent(
     return any(d.queue for _s, _k, d in pairs) or os.getppid() == parent
 
 
+def _forward(
+    pairs: tuple[tuple[_socket.socket, _socket.socket, Direction], ...], rng: _random.Random
+) -> None:
+    """Until SIGTERM: send what is due, sleep until the next is due or a frame arrives, read."""
+    try:
+        _forward_until_stopped(pairs, rng)
+    except _Stop:
+        return
+
+
+def _forward_until_stopped(
+    pairs: tuple[tuple[_socket.socket, _socket.socket, Direction], ...], rng: _random.Random
+) -> None:
+    """The loop of _forward."""
+    readable = [source for source, _sink, _direction in pairs]
+    early = EARLY  # how long a timed wake-up overshoots, learnt as it runs
+    parent = os.getppid()
+    # Ends on SIGTERM (the lab's teardown), or when its parent is gone (checked when idle).
+    while heads_or_parent(pairs, parent):
+        # Frames due within `early` go now: waking again for them would make them late.
+        now = time.time_ns() + early
+        for _source, sink, direction in pairs:
+            _send_due(sink, direction, now)
+        heads = [d.queue[0][0] for _s, _k, d in pairs if d.queue]
+        wake = min(heads) - early if heads else 0
+        timeout = max(0.0, (wake - time.time_ns()) / NS) if heads else 0.5
+        try:
+            ready, _w, _x = select.select(readable, [], [], timeout)
+        except InterruptedError:
+            continue
+        if not ready and heads and timeout > 0:
+            overshoot = time.time_ns() - wake
+            early += (min(max(overshoot, 0), MAX_EARLY) - early) // 8
+        for source, _sink, direction in pairs:
+            if source in ready:
+                _read(source, direction, rng)
+
+
 def run(
     up_from: str,
     down_from: str,
@@ -266,31 +304,7 @@ def run(
         a, b = _packet_socket(up_from), _packet_socket(down_from)
         pairs = ((a, b, up), (b, a, down))
     print("ready", flush=True)
-    readable = [source for source, _sink, _direction in pairs]
-    early = EARLY  # how long a timed wake-up overshoots, learnt as it runs
-    parent = os.getppid()
-    try:
-        # Ends on SIGTERM (the lab's teardown), or when its parent is gone (checked when idle).
-        while heads_or_parent(pairs, parent):
-            # Frames due within `early` go now: waking again for them would make them late.
-            now = time.time_ns() + early
-            for _source, sink, direction in pairs:
-                _send_due(sink, direction, now)
-            heads = [d.queue[0][0] for _s, _k, d in pairs if d.queue]
-            wake = min(heads) - early if heads else 0
-            timeout = max(0.0, (wake - time.time_ns()) / NS) if heads else 0.5
-            try:
-                ready, _w, _x = select.select(readable, [], [], timeout)
-            except InterruptedError:
-                continue
-            if not ready and heads and timeout > 0:
-                overshoot = time.time_ns() - wake
-                early += (min(max(overshoot, 0), MAX_EARLY) - early) // 8
-            for source, _sink, direction in pairs:
-                if source in ready:
-                    _read(source, direction, rng)
-    except _Stop:
-        pass
+    _forward(pairs, rng)
     for _source, _sink, d in pairs:
         late = sorted(d.late) or [0]
         p50, p99 = late[len(late) // 2], late[min(len(late) - 1, len(late) * 99 // 100)]

@@ -19,20 +19,20 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from .endpoints import Completed, Local, Netns, Process, wait_until
+from .endpoints import Completed, Local, Netns, wait_until
 from .errors import InputError, MeasurementTimeout, QosError
 from .results import QosResult
-from .router_counters import RouterView
+from .router_counters import RouterView, failure_context
 from .target import Target
 from .wan import (
     BACKEND_NAMES,
     TOWARD_ROUTER,
+    DelayLineError,
+    DelayLines,
     WanSpec,
     bridge_lines,
     choose_backend,
-    delay_line_command,
     hop_links,
     server_link,
     tc_lines,
@@ -44,7 +44,6 @@ PREFIX = "qos"
 _NAME = re.compile(rf"^{PREFIX}-(?P<pid>\d+)-(?P<serial>\d+)-(?P<role>client|router|server|wan)$")
 ROLES = ("client", "router", "server")
 WAN_ROLE = "wan"  # the WAN hop between router and server, when the lab has one
-DELAY_LINE_TIMEOUT = 5.0  # the delay line binds its sockets in ~30 ms
 COMMAND_TIMEOUT = 10.0  # one `ip`/`tc` command; they take milliseconds
 CONFIG_TIMEOUT = 30.0  # the router config as a whole
 NETNS_DIR = "/run/netns"  # where `ip netns add` mounts named namespaces
@@ -257,7 +256,7 @@ def _next_serial() -> int:
         return next(_serials)
 
 
-class Lab:
+class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, teardown)
     """A routed path client → router → server in three namespaces; `destroy()` removes it all."""
 
     def __init__(self, serial: int, owner: int | None = None) -> None:
@@ -273,8 +272,7 @@ class Lab:
         self.wan: WanSpec | None = None  # set by create(wan=...) before building
         self.hop = f"{self.id}-{WAN_ROLE}"  # the WAN hop's namespace (exists only with wan)
         self.wan_backend: str | None = None  # 'netem', 'userspace' or 'bridge'
-        # The userspace delay line: one process per direction, each with its output file.
-        self._delay_lines: list[tuple[Process, IO[str]]] = []
+        self._delay_lines = DelayLines()  # the userspace delay line's processes, if it runs
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -357,30 +355,7 @@ class Lab:
         a, i = self.addresses, self.interfaces
         p4, p6 = a.prefix4, a.prefix6
         self._ip_batch(None, [f"netns add {name}" for name in self.namespaces])
-        # Without DAD the link-local addresses neighbour discovery needs are usable at once,
-        # not ~2 s later; set before the veths exist so they inherit it.
-        no_dad = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
-        forwarding = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
-        # The WAN hop is no host: no IPv6 of its own (no router solicitations, no ND).
-        no_ipv6 = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
-        # The delay line disables IPv6 and sets its interfaces up itself: one process less.
-        roles = ROLES if self.wan_backend == "userspace" else self.roles
-        # One sysctl per namespace, all at once: on a loaded machine each start costs 10-30 ms.
-        running = []
-        try:
-            for role in roles:
-                settings = {"router": no_dad + forwarding, WAN_ROLE: no_ipv6}.get(role, no_dad)
-                argv = ["sysctl", "-q", "-w", *settings]
-                running.append((role, settings, self.endpoint(role).spawn(argv)))
-            for role, settings, process in running:
-                out, err = process.communicate(COMMAND_TIMEOUT)
-                self._check(
-                    Completed(process.argv, process.returncode or 0, out, err),
-                    f"setting {', '.join(settings)} in the {role} namespace",
-                )
-        finally:
-            for _role, _settings, process in running:
-                process.stop()
+        _set_sysctls(self)
         # With a WAN, the router's wan interface leads to the hop, and the hop to the server.
         wan_peer = (
             f"{TOWARD_ROUTER} netns {self.hop}"
@@ -404,7 +379,7 @@ class Lab:
             ],
         )
         if self.wan is not None:
-            self._build_hop()
+            _build_hop(self)
         for namespace, device, address, address6, gateway, gateway6 in (
             (self.client, i.client, a.client, a.client6, a.router_lan, a.router_lan6),
             (self.server, i.server, a.server, a.server6, a.router_wan, a.router_wan6),
@@ -420,56 +395,18 @@ class Lab:
                     f"route add default via {gateway6}",
                 ],
             )
-        for line, log in self._delay_lines:
-            self._wait_delay_line(line, log)
-
-    def _build_hop(self) -> None:
-        """The WAN hop: its server-side veth, then netem, a bridge or the delay line."""
-        assert self.wan is not None
-        backend = self.wan_backend
-        if backend != "userspace":
-            self._ip_batch(self.hop, hop_links() + bridge_lines())
-        tc = tc_lines(self.wan, backend or "")
-        if tc:
-            completed = self.endpoint(WAN_ROLE).run(
-                ["tc", "-batch", "-"], timeout=COMMAND_TIMEOUT, input="\n".join(tc) + "\n"
-            )
-            self._check(completed, "setting up the WAN hop", tc)
-        if backend == "userspace":
-            # Started now, waited for at the end of _build: their start overlaps the rest.
-            # One process per direction: on two cores neither waits while the other sends.
-            for ways in ("up", "down"):
-                # Closed in destroy(): it outlives this method, so no `with`.
-                log = tempfile.TemporaryFile("w+", prefix="qos-delayline-")  # noqa: SIM115
-                line = self.endpoint(WAN_ROLE).spawn(
-                    delay_line_command(self.wan, ways), stdout=log, stderr=log
-                )
-                self._delay_lines.append((line, log))
-
-    @staticmethod
-    def _output(log: IO[str]) -> str:
-        log.seek(0)
-        return log.read()
-
-    def _wait_delay_line(self, line: Process, log: IO[str]) -> None:
-        """Until the delay line says 'ready'; LabError with its output if it died or hung."""
-        ready = wait_until(
-            lambda: not line.alive() or "ready" in self._output(log),
-            DELAY_LINE_TIMEOUT,
-            0.002,
-        )
-        if not ready or not line.alive():
-            said = self._output(log).strip() or "no output"
-            raise LabError(f"the WAN delay line did not start: {said}", said, line.argv)
+        try:
+            self._delay_lines.wait_ready()
+        except DelayLineError as error:
+            raise LabError(str(error), error.output, error.command) from None
 
     def delay_line_report(self) -> str:
         """What the delay line printed (its counters, once stopped); '' without one."""
-        return "\n".join(self._output(log).strip() for _line, log in self._delay_lines)
+        return self._delay_lines.report()
 
     def stop_delay_line(self) -> str:
         """Stop the delay line (it prints its counters and lateness) and return its output."""
-        for line, _log in self._delay_lines:
-            line.stop(grace=2.0)
+        self._delay_lines.stop(grace=2.0)
         return self.delay_line_report()
 
     def _ip_batch(self, namespace: str | None, lines: list[str]) -> None:
@@ -548,24 +485,8 @@ class Lab:
         return "\n".join(shown)
 
     def failure_context(self, result: QosResult | None = None) -> str:
-        """What a failing lab test shows: the router's counter deltas during it, the filters.
-
-        Without a router measurement in `result` (none was taken), the qdiscs as they are.
-        """
-        table = ""
-        for measurement in result.measurements if result is not None else []:
-            if measurement.tool == "router":
-                table = str(measurement.details.get("router_table", ""))
-        view = self.router_view()
-        parts = []
-        if table:
-            parts.append(f"router counters during this test (change; backlog at the end):\n{table}")
-        else:
-            parts.append(f"router qdiscs after the test (tc -s qdisc show):\n{self.qdiscs()}")
-        parts.append(f"router filters (tc filter show):\n{view.filters()}")
-        if self.wan_description:
-            parts.append(f"WAN hop: {self.wan_description}")
-        return "\n\n".join(parts)
+        """What a failing lab test shows: the router's counters during it, and its filters."""
+        return failure_context(self.router_view(), result, self.qdiscs)
 
     def destroy(self) -> None:
         """Kill what runs in the namespaces, delete them (their qdiscs go too); idempotent."""
@@ -575,9 +496,7 @@ class Lab:
             existing = [name for name in self.namespaces if os.path.exists(f"/run/netns/{name}")]
             _delete_namespaces(existing)
             # Killed with its namespace above; this only reaps it.
-            for line, log in self._delay_lines:
-                line.stop(grace=0.5)
-                log.close()
+            self._delay_lines.close()
             self.destroyed = True
         _LIVE.discard(self)
 
@@ -639,6 +558,51 @@ def _config_failure(config: Path, completed: Completed) -> str:
         f"router config {config} asked for a qdisc kind this kernel lacks (it has: {has}). "
         f"The config printed: {said}"
     )
+
+
+def _set_sysctls(lab: Lab) -> None:
+    """Forwarding in the router; no DAD in client, router and server; no IPv6 in the hop."""
+    # Without DAD the link-local addresses neighbour discovery needs are usable at once,
+    # not ~2 s later; set before the veths exist so they inherit it.
+    no_dad = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
+    forwarding = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
+    # The WAN hop is no host: no IPv6 of its own (no router solicitations, no ND).
+    no_ipv6 = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
+    # The delay line disables IPv6 and sets its interfaces up itself: one process less.
+    roles = ROLES if lab.wan_backend == "userspace" else lab.roles
+    # One sysctl per namespace, all at once: on a loaded machine each start costs 10-30 ms.
+    running = []
+    try:
+        for role in roles:
+            settings = {"router": no_dad + forwarding, WAN_ROLE: no_ipv6}.get(role, no_dad)
+            argv = ["sysctl", "-q", "-w", *settings]
+            running.append((role, settings, lab.endpoint(role).spawn(argv)))
+        for role, settings, process in running:
+            out, err = process.communicate(COMMAND_TIMEOUT)
+            lab._check(
+                Completed(process.argv, process.returncode or 0, out, err),
+                f"setting {', '.join(settings)} in the {role} namespace",
+            )
+    finally:
+        for _role, _settings, process in running:
+            process.stop()
+
+
+def _build_hop(lab: Lab) -> None:
+    """The WAN hop: its server-side veth, then netem, a bridge or the delay line."""
+    assert lab.wan is not None
+    backend = lab.wan_backend
+    if backend != "userspace":
+        lab._ip_batch(lab.hop, hop_links() + bridge_lines())
+    tc = tc_lines(lab.wan, backend or "")
+    if tc:
+        completed = lab.endpoint(WAN_ROLE).run(
+            ["tc", "-batch", "-"], timeout=COMMAND_TIMEOUT, input="\n".join(tc) + "\n"
+        )
+        lab._check(completed, "setting up the WAN hop", tc)
+    if backend == "userspace":
+        # Started now, waited for at the end of _build: their start overlaps the rest.
+        lab._delay_lines.start(lab.endpoint(WAN_ROLE), lab.wan)
 
 
 @atexit.register

@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from .endpoints import Completed
 from .errors import InputError, MeasurementError
 from .metrics import Better, Metric
-from .results import Measurement
+from .results import Measurement, QosResult
 from .units import Kind
 
 SIDES = ("LAN", "WAN")
@@ -397,3 +397,20 @@ class RouterView:
             text = completed.stdout.rstrip() or "(no filters)"
             shown.append(f"{side} ({device}):\n{text}")
         return "\n".join(shown)
+
+
+def failure_context(view: RouterView, result: QosResult | None, qdiscs: Callable[[], str]) -> str:
+    """A failing lab test's router view: the counters' change during it (from its router
+    measurement; the qdiscs as they are now without one), the filters, the WAN emulation."""
+    table = ""
+    for measurement in result.measurements if result is not None else []:
+        if measurement.tool == "router":
+            table = str(measurement.details.get("router_table", ""))
+    if table:
+        parts = [f"router counters during this test (change; backlog at the end):\n{table}"]
+    else:
+        parts = [f"router qdiscs after the test (tc -s qdisc show):\n{qdiscs()}"]
+    parts.append(f"router filters (tc filter show):\n{view.filters()}")
+    if view.wan:
+        parts.append(f"WAN hop: {view.wan}")
+    return "\n\n".join(parts)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from .errors import InputError, did_you_mean
+from .endpoints import Endpoint, Process, wait_until
+from .errors import InputError, QosError, did_you_mean
 from .results import QosResult
 from .units import Kind, format_value, parse
 
@@ -25,6 +27,7 @@ MAX_DELAY = 10.0  # s, one way
 MAX_RATE = 10e9  # bit/s
 QUEUE_TIME = 0.1  # s: a rate limit queues up to this much traffic, like an ISP's shaper
 DELAY_LINE = Path(__file__).with_name("delayline.py")
+DELAY_LINE_TIMEOUT = 5.0  # s: the delay line binds its sockets in ~30 ms
 DELAY_LINE_PRIORITY = 10  # SCHED_FIFO: above every ordinary process, far below the kernel's own
 
 # Interface names inside the hop namespace.
@@ -253,3 +256,60 @@ def wan_emulations(results: Iterable[QosResult]) -> list[str]:
             if isinstance(wan, str):
                 seen.setdefault(wan, None)
     return list(seen)
+
+
+class DelayLineError(QosError):
+    """The userspace delay line did not start; `output` is what it printed."""
+
+    def __init__(self, message: str, output: str, command: list[str]) -> None:
+        super().__init__(message)
+        self.output = output
+        self.command = command
+
+
+class DelayLines:
+    """The userspace delay line's processes in the hop: one per direction, each with its log."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[Process, IO[str]]] = []
+
+    def start(self, hop: Endpoint, wan: WanSpec) -> None:
+        """Start both directions; on two cores neither waits while the other sends."""
+        for ways in ("up", "down"):
+            # Closed in close(): it outlives this method, so no `with`.
+            log = tempfile.TemporaryFile("w+", prefix="qos-delayline-")  # noqa: SIM115
+            self.running.append(
+                (hop.spawn(delay_line_command(wan, ways), stdout=log, stderr=log), log)
+            )
+
+    @staticmethod
+    def _output(log: IO[str]) -> str:
+        log.seek(0)
+        return log.read()
+
+    def wait_ready(self) -> None:
+        """Until each says 'ready'; DelayLineError with its output if one died or hung."""
+        for line, log in self.running:
+            ready = wait_until(
+                lambda: not line.alive() or "ready" in self._output(log),  # noqa: B023
+                DELAY_LINE_TIMEOUT,
+                0.002,
+            )
+            if not ready or not line.alive():
+                said = self._output(log).strip() or "no output"
+                raise DelayLineError(f"the WAN delay line did not start: {said}", said, line.argv)
+
+    def report(self) -> str:
+        """What they printed (their counters and lateness, once stopped)."""
+        return "\n".join(self._output(log).strip() for _line, log in self.running)
+
+    def stop(self, grace: float) -> None:
+        """Stop them (SIGTERM: each prints its counters)."""
+        for line, _log in self.running:
+            line.stop(grace=grace)
+
+    def close(self) -> None:
+        """Reap them (the lab's teardown has killed them with their namespace), drop the logs."""
+        self.stop(grace=0.5)
+        for _line, log in self.running:
+            log.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_qos import lab as lab_module
+from pytest_qos import wan as wan_module
 from pytest_qos.iperf3 import Iperf3
 from pytest_qos.lab import Lab, LabError, kernel_qdiscs, lab_namespaces, lab_unavailable_reason
 from pytest_qos.probes import Probe, run_probe
@@ -126,7 +127,7 @@ def test_a_delay_line_that_cannot_start_fails_the_lab_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     failing = [sys.executable, "-c", "import sys; sys.exit('error: no AF_PACKET here')"]
-    monkeypatch.setattr(lab_module, "delay_line_command", lambda wan, ways: failing)
+    monkeypatch.setattr(wan_module, "delay_line_command", lambda wan, ways: failing)
     monkeypatch.setattr(lab_module, "kernel_qdiscs", lambda: frozenset({"tbf", "htb"}))
     before = set(lab_namespaces())
     with pytest.raises(LabError, match="the WAN delay line did not start: error: no AF_PACKET"):
