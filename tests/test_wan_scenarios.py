@@ -52,7 +52,7 @@ def test_good_config_keeps_voice_near_the_wan_rtt(
         [
             "WAN emulation: * 15 ms each way",
             "*voice-over-the-wan*latency.min*>= 29.5 ms*pass*",
-            "*voice-over-the-wan*latency.p99*< 31 ms*3?.? ms*pass*",
+            "*voice-over-the-wan*latency.p99*< 31 ms*ms*pass*",
         ]
     )
     document = json.loads((pytester.path / "wan.json").read_text())
