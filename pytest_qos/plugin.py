@@ -105,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{QOS_MARKER}: a network QoS measurement (skipped unless --qos)"
     )
     config.addinivalue_line(
-        "markers", "qos_lab(router=PATH): the router config the qos_lab fixture applies"
+        "markers", "qos_lab(router=PATH, wan=DICT): the qos_lab fixture's router config and WAN hop"
     )
     router_config = _path_option(config, "qos_router_config")
     if router_config is not None and not router_config.is_file():

@@ -186,3 +186,21 @@ def test_ip_both_runs_every_test_kind_once_per_family(pytester: pytest.Pytester)
         hosts[test["test"]] = measured["details"].get("host") or " ".join(measured["command"])
     assert all("198.18.2.2" in host for name, host in hosts.items() if "[ipv4]" in name)
     assert all("2001:2:0:2::2" in host for name, host in hosts.items() if "[ipv6]" in name)
+
+
+@pytest.mark.usefixtures("no_lab_left")
+def test_qos_lab_fixture_takes_a_wan(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qos
+        @pytest.mark.qos_lab(wan={"delay": "10 ms"})
+        def test_wan(qos_lab):
+            assert qos_lab.lab.wan_backend in ("netem", "userspace")
+            result = qos_lab.latency_probe(kind="udp", interval="20 ms", duration="1 s")
+            assert 0.0195 <= result.metrics["latency.p50"] <= 0.0210, result.metrics
+        """
+    )
+    result = pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
