@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .endpoints import Completed, Local, Netns, wait_until
+from .endpoints import Completed, Local, Netns, live_processes, wait_until
 from .errors import InputError, MeasurementTimeout, QosError
 from .results import QosResult
 from .router_counters import RouterView, failure_context
@@ -208,6 +208,13 @@ def _delete_namespaces(names: Sequence[str]) -> None:
     """Kill what runs in each namespace, delete it, and wait until its name is gone."""
     if not names:
         return
+    # Ours first, by what we started: an `ip netns exec NS ...` spawned a moment ago may not be
+    # inside NS yet (it opens the namespace, then joins it), so no /proc scan would find it.
+    for process in live_processes():
+        argv = process.argv
+        if argv[:3] == ["ip", "netns", "exec"] and len(argv) > 3 and argv[3] in names:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
     for pid in _pids_in(names):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
