@@ -108,8 +108,14 @@ class ScenarioFile(pytest.File):
             self.testbed = sites.lab_testbed(self.path, lab.sites)
         elif sites.uses_sites(self.scenario):
             self.testbed = session_testbed(self.config)
+        families = lab.families if lab is not None else (4,)
         for spec, pair, name in sites.plan(self.scenario, self.testbed):
-            yield ScenarioItem.from_parent(self, name=name, spec=spec, pair=pair)
+            for family in families:
+                # `ip: both` runs each test once per family; the id shows which.
+                named = name if len(families) == 1 else f"{name}[ipv{family}]"
+                yield ScenarioItem.from_parent(
+                    self, name=named, spec=spec, pair=pair, family=family
+                )
 
     def repr_failure(  # type: ignore[override]
         self, excinfo: ExceptionInfo[BaseException]
@@ -150,8 +156,10 @@ class ScenarioFile(pytest.File):
         reason = lab_unavailable_reason()
         if reason:
             pytest.skip(f"router lab {reason}")
-        self.lab = Lab.create(router_config=router_config)
-        target: Target = self.lab.target()
+        spec = self.scenario.lab
+        assert spec is not None
+        self.lab = Lab.create(router_config=router_config, wan=spec.wan)
+        target: Target = self.lab.target(ipv6=spec.families[0] == 6)
         return target
 
     def _build_sites(self, sites: int, router_config: Path | None) -> None:
@@ -174,11 +182,19 @@ class ScenarioFile(pytest.File):
 
         return pair_target(self.testbed, pair)
 
-    def lab_state(self) -> str:
-        """The router's qdiscs and counters, to show why a lab test failed ('' if no lab)."""
+    def target_for(self, family: int) -> Target:
+        """The file's target over IP version `family` (a lab has both; others one)."""
+        if self.lab is not None:
+            target: Target = self.lab.target(ipv6=family == 6)
+            return target
+        return self.target
+
+    def lab_state(self, result: QosResult | None = None) -> str:
+        """The router's counters during the test and its filters ('' if no lab)."""
         if self.lab is None:
             return ""
-        return f"router qdiscs after the test (tc -s qdisc show):\n{self.lab.qdiscs()}"
+        state: str = self.lab.failure_context(result)
+        return state
 
     def teardown(self) -> None:
         """Destroy the lab (namespaces, processes, qdiscs) after the file's last test."""
@@ -194,11 +210,17 @@ class ScenarioItem(pytest.Item):
     """One scenario test: measure, judge its bounds, record the result."""
 
     def __init__(
-        self, *, spec: TestSpec, pair: tuple[str, str] | None = None, **kwargs: Any
+        self,
+        *,
+        spec: TestSpec,
+        pair: tuple[str, str] | None = None,
+        family: int = 4,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.spec = spec
         self.pair = pair  # (from, to) hosts of a path or mesh test
+        self.family = family  # IP version in a lab (4 or 6)
         if pair is not None:
             from .sites import PAIR_WORD
 
@@ -213,7 +235,7 @@ class ScenarioItem(pytest.Item):
         session = qos_session(self.config)
         if parent.setup_error is not None:
             raise parent.setup_error
-        target = parent.pair_target(self.pair) if self.pair else parent.target
+        target = parent.pair_target(self.pair) if self.pair else parent.target_for(self.family)
         # Throughput holds both hosts alone; probes share them (perfSONAR's classes).
         spec = self.spec
         exclusive = spec.traffic is not None or bool(spec.load or spec.flows or spec.method)
@@ -232,7 +254,7 @@ class ScenarioItem(pytest.Item):
             raise
         self.stash[RESULT_KEY] = result
         if not result.passed:
-            raise QosFailure(result, parent.lab_state())
+            raise QosFailure(result, parent.lab_state(result))
 
     def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None

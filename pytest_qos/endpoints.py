@@ -224,6 +224,11 @@ def kill_tagged(tag: str) -> None:
         time.sleep(0.01)
 
 
+def live_processes() -> list[Process]:
+    """Every Process started here and not yet stopped (a lab kills those in its namespaces)."""
+    return list(_LIVE)
+
+
 def stop_all() -> None:
     """Stop every process still running; the last line of defence at exit and on SIGTERM."""
     for process in list(_LIVE):

@@ -128,7 +128,12 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
     marker = request.node.get_closest_marker("qos_lab")
     if config is None and marker is not None and marker.kwargs.get("router"):
         config = (request.path.parent / marker.kwargs["router"]).resolve()
-    lab = Lab.create(router_config=config)
+    wan = None
+    if marker is not None and marker.kwargs.get("wan") is not None:
+        from .wan import parse_wan
+
+        wan = parse_wan(marker.kwargs["wan"])  # e.g. wan={"delay": "20 ms"}, as in YAML
+    lab = Lab.create(router_config=config, wan=wan)
     flows = _client(Iperf3Client, request, lab.target())
     probes = _client(LatencyProbe, request, lab.target())
     try:

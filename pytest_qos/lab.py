@@ -1,4 +1,8 @@
-"""The router lab: client, router and server network namespaces joined by veth pairs."""
+"""The router lab: client, router and server network namespaces joined by veth pairs.
+
+With `wan=`, a fourth namespace (the WAN hop) sits between router and server and adds delay,
+jitter, loss and a rate limit there, outside the router under test (see wan.py).
+"""
 
 from __future__ import annotations
 
@@ -16,20 +20,36 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .endpoints import Completed, Local, Netns, wait_until
+from .endpoints import Completed, Local, Netns, live_processes, wait_until
 from .errors import InputError, MeasurementTimeout, QosError
+from .results import QosResult
+from .router_counters import RouterView, failure_context
 from .target import Target
+from .wan import (
+    BACKEND_NAMES,
+    TOWARD_ROUTER,
+    DelayLineError,
+    DelayLines,
+    WanSpec,
+    bridge_lines,
+    choose_backend,
+    hop_links,
+    server_link,
+    tc_lines,
+)
 
 # Every namespace the lab makes is named PREFIX-<owner pid>-<serial>-<role>; the pid lets a
 # later session tell a leftover of a SIGKILLed run (owner dead) from a lab in use. The site
 # lab (sitelab.py) names its namespaces the same way, with roles router and site<i>.
 PREFIX = "qos"
 _NAME = re.compile(
-    rf"^{PREFIX}-(?P<pid>\d+)-(?P<serial>\d+)-(?P<role>client|router|server|site\d+)$"
+    rf"^{PREFIX}-(?P<pid>\d+)-(?P<serial>\d+)-(?P<role>client|router|server|wan|site\d+)$"
 )
 ROLES = ("client", "router", "server")
+WAN_ROLE = "wan"  # the WAN hop between router and server, when the lab has one
 COMMAND_TIMEOUT = 10.0  # one `ip`/`tc` command; they take milliseconds
 CONFIG_TIMEOUT = 30.0  # the router config as a whole
+NETNS_DIR = "/run/netns"  # where `ip netns add` mounts named namespaces
 DELETE_TIMEOUT = 5.0  # `ip netns del` is asynchronous; wait this long for the name to go
 
 # Qdiscs a config may name; kernel_qdiscs() reports which of them this kernel has.
@@ -168,9 +188,12 @@ def _owner_alive(pid: int) -> bool:
 
 def lab_namespaces() -> list[str]:
     """Every namespace on this machine named like a lab's (any owner)."""
-    completed = Local().run(["ip", "netns", "list"], timeout=COMMAND_TIMEOUT)
-    names = [line.split()[0] for line in completed.stdout.splitlines() if line.strip()]
-    return [name for name in names if _NAME.match(name)]
+    # What `ip netns list` lists, without starting it (10-30 ms on a loaded machine).
+    try:
+        names = os.listdir(NETNS_DIR)
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if _NAME.match(name))
 
 
 def sweep_stale_namespaces() -> list[str]:
@@ -186,17 +209,43 @@ def sweep_stale_namespaces() -> list[str]:
 
 def _delete_namespaces(names: Sequence[str]) -> None:
     """Kill what runs in each namespace, delete it, and wait until its name is gone."""
-    for name in names:
-        pids = Local().run(["ip", "netns", "pids", name], timeout=COMMAND_TIMEOUT).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-        Local().run(["ip", "netns", "del", name], timeout=COMMAND_TIMEOUT)
+    if not names:
+        return
+    # Ours first, by what we started: an `ip netns exec NS ...` spawned a moment ago may not be
+    # inside NS yet (it opens the namespace, then joins it), so no /proc scan would find it.
+    for process in live_processes():
+        argv = process.argv
+        if argv[:3] == ["ip", "netns", "exec"] and len(argv) > 3 and argv[3] in names:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+    for pid in _pids_in(names):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    # One `ip` process for all: `ip netns pids` + `del` per namespace took ~25 ms each.
+    lines = "".join(f"netns del {name}\n" for name in names)
+    Local().run(["ip", "-force", "-batch", "-"], timeout=COMMAND_TIMEOUT, input=lines)
     wait_until(
         lambda: not any(os.path.exists(f"/run/netns/{name}") for name in names),
         DELETE_TIMEOUT,
         interval=0.005,
     )
+
+
+def _pids_in(names: Sequence[str]) -> list[int]:
+    """Processes inside any of the named namespaces: one pass over /proc (`ip netns pids`)."""
+    wanted = set()
+    for name in names:
+        with contextlib.suppress(OSError):
+            info = os.stat(f"/run/netns/{name}")
+            wanted.add((info.st_dev, info.st_ino))
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                info = os.stat(f"/proc/{entry}/ns/net")
+                if (info.st_dev, info.st_ino) in wanted:
+                    found.append(int(entry))
+    return found
 
 
 @contextlib.contextmanager
@@ -217,7 +266,7 @@ def _next_serial() -> int:
         return next(_serials)
 
 
-class Lab:
+class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, teardown)
     """A routed path client → router → server in three namespaces; `destroy()` removes it all."""
 
     def __init__(self, serial: int, owner: int | None = None) -> None:
@@ -230,17 +279,34 @@ class Lab:
         self.router_config: Path | None = None
         self.config_result: Completed | None = None  # the config's exit code and output
         self.destroyed = False
+        self.wan: WanSpec | None = None  # set by create(wan=...) before building
+        self.hop = f"{self.id}-{WAN_ROLE}"  # the WAN hop's namespace (exists only with wan)
+        self.wan_backend: str | None = None  # 'netem', 'userspace' or 'bridge'
+        self._delay_lines = DelayLines()  # the userspace delay line's processes, if it runs
 
     @property
-    def namespaces(self) -> tuple[str, str, str]:
-        """The client, router and server namespace names."""
-        return (self.client, self.router, self.server)
+    def namespaces(self) -> tuple[str, ...]:
+        """The client, router and server namespace names (and the WAN hop's, with a WAN)."""
+        core = (self.client, self.router, self.server)
+        return (*core, self.hop) if self.wan is not None else core
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles endpoint() accepts: client, router, server (and wan, with a WAN)."""
+        return (*ROLES, WAN_ROLE) if self.wan is not None else ROLES
 
     def endpoint(self, role: str) -> Netns:
-        """Where to run a process: 'client', 'router' or 'server'."""
-        if role not in ROLES:
-            raise InputError(f"lab role '{role}' is not one of {', '.join(ROLES)}", key="role")
+        """Where to run a process: 'client', 'router', 'server' (or 'wan', the WAN hop)."""
+        if role not in self.roles:
+            raise InputError(f"lab role '{role}' is not one of {', '.join(self.roles)}", key="role")
         return Netns(f"{self.id}-{role}")
+
+    @property
+    def wan_description(self) -> str | None:
+        """E.g. 'userspace delay line (Python, AF_PACKET): 20 ms each way', None without WAN."""
+        if self.wan is None or self.wan_backend is None:
+            return None
+        return f"{BACKEND_NAMES[self.wan_backend]}: {self.wan.describe()}"
 
     def target(self, ipv6: bool = False) -> Target:
         """The path across the router: clients in the client namespace, servers in the server's."""
@@ -251,19 +317,38 @@ class Lab:
             client=self.endpoint("client"),
             server=self.endpoint("server"),
             bind=host,
+            observers=[self.router_view()],
+        )
+
+    def router_view(self) -> RouterView:
+        """Reads the router's qdisc and class counters on LAN and WAN (see router_counters)."""
+        return RouterView(
+            self.endpoint("router"),
+            {"LAN": self.interfaces.lan, "WAN": self.interfaces.wan},
+            self.wan_description,
         )
 
     @classmethod
     def create(
-        cls, router_config: Path | str | None = None, *, config_timeout: float = CONFIG_TIMEOUT
+        cls,
+        router_config: Path | str | None = None,
+        *,
+        config_timeout: float = CONFIG_TIMEOUT,
+        wan: WanSpec | None = None,
     ) -> Lab:
-        """Sweep leftovers of dead sessions, build the topology, apply `router_config` if any."""
+        """Sweep leftovers of dead sessions, build the topology, apply `router_config` if any.
+
+        With `wan`, a WAN hop between router and server emulates it (netem when the kernel
+        has it, else the userspace delay line); `lab.wan_backend` says which.
+        """
         config = _checked_config(router_config) if router_config is not None else None
         reason = lab_unavailable_reason()
         if reason:
             raise LabError(f"the router lab {reason}")
+        backend = choose_backend(wan, "netem" in kernel_qdiscs()) if wan is not None else None
         sweep_stale_namespaces()
         lab = cls(_next_serial())
+        lab.wan, lab.wan_backend = wan, backend
         _LIVE.add(lab)
         try:
             with _no_interrupts():
@@ -280,21 +365,19 @@ class Lab:
         a, i = self.addresses, self.interfaces
         p4, p6 = a.prefix4, a.prefix6
         self._ip_batch(None, [f"netns add {name}" for name in self.namespaces])
-        # Without DAD the link-local addresses neighbour discovery needs are usable at once,
-        # not ~2 s later; set before the veths exist so they inherit it.
-        no_dad = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
-        forwarding = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
-        for role in ROLES:
-            settings = no_dad + (forwarding if role == "router" else [])
-            self._check(
-                self.endpoint(role).run(["sysctl", "-q", "-w", *settings], COMMAND_TIMEOUT),
-                f"setting {', '.join(settings)} in the {role} namespace",
-            )
+        _set_sysctls(self)
+        # With a WAN, the router's wan interface leads to the hop, and the hop to the server.
+        wan_peer = (
+            f"{TOWARD_ROUTER} netns {self.hop}"
+            if self.wan is not None
+            else f"{i.server} netns {self.server}"
+        )
         self._ip_batch(
             self.router,
             [
                 f"link add {i.lan} type veth peer name {i.client} netns {self.client}",
-                f"link add {i.wan} type veth peer name {i.server} netns {self.server}",
+                f"link add {i.wan} type veth peer name {wan_peer}",
+                *([server_link(self.hop, self.server, i.server)] if self.wan is not None else []),
                 f"addr add {a.router_lan}/{p4} dev {i.lan}",
                 f"addr add {a.router_wan}/{p4} dev {i.wan}",
                 # nodad: the addresses are usable at once instead of after ~1 s of DAD.
@@ -305,6 +388,8 @@ class Lab:
                 f"link set {i.wan} up",
             ],
         )
+        if self.wan is not None:
+            _build_hop(self)
         for namespace, device, address, address6, gateway, gateway6 in (
             (self.client, i.client, a.client, a.client6, a.router_lan, a.router_lan6),
             (self.server, i.server, a.server, a.server6, a.router_wan, a.router_wan6),
@@ -320,6 +405,19 @@ class Lab:
                     f"route add default via {gateway6}",
                 ],
             )
+        try:
+            self._delay_lines.wait_ready()
+        except DelayLineError as error:
+            raise LabError(str(error), error.output, error.command) from None
+
+    def delay_line_report(self) -> str:
+        """What the delay line printed (its counters, once stopped); '' without one."""
+        return self._delay_lines.report()
+
+    def stop_delay_line(self) -> str:
+        """Stop the delay line (it prints its counters and lateness) and return its output."""
+        self._delay_lines.stop(grace=2.0)
+        return self.delay_line_report()
 
     def _ip_batch(self, namespace: str | None, lines: list[str]) -> None:
         """Run `ip` commands in one process (in `namespace`, or here); fail on the first error."""
@@ -396,6 +494,10 @@ class Lab:
             shown.append(f"{device}:\n{completed.stdout.rstrip()}")
         return "\n".join(shown)
 
+    def failure_context(self, result: QosResult | None = None) -> str:
+        """What a failing lab test shows: the router's counters during it, and its filters."""
+        return failure_context(self.router_view(), result, self.qdiscs)
+
     def destroy(self) -> None:
         """Kill what runs in the namespaces, delete them (their qdiscs go too); idempotent."""
         if self.destroyed:
@@ -403,6 +505,8 @@ class Lab:
         with _no_interrupts():
             existing = [name for name in self.namespaces if os.path.exists(f"/run/netns/{name}")]
             _delete_namespaces(existing)
+            # Killed with its namespace above; this only reaps it.
+            self._delay_lines.close()
             self.destroyed = True
         _LIVE.discard(self)
 
@@ -464,6 +568,51 @@ def _config_failure(config: Path, completed: Completed) -> str:
         f"router config {config} asked for a qdisc kind this kernel lacks (it has: {has}). "
         f"The config printed: {said}"
     )
+
+
+def _set_sysctls(lab: Lab) -> None:
+    """Forwarding in the router; no DAD in client, router and server; no IPv6 in the hop."""
+    # Without DAD the link-local addresses neighbour discovery needs are usable at once,
+    # not ~2 s later; set before the veths exist so they inherit it.
+    no_dad = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
+    forwarding = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
+    # The WAN hop is no host: no IPv6 of its own (no router solicitations, no ND).
+    no_ipv6 = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
+    # The delay line disables IPv6 and sets its interfaces up itself: one process less.
+    roles = ROLES if lab.wan_backend == "userspace" else lab.roles
+    # One sysctl per namespace, all at once: on a loaded machine each start costs 10-30 ms.
+    running = []
+    try:
+        for role in roles:
+            settings = {"router": no_dad + forwarding, WAN_ROLE: no_ipv6}.get(role, no_dad)
+            argv = ["sysctl", "-q", "-w", *settings]
+            running.append((role, settings, lab.endpoint(role).spawn(argv)))
+        for role, settings, process in running:
+            out, err = process.communicate(COMMAND_TIMEOUT)
+            lab._check(
+                Completed(process.argv, process.returncode or 0, out, err),
+                f"setting {', '.join(settings)} in the {role} namespace",
+            )
+    finally:
+        for _role, _settings, process in running:
+            process.stop()
+
+
+def _build_hop(lab: Lab) -> None:
+    """The WAN hop: its server-side veth, then netem, a bridge or the delay line."""
+    assert lab.wan is not None
+    backend = lab.wan_backend
+    if backend != "userspace":
+        lab._ip_batch(lab.hop, hop_links() + bridge_lines())
+    tc = tc_lines(lab.wan, backend or "")
+    if tc:
+        completed = lab.endpoint(WAN_ROLE).run(
+            ["tc", "-batch", "-"], timeout=COMMAND_TIMEOUT, input="\n".join(tc) + "\n"
+        )
+        lab._check(completed, "setting up the WAN hop", tc)
+    if backend == "userspace":
+        # Started now, waited for at the end of _build: their start overlaps the rest.
+        lab._delay_lines.start(lab.endpoint(WAN_ROLE), lab.wan)
 
 
 @atexit.register

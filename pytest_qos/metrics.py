@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from dataclasses import dataclass
@@ -329,11 +330,17 @@ def find(name: str) -> Metric | None:
 
 def reserved_names() -> set[str]:
     """Words a flow or probe may not be named: a metric's name or its first part."""
-    return {part for name in CATALOGUE for part in (name, name.split(".")[0])}
+    # 'router' too: router.class.1:20.bytes is the lab router's counter, not a flow's metric.
+    return {part for name in CATALOGUE for part in (name, name.split(".")[0])} | {"router"}
 
 
 def lookup(name: str) -> Metric:
     """The metric called `name` ('video.throughput' too), or an error naming the closest one."""
+    if name.startswith("router."):
+        # Counters of the lab router's qdiscs and classes: named by their ids, not listed.
+        from .router_counters import router_metric
+
+        return router_metric(name)
     metric = find(name)
     if metric is not None:
         return metric
@@ -352,6 +359,9 @@ def lookup(name: str) -> Metric:
 def format_metric(name: str, value: float | None) -> str:
     """Humanise a metric's base-unit value using the catalogue (plain number if unknown)."""
     metric = find(name)
+    if metric is None and name.startswith("router."):
+        with contextlib.suppress(InputError):
+            metric = lookup(name)
     return metric.format(value) if metric else format_value(value, Kind.SCORE)
 
 

@@ -49,6 +49,7 @@ from .session import (
     qos_session,
 )
 from .sites import PAIR_WORD
+from .wan import wan_emulations
 
 # pytest finds fixtures among a plugin module's names.
 __all__ = [
@@ -127,7 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{QOS_MARKER}: a network QoS measurement (skipped unless --qos)"
     )
     config.addinivalue_line(
-        "markers", "qos_lab(router=PATH): the router config the qos_lab fixture applies"
+        "markers", "qos_lab(router=PATH, wan=DICT): the qos_lab fixture's router config and WAN hop"
     )
     config.addinivalue_line(
         "markers", "qos_sites(sites=N, router=PATH): the site lab the qos_sites fixture builds"
@@ -326,6 +327,8 @@ class QosReporter:
         """The `QoS results` table: every checked metric of every QoS test."""
         if self.store.results:
             terminalreporter.write_sep("=", "QoS results")
+            for emulation in wan_emulations(self.store.results):
+                terminalreporter.write_line(f"WAN emulation: {emulation}")
             terminalreporter.write_line(
                 terminal.summary(
                     self.store.results, self.store.comparisons(), self.store.baseline_name
@@ -360,9 +363,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.INTERRUPTED and not store.interrupted:
         store.interrupted = "KeyboardInterrupt"
     incomplete = store.incomplete()
-    document = json_report.build_document(
-        store.results, json_report.environment(store.iperf3_version()), incomplete
-    )
+    environment = json_report.environment(store.iperf3_version())
+    emulations = wan_emulations(store.results)
+    if emulations:
+        environment["wan"] = emulations
+    document = json_report.build_document(store.results, environment, incomplete)
     failed: list[str] = []
     json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
     if json_path is not None:

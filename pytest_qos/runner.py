@@ -131,6 +131,7 @@ class Runner:
         for _ in range(repeat):
             # Two tests measuring one path at once would each see the other's traffic.
             with path_lock(self.target.name):
+                before = [observer.snapshot() for observer in self.target.observers]
                 if flows:
                     assert servers is not None
                     concurrent = Concurrent(self.iperf3, self.target, servers.get(len(flows)))
@@ -138,6 +139,9 @@ class Runner:
                     result.window = (settle, settle + duration)
                 else:
                     measured, loads = self._once(test_id, servers, traffic, named, load, settle)
+                for observer, snapshot in zip(self.target.observers, before, strict=True):
+                    after = observer.snapshot()
+                    measured.append(observer.measurement(snapshot, after, list(expect or {})))
             runs.append(measured)
             result.loads = loads
         for index in range(len(runs[0])):

@@ -19,6 +19,7 @@ from .probes import Probe
 from .target import RESPONDER_PORT
 from .traffic import TRAFFIC_KEYS, Traffic
 from .units import Kind, parse, whole_number
+from .wan import WanSpec, parse_wan
 
 TOP_KEYS = ("description", "target", "defaults", "lab", "path", "mesh", "tests")
 TEST_KEYS = (
@@ -42,9 +43,10 @@ WINDOW_KEYS = ("duration", "omit")
 PROBE_WINDOW_KEYS = ("duration", "count")
 DEFAULT_KEYS = (*TRAFFIC_KEYS, "repeat", "settle")
 TARGET_KEYS = ("host", "port", "ports", "responder_port")
-LAB_KEYS = ("router", "sites")
+LAB_KEYS = ("router", "sites", "wan", "ip")
 PATH_KEYS = ("from", "to")
 MESH_KEYS = ("hosts", "group", "from", "to")
+IP_FAMILIES = {4: (4,), 6: (6,), "4": (4,), "6": (6,), "both": (4, 6)}
 DEFAULT_SETTLE = 1.0
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 MAX_ALIAS_NODES = 10_000  # values aliases may add beyond those written
@@ -83,6 +85,8 @@ class LabSpec:
 
     router: Path | None
     sites: int | None = None
+    wan: WanSpec | None = None  # a WAN hop between router and server
+    families: tuple[int, ...] = (4,)  # IP versions each test runs over, in order
 
 
 @dataclass(frozen=True)
@@ -312,6 +316,8 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             return action()
         except InputError as error:
             where = (*path, *error.key.split(".")) if error.key else path
+            if error.key and (*path, error.key) in self.lines:
+                where = (*path, error.key)  # a key with dots in it: a metric name
             raise self.error(where, error.message) from None
 
     # -- structure -------------------------------------------------------------------------
@@ -365,11 +371,14 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             raise self.error(("mesh",), "a mesh file gives no 'path:'; the mesh makes the paths")
         if (mesh or path or any(t.site_path for t in tests)) and "target" in top:
             raise self.error(("target",), "give 'target:' or 'path:'/'mesh:', not both")
+        lab = self.lab(top["lab"]) if "lab" in top else None
+        if lab is None:
+            self.no_router_metrics(tests)
         return Scenario(
             path=self.path,
             tests=tests,
             target=self.target(top.get("target")),
-            lab=self.lab(top["lab"]) if "lab" in top else None,
+            lab=lab,
             description=description,
             site_path=path,
             mesh=mesh,
@@ -425,6 +434,17 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             from_=self.refs(data["from"], (*path, "from")),
             to=self.refs(data["to"], (*path, "to")),
         )
+
+    def no_router_metrics(self, tests: tuple[TestSpec, ...]) -> None:
+        """`router.` bounds read the lab router's counters: without a lab, nothing has them."""
+        for spec in tests:
+            for name in spec.expect:
+                if name.startswith("router."):
+                    raise self.error(
+                        ("tests", spec.name, "expect", name),
+                        f"'{name}' is a counter of the lab router; this file has no 'lab:' "
+                        "(add 'lab: {router: config.sh}' or remove the bound)",
+                    )
 
     def defaults(self, value: Any) -> dict[str, Any]:
         """`defaults:` — traffic keys (and repeat, settle) applied to every test."""
@@ -489,7 +509,8 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         return tuple(range(low, high + 1))
 
     def lab(self, value: Any) -> LabSpec:
-        """`lab: {router: path/to/config}` (relative to the scenario file)."""
+        """`lab: {router: path/to/config, wan: {...}, ip: 4 | 6 | both}` (router relative to
+        the scenario file)."""
         if value is None:
             return LabSpec(router=None)
         data = self.mapping(value, ("lab",), "'lab'")
@@ -501,9 +522,16 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             raise self.error(
                 ("lab", "sites"), f"sites is a whole number from 2 to 32, got {sites!r}"
             )
+        wan = None
+        if "wan" in data:
+            wan = self.guard(("lab", "wan"), lambda: parse_wan(data["wan"]))
+        ip = data.get("ip", 4)
+        families = IP_FAMILIES.get(ip) if isinstance(ip, (int, str)) else None
+        if families is None or isinstance(ip, bool):
+            raise self.error(("lab", "ip"), f"ip is 4, 6 or both, got {ip!r}")
         router = data.get("router")
         if router is None:
-            return LabSpec(router=None, sites=sites)
+            return LabSpec(router=None, sites=sites, wan=wan, families=families)
         if not isinstance(router, str):
             raise self.error(("lab", "router"), "router is the path of an executable config")
         if "\0" in router or len(router) > MAX_PATH:
@@ -523,7 +551,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             raise self.error(
                 ("lab", "router"), f"router config '{router}' does not exist (looked for {config})"
             )
-        return LabSpec(router=config, sites=sites)
+        return LabSpec(router=config, sites=sites, wan=wan, families=families)
 
     def test(self, name: str, value: Any, defaults: dict[str, Any]) -> TestSpec:
         """One test under `tests:`."""
@@ -788,6 +816,8 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         """A bound on a metric this test cannot measure is an error, not a silent skip."""
         flows, probes = flows or {}, probes or {}
         for name in expect:
+            if name.startswith("router."):
+                continue  # read from the lab router around any test (checked in scenario())
             prefix, metric = split_name(name)
             by_probe = unmeasurable(metric, None, None, True) is None  # a probe alone measures it
             if prefix:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from .endpoints import Endpoint, Local
+from .results import Measurement
 
 # Default port of `python -m pytest_qos responder` on a remote target.
 RESPONDER_PORT = 7000
+
+
+class Observer(Protocol):
+    """Something read before and after each measurement of a path (e.g. the lab router)."""
+
+    def snapshot(self) -> Any:
+        """The state now."""
+
+    def measurement(self, before: Any, after: Any, wanted: Collection[str] = ()) -> Measurement:
+        """What changed between two snapshots, as a Measurement (`wanted`: metrics to judge)."""
 
 
 @dataclass
@@ -22,6 +35,8 @@ class Target:
     bind: str | None = None  # address spawned servers bind to (default: host)
     ports: list[int] = field(default_factory=list)  # running iperf3 servers (a pool)
     responder_port: int = RESPONDER_PORT
+    # Read around every measurement; their Measurements join the result (router counters).
+    observers: list[Observer] = field(default_factory=list)
 
     @property
     def spawns_servers(self) -> bool:

@@ -64,8 +64,9 @@ def test_regressed_config_fails_voice_and_shows_why(
             "*latency.p99*<= 15 ms*ms*FAIL*",
             "*load 1 throughput*(reported)*Mbit/s*",
             "reproduce (probe:udp): ip netns exec qos-*-client *-m pytest_qos probe --kind udp*",
-            "router qdiscs after the test (tc -s qdisc show):",
-            "*qdisc tbf*",
+            "router counters during this test (change; backlog at the end):",
+            "WAN*qdisc 1:*tbf*root*",
+            "router filters (tc filter show):",
         ]
     )
     assert _no_lab_left(before)

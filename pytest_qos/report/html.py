@@ -73,6 +73,14 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
         for row in rows:
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
         parts.append("</tbody></table>")
+    for measurement in result.measurements:
+        router_table = measurement.details.get("router_table")
+        if measurement.tool == "router" and router_table:
+            parts.append(
+                '<p class="qos-router">router counters during this test '
+                "(change; backlog at the end):</p>"
+                f'<pre class="qos-router">{html.escape(str(router_table))}</pre>'
+            )
     for measurement in [*result.measurements, *result.loads]:
         if measurement.command:
             command = html.escape(shlex.join(measurement.command))
