@@ -50,28 +50,33 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(module: str, tree: ast.AST) -> tuple[set[str], set[str]]:
-    """(pytest_qos modules, other top-level modules) imported anywhere in `tree`."""
-    ours: set[str] = set()
+def _imports(module: str, tree: ast.AST) -> tuple[set[str], set[str], set[str]]:
+    """(pytest_qos modules imported at load time, those imported inside functions only,
+    other top-level modules) of `tree`."""
+    eager: set[str] = set()
+    lazy: set[str] = set()
     others: set[str] = set()
-    stack = [tree]
+    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
     while stack:
-        node = stack.pop()
+        node, in_function = stack.pop()
+        ours = lazy if in_function else eager
         if isinstance(node, ast.If) and _is_type_checking(node):
-            stack.extend(node.orelse)
+            stack.extend((child, in_function) for child in node.orelse)
             continue
         if isinstance(node, ast.Import):
             for alias in node.names:
-                (ours if alias.name.startswith("pytest_qos") else others).add(
-                    alias.name if alias.name.startswith("pytest_qos") else alias.name.split(".")[0]
-                )
+                if alias.name.startswith("pytest_qos"):
+                    ours.add(alias.name)
+                else:
+                    others.add(alias.name.split(".")[0])
         elif isinstance(node, ast.ImportFrom):
             if node.level or (node.module or "").startswith("pytest_qos"):
                 ours.update(name for name in _resolve(module, node) if name != "pytest_qos")
             elif node.module != "__future__":
                 others.add((node.module or "").split(".")[0])
-        stack.extend(ast.iter_child_nodes(node))
-    return ours, others
+        inside = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        stack.extend((child, inside) for child in ast.iter_child_nodes(node))
+    return eager, lazy - eager, others
 
 
 @functools.cache
@@ -86,17 +91,24 @@ def modules(entry: str = ENTRY) -> tuple[tuple[str, str], ...]:
         seen.add(name)
         path = _module_path(name)
         source = path.read_text(encoding="utf-8")
-        ours, others = _imports(name, ast.parse(source, str(path)))
+        eager, lazy, others = _imports(name, ast.parse(source, str(path)))
         foreign = sorted(o for o in others if o and o not in sys.stdlib_module_names)
         if foreign:
             raise ShipError(
                 f"{name} imports {', '.join(foreign)}: the shipped script is stdlib-only"
             )
-        for dependency in sorted(ours):
-            if dependency.endswith(".__init__") or _module_path(dependency).name == "__init__.py":
-                continue  # packages ship as empty shells: their __init__ imports everything
-            visit(dependency)
+        # Load-time imports run first; a function's own import (often one that breaks an
+        # import cycle) only needs the module loaded by the time the function is called.
+        for dependency in sorted(eager):
+            visit_package_member(dependency)
         order.append((name, source))
+        for dependency in sorted(lazy):
+            visit_package_member(dependency)
+
+    def visit_package_member(dependency: str) -> None:
+        if dependency.endswith(".__init__") or _module_path(dependency).name == "__init__.py":
+            return  # packages ship as empty shells: their __init__ imports everything
+        visit(dependency)
 
     visit(entry)
     return tuple(order)
