@@ -16,6 +16,7 @@ from typing import Any, TypeGuard
 from . import endpoints
 from .endpoints import Completed, Endpoint, Local, Process
 from .errors import MeasurementError, MeasurementTimeout, ToolMissingError
+from .loss import WindowLoss, window_loss
 from .results import Measurement
 from .servers import SpawnedServer
 from .traffic import Traffic
@@ -128,7 +129,8 @@ class Iperf3:
             argv += ["-S", str(traffic.dscp << 2)]  # -S takes the whole TOS byte
         if traffic.congestion:
             argv += ["-C", traffic.congestion]
-        if server_output:
+        # A UDP upload's receiver is the server: its per-interval counts give the loss (loss.py).
+        if server_output or (traffic.protocol == "udp" and traffic.direction == "upload"):
             argv.append("--get-server-output")
         return argv
 
@@ -466,6 +468,7 @@ def parse_result(
     fields = _Fields(document, command)
     protocol = str(fields.get("start", "test_start", "protocol")).lower()
     metrics = _end_metrics(fields, protocol)
+    counted = _counted_loss(document, protocol, metrics)
     series = _series(fields)
     extra: dict[str, Any] = {}
     if window is not None:
@@ -488,11 +491,33 @@ def parse_result(
         metrics=metrics,
         command=list(command),
         series={"throughput": series},
-        details={**_details(fields, protocol), **extra},
+        details={**_details(fields, protocol), **extra, **_loss_source(protocol, counted)},
         raw=document,
     )
     add_wire_rate(measurement)
     return measurement
+
+
+def _counted_loss(
+    document: dict[str, Any], protocol: str, metrics: dict[str, float]
+) -> WindowLoss | None:
+    """UDP loss over the counted window into `metrics`; end.sum mixes omitted seconds in."""
+    try:
+        counted = window_loss(document) if protocol == "udp" else None
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
+        counted = None  # odd receiver intervals: iperf3's own summary stays
+    if counted is not None:
+        metrics["loss"] = counted.percent
+        metrics["packets"] = float(counted.total)
+        metrics["lost_packets"] = float(counted.lost)
+    return counted
+
+
+def _loss_source(protocol: str, counted: WindowLoss | None) -> dict[str, str]:
+    """details['loss_from']: which receiver's intervals gave UDP loss (see loss.py)."""
+    if protocol != "udp":
+        return {}
+    return {"loss_from": counted.source if counted else "iperf3 end.sum"}
 
 
 def _end_metrics(fields: _Fields, protocol: str) -> dict[str, float]:

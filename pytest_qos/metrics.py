@@ -80,9 +80,22 @@ CATALOGUE: dict[str, Metric] = {
             "iperf3 UDP jitter: RFC 3550 smoothed interarrival jitter estimate",
             needs=_UDP,
         ),
-        Metric("loss", Kind.PERCENT, _L, "iperf3 UDP datagrams lost, percent of sent", needs=_UDP),
-        Metric("packets", Kind.COUNT, _N, "iperf3 UDP datagrams sent", needs=_UDP),
-        Metric("lost_packets", Kind.COUNT, _L, "iperf3 UDP datagrams lost", needs=_UDP),
+        Metric(
+            "loss",
+            Kind.PERCENT,
+            _L,
+            "UDP datagrams lost over the counted window (after omit), percent of those the "
+            "receiver expected, from the receiver's per-interval counts",
+            needs=_UDP,
+        ),
+        Metric(
+            "packets",
+            Kind.COUNT,
+            _N,
+            "UDP datagrams the receiver expected (counted window)",
+            needs=_UDP,
+        ),
+        Metric("lost_packets", Kind.COUNT, _L, "UDP datagrams lost (counted window)", needs=_UDP),
         Metric("cpu.local", Kind.PERCENT, _L, "CPU used by the iperf3 client host"),
         Metric("cpu.remote", Kind.PERCENT, _L, "CPU used by the iperf3 server host"),
         # latency probes
