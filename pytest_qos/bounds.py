@@ -75,11 +75,11 @@ def parse_bound(text: object, metric: Metric) -> Bound:
         if relative:
             fraction = float(relative.group(1)) / 100.0
             return Bound(text, op_match.group(1), fraction, of_baseline=True)
-        return Bound(text, op_match.group(1), parse(op_match.group(2), metric.kind))
+        return Bound(text, op_match.group(1), parse(op_match.group(2), metric.kind, metric.name))
     range_match = _RANGE.match(text)
     if range_match:
-        low = parse(range_match.group(1), metric.kind)
-        high = parse(range_match.group(2), metric.kind)
+        low = parse(range_match.group(1), metric.kind, metric.name)
+        high = parse(range_match.group(2), metric.kind, metric.name)
         if low > high:
             raise InputError(
                 f"range '{text}' has its low end above its high end; write "

@@ -360,6 +360,13 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
                 )
         if not tests_data:
             raise self.error(("tests",), "'tests:' is empty; add at least one test")
+        if "target" in top and "lab" in top:
+            raise self.error(
+                ("lab",),
+                f"'target:' (line {self.lines[('target',)]}) and 'lab:' in one file: a lab file "
+                "measures across its own namespaces, a target file measures a running path; "
+                "keep one of them (split the file in two to measure both)",
+            )
         defaults = self.defaults(top.get("defaults"))
         tests = tuple(self.test(name, value, defaults) for name, value in tests_data.items())
         description = top.get("description", "")

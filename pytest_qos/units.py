@@ -121,8 +121,21 @@ def _unit_factor(unit: str, kind: Kind) -> float | None:
     return None
 
 
-def parse(value: object, kind: Kind) -> float:
-    """Parse `value` ("10 Mbit/s", "20 ms", "0.5 %", 3) into the base unit of `kind`."""
+_NOUN = {
+    Kind.RATE: "a rate",
+    Kind.DURATION: "a duration",
+    Kind.PERCENT: "a percentage",
+    Kind.SIZE: "a size",
+    Kind.COUNT: "a count",
+    Kind.SCORE: "a score",
+}
+
+
+def parse(value: object, kind: Kind, what: str | None = None) -> float:
+    """Parse `value` ("10 Mbit/s", "20 ms", "0.5 %", 3) into the base unit of `kind`.
+
+    `what` names the quantity (e.g. "throughput") in errors.
+    """
     if isinstance(value, bool):
         raise InputError(f"{value!r} is not a quantity; write e.g. '{example(kind)}'")
     if isinstance(value, (int, float)):
@@ -149,6 +162,13 @@ def parse(value: object, kind: Kind) -> float:
     if kind in (Kind.COUNT, Kind.SCORE):
         raise InputError(f"'{value}' takes no unit; write a plain number such as '{number:g}'")
     factor = _unit_factor(unit, kind)
+    other = next((k for k in _UNITS if k != kind and _unit_factor(unit, k) is not None), None)
+    if factor is None and other is not None:
+        # A unit of another kind: no spelling suggestion would help ('ms' → 'Mbps').
+        raise InputError(
+            f"'{value}' is {_NOUN[other]}, but {what or 'this value'} is {_NOUN[kind]}: "
+            f"write e.g. '{_with_unit(number, kind)}' ({_NOUN[kind]} takes {UNIT_HELP[kind]})"
+        )
     if factor is None:
         raise InputError(
             f"unknown unit '{unit}' in '{value}'; a {kind.value} takes {UNIT_HELP[kind]}"

@@ -206,6 +206,24 @@ CASES = [
     ),
     ("lab: {router: missing.sh}\n" + GOOD_TEST, 1, "lab.router", "does not exist"),
     (
+        "target: {host: 198.18.1.2}\nlab: {}\n" + GOOD_TEST,
+        2,
+        "lab",
+        "'target:' (line 1) and 'lab:' in one file",
+    ),
+    (
+        "tests:\n  a:\n    traffic: {protocol: tcp}\n    expect:\n      throughput: '>= 10 ms'\n",
+        5,
+        "tests.a.expect.throughput",
+        "'10 ms' is a duration, but throughput is a rate: write e.g. '10 Mbit/s'",
+    ),
+    (
+        "tests:\n  a:\n    traffic: {protocol: udp}\n    expect:\n      jitter: '1 Mbit/s .. 2 ms'\n",
+        5,
+        "tests.a.expect.jitter",
+        "'1 Mbit/s' is a rate, but jitter is a duration",
+    ),
+    (
         "tests:\n  a:\n    traffic: {protocol: tcp}\n  a:\n    traffic: {protocol: udp}\n",
         4,
         "tests.a",

@@ -154,7 +154,14 @@ def test_dimensionless_numbers_need_no_unit(value: object, kind: Kind, number: f
         ("20 msec", Kind.DURATION, "unknown unit 'msec' in '20 msec'; a duration takes ns, us, µs"),
         ("20 MS", Kind.DURATION, "unknown unit 'MS' in '20 MS'"),
         ("5 percent", Kind.PERCENT, "unknown unit 'percent' in '5 percent'; a percent takes %"),
-        ("10 Mbit/s", Kind.DURATION, "unknown unit 'Mbit/s' in '10 Mbit/s'; a duration takes"),
+        (
+            "10 Mbit/s",
+            Kind.DURATION,
+            "'10 Mbit/s' is a rate, but this value is a duration: write e.g. '10 ms' "
+            "(a duration takes ns, us",
+        ),
+        ("10 ms", Kind.RATE, "'10 ms' is a duration, but this value is a rate"),
+        ("5 %", Kind.SIZE, "'5 %' is a percentage, but this value is a size"),
         ("3 pkts", Kind.COUNT, "'3 pkts' takes no unit; write a plain number such as '3'"),
         ("fast", Kind.RATE, "'fast' is not a number with a unit, e.g. '10 Mbit/s'"),
         ("", Kind.DURATION, "'' is not a number with a unit, e.g. '20 ms'"),
