@@ -181,3 +181,14 @@ def test_load_covers_a_probe_longer_than_its_own_duration() -> None:
     # settle + the probe's 3 s (+ its reply timeout) + the tail: never shorter than the probe.
     assert measured_load.details["duration"] >= 0.2 + probe.send_time + probe.timeout
     assert result.metrics["latency.loss"] == 0.0
+
+
+def test_a_loads_start_time_is_when_it_started() -> None:
+    """JSON `loads[].started` is the load's start: before the measurement, not after it."""
+    flow = Traffic.from_options({"protocol": "udp", "bitrate": "1 Mbit/s", "duration": "1 s"})
+    with Runner(Iperf3(), local_target()) as runner:
+        result = runner.run("t", traffic=flow, load=(flow,), settle=0.3)
+    document = result.to_json()
+    (load,) = document["loads"]
+    (measured,) = document["measurements"]
+    assert load["started"] <= measured["started"] - 0.25  # the settle time lies between
