@@ -14,6 +14,7 @@ pytest_plugins = ["pytester"]
 
 # Every process this test run starts inherits this mark, so leftovers are found exactly,
 # not confused with other runs on the same machine.
+KEPT = Path("/run/pytest-qos/kept")  # pytest_qos.lab.KEPT_DIRECTORY, without importing it
 RUN_MARK = f"PYTEST_QOS_TEST_RUN={os.getpid()}-{uuid.uuid4().hex[:8]}"
 os.environ["PYTEST_QOS_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
 
@@ -44,6 +45,8 @@ def _orphaned_namespaces() -> list[str]:
         if len(parts) < 3 or parts[0] != "qos" or not parts[1].isdigit():
             continue
         owner = int(parts[1])
+        if (KEPT / "-".join(parts[:3])).exists():
+            continue  # kept on purpose (--qos-keep-lab); the test that keeps one removes it
         if owner == os.getpid() or not Path(f"/proc/{owner}").exists():
             found.append(f"namespace: {name}")
     return found

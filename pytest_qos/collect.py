@@ -200,7 +200,13 @@ class ScenarioFile(pytest.File):
         """Destroy the lab (namespaces, processes, qdiscs) after the file's last test."""
         if self.lab is not None:
             lab, self.lab = self.lab, None
-            lab.destroy()
+            session = qos_session(self.config)
+            if session.keep_lab:
+                from .lab import keep_lab
+
+                session.kept_labs.append(f"{lab.id}; remove it with: {keep_lab(lab)}")
+            else:
+                lab.destroy()
         if self._sitelab is not None:
             sitelab, self._sitelab = self._sitelab, None
             sitelab.destroy()

@@ -118,7 +118,7 @@ class QosLab:
 @pytest.fixture
 def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
     """A routed lab (root): config from --qos-router-config or @pytest.mark.qos_lab(router=)."""
-    from .lab import Lab, lab_unavailable_reason
+    from .lab import Lab, keep_lab, lab_unavailable_reason
 
     reason = lab_unavailable_reason()
     if reason:
@@ -142,7 +142,10 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
         # Servers and responders first: destroying the namespaces would orphan them.
         flows.close()
         probes.close()
-        lab.destroy()
+        if session.keep_lab:
+            session.kept_labs.append(f"{lab.id}; remove it with: {keep_lab(lab)}")
+        else:
+            lab.destroy()
 
 
 def _metric_name(keyword: str) -> str:

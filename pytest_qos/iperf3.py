@@ -63,6 +63,10 @@ class Iperf3Server(SpawnedServer):
         # the receiver's side of a measured window.
         return [self.path, "-s", "-J", "-B", self.bind, "-p", str(self.port)]
 
+    def reproduce_command(self) -> list[str]:
+        """The server at the same place and port, ending after one test (`-1`)."""
+        return self.endpoint.command([*self.command(), "-1"])
+
 
 class Iperf3:
     """iperf3 as a tool: check it exists, build argv, run with a watchdog, parse its JSON."""
@@ -249,10 +253,17 @@ class RunningFlow:
         """Wait (each attempt up to `timeout`, default the traffic's) and parse the result."""
         return self.measure(self.document(timeout), window)
 
+    @property
+    def where(self) -> list[str]:
+        """The client's argv where it runs (`ip netns exec NS ...`): what reproduces it."""
+        return self.endpoint.command(self.command)
+
     def measure(self, document: dict[str, Any], window: Window | None = None) -> Measurement:
         """The measurement in a finished run's `document`, over `window` if one is set."""
-        measurement = parse_result(document, self.command, window or self.window)
+        measurement = parse_result(document, self.where, window or self.window)
         measurement.started = self.started
+        if self.server is not None:
+            measurement.setup = [self.server.reproduce_command()]
         return measurement
 
     def document(self, timeout: float | None = None) -> dict[str, Any]:
@@ -271,14 +282,14 @@ class RunningFlow:
                 raise MeasurementError(
                     f"iperf3 server at {self.host}:{self.port} stayed busy for "
                     f"{self.busy_timeout:g} s: {error}",
-                    self.command,
+                    self.where,
                 )
             if error:
-                raise MeasurementError(f"iperf3 failed: {error}", self.command)
+                raise MeasurementError(f"iperf3 failed: {error}", self.where)
             return document
         raise MeasurementError(
             f"iperf3 server at {self.host}:{self.port} stayed busy for {self.busy_timeout:g} s",
-            self.command,
+            self.where,
         )
 
     def _document(self, timeout: float) -> dict[str, Any]:
@@ -293,7 +304,7 @@ class RunningFlow:
             finally:
                 process.stop()
             completed = Completed(process.argv, process.returncode or 0, out, err)
-        return parse_json(completed.stdout, completed.stderr, completed.returncode, self.command)
+        return parse_json(completed.stdout, completed.stderr, completed.returncode, self.where)
 
     def stop(self) -> None:
         """Kill the client (if still running) and allow no restart; idempotent."""

@@ -51,6 +51,8 @@ COMMAND_TIMEOUT = 10.0  # one `ip`/`tc` command; they take milliseconds
 CONFIG_TIMEOUT = 30.0  # the router config as a whole
 NETNS_DIR = "/run/netns"  # where `ip netns add` mounts named namespaces
 DELETE_TIMEOUT = 5.0  # `ip netns del` is asynchronous; wait this long for the name to go
+# One empty file per lab kept after its run (tmpfs, like the namespaces themselves).
+KEPT_DIRECTORY = Path("/run/pytest-qos/kept")
 
 # Qdiscs a config may name; kernel_qdiscs() reports which of them this kernel has.
 KNOWN_QDISCS = (
@@ -196,14 +198,29 @@ def lab_namespaces() -> list[str]:
     return sorted(name for name in names if _NAME.match(name))
 
 
+def kept_lab_ids() -> set[str]:
+    """Ids of labs kept on purpose (--qos-keep-lab): the stale sweep leaves them alone."""
+    try:
+        return {entry.name for entry in KEPT_DIRECTORY.iterdir()}
+    except OSError:
+        return set()
+
+
 def sweep_stale_namespaces() -> list[str]:
     """Delete lab namespaces whose owning process is dead (a SIGKILLed run); return them."""
     stale = []
-    for name in lab_namespaces():
+    kept = kept_lab_ids()
+    names = lab_namespaces()
+    for name in names:
         match = _NAME.match(name)
-        if match and not _owner_alive(int(match.group("pid"))):
+        owner_dead = match is not None and not _owner_alive(int(match.group("pid")))
+        if owner_dead and name.rsplit("-", 1)[0] not in kept:
             stale.append(name)
     _delete_namespaces(stale)
+    # A kept lab removed by hand leaves its mark behind; nothing else would remove it.
+    for lab_id in kept - {name.rsplit("-", 1)[0] for name in names}:
+        with contextlib.suppress(OSError):
+            (KEPT_DIRECTORY / lab_id).unlink()
     return stale
 
 
@@ -318,6 +335,8 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
             server=self.endpoint("server"),
             bind=host,
             observers=[self.router_view()],
+            requires=f"as root, while the namespaces {self.id}-{{client,router,server}} of this "
+            "run exist (pytest --qos-keep-lab keeps them)",
         )
 
     def router_view(self) -> RouterView:
@@ -518,6 +537,20 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
 
     def __repr__(self) -> str:
         return f"Lab({self.id!r}, router_config={self.router_config})"
+
+
+def keep_lab(lab: Lab) -> str:
+    """Leave `lab` in place after this process ends, marked so no stale sweep takes it.
+
+    Its processes are the caller's to stop first; what runs in it afterwards is the user's.
+    Returns the shell line that removes it.
+    """
+    _LIVE.discard(lab)
+    lab.destroyed = True  # destroy() is now a no-op: the namespaces are the user's
+    with contextlib.suppress(OSError):
+        KEPT_DIRECTORY.mkdir(parents=True, exist_ok=True)
+        (KEPT_DIRECTORY / lab.id).touch()
+    return "; ".join(f"ip netns del {name}" for name in lab.namespaces)
 
 
 def _checked_config(router_config: Path | str) -> Path:

@@ -81,6 +81,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="testbed file (hosts for path: and mesh: scenarios); ini: qos_testbed",
     )
+    group.addoption(
+        "--qos-keep-lab",
+        action="store_true",
+        help="leave each router lab in place after its tests, so the reproduce lines of a "
+        "failure can be run in it (remove it with the 'ip netns del' lines printed at the end)",
+    )
     group.addoption("--qos-save", metavar="NAME", help="store this run's results as baseline NAME")
     group.addoption(
         "--qos-save-dir",
@@ -145,6 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
         iperf3_path=config.getoption("qos_iperf3"),
         json_path=_path_option(config, "qos_json"),
         router_config=router_config.resolve() if router_config else None,
+        keep_lab=bool(config.getoption("qos_keep_lab")),
         save_dir=Path(config.getoption("qos_save_dir")),
         md_path=_path_option(config, "qos_md"),
         plot_dir=_path_option(config, "qos_plot_dir"),
@@ -338,6 +345,8 @@ class QosReporter:
             if grids:
                 terminalreporter.write_sep("=", "QoS mesh matrix")
                 terminalreporter.write_line(grids)
+        for kept in self.store.kept_labs:
+            terminalreporter.write_line(f"QoS lab kept (--qos-keep-lab): {kept}")
 
     def pytest_html_results_summary(self, prefix: list[str], summary: Any, postfix: Any) -> None:
         """pytest-html: the mesh matrices, cells coloured by verdict, above the results."""

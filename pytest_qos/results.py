@@ -28,6 +28,9 @@ class Measurement:
     series: Series = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # tool facts (protocol, mss, ...)
     raw: Any = None  # the tool's parsed output, kept for debugging; never serialised
+    # Servers `command` needs, started in the background first (argv where each runs).
+    setup: list[list[str]] = field(default_factory=list)
+    requires: str = ""  # what must exist for these commands to run, e.g. the lab's namespaces
 
     def __post_init__(self) -> None:
         # NaN never fails a bound and infinity breaks reports and JSON: neither is a value.
@@ -49,6 +52,8 @@ class Measurement:
             "details": dict(self.details),
             # Plots are drawn where reports are written (the xdist controller): series travel.
             "series": {name: [list(p) for p in points] for name, points in self.series.items()},
+            **({"setup": [list(argv) for argv in self.setup]} if self.setup else {}),
+            **({"requires": self.requires} if self.requires else {}),
         }
 
     @classmethod
@@ -64,6 +69,8 @@ class Measurement:
                 str(name): [(float(x), float(y)) for x, y in points]
                 for name, points in dict(item.get("series", {})).items()
             },
+            setup=[list(argv) for argv in item.get("setup", [])],
+            requires=str(item.get("requires", "")),
         )
 
 
@@ -85,6 +92,8 @@ def aggregate(runs: list[Measurement]) -> tuple[Measurement, dict[str, float]]:
         started=first.started,
         series=first.series,
         details={**first.details, "repeats": len(runs)},
+        setup=first.setup,
+        requires=first.requires,
     )
     return merged, spread
 

@@ -142,6 +142,8 @@ class Runner:
                 for observer, snapshot in zip(self.target.observers, before, strict=True):
                     after = observer.snapshot()
                     measured.append(observer.measurement(snapshot, after, list(expect or {})))
+            for measurement in [*measured, *loads]:
+                measurement.requires = self.target.requires
             runs.append(measured)
             result.loads = loads
         for index in range(len(runs[0])):

@@ -49,6 +49,10 @@ class SpawnedServer(ABC):
     def command(self) -> list[str]:
         """The server's argv for `self.bind` and `self.port`."""
 
+    def reproduce_command(self) -> list[str]:
+        """The argv, where it runs, that starts this server again for one reproduction."""
+        return self.endpoint.command(self.command())
+
     def start(self: ServerT) -> ServerT:
         """Start and wait until it listens; pick another free port if a chosen one is taken."""
         log = ""

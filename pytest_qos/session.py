@@ -26,6 +26,8 @@ class QosSession:
     iperf3_path: str | None = None
     json_path: Path | None = None
     router_config: Path | None = None
+    keep_lab: bool = False  # --qos-keep-lab: labs stay after the run, for reproduce lines
+    kept_labs: list[str] = field(default_factory=list)  # "lab id: how to remove it"
     save_name: str | None = None
     save_dir: Path = Path(DEFAULT_DIRECTORY)
     md_path: Path | None = None

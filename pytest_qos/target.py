@@ -37,6 +37,7 @@ class Target:
     responder_port: int = RESPONDER_PORT
     # Read around every measurement; their Measurements join the result (router counters).
     observers: list[Observer] = field(default_factory=list)
+    requires: str = ""  # what must exist to reproduce a measurement here (a lab), for reports
 
     @property
     def spawns_servers(self) -> bool:

@@ -86,7 +86,10 @@ def test_missed_bound_fails_with_table_and_reproducing_command(
             "*metric*expected*measured*verdict*",
             "*throughput*>= 50 Mbit/s*Mbit/s*FAIL*",
             "*loss*<= 1 %*pass*",
-            "*reproduce (iperf3): */iperf3 -c 127.0.0.1 -p * --json -t 1 * -u -b 5000000*",
+            "reproduce (iperf3):",
+            "  */iperf3 -s -B 127.0.0.1 -p * -1 >/dev/null &",
+            "  sleep 1",
+            "  */iperf3 -c 127.0.0.1 -p * --json -t 1 * -u -b 5000000*",
         ]
     )
     assert "Traceback" not in result.stdout.str()

@@ -127,7 +127,8 @@ def test_the_fragment_holds_the_table_escaped_and_the_command(
     assert table[1][2].endswith("Mbit/s") and table[1][3] == "FAIL"
     assert 'data-qos-test="tests/test_link.py::test_rate[&lt;b&gt;]"' in page  # escaped
     assert "<b>]" not in page
-    assert "reproduce (iperf3): <code>" in page and "-b 20000000" in page
+    assert "reproduce (iperf3):</p>" in page and '<pre class="qos-command"><code>' in page
+    assert "-b 20000000" in page
 
 
 def test_the_fragment_shows_the_comparison(throughput_result: QosResult) -> None:

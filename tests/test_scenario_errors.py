@@ -218,7 +218,8 @@ CASES = [
         "'10 ms' is a duration, but throughput is a rate: write e.g. '10 Mbit/s'",
     ),
     (
-        "tests:\n  a:\n    traffic: {protocol: udp}\n    expect:\n      jitter: '1 Mbit/s .. 2 ms'\n",
+        "tests:\n  a:\n    traffic: {protocol: udp}\n    expect:\n"
+        "      jitter: '1 Mbit/s .. 2 ms'\n",
         5,
         "tests.a.expect.jitter",
         "'1 Mbit/s' is a rate, but jitter is a duration",

@@ -117,7 +117,10 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
         if responder is not None:
             extra["responder"] = responder.command()
         same_host = _same_clock(target, host, responder is not None)
-        return _measurement(probe, record, command, extra, same_host)
+        measurement = _measurement(probe, record, command, extra, same_host)
+        if responder is not None:
+            measurement.setup = [responder.reproduce_command()]
+        return measurement
     finally:
         if responder is not None:
             responder.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import importlib.util
-import shlex
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -15,6 +14,7 @@ from ..baselines import Comparison
 from ..results import QosResult
 from .methods import method_tables
 from .plots import plot_result
+from .reproduce import reproduce_text
 from .table import COMPARE_HEADERS, HEADERS, rows_of
 
 TABLE_CLASS = "qos-results"
@@ -81,12 +81,12 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
                 "(change; backlog at the end):</p>"
                 f'<pre class="qos-router">{html.escape(str(router_table))}</pre>'
             )
-    for measurement in [*result.measurements, *result.loads]:
-        if measurement.command:
-            command = html.escape(shlex.join(measurement.command))
+    for measurement in result.measurements:
+        heading, _, lines = reproduce_text(measurement, result.loads, indent="").partition("\n")
+        if lines:
             parts.append(
-                f'<p class="qos-command">reproduce ({html.escape(measurement.tool)}): '
-                f"<code>{command}</code></p>"
+                f'<p class="qos-command">{html.escape(heading)}</p>'
+                f'<pre class="qos-command"><code>{html.escape(lines)}</code></pre>'
             )
     return "".join(parts)
 

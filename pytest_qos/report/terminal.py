@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 
 from ..baselines import Comparison
@@ -10,6 +9,7 @@ from ..metrics import find
 from ..results import QosResult
 from . import methods
 from .changes import failure_message
+from .reproduce import reproduce_text
 from .table import absent, render, render_one
 
 JITTER_NOTE = (
@@ -48,12 +48,13 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
     if tables:
         lines += ["", tables]
     for measurement in result.measurements:
-        if measurement.command:
-            lines += ["", f"reproduce ({measurement.tool}): {shlex.join(measurement.command)}"]
         # What a probe saw that a number cannot say, e.g. "DSCP sent EF (46); ... CS1 (8)".
         lines += [f"  {note}" for note in measurement.details.get("notes", ())]
     for name in sorted({check.metric for check in missed}):
         metric = find(name)
         if metric:
             lines.append(f"  {name}: {metric.definition}")
+    for measurement in result.measurements:
+        if measurement.command:
+            lines += ["", reproduce_text(measurement, result.loads)]
     return "\n".join(lines)
