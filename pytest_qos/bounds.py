@@ -22,6 +22,7 @@ _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 _OP = re.compile(r"^\s*(>=|<=|==|>|<)\s*(.+?)\s*$")
 _RANGE = re.compile(r"^\s*(.+?)\s*\.\.\s*(.+?)\s*$")
 _RELATIVE = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?)\s*%\s+of\s+baseline\s*$")
+NO_BASELINE = "no baseline yet"
 BOUND_HELP = "'>= X', '> X', '<= X', '< X', '== X', 'LOW .. HIGH' or '>= 95% of baseline'"
 
 
@@ -105,16 +106,8 @@ def check_bounds(
                 Check(name, bound.describe(metric), None, False, base, "not measured by this test")
             )
         elif bound.of_baseline and base is None:
-            checks.append(
-                Check(
-                    name,
-                    bound.describe(metric),
-                    value,
-                    False,
-                    None,
-                    "no baseline value to compare with",
-                )
-            )
+            # A first run has nothing to be relative to: it passes, and --qos-save stores it.
+            checks.append(Check(name, bound.describe(metric), value, True, None, NO_BASELINE))
         else:
             checks.append(
                 Check(name, bound.describe(metric), value, bound.judge(value, base), base)

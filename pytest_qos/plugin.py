@@ -17,6 +17,7 @@ import pytest
 from . import document as json_report
 from .baselines import (
     DEFAULT_DIRECTORY,
+    BaselineMissing,
     check_name,
     load_baseline,
     parse_compare_fail,
@@ -189,7 +190,13 @@ def _configure_baselines(config: pytest.Config, store: QosSession) -> None:
         )
     thresholds = parse_compare_fail(fail_spec) if fail_spec else {}
     if compare_with:
-        store.baseline = Baseline(load_baseline(compare_with, store.save_dir), thresholds)
+        try:
+            stored = load_baseline(compare_with, store.save_dir)
+        except BaselineMissing as missing:
+            # A first run has no baseline yet: say so, compare nothing, fail nothing for it.
+            store.baseline_note = f"{missing}. Nothing was compared with a baseline."
+            return
+        store.baseline = Baseline(stored, thresholds)
         store.baseline_name = compare_with
 
 
@@ -345,6 +352,8 @@ class QosReporter:
             if grids:
                 terminalreporter.write_sep("=", "QoS mesh matrix")
                 terminalreporter.write_line(grids)
+        if self.store.baseline_note:
+            terminalreporter.write_line(f"QoS baseline: {self.store.baseline_note}")
         for kept in self.store.kept_labs:
             terminalreporter.write_line(f"QoS lab kept (--qos-keep-lab): {kept}")
 

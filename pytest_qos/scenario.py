@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from .baselines.thresholds import Threshold, parse_compare_block
 from .bounds import Bound, parse_expectations
 from .errors import InputError, ScenarioError, did_you_mean
 from .methods.spec import METHOD_KEYS, MethodSpec, measures, parse_method
@@ -35,6 +36,7 @@ TEST_KEYS = (
     "expect",
     *METHOD_KEYS,
     "path",
+    "compare",
 )
 # None of these may stand beside a method key: a method runs its own flows.
 FLOW_KEYS = ("traffic", "flows", "probe", "probes", "load", "duration", "repeat", "settle")
@@ -127,6 +129,8 @@ class TestSpec:
     repeat: int = 1
     settle: float = DEFAULT_SETTLE
     expect: dict[str, Bound] = field(default_factory=dict)
+    # --qos-compare thresholds of this test: {metric: Threshold}, over --qos-compare-fail's.
+    compare: dict[str, Threshold] = field(default_factory=dict)
     description: str = ""
     # Named concurrent flows and probes, measured over one window of `duration` s.
     flows: dict[str, Traffic] = field(default_factory=dict)
@@ -614,6 +618,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             repeat=repeat,
             settle=settle,
             expect=expect,
+            compare=self.compare(data.get("compare", {}), (*path, "compare")),
             description=str(data.get("description", "")),
             flows=flows,
             probes=probes,
@@ -679,6 +684,12 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             method_key=key,
             site_path=self.test_path(data, path),
         )
+
+    def compare(self, value: Any, path: KeyPath) -> dict[str, Threshold]:
+        """`compare:` — this test's thresholds against a baseline, e.g. '20% + 1 ms'."""
+        data = self.mapping(value, path, "'compare'")
+        thresholds: dict[str, Threshold] = self.guard(path, lambda: parse_compare_block(data))
+        return thresholds
 
     def probe(self, value: Any, path: KeyPath, windowed: bool = False) -> Probe:
         """`probe:` — a latency probe's options (in a flows test it sends over the window)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .baselines.compare import compare
+from .baselines.compare import Thresholds, compare
 from .iperf3 import Iperf3
 from .methods.execute import add_y1541, run_method
 from .progress import Progress
@@ -24,15 +24,19 @@ class Baseline:
     """A stored run to compare with (--qos-compare) and how far each metric may move."""
 
     results: Mapping[str, QosResult]
-    thresholds: Mapping[str, float] = field(default_factory=dict)
+    thresholds: Thresholds = field(default_factory=dict)
 
-    def attach(self, result: QosResult) -> None:
-        """Attach `result`'s comparison with its stored run (reported, not judged)."""
-        result.comparison = compare(result, self.results.get(result.test), self.thresholds)
+    def attach(self, result: QosResult, own: Thresholds | None = None) -> None:
+        """Attach `result`'s comparison with its stored run (reported, not judged).
 
-    def judge(self, result: QosResult) -> None:
+        `own` are the test's own thresholds (its `compare:`), winning over the run's.
+        """
+        thresholds = {**self.thresholds, **(own or {})}
+        result.comparison = compare(result, self.results.get(result.test), thresholds)
+
+    def judge(self, result: QosResult, own: Thresholds | None = None) -> None:
         """Attach the comparison and add a check per thresholded metric (these can fail)."""
-        self.attach(result)
+        self.attach(result, own)
         assert result.comparison is not None
         result.checks += result.comparison.checks()
 
@@ -74,5 +78,5 @@ def run_test(
             )
             add_y1541(result, spec.expect, stored)
     if baseline is not None:
-        baseline.judge(result)
+        baseline.judge(result, spec.compare)
     return result

@@ -34,6 +34,7 @@ class QosSession:
     plot_dir: Path | None = None
     baseline: Baseline | None = None  # --qos-compare's stored run, --qos-compare-fail's limits
     baseline_name: str | None = None
+    baseline_note: str = ""  # why nothing was compared although --qos-compare was given
     results: list[QosResult] = field(default_factory=list)
     expected: set[str] = field(default_factory=set)  # node ids of the tests that must report
     reported: set[str] = field(default_factory=set)  # node ids whose teardown reported

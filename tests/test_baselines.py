@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_qos.baselines import (
+    Threshold,
     Verdict,
     compare,
     compare_all,
@@ -234,10 +235,33 @@ def test_sigkill_at_any_moment_of_a_big_save_leaves_old_or_whole_new(
 
 def test_parse_compare_fail_reads_metrics_and_percentages() -> None:
     assert parse_compare_fail("throughput:5%,latency.p99:20%") == {
-        "throughput": 5.0,
-        "latency.p99": 20.0,
+        "throughput": Threshold(5.0),
+        "latency.p99": Threshold(20.0),
     }
-    assert parse_compare_fail(" loss : 0.5 % , jitter:10 ,") == {"loss": 0.5, "jitter": 10.0}
+    assert parse_compare_fail(" loss : 0.5 % , jitter:10 ,") == {
+        "loss": Threshold(0.5),
+        "jitter": Threshold(10.0),
+    }
+
+
+def test_compare_fail_takes_an_absolute_floor_in_the_metrics_unit() -> None:
+    assert parse_compare_fail("latency.p99:20%+1ms,throughput:5% + 2 Mbit/s") == {
+        "latency.p99": Threshold(20.0, 0.001),
+        "throughput": Threshold(5.0, 2e6),
+    }
+
+
+def test_a_change_must_pass_both_the_percentage_and_the_floor_to_regress() -> None:
+    """78.6 µs → 105 µs is +33 %, but 26 µs: under a 1 ms floor it is noise."""
+    limit = parse_compare_fail("latency.p99:20%+1ms")["latency.p99"]
+    small = judge_change("latency.p99", 78.6e-6, 105e-6, limit, 0.0)
+    assert small.verdict is Verdict.WORSE and not small.failed
+    assert explain(small) == "worse, within 20 % + 1 ms"
+    large = judge_change("latency.p99", 1e-3, 2.5e-3, limit, 0.0)
+    assert large.failed
+    assert explain(large) == "REGRESSION (+150 %, allowed 20 % + 1 ms)"
+    # Without the floor the small change regresses, as before.
+    assert judge_change("latency.p99", 78.6e-6, 105e-6, 20.0, 0.0).failed
 
 
 @pytest.mark.parametrize(
@@ -246,6 +270,8 @@ def test_parse_compare_fail_reads_metrics_and_percentages() -> None:
         ("", "no thresholds given"),
         ("throughput", "is not METRIC:PCT"),
         ("throughput:5Mbit/s", "is not METRIC:PCT"),
+        ("latency.p99:20%+1 Mbit/s", "'1 Mbit/s' is a rate, but latency.p99 is a duration"),
+        ("latency.p99:20%+", "is not METRIC:PCT"),
         ("througput:5%", "did you mean 'throughput'"),
         ("packets:5%", "cannot regress"),
         ("throughput:-5%", "percentage >= 0"),
@@ -270,7 +296,7 @@ directional = sorted(name for name, m in CATALOGUE.items() if m.better is not Be
 )
 def test_parse_compare_fail_round_trips(thresholds: dict[str, float]) -> None:
     text = ",".join(f"{name}:{value!r}%" for name, value in thresholds.items())
-    assert parse_compare_fail(text) == thresholds
+    assert parse_compare_fail(text) == {name: Threshold(v) for name, v in thresholds.items()}
 
 
 # -- judging changes --------------------------------------------------------------------------

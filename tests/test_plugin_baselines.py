@@ -76,16 +76,16 @@ def test_bound_relative_to_baseline(
     result = pytester.runpytest("--qos", "--qos-compare=before")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*throughput*>= 95% of baseline*5* Mbit/s*FAIL*[19]?* Mbit/s*"])
+    # A first run (no --qos-compare, or a baseline not saved yet): passes, and says why.
     without = pytester.runpytest("--qos")
-    without.assert_outcomes(failed=1)
-    without.stdout.fnmatch_lines(["*FAIL (no baseline value to compare with)*"])
+    without.assert_outcomes(passed=1)
+    without.stdout.fnmatch_lines(["*>= 95% of baseline*pass (no baseline yet)*"])
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         (["--qos-compare-fail=throughput:5%"], "--qos-compare-fail: needs --qos-compare"),
-        (["--qos-compare=nightly"], "*--qos-compare*nightly*"),
         (["--qos-compare=main", "--qos-compare-fail=througput:5%"], "*did you mean 'throughput'?*"),
         (["--qos-save=../up"], "*--qos-save*"),
     ],
@@ -148,3 +148,42 @@ def test_markdown_to_step_summary_and_plots(
     assert "### QoS results" in text and "`scenarios/wan.yaml::udp-flow`" in text
     plots = list((pytester.path / "plots").glob("*.png"))
     assert plots and all(p.read_bytes().startswith(b"\x89PNG") for p in plots)
+
+
+def test_a_first_run_without_a_baseline_file_notes_it_and_saves(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    """--qos-compare(-fail) before any baseline exists: a note, relative bounds pass, saved."""
+    write_scenario(udp_scenario("2 Mbit/s", bound=">= 95% of baseline"))
+    result = pytester.runpytest(
+        "--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%", "--qos-save=main"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*>= 95% of baseline*pass (no baseline yet)*",
+            "QoS baseline: --qos-compare: no baseline 'main' in .qos (none is stored there yet);"
+            " save one with --qos-save=main. Nothing was compared with a baseline.",
+        ]
+    )
+    assert (pytester.path / ".qos" / "main.json").is_file()
+    second = pytester.runpytest("--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%")
+    second.assert_outcomes(passed=1)
+    second.stdout.fnmatch_lines(["*>= 95% of baseline*pass*"])
+
+
+def test_a_tests_own_compare_threshold_has_a_floor(
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+) -> None:
+    """`compare: {throughput: "5% + 1 Mbit/s"}`: -7 % but 0.7 Mbit/s is within; without, not."""
+    write_scenario(udp_scenario("10 Mbit/s"))
+    pytester.runpytest("--qos", "--qos-save=main").assert_outcomes(passed=1)
+    floor = "    compare: {throughput: '5% + 1 Mbit/s'}\n"
+    write_scenario(udp_scenario("9.3 Mbit/s") + floor)
+    within = pytester.runpytest("--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%")
+    within.assert_outcomes(passed=1)
+    within.stdout.fnmatch_lines(["*worse, within 5 % + 1 Mbit/s*"])
+    write_scenario(udp_scenario("9.3 Mbit/s"))
+    beyond = pytester.runpytest("--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%")
+    beyond.assert_outcomes(failed=1)
+    beyond.stdout.fnmatch_lines(["*REGRESSION (-7.* %, allowed 5 %)*"])

@@ -12,6 +12,7 @@ from .compare import (
 )
 from .storage import (
     DEFAULT_DIRECTORY,
+    BaselineMissing,
     baseline_path,
     check_name,
     list_baselines,
@@ -21,13 +22,15 @@ from .storage import (
     results_by_test,
     save_baseline,
 )
-from .thresholds import COMPARE_FAIL_HELP, parse_compare_fail
+from .thresholds import COMPARE_FAIL_HELP, Threshold, parse_compare_fail
 
 __all__ = [
     "COMPARE_FAIL_HELP",
     "DEFAULT_DIRECTORY",
+    "BaselineMissing",
     "Comparison",
     "MetricChange",
+    "Threshold",
     "Verdict",
     "baseline_path",
     "check_name",

@@ -9,6 +9,10 @@ from typing import Any
 
 from ..metrics import CATALOGUE, Better, find, split_name
 from ..results import Check, QosResult
+from .thresholds import Threshold
+
+# A threshold given as a bare number is a percentage with no floor.
+Thresholds = Mapping[str, Threshold | float]
 
 
 class Verdict(str, Enum):
@@ -35,6 +39,7 @@ class MetricChange:
     verdict: Verdict
     threshold: float | None = None  # allowed change in percent in the bad direction
     noise: float = 0.0  # the larger spread (max - min over repeats) of the two runs
+    floor: float = 0.0  # ... and the smallest change (base units) that counts at all
 
     @property
     def failed(self) -> bool:
@@ -51,6 +56,7 @@ class MetricChange:
             "verdict": self.verdict.value,
             "threshold_percent": self.threshold,
             "noise": self.noise,
+            **({"threshold_floor": self.floor} if self.floor else {}),
         }
 
     @classmethod
@@ -64,6 +70,7 @@ class MetricChange:
             verdict=Verdict(data["verdict"]),
             threshold=data.get("threshold_percent"),
             noise=float(data.get("noise", 0.0)),
+            floor=float(data.get("threshold_floor", 0.0)),
         )
 
 
@@ -98,7 +105,7 @@ class Comparison:
             checks.append(
                 Check(
                     metric=change.metric,
-                    bound=f"change within {change.threshold:g} % of baseline",
+                    bound=f"change within {allowed(change)} of baseline",
                     measured=change.now,
                     passed=not change.failed,
                     baseline=change.baseline,
@@ -127,7 +134,16 @@ class Comparison:
 
 def _regression_note(change: MetricChange) -> str:
     moved = format_change(change.change, change.baseline, change.now)
-    return f"{moved}, allowed {change.threshold:g} %"
+    return f"{moved}, allowed {allowed(change)}"
+
+
+def allowed(change: MetricChange) -> str:
+    """The threshold in words: '20 %', or '20 % + 1 ms' with a floor."""
+    text = f"{change.threshold:g} %"
+    if change.floor:
+        metric = find(change.metric)
+        text += f" + {metric.format(change.floor) if metric else f'{change.floor:g}'}"
+    return text
 
 
 def format_change(change: float | None, baseline: float | None, now: float | None) -> str:
@@ -144,7 +160,7 @@ def format_change(change: float | None, baseline: float | None, now: float | Non
 
 
 def compared_metrics(
-    result: QosResult, baseline: QosResult | None, thresholds: Mapping[str, float]
+    result: QosResult, baseline: QosResult | None, thresholds: Thresholds
 ) -> list[str]:
     """The metrics a comparison shows: checked and thresholded ones, else all in common."""
     now = result.metrics
@@ -162,7 +178,7 @@ def compared_metrics(
 def compare(
     result: QosResult,
     baseline: QosResult | None,
-    thresholds: Mapping[str, float] | None = None,
+    thresholds: Thresholds | None = None,
     metrics: Iterable[str] | None = None,
 ) -> Comparison:
     """Compare a test's (median) metrics with its baseline; None: the test is not in it."""
@@ -186,13 +202,20 @@ def compare(
 
 
 def judge_change(
-    name: str, before: float | None, now: float | None, threshold: float | None, noise: float
+    name: str,
+    before: float | None,
+    now: float | None,
+    threshold: Threshold | float | None,
+    noise: float,
 ) -> MetricChange:
     """The verdict on one metric moving from `before` to `now` (base units)."""
+    limit = Threshold(float(threshold)) if isinstance(threshold, (int, float)) else threshold
+    percent = limit.percent if limit is not None else None
+    floor = limit.floor if limit is not None else 0.0
     if before is None:
-        return MetricChange(name, None, now, None, Verdict.NEW, threshold, noise)
+        return MetricChange(name, None, now, None, Verdict.NEW, percent, noise, floor)
     if now is None:
-        return MetricChange(name, before, None, None, Verdict.GONE, threshold, noise)
+        return MetricChange(name, before, None, None, Verdict.GONE, percent, noise, floor)
     change = (now - before) / abs(before) * 100.0 if before != 0 else None
     metric = find(name)
     better = metric.better if metric else Better.NEITHER
@@ -206,17 +229,17 @@ def judge_change(
         verdict = Verdict.CHANGED
     elif (delta > 0) == (better is Better.HIGHER):
         verdict = Verdict.BETTER
-    elif threshold is not None and (change is None or abs(change) > threshold):
+    elif limit is not None and limit.exceeded(change, delta):
         verdict = Verdict.REGRESSION  # from 0 (e.g. no loss → some loss) exceeds any percentage
     else:
         verdict = Verdict.WORSE
-    return MetricChange(name, before, now, change, verdict, threshold, noise)
+    return MetricChange(name, before, now, change, verdict, percent, noise, floor)
 
 
 def compare_all(
     results: Iterable[QosResult],
     baseline: Mapping[str, QosResult],
-    thresholds: Mapping[str, float] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> dict[str, Comparison]:
     """Every result compared with its baseline entry, keyed by test id."""
     return {

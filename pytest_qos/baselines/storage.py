@@ -68,6 +68,10 @@ def list_baselines(directory: Path | str = DEFAULT_DIRECTORY) -> list[str]:
     )
 
 
+class BaselineMissing(InputError):
+    """The named baseline does not exist (yet): a first run, or a misspelt name."""
+
+
 def resolve_baseline(name_or_path: str, directory: Path | str = DEFAULT_DIRECTORY) -> Path:
     """A --qos-compare value as a file: a path when it names one, else DIRECTORY/NAME.json."""
     text = name_or_path.strip()
@@ -79,13 +83,13 @@ def resolve_baseline(name_or_path: str, directory: Path | str = DEFAULT_DIRECTOR
     as_path = Path(text)
     if os.sep in text or "/" in text or text.endswith(SUFFIX):
         if not as_path.is_file():
-            raise InputError(f"no baseline file at {text}", key="--qos-compare")
+            raise BaselineMissing(f"no baseline file at {text}", key="--qos-compare")
         return as_path
     path = Path(directory) / f"{text}{SUFFIX}"
     if not path.is_file():
         known = list_baselines(directory)
         listing = f"stored: {', '.join(known)}" if known else "none is stored there yet"
-        raise InputError(
+        raise BaselineMissing(
             f"no baseline '{text}' in {directory}{did_you_mean(text, known)} ({listing}); "
             f"save one with --qos-save={text}",
             key="--qos-compare",

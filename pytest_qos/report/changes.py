@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..baselines.compare import Comparison, MetricChange, Verdict, format_change
+from ..baselines.compare import Comparison, MetricChange, Verdict, allowed, format_change
 from ..metrics import Better, find, lookup
 
 
@@ -14,9 +14,9 @@ def describe(change: MetricChange) -> str:
 def explain(change: MetricChange) -> str:
     """The verdict with its reason, e.g. 'REGRESSION (-48.1 %, allowed 5 %)'."""
     if change.verdict is Verdict.REGRESSION:
-        return f"REGRESSION ({describe(change)}, allowed {change.threshold:g} %)"
+        return f"REGRESSION ({describe(change)}, allowed {allowed(change)})"
     if change.verdict is Verdict.WORSE and change.threshold is not None:
-        return f"worse, within {change.threshold:g} %"
+        return f"worse, within {allowed(change)}"
     if change.verdict is Verdict.NOISE:
         metric = find(change.metric)
         spread = metric.format(change.noise) if metric else f"{change.noise:g}"
@@ -33,6 +33,6 @@ def failure_message(comparison: Comparison) -> str:
         lines.append(
             f"  {change.metric}: {metric.format(change.baseline)} → "
             f"{metric.format(change.now)} ({describe(change)}; "
-            f"allowed {change.threshold:g} % {worse})"
+            f"allowed {allowed(change)} {worse})"
         )
     return "\n".join(lines)

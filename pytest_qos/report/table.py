@@ -33,9 +33,9 @@ HEADLINE_METRICS = (
 
 
 def verdict(check: Check) -> str:
-    """'pass', 'FAIL' or 'FAIL (why)'."""
+    """'pass', 'pass (why)' (e.g. no baseline yet), 'FAIL' or 'FAIL (why)'."""
     if check.passed:
-        return "pass"
+        return f"pass ({check.note})" if check.note else "pass"
     return f"FAIL ({check.note})" if check.note else "FAIL"
 
 
