@@ -61,6 +61,7 @@ class _PathClient:
         return self._runners[key]
 
     def _measure(self, runner: Runner, **what: Any) -> Measurement:
+        # Threads of one test may measure at once: each run's result is its own object.
         result = runner.run(self._test_id, **what)
         self._record(result)
         return result.measurements[0]
@@ -82,14 +83,19 @@ class Iperf3Client(_PathClient):
         port: int | None = None,
         load: Flows = None,
         settle: str | float = "1 s",
+        label: str = "",
         **options: Any,
     ) -> Measurement:
-        """Measure one flow; `options` are traffic keys ("protocol", "bitrate", "dscp", ...)."""
+        """Measure one flow; `options` are traffic keys ("protocol", "bitrate", "dscp", ...).
+
+        `label` names it within the test: 'wire' reports 'wire.throughput'.
+        """
         return self._measure(
             self._runner(host, port),
             traffic=Traffic.from_options(options),
             load=_load_flows(load),
             settle=_seconds(settle),
+            label=label,
         )
 
     def run_flows(
@@ -153,7 +159,7 @@ class LatencyProbe(_PathClient):
     """Runs latency probes against a target; call it or use `.run(**options)`."""
 
     def run(
-        self, *, load: Flows = None, settle: str | float = "1 s", **options: Any
+        self, *, load: Flows = None, settle: str | float = "1 s", label: str = "", **options: Any
     ) -> Measurement:
         """Probe once; `options` are probe keys ("kind", "interval", "duration", "dscp", ...)."""
         return self._measure(
@@ -161,6 +167,7 @@ class LatencyProbe(_PathClient):
             probe=Probe.from_options(options),
             load=_load_flows(load),
             settle=_seconds(settle),
+            label=label,
         )
 
     __call__ = run

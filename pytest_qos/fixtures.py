@@ -16,7 +16,7 @@ from .endpoints import Local
 from .iperf3 import Iperf3Server
 from .metrics import CATALOGUE
 from .probes.stats import percentile
-from .results import Measurement, QosResult
+from .results import Measurement, QosResult, check_label, prefixes
 from .session import item_result, qos_session
 from .target import Target, local_target
 
@@ -189,21 +189,42 @@ def _metrics_of(subject: Any) -> dict[str, float]:
 def qos_check(request: pytest.FixtureRequest) -> Checker:
     """Judge bounds on a measurement; record them for the report; fail with the table."""
 
-    def check(subject: Any, bounds: Mapping[str, str] | None = None, **named: str) -> QosResult:
+    def check(
+        subject: Any, bounds: Mapping[str, str] | None = None, *, label: str = "", **named: str
+    ) -> QosResult:
         expect_text = {**(bounds or {}), **{_metric_name(k): v for k, v in named.items()}}
         expect = parse_expectations(expect_text)
         metrics = _metrics_of(subject)
         session = qos_session(request.config)
         result = item_result(request.node)
-        if isinstance(subject, Measurement) and subject not in result.measurements:
-            result.measurements.append(subject)
-        elif not isinstance(subject, (Measurement, QosResult)):
+        measured: Measurement | None = None
+        if isinstance(subject, Measurement):
+            measured = subject
+            if label:
+                subject.label = check_label(label)
+            if subject not in result.measurements:
+                result.measurements.append(subject)
+        elif not isinstance(subject, QosResult):
             tool = "values" if isinstance(subject, Mapping) else "benchmark"
-            result.measurements.append(Measurement(tool, metrics))
+            measured = Measurement(tool, metrics, label=label)
+            result.measurements.append(measured)
+        # Bounds are named as the measurement's metrics are in this test (e.g. tc.throughput).
+        prefix = ""
+        if measured is not None:
+            prefix = prefixes(result.measurements)[result.measurements.index(measured)]
+        baseline = session.baseline_metrics(request.node.nodeid) or {}
+        own_baseline = {
+            name[len(prefix) + 1 :] if prefix else name: value
+            for name, value in baseline.items()
+            if not prefix or name.startswith(prefix + ".")
+        }
+        checks = check_bounds(metrics, expect, own_baseline or None)
+        for one in checks:
+            one.metric = f"{prefix}.{one.metric}" if prefix else one.metric
         checked = QosResult(
             test=result.test,
             measurements=result.measurements,
-            checks=check_bounds(metrics, expect, session.baseline_metrics(request.node.nodeid)),
+            checks=checks,
             loads=result.loads,
         )
         session.compare(checked)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from .baselines.compare import Comparison
 
 Series = dict[str, list[tuple[float, float]]]
+_LABEL = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
 @dataclass
@@ -31,8 +33,11 @@ class Measurement:
     # Servers `command` needs, started in the background first (argv where each runs).
     setup: list[list[str]] = field(default_factory=list)
     requires: str = ""  # what must exist for these commands to run, e.g. the lab's namespaces
+    # Names this measurement's metrics in its test ("wire" → "wire.throughput"); see prefixes().
+    label: str = ""
 
     def __post_init__(self) -> None:
+        check_label(self.label)
         # NaN never fails a bound and infinity breaks reports and JSON: neither is a value.
         for name, value in self.metrics.items():
             if not math.isfinite(value):
@@ -54,6 +59,7 @@ class Measurement:
             "series": {name: [list(p) for p in points] for name, points in self.series.items()},
             **({"setup": [list(argv) for argv in self.setup]} if self.setup else {}),
             **({"requires": self.requires} if self.requires else {}),
+            **({"label": self.label} if self.label else {}),
         }
 
     @classmethod
@@ -71,7 +77,44 @@ class Measurement:
             },
             setup=[list(argv) for argv in item.get("setup", [])],
             requires=str(item.get("requires", "")),
+            label=str(item.get("label", "")),
         )
+
+
+def check_label(label: str) -> str:
+    """`label`, or an InputError: it becomes part of metric names, so no dots or spaces."""
+    if not _LABEL.match(label):
+        from .errors import InputError
+
+        raise InputError(
+            f"label '{label}' may use only letters, digits, '-' and '_' "
+            "(it prefixes metric names: 'wire' gives 'wire.throughput')",
+            key="label",
+        )
+    return label
+
+
+def prefixes(measurements: list[Measurement]) -> list[str]:
+    """Each measurement's prefix in its test: its label, else '' while no name clashes.
+
+    An unlabelled measurement whose metrics clash with an earlier one's is named after its
+    tool and position ('iperf3-2'), so no value is ever overwritten or mixed with another's.
+    The flows of one concurrent run use their flow names the same way (FLOW.METRIC).
+    """
+    taken: set[str] = set()
+    chosen = []
+    for index, measurement in enumerate(measurements, 1):
+        prefix = measurement.label
+        if not prefix and taken & set(measurement.metrics):
+            prefix = f"{re.sub(r'[^A-Za-z0-9_-]', '-', measurement.tool)}-{index}"
+        chosen.append(prefix)
+        taken |= {f"{prefix}.{name}" if prefix else name for name in measurement.metrics}
+    return chosen
+
+
+def keyed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    """`metrics` named within a test: 'PREFIX.metric', or as they are without a prefix."""
+    return {f"{prefix}.{name}" if prefix else name: value for name, value in metrics.items()}
 
 
 def aggregate(runs: list[Measurement]) -> tuple[Measurement, dict[str, float]]:
@@ -94,6 +137,7 @@ def aggregate(runs: list[Measurement]) -> tuple[Measurement, dict[str, float]]:
         details={**first.details, "repeats": len(runs)},
         setup=first.setup,
         requires=first.requires,
+        label=first.label,
     )
     return merged, spread
 
@@ -199,10 +243,10 @@ class QosResult:
 
     @property
     def metrics(self) -> dict[str, float]:
-        """Every measured metric of this test, later measurements winning on a clash."""
+        """Every measured metric of this test, each measurement's under its prefix()."""
         merged: dict[str, float] = {}
-        for measurement in self.measurements:
-            merged.update(measurement.metrics)
+        for prefix, measurement in zip(prefixes(self.measurements), self.measurements, strict=True):
+            merged.update(keyed(prefix, measurement.metrics))
         return merged
 
     @property

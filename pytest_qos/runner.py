@@ -17,10 +17,11 @@ from .locks import path_lock
 from .metrics import format_metric
 from .probes import Probe, run_probe
 from .progress import Progress, Update, ignore_progress
-from .results import Measurement, QosResult, aggregate, prefixed
+from .results import Measurement, QosResult, aggregate, check_label, prefixed
 from .target import Target
 from .traffic import Traffic
 
+PATH_WAIT_NOTED = 0.2  # s; a longer wait for the path lock is reported with the measurement
 LOAD_TAIL = 1.0  # the load outlives the measurement by this much, so it never ends inside it
 
 
@@ -113,12 +114,15 @@ class Runner:
         flows: Mapping[str, Traffic] | None = None,
         probes: Mapping[str, Probe] | None = None,
         duration: float = 1.0,
+        label: str = "",
     ) -> QosResult:
         """Measure `repeat` times, take medians, judge `expect`; errors propagate.
 
         `flows` (named, concurrent, measured over one window of `duration` s after `settle`)
         replace `traffic` and `load`; `probes` are named probes ('ef' → 'ef.latency.p99').
+        `label` names the measurements within their test ('wire' → 'wire.throughput').
         """
+        check_label(label)
         named = {**({"": probe} if probe is not None else {}), **(probes or {})}
         if flows and (traffic is not None or load):
             raise MeasurementError("give named flows or traffic (with load), not both")
@@ -130,7 +134,9 @@ class Runner:
         loads: list[Measurement] = []
         for _ in range(repeat):
             # Two tests measuring one path at once would each see the other's traffic.
+            asked = time.monotonic()
             with path_lock(self.target.name):
+                waited = time.monotonic() - asked
                 before = [observer.snapshot() for observer in self.target.observers]
                 if flows:
                     assert servers is not None
@@ -144,6 +150,10 @@ class Runner:
                     measured.append(observer.measurement(snapshot, after, list(expect or {})))
             for measurement in [*measured, *loads]:
                 measurement.requires = self.target.requires
+                measurement.label = label or measurement.label
+                if waited >= PATH_WAIT_NOTED:
+                    # Not concurrent with whatever held the path: reports say so.
+                    measurement.details["path_wait"] = round(waited, 3)
             runs.append(measured)
             result.loads = loads
         for index in range(len(runs[0])):

@@ -195,7 +195,11 @@ def compare(
         noise = max(result.spread.get(name, 0.0), baseline.spread.get(name, 0.0))
         changes.append(
             judge_change(
-                name, before_metrics.get(name), now_metrics.get(name), thresholds.get(name), noise
+                name,
+                before_metrics.get(name),
+                now_metrics.get(name),
+                thresholds.get(name, thresholds.get(split_name(name)[1])),
+                noise,
             )
         )
     return Comparison(result.test, in_baseline=True, changes=changes)

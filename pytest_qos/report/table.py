@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tabulate import tabulate
 
 from ..metrics import format_metric, split_name
-from ..results import Check, QosResult
+from ..results import Check, QosResult, keyed, prefixes
 from .changes import describe, explain
 
 if TYPE_CHECKING:
@@ -71,14 +71,8 @@ def rows_of(result: QosResult, comparison: Comparison | None = None) -> list[lis
                 "",
                 change.metric,
             )
-    if not shown and not result.error:
-        metrics = result.metrics
-        # Named flows' and probes' headline metrics too ('video.throughput'), flow by flow.
-        for metric in sorted(
-            (name for name in metrics if split_name(name)[1] in HEADLINE_METRICS),
-            key=lambda name: (split_name(name)[0], HEADLINE_METRICS.index(split_name(name)[1])),
-        ):
-            add(metric, "(reported)", format_metric(metric, metrics[metric]), "", metric)
+    for row in _measurement_rows(result, shown):
+        add(*row)
     for index, load in enumerate(result.loads, 1):
         if "throughput" in load.metrics:
             add(
@@ -95,6 +89,36 @@ def rows_of(result: QosResult, comparison: Comparison | None = None) -> list[lis
         add("(error)", "", result.error.splitlines()[0][:120], "ERROR", "")
     if not rows:
         add("—", "", "", result.status, "")
+    return rows
+
+
+def _measurement_rows(result: QosResult, shown: set[str]) -> list[tuple[str, str, str, str, str]]:
+    """Each measurement's own rows: headline metrics unless judged, and any wait for the path."""
+    rows = []
+    named = list(zip(prefixes(result.measurements), result.measurements, strict=True))
+    for prefix, measurement in named:
+        own = keyed(prefix, measurement.metrics)
+        if result.error or shown & set(own):
+            continue
+        # Named flows' and probes' headline metrics too ('video.throughput'), flow by flow.
+        for key in sorted(
+            (key for key in own if split_name(key)[1] in HEADLINE_METRICS),
+            key=lambda key: (split_name(key)[0], HEADLINE_METRICS.index(split_name(key)[1])),
+        ):
+            rows.append((key, "(reported)", format_metric(key, own[key]), "", key))
+    for prefix, measurement in named:
+        waited = measurement.details.get("path_wait")
+        if waited:
+            rows.append(
+                (
+                    "(serialised)",
+                    "",
+                    f"{prefix or measurement.tool} waited {waited:.1f} s for the path "
+                    "(another measurement held it: they did not run at once)",
+                    "",
+                    "",
+                )
+            )
     return rows
 
 
