@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -49,16 +50,19 @@ class _PathClient:
         self._test_id = test_id
         self._progress = progress
         self._runners: dict[tuple[str, int], Runner] = {}
+        # Threads of one test share this client: one runner per key, so close() stops all.
+        self._runners_lock = threading.Lock()
 
     def _runner(self, host: str | None = None, port: int | None = None) -> Runner:
         """The target's runner, or one for an iperf3 server already running at host:port."""
         key = (host or "", port or 0)
-        if key not in self._runners:
-            target = self.target
-            if host is not None or port is not None:
-                target = remote_target(host or self.target.host, [port or 5201])
-            self._runners[key] = Runner(self._iperf3, target, self._progress)
-        return self._runners[key]
+        with self._runners_lock:
+            if key not in self._runners:
+                target = self.target
+                if host is not None or port is not None:
+                    target = remote_target(host or self.target.host, [port or 5201])
+                self._runners[key] = Runner(self._iperf3, target, self._progress)
+            return self._runners[key]
 
     def _measure(self, runner: Runner, **what: Any) -> Measurement:
         # Threads of one test may measure at once: each run's result is its own object.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,6 +73,7 @@ class Runner:
         self.target = target
         self.progress = progress or Progress(None)
         self._servers: Servers | None = None
+        self._lazy = threading.RLock()
 
     def close(self) -> None:
         """Stop the servers this runner spawned."""
@@ -87,9 +89,10 @@ class Runner:
     @property
     def servers(self) -> Servers:
         """iperf3 servers at the target, spawned on first need and kept until close()."""
-        if self._servers is None:
-            self._servers = Servers(self.iperf3, self.target)
-        return self._servers
+        with self._lazy:  # threads of one test share a runner: one Servers, all stopped
+            if self._servers is None:
+                self._servers = Servers(self.iperf3, self.target)
+            return self._servers
 
     @property
     def iperf3(self) -> Iperf3:
