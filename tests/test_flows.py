@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_qos.baselines.compare import compare
-from pytest_qos.baselines.thresholds import parse_compare_fail
+from pytest_qos.baselines.thresholds import Threshold, parse_compare_fail
 from pytest_qos.errors import InputError, MeasurementError, ScenarioError
 from pytest_qos.iperf3 import Iperf3, parse_result
 from pytest_qos.metrics import lookup, split_name
@@ -223,9 +223,9 @@ def test_prefixed_names_split_into_flow_and_metric(name: str, parts: tuple[str, 
 
 
 def test_compare_fail_takes_a_flows_metric() -> None:
-    assert parse_compare_fail("video.throughput:5%,ef.latency.p99:20%") == {
-        "video.throughput": 5.0,
-        "ef.latency.p99": 20.0,
+    assert parse_compare_fail("video.throughput:5%,ef.latency.p99:20%+1ms") == {
+        "video.throughput": Threshold(5.0),
+        "ef.latency.p99": Threshold(20.0, 0.001),
     }
     with pytest.raises(InputError, match=r"unknown metric 'video\.throughpt'"):
         parse_compare_fail("video.throughpt:5%")

@@ -87,7 +87,7 @@ def test_missed_bound_fails_with_table_and_reproducing_command(
             "*throughput*>= 50 Mbit/s*Mbit/s*FAIL*",
             "*loss*<= 1 %*pass*",
             "reproduce (iperf3):",
-            "  */iperf3 -s -B 127.0.0.1 -p * -1 >/dev/null &",
+            "  */iperf3 -s -J -B 127.0.0.1 -p * -1 >/dev/null &",
             "  sleep 1",
             "  */iperf3 -c 127.0.0.1 -p * --json -t 1 * -u -b 5000000*",
         ]
