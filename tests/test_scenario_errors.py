@@ -206,6 +206,18 @@ CASES = [
     ),
     ("lab: {router: missing.sh}\n" + GOOD_TEST, 1, "lab.router", "does not exist"),
     (
+        "tests:\n  a:\n    traffic: {protocol: udp}\n    compare:\n      loss: '5% + 1 ms'\n",
+        5,
+        "tests.a.compare.loss",
+        "the floor in '5% + 1 ms': '1 ms' is a duration, but loss is a percentage",
+    ),
+    (
+        "tests:\n  a:\n    traffic: {protocol: udp}\n    compare:\n      packets: '5%'\n",
+        5,
+        "tests.a.compare.packets",
+        "'packets' is neither better higher nor lower, so it cannot regress",
+    ),
+    (
         "target: {host: 198.18.1.2}\nlab: {}\n" + GOOD_TEST,
         2,
         "lab",
