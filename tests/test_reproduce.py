@@ -18,7 +18,7 @@ from pytest_qos.lab import (
     lab_unavailable_reason,
     sweep_stale_namespaces,
 )
-from pytest_qos.report.reproduce import reproduce_lines
+from pytest_qos.report.reproduce import reproduce_lines, reproduce_together
 from pytest_qos.results import Measurement
 
 REASON = lab_unavailable_reason()
@@ -62,6 +62,23 @@ def test_servers_start_in_the_background_and_the_load_settles_first() -> None:
         "ip netns exec c iperf3 -c x >/dev/null &",
         "sleep 2",
         "ip netns exec c probe",
+    ]
+
+
+def test_concurrent_named_flows_reproduce_together() -> None:
+    """A flows test's clients start at once, each writing its own JSON."""
+    video = Measurement("iperf3", {}, command=["iperf3", "-c", "h", "-p", "1"])
+    video.setup, video.details["name"] = [["iperf3", "-s", "-p", "1", "-1"]], "video"
+    bulk = Measurement("iperf3", {}, command=["iperf3", "-c", "h", "-p", "2"])
+    bulk.setup, bulk.details["name"] = [["iperf3", "-s", "-p", "2", "-1"]], "bulk"
+    assert reproduce_together([video, bulk]).splitlines() == [
+        "reproduce (2 at once, each into NAME.json):",
+        "  iperf3 -s -p 1 -1 >/dev/null &",
+        "  iperf3 -s -p 2 -1 >/dev/null &",
+        "  sleep 1",
+        "  iperf3 -c h -p 1 >video.json &",
+        "  iperf3 -c h -p 2 >bulk.json &",
+        "  wait",
     ]
 
 

@@ -41,3 +41,23 @@ def reproduce_text(
     needs = f", {measurement.requires}" if measurement.requires else ""
     body = "\n".join(indent + line for line in lines)
     return f"reproduce ({measurement.tool}){needs}:\n{body}"
+
+
+def reproduce_together(measurements: Sequence[Measurement], indent: str = "  ") -> str:
+    """Named concurrent flows (and probes) as one block: all servers, then all clients at once.
+
+    Each client's output goes to NAME.json (or N.json); `wait` returns when the last ends.
+    """
+    measured = [m for m in measurements if m.command]
+    if not measured:
+        return ""
+    lines = [f"{shlex.join(argv)} >/dev/null &" for m in measured for argv in m.setup]
+    if lines:
+        lines.append(f"sleep {SERVER_WAIT}")
+    for index, measurement in enumerate(measured, 1):
+        name = str(measurement.details.get("name") or index)
+        lines.append(f"{shlex.join(measurement.command)} >{shlex.quote(name + '.json')} &")
+    lines.append("wait")
+    needs = f", {measured[0].requires}" if measured[0].requires else ""
+    body = "\n".join(indent + line for line in lines)
+    return f"reproduce ({len(measured)} at once, each into NAME.json){needs}:\n{body}"

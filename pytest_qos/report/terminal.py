@@ -9,7 +9,7 @@ from ..metrics import find
 from ..results import QosResult
 from . import methods
 from .changes import failure_message
-from .reproduce import reproduce_text
+from .reproduce import reproduce_text, reproduce_together
 from .table import absent, render, render_one
 
 JITTER_NOTE = (
@@ -54,7 +54,11 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
         metric = find(name)
         if metric:
             lines.append(f"  {name}: {metric.definition}")
-    for measurement in result.measurements:
-        if measurement.command:
-            lines += ["", reproduce_text(measurement, result.loads)]
+    if result.window is not None:
+        # Named flows ran at once over one window: so do their reproduce lines.
+        lines += ["", reproduce_together(result.measurements)]
+    else:
+        for measurement in result.measurements:
+            if measurement.command:
+                lines += ["", reproduce_text(measurement, result.loads)]
     return "\n".join(lines)
