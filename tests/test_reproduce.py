@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from pytest_qos.iperf3 import parse_result
 from pytest_qos.lab import (
     KEPT_DIRECTORY,
     Lab,
@@ -127,7 +128,7 @@ def test_lab_lines_run_in_the_kept_lab_and_reproduce(pytester: pytest.Pytester) 
             lab: {router: tbf.sh}
             tests:
               bulk:
-                traffic: {protocol: tcp, duration: 2 s}
+                traffic: {protocol: udp, bitrate: 12 Mbit/s, duration: 2 s}
                 expect: {throughput: ">= 50 Mbit/s"}
         """),
     )
@@ -151,11 +152,18 @@ def test_lab_lines_run_in_the_kept_lab_and_reproduce(pytester: pytest.Pytester) 
         document = json.loads((pytester.path / "out.json").read_text())
         entry = document["results"][0]
         assert entry["command"][:4] == ["ip", "netns", "exec", f"{lab_id}-client"]
-        measured = entry["metrics"]["throughput"]
-        again = run_lines(lines)
-        reproduced = again["end"]["sum_received"]["bits_per_second"]  # type: ignore[index]
-        print(f"measured {measured / 1e6:.3f} Mbit/s, reproduced {reproduced / 1e6:.3f} Mbit/s")
-        assert reproduced == pytest.approx(measured, rel=0.05)
+        measured = entry["metrics"]
+        # UDP above the shaper's rate: the shaper sets the figures, not TCP's ramp-up.
+        again = parse_result(run_lines(lines), client.split())
+        reproduced = again.metrics
+        print(
+            f"measured {measured['throughput'] / 1e6:.3f} Mbit/s, loss {measured['loss']:.2f} %; "
+            f"reproduced {reproduced['throughput'] / 1e6:.3f} Mbit/s, {reproduced['loss']:.2f} %"
+        )
+        # 4 of 5 runs agreed within 0.2 % and 0.2 points; one, with both cores busy, was
+        # 3.6 % and 3 points off (the 2 s run's queue fill seen differently): room for that.
+        assert reproduced["throughput"] == pytest.approx(measured["throughput"], rel=0.05)
+        assert reproduced["loss"] == pytest.approx(measured["loss"], abs=4.0)
     finally:
         for name in kept:
             subprocess.run(["ip", "netns", "del", name], check=False, timeout=10)
