@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -22,8 +23,27 @@ from .results import Measurement, QosResult, aggregate, check_label, prefixed
 from .target import Target
 from .traffic import Traffic
 
+# Measurements finished per (path, test) in this process: tells a wait for a sibling thread's
+# measurement (reported) from a wait for another test (the lock's ordinary job).
+_FINISHED: dict[tuple[str, str], int] = {}
+_FINISHED_LOCK = threading.Lock()
 PATH_WAIT_NOTED = 0.2  # s; a longer wait for the path lock is reported with the measurement
 LOAD_TAIL = 1.0  # the load outlives the measurement by this much, so it never ends inside it
+
+
+def _finished(key: tuple[str, str]) -> int:
+    with _FINISHED_LOCK:
+        return _FINISHED.get(key, 0)
+
+
+@contextlib.contextmanager
+def _finishing(key: tuple[str, str]) -> Iterator[None]:
+    """Count the measurement as finished when the block ends (before the path lock is freed)."""
+    try:
+        yield
+    finally:
+        with _FINISHED_LOCK:
+            _FINISHED[key] = _FINISHED.get(key, 0) + 1
 
 
 class Servers:
@@ -137,9 +157,11 @@ class Runner:
         loads: list[Measurement] = []
         for _ in range(repeat):
             # Two tests measuring one path at once would each see the other's traffic.
-            asked = time.monotonic()
-            with path_lock(self.target.name):
-                waited = time.monotonic() - asked
+            key = (self.target.name, test_id)
+            asked, done_before = time.monotonic(), _finished(key)
+            with path_lock(self.target.name), _finishing(key):
+                # Only a wait for this test's own other measurement (a thread) is reported.
+                waited = time.monotonic() - asked if _finished(key) > done_before else 0.0
                 before = [observer.snapshot() for observer in self.target.observers]
                 if flows:
                     assert servers is not None

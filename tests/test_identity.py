@@ -99,3 +99,29 @@ def test_measurements_from_threads_each_get_a_row_and_say_they_waited(
             "*test_threads*(serialised)*iperf3-2 waited * s for the path*",
         ]
     )
+
+
+@needs_iperf3
+def test_waiting_for_another_tests_measurement_is_not_reported() -> None:
+    """The path lock's ordinary job (tests taking turns) adds no (serialised) row."""
+    import threading
+
+    from pytest_qos.iperf3 import Iperf3
+    from pytest_qos.runner import Runner
+    from pytest_qos.target import local_target
+    from pytest_qos.traffic import Traffic
+
+    flow = Traffic.from_options({"protocol": "udp", "bitrate": "1 Mbit/s", "duration": "1 s"})
+    results: list[QosResult] = []
+
+    def measure(test_id: str) -> None:
+        with Runner(Iperf3(), local_target()) as runner:
+            results.append(runner.run(test_id, traffic=flow, settle=0))
+
+    threads = [threading.Thread(target=measure, args=(name,)) for name in ("t1", "t2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 2
+    assert not any("path_wait" in r.measurements[0].details for r in results)
