@@ -515,7 +515,7 @@ def _counted_loss(
     """UDP loss over the counted window into `metrics`; end.sum mixes omitted seconds in."""
     try:
         counted = window_loss(document) if protocol == "udp" else None
-    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError):
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError):
         counted = None  # odd receiver intervals: iperf3's own summary stays
     if counted is not None:
         metrics["loss"] = counted.percent
