@@ -600,12 +600,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         repeat: int = self.guard(
             (*path, "repeat"), lambda: whole_number(repeat_value, 1, 100, "repeat")
         )
-        settle_value = data.get("settle", defaults.get("settle"))
-        settle = DEFAULT_SETTLE
-        if settle_value is not None:
-            settle = self.guard((*path, "settle"), lambda: parse(settle_value, Kind.DURATION))
-            if not 0 <= settle <= 60:
-                raise self.error((*path, "settle"), "settle must be from 0 s to 60 s")
+        settle = self.settle(data.get("settle", defaults.get("settle")), (*path, "settle"))
         expect = self.expect(data, path)
         self.check_measurable(expect, traffic, probe, (*path, "expect"), flows, probes)
         probe, probes = _told_what_is_read(probe, probes, expect)
@@ -684,6 +679,15 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             method_key=key,
             site_path=self.test_path(data, path),
         )
+
+    def settle(self, value: Any, path: KeyPath) -> float:
+        """`settle:` — time between starting the load (or flows) and measuring."""
+        if value is None:
+            return DEFAULT_SETTLE
+        settle: float = self.guard(path, lambda: parse(value, Kind.DURATION))
+        if not 0 <= settle <= 60:
+            raise self.error(path, "settle must be from 0 s to 60 s")
+        return settle
 
     def compare(self, value: Any, path: KeyPath) -> dict[str, Threshold]:
         """`compare:` — this test's thresholds against a baseline, e.g. '20% + 1 ms'."""
