@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .bounds import Bound, check_bounds
@@ -36,14 +36,40 @@ def _finished(key: tuple[str, str]) -> int:
         return _FINISHED.get(key, 0)
 
 
+@dataclass
+class _Turn:
+    """One measurement's turn on a path: how long it waited for its own test's other one."""
+
+    waited: float = 0.0
+
+
 @contextlib.contextmanager
-def _finishing(key: tuple[str, str]) -> Iterator[None]:
-    """Count the measurement as finished when the block ends (before the path lock is freed)."""
-    try:
-        yield
-    finally:
-        with _FINISHED_LOCK:
-            _FINISHED[key] = _FINISHED.get(key, 0) + 1
+def _path_turn(path: str, test_id: str) -> Iterator[_Turn]:
+    """Hold the path's lock; note a wait only when this test's own other measurement held it.
+
+    The measurement counts as finished when the block ends, before the lock is freed.
+    """
+    key = (path, test_id)
+    asked, done_before = time.monotonic(), _finished(key)
+    turn = _Turn()
+    with path_lock(path):
+        if _finished(key) > done_before:
+            turn.waited = time.monotonic() - asked
+        try:
+            yield turn
+        finally:
+            with _FINISHED_LOCK:
+                _FINISHED[key] = _FINISHED.get(key, 0) + 1
+
+
+def _annotate(measurements: list[Measurement], requires: str, label: str, waited: float) -> None:
+    """What every measurement of a run carries: what reproducing it needs, its label, its wait."""
+    for measurement in measurements:
+        measurement.requires = requires
+        measurement.label = label or measurement.label
+        if waited >= PATH_WAIT_NOTED:
+            # Not concurrent with the test's other measurement that held the path: say so.
+            measurement.details["path_wait"] = round(waited, 3)
 
 
 class Servers:
@@ -157,11 +183,7 @@ class Runner:
         loads: list[Measurement] = []
         for _ in range(repeat):
             # Two tests measuring one path at once would each see the other's traffic.
-            key = (self.target.name, test_id)
-            asked, done_before = time.monotonic(), _finished(key)
-            with path_lock(self.target.name), _finishing(key):
-                # Only a wait for this test's own other measurement (a thread) is reported.
-                waited = time.monotonic() - asked if _finished(key) > done_before else 0.0
+            with _path_turn(self.target.name, test_id) as turn:
                 before = [observer.snapshot() for observer in self.target.observers]
                 if flows:
                     assert servers is not None
@@ -173,12 +195,7 @@ class Runner:
                 for observer, snapshot in zip(self.target.observers, before, strict=True):
                     after = observer.snapshot()
                     measured.append(observer.measurement(snapshot, after, list(expect or {})))
-            for measurement in [*measured, *loads]:
-                measurement.requires = self.target.requires
-                measurement.label = label or measurement.label
-                if waited >= PATH_WAIT_NOTED:
-                    # Not concurrent with whatever held the path: reports say so.
-                    measurement.details["path_wait"] = round(waited, 3)
+            _annotate([*measured, *loads], self.target.requires, label, turn.waited)
             runs.append(measured)
             result.loads = loads
         for index in range(len(runs[0])):
