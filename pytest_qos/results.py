@@ -251,8 +251,9 @@ class QosResult:
 
     @property
     def command(self) -> list[str]:
-        """The command that reproduces the (last) measured flow."""
-        return self.measurements[-1].command if self.measurements else []
+        """The command that reproduces the last measurement that has one (router counters have none)."""
+        commanded = [m.command for m in self.measurements if m.command]
+        return commanded[-1] if commanded else []
 
     def to_json(self) -> dict[str, Any]:
         """The `results[]` entry of the --qos-json document."""
