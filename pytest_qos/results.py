@@ -251,7 +251,7 @@ class QosResult:
 
     @property
     def command(self) -> list[str]:
-        """The command that reproduces the last measurement that has one (router counters have none)."""
+        """The command of the last measurement that has one (router counters have none)."""
         commanded = [m.command for m in self.measurements if m.command]
         return commanded[-1] if commanded else []
 
