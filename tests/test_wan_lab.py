@@ -135,6 +135,7 @@ def test_a_delay_line_that_cannot_start_fails_the_lab_clearly(
     assert set(lab_namespaces()) == before
 
 
+@pytest.mark.kernel_optional
 @pytest.mark.skipif("netem" not in kernel_qdiscs(), reason="this kernel has no netem")
 def test_netem_backend_gives_the_probe_rtt() -> None:
     with Lab.create(wan=parse_wan({"delay": "20 ms", "backend": "netem"})) as lab:
