@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .endpoints import Endpoint, Local
 from .errors import ScenarioError, did_you_mean
 from .remote import Exec, Ssh
+from .yamldoc import KeyPath, LocatedYaml
 
 TOP_KEYS = ("description", "hosts", "groups", "ssh_config")
 HOST_KEYS = (
@@ -43,8 +42,7 @@ ANSIBLE_VARS = {
     "qos_address": "the data-plane address measured to (default: ansible_host)",
     "qos_iperf3": "iperf3 on the host",
 }
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-KeyPath = tuple[str, ...]
+_NESTING = "a testbed nests a few levels (hosts: name: key: value)"
 
 
 @dataclass(frozen=True)
@@ -106,53 +104,6 @@ class Testbed:
         return [*self.hosts, *self.groups]
 
 
-class _Locations:
-    """Key paths → line numbers of one YAML document, and errors pointing at them."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines: dict[KeyPath, int] = {}
-        loader = _LOADER(text)
-        try:
-            root = loader.get_single_node()
-            if root is not None:
-                self._walk(root, ())
-            self.data: Any = loader.construct_document(root) if root is not None else None
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            problem = getattr(error, "problem", None) or str(error)
-            raise ScenarioError(
-                str(path), mark.line + 1 if mark else None, None, f"not valid YAML: {problem}"
-            ) from None
-        finally:
-            loader.dispose()
-
-    def _walk(self, node: yaml.Node, path: KeyPath) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                key_path = (*path, str(key.value))
-                self.lines[key_path] = key.start_mark.line + 1
-                self._walk(value, key_path)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                item_path = (*path, str(index))
-                self.lines[item_path] = item.start_mark.line + 1
-                self._walk(item, item_path)
-
-    def error(self, path: KeyPath, message: str) -> ScenarioError:
-        """An error at `path`'s line (or its nearest ancestor's)."""
-        probe = path
-        while probe and probe not in self.lines:
-            probe = probe[:-1]
-        return ScenarioError(
-            str(self.path), self.lines.get(probe, 1), ".".join(path) or None, message
-        )
-
-    def line(self, path: KeyPath) -> int:
-        """The line of `path` (1 if unknown)."""
-        return self.lines.get(path, 1)
-
-
 def load_testbed(path: Path | str) -> Testbed:
     """Read and validate a testbed file (own format or Ansible YAML inventory)."""
     path = Path(path)
@@ -160,7 +111,7 @@ def load_testbed(path: Path | str) -> Testbed:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ScenarioError(str(path), None, None, f"cannot read the testbed: {error}") from None
-    where = _Locations(path, text)
+    where = LocatedYaml(path, text, nesting=_NESTING)
     data = where.data
     if not isinstance(data, dict) or not data:
         raise where.error((), "a testbed is a mapping with 'hosts:' (or an Ansible inventory)")
@@ -175,7 +126,7 @@ def _looks_like_ansible(data: dict[str, Any]) -> bool:
     )
 
 
-def _address(where: _Locations, value: Any, path: KeyPath) -> tuple[str, ...]:
+def _address(where: LocatedYaml, value: Any, path: KeyPath) -> tuple[str, ...]:
     values = value if isinstance(value, list) else [value]
     if not values:
         raise where.error(path, "give at least one address")
@@ -193,7 +144,7 @@ def _address(where: _Locations, value: Any, path: KeyPath) -> tuple[str, ...]:
 class _Native:
     """pytest-qos's own testbed format."""
 
-    def __init__(self, where: _Locations) -> None:
+    def __init__(self, where: LocatedYaml) -> None:
         self.where = where
         self.data: dict[str, Any] = where.data
 
@@ -334,7 +285,7 @@ class _Native:
 class _Ansible:
     """An Ansible YAML inventory: groups of hosts with connection variables."""
 
-    def __init__(self, where: _Locations) -> None:
+    def __init__(self, where: LocatedYaml) -> None:
         self.where = where
         self.vars: dict[str, dict[str, Any]] = {}
         self.lines: dict[str, int] = {}

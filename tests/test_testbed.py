@@ -83,6 +83,16 @@ def test_example_testbed(tmp_path: Path) -> None:
             "bed.yaml:4: groups.g.1: unknown host 'bb'",
         ),
         (
+            # Two hosts YAML reads as one (yes and on are both True): never merged silently.
+            "hosts:\n  yes: {ssh: a, address: 198.18.1.2}\n  on: {ssh: b, address: 198.18.1.3}\n",
+            "bed.yaml:3: hosts.on: duplicate key: 'on' here and 'yes' on line 2",
+        ),
+        (
+            "hosts: &a [&b [&c [&d [1, 1, 1, 1, 1, 1, 1, 1, 1, 1], *d, *d, *d, *d, *d, *d, *d,"
+            " *d, *d], *c, *c, *c, *c, *c, *c, *c, *c, *c], *b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
+            "bed.yaml: aliases expand this file to",
+        ),
+        (
             "hots:\n  a: {ssh: a, address: 198.18.1.2}\n",
             "bed.yaml:1: hots: unknown key 'hots' in the testbed — did you mean 'hosts'?",
         ),
