@@ -14,7 +14,7 @@ pytest_plugins = ["pytester"]
 
 # Every process this test run starts inherits this mark, so leftovers are found exactly,
 # not confused with other runs on the same machine.
-KEPT = Path("/run/pytest-qos/kept")  # pytest_qos.lab.KEPT_DIRECTORY, without importing it
+KEPT = Path("/run/pytest-qos/kept")  # pytest_qos.lab.routerlab.KEPT_DIRECTORY, without importing it
 RUN_MARK = f"PYTEST_QOS_TEST_RUN={os.getpid()}-{uuid.uuid4().hex[:8]}"
 os.environ["PYTEST_QOS_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
 

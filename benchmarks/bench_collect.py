@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.scenario import load_scenario
+from pytest_qos.scenario.reader import load_scenario
 
 TESTS_PER_FILE = 50
 FILES = 40

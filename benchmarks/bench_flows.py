@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from pytest_qos.iperf3 import Iperf3
-from pytest_qos.lab import Lab, lab_unavailable_reason
-from pytest_qos.runner import Runner
-from pytest_qos.traffic import Traffic
+from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
+from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.runner import Runner
+from pytest_qos.measure.traffic import Traffic
 
 ROUNDS = 3
 WINDOW_S = 5.0

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from pytest_qos.endpoints import Local
-from pytest_qos.iperf3 import Iperf3, Iperf3Server, parse_json, parse_result
-from pytest_qos.traffic import Traffic
+from pytest_qos.hosts.endpoints import Local
+from pytest_qos.measure.iperf3 import Iperf3, Iperf3Server, parse_json, parse_result
+from pytest_qos.measure.traffic import Traffic
 
 HOST = "127.0.0.1"
 LONG = Path(__file__).parent.parent / "tests" / "data" / "long_3600.json.gz"

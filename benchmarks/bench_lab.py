@@ -12,12 +12,17 @@ from typing import Any
 
 import pytest
 
-from pytest_qos.iperf3 import Iperf3
-from pytest_qos.lab import Lab, kernel_qdiscs, lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import (
+    Lab,
+    kernel_qdiscs,
+    lab_namespaces,
+    lab_unavailable_reason,
+)
+from pytest_qos.lab.wan import parse_wan
+from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.traffic import Traffic
 from pytest_qos.probes import Probe, run_probe
 from pytest_qos.results import Measurement
-from pytest_qos.traffic import Traffic
-from pytest_qos.wan import parse_wan
 
 GOOD = Path(__file__).resolve().parent.parent / "scenarios" / "router-lab" / "good.sh"
 TARGET_S = 0.300

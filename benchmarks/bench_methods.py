@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from pytest_qos.lab import Lab, lab_unavailable_reason
+from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
+from pytest_qos.measure.runner import Runner
 from pytest_qos.methods import rfc2544
 from pytest_qos.methods.execute import IperfTrial
-from pytest_qos.runner import Runner
 
 UNAVAILABLE = lab_unavailable_reason()
 pytestmark = [

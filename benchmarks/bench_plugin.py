@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.endpoints import Local
-from pytest_qos.iperf3 import Iperf3
+from pytest_qos.hosts.endpoints import Local
+from pytest_qos.measure.iperf3 import Iperf3
 
 TESTS = 3
 

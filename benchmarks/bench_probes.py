@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from pytest_qos.endpoints import Local, Process, wait_until
+from pytest_qos.hosts.endpoints import Local, Process, wait_until
+from pytest_qos.hosts.target import Target, local_target, remote_target
 from pytest_qos.probes import Probe, run_probe
 from pytest_qos.probes.run import responder_command
 from pytest_qos.probes.stats import Reply, latency_metrics
 from pytest_qos.results import Measurement
-from pytest_qos.target import Target, local_target, remote_target
 
 AGREEMENT_S = 50e-6
 AGREEMENT_FRACTION = 0.05

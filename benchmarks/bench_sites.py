@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from pytest_qos.endpoints import Netns
-from pytest_qos.iperf3 import Iperf3, parse_json, parse_result
-from pytest_qos.remote import MUX, Ssh
-from pytest_qos.sitelab import SiteLab, sites_unavailable_reason
-from pytest_qos.traffic import Traffic
+from pytest_qos.hosts.endpoints import Netns
+from pytest_qos.hosts.ssh import MUX, Ssh
+from pytest_qos.lab.sitelab import SiteLab, sites_unavailable_reason
+from pytest_qos.measure.iperf3 import Iperf3, parse_json, parse_result
+from pytest_qos.measure.traffic import Traffic
 
 UNAVAILABLE = sites_unavailable_reason()
 pytestmark = [

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .bounds import Bound, check_bounds, parse_bound
 from .errors import InputError, MeasurementError, QosError, ScenarioError, ToolMissingError
-from .iperf3 import Iperf3, Iperf3Server
+from .hosts.target import Target, local_target, remote_target
+from .judge.bounds import Bound, check_bounds, parse_bound
+from .measure.iperf3 import Iperf3, Iperf3Server
+from .measure.traffic import Traffic
 from .results import Check, Measurement, QosResult
-from .target import Target, local_target, remote_target
-from .traffic import Traffic
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .errors import MeasurementError
-from .target import RESPONDER_PORT
+from .hosts.target import RESPONDER_PORT
 
 # Bounds of the command-line numbers; each error names its valid range.
 MIN_INTERVAL = 0.0001

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import MeasurementError
 
 if TYPE_CHECKING:
-    from .baselines.compare import Comparison
+    from .judge.compare import Comparison
 
 Series = dict[str, list[tuple[float, float]]]
 _LABEL = re.compile(r"^[A-Za-z0-9_-]*$")
@@ -278,7 +278,7 @@ class QosResult:
         """Rebuild a result from its JSON form (baselines, xdist workers)."""
         comparison = None
         if "comparison" in data:
-            from .baselines.compare import Comparison  # the core's one cycle, broken here
+            from .judge.compare import Comparison
 
             comparison = Comparison.from_json(data["comparison"])
         return cls(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.iperf3 import Iperf3
+from pytest_qos.measure.iperf3 import Iperf3
 
 FAKE = Path(__file__).parent / "fake_iperf3.py"
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_qos.errors import ScenarioError
-from pytest_qos.iperf3 import Iperf3
-from pytest_qos.metrics import lookup
-from pytest_qos.scenario import Scenario, parse_scenario
+from pytest_qos.judge.metrics import lookup
+from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.scenario.reader import Scenario, parse_scenario
 
 # Keys that are different text but one key once YAML reads them (the merge the issue found).
 EQUAL_KEYS = [

@@ -18,27 +18,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_qos.baselines import (
-    Threshold,
-    Verdict,
-    compare,
-    compare_all,
-    judge_change,
-    list_baselines,
-    load_baseline,
-    not_in_baseline,
-    parse_compare_fail,
-    save_baseline,
-)
-from pytest_qos.bounds import check_bounds, parse_expectations
-from pytest_qos.document import build_document, environment
-from pytest_qos.endpoints import Local
 from pytest_qos.errors import InputError
-from pytest_qos.iperf3 import Iperf3, Iperf3Server
-from pytest_qos.metrics import CATALOGUE, Better
+from pytest_qos.hosts.endpoints import Local
+from pytest_qos.judge import compare
+from pytest_qos.judge.bounds import check_bounds, parse_expectations
+from pytest_qos.judge.compare import Verdict, compare_all, judge_change, not_in_baseline
+from pytest_qos.judge.metrics import CATALOGUE, Better
+from pytest_qos.judge.thresholds import Threshold, parse_compare_fail
+from pytest_qos.measure.iperf3 import Iperf3, Iperf3Server
+from pytest_qos.measure.traffic import Traffic
 from pytest_qos.report.changes import describe, explain, failure_message
 from pytest_qos.results import Measurement, QosResult
-from pytest_qos.traffic import Traffic
+from pytest_qos.store.baselines import list_baselines, load_baseline, save_baseline
+from pytest_qos.store.document import build_document, environment
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -129,7 +121,7 @@ _SAVER = textwrap.dedent(
     """
     import os, sys, time
     from pytest_qos.baselines import save_baseline
-    from pytest_qos.document import build_document, environment
+    from pytest_qos.store.document import build_document, environment
     from pytest_qos.results import Measurement, QosResult
 
     directory, mode = sys.argv[1], sys.argv[2]

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from pytest_qos.bounds import Bound, check_bounds, parse_bound, parse_expectations
 from pytest_qos.errors import InputError
-from pytest_qos.metrics import CATALOGUE, Metric, lookup
+from pytest_qos.judge.bounds import Bound, check_bounds, parse_bound, parse_expectations
+from pytest_qos.judge.metrics import CATALOGUE, Metric, lookup
 from pytest_qos.units import example
 
 THROUGHPUT = lookup("throughput")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.endpoints import wait_until
-from pytest_qos.iperf3 import find_iperf3
+from pytest_qos.hosts.endpoints import wait_until
+from pytest_qos.measure.iperf3 import find_iperf3
 
 SCENARIO = """\
 tests:

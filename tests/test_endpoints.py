@@ -14,8 +14,8 @@ from types import FrameType
 import pytest
 from process_checks import process_gone
 
-from pytest_qos.endpoints import Local, Netns, listening_in, wait_until
 from pytest_qos.errors import MeasurementTimeout
+from pytest_qos.hosts.endpoints import Local, Netns, listening_in, wait_until
 
 # A child that starts a grandchild in its own process group, records both pids, and waits.
 # Both sleeps are bounded so a broken test cannot leave them running for long.

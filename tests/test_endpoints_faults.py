@@ -12,12 +12,12 @@ from pathlib import Path
 
 from process_checks import process_gone
 
-from pytest_qos.endpoints import TREE_VARIABLE, Local, tagged, wait_until
+from pytest_qos.hosts.endpoints import TREE_VARIABLE, Local, tagged, wait_until
 
 SPAWN_FROM_A_THREAD = textwrap.dedent(
     """
     import sys, threading, time
-    from pytest_qos.endpoints import Local
+    from pytest_qos.hosts.endpoints import Local
 
     def spawn():
         process = Local().spawn(["sleep", "60"])

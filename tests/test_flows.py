@@ -11,17 +11,17 @@ from fake_tools import ok_iperf3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_qos.baselines.compare import compare
-from pytest_qos.baselines.thresholds import Threshold, parse_compare_fail
 from pytest_qos.errors import InputError, MeasurementError, ScenarioError
-from pytest_qos.iperf3 import Iperf3, parse_result
-from pytest_qos.metrics import lookup, split_name
+from pytest_qos.hosts.target import remote_target
+from pytest_qos.judge.compare import compare
+from pytest_qos.judge.metrics import lookup, split_name
+from pytest_qos.judge.thresholds import Threshold, parse_compare_fail
+from pytest_qos.measure.iperf3 import Iperf3, parse_result
+from pytest_qos.measure.runner import Runner
+from pytest_qos.measure.traffic import TRAFFIC_KEYS, Traffic
+from pytest_qos.measure.windows import window_metrics, window_total
 from pytest_qos.results import Measurement, QosResult
-from pytest_qos.runner import Runner
-from pytest_qos.scenario import WINDOW_KEYS, load_scenario
-from pytest_qos.target import remote_target
-from pytest_qos.traffic import TRAFFIC_KEYS, Traffic
-from pytest_qos.windows import window_metrics, window_total
+from pytest_qos.scenario.reader import WINDOW_KEYS, load_scenario
 
 MIX = """\
 tests:
@@ -180,7 +180,7 @@ def test_bad_flows_input_is_one_clear_line(tmp_path: Path, body: str, key: str, 
 
 def test_schema_flow_keys_are_traffic_keys_but_the_window() -> None:
     schema = json.loads(
-        (Path(__file__).parents[1] / "pytest_qos" / "scenario.schema.json").read_text()
+        (Path(__file__).parents[1] / "pytest_qos" / "scenario" / "scenario.schema.json").read_text()
     )
     flow = schema["$defs"]["flow"]["properties"]
     assert set(flow) == set(TRAFFIC_KEYS) - set(WINDOW_KEYS)
@@ -191,7 +191,7 @@ def test_schema_accepts_a_flows_test_and_rejects_flows_beside_traffic() -> None:
     import yaml
 
     schema = json.loads(
-        (Path(__file__).parents[1] / "pytest_qos" / "scenario.schema.json").read_text()
+        (Path(__file__).parents[1] / "pytest_qos" / "scenario" / "scenario.schema.json").read_text()
     )
     jsonschema.validate(yaml.safe_load(MIX), schema)
     bad = yaml.safe_load(MIX)

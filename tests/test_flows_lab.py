@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.iperf3 import Iperf3
-from pytest_qos.lab import Lab, lab_namespaces, lab_unavailable_reason
-from pytest_qos.runner import Runner
-from pytest_qos.traffic import Traffic
+from pytest_qos.lab.routerlab import Lab, lab_namespaces, lab_unavailable_reason
+from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.runner import Runner
+from pytest_qos.measure.traffic import Traffic
 
 ROUTER_LAB = Path(__file__).parents[1] / "scenarios" / "router-lab"
 REASON = lab_unavailable_reason()

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pytest_qos.metrics import format_metric, split_name
+from pytest_qos.judge.metrics import format_metric, split_name
 from pytest_qos.results import Measurement, QosResult
 
 needs_iperf3 = pytest.mark.skipif(shutil.which("iperf3") is None, reason="iperf3 is not installed")
@@ -106,10 +106,10 @@ def test_waiting_for_another_tests_measurement_is_not_reported() -> None:
     """The path lock's ordinary job (tests taking turns) adds no (serialised) row."""
     import threading
 
-    from pytest_qos.iperf3 import Iperf3
-    from pytest_qos.runner import Runner
-    from pytest_qos.target import local_target
-    from pytest_qos.traffic import Traffic
+    from pytest_qos.hosts.target import local_target
+    from pytest_qos.measure.iperf3 import Iperf3
+    from pytest_qos.measure.runner import Runner
+    from pytest_qos.measure.traffic import Traffic
 
     flow = Traffic.from_options({"protocol": "udp", "bitrate": "1 Mbit/s", "duration": "1 s"})
     results: list[QosResult] = []

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from process_checks import process_gone
 
-from pytest_qos.endpoints import Local, listening_in, wait_until
 from pytest_qos.errors import MeasurementError, MeasurementTimeout, ToolMissingError
-from pytest_qos.iperf3 import Iperf3, Iperf3Server, find_iperf3, parse_json, parse_result
-from pytest_qos.traffic import Traffic
+from pytest_qos.hosts.endpoints import Local, listening_in, wait_until
+from pytest_qos.measure.iperf3 import Iperf3, Iperf3Server, find_iperf3, parse_json, parse_result
+from pytest_qos.measure.traffic import Traffic
 
 DATA = Path(__file__).parent / "data"
 FAKE = Path(__file__).parent / "fake_iperf3.py"

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from process_checks import process_gone
 
-from pytest_qos.endpoints import Local, wait_until
 from pytest_qos.errors import MeasurementError
-from pytest_qos.iperf3 import Iperf3, _stream_event, parse_json, parse_result, run_streaming
-from pytest_qos.traffic import Traffic
+from pytest_qos.hosts.endpoints import Local, wait_until
+from pytest_qos.measure.iperf3 import Iperf3, _stream_event, parse_json, parse_result, run_streaming
+from pytest_qos.measure.traffic import Traffic
 
 DATA = Path(__file__).parent / "data"
 FAKE = Path(__file__).with_name("fake_iperf3.py")
@@ -159,7 +159,7 @@ def test_non_string_error_is_quoted(fake: Iperf3, tmp_path: Path) -> None:
 def test_output_beyond_the_cap_is_a_clear_error(
     fake: Iperf3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pytest_qos.endpoints.OUTPUT_LIMIT", 4 * 2**20)
+    monkeypatch.setattr("pytest_qos.hosts.endpoints.OUTPUT_LIMIT", 4 * 2**20)
     monkeypatch.setenv("FAKE_IPERF3_FLOOD_MB", "40")
     started = time.monotonic()
     with pytest.raises(MeasurementError, match="printed more than 4 MiB and was stopped"):
@@ -215,7 +215,7 @@ def test_streaming_stops_reading_at_the_end_event(fake: Iperf3, tmp_path: Path) 
 def test_streaming_output_beyond_the_cap_is_a_clear_error(
     fake: Iperf3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pytest_qos.endpoints.OUTPUT_LIMIT", 2**20)
+    monkeypatch.setattr("pytest_qos.hosts.endpoints.OUTPUT_LIMIT", 2**20)
     monkeypatch.setenv("FAKE_IPERF3_FLOOD_MB", "20")
     with pytest.raises(MeasurementError, match="printed more than 1 MiB and was stopped"):
         run_streaming(Local(), [fake.path, "--fake-mode=flood"], 10.0, lambda end, rate: None)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.endpoints import TREE_VARIABLE, wait_until
+from pytest_qos.hosts.endpoints import TREE_VARIABLE, wait_until
 
 SCENARIOS = {
     "traffic+probe": (

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.endpoints import Local, wait_until
 from pytest_qos.errors import InputError
-from pytest_qos.iperf3 import Iperf3, parse_json, parse_result
-from pytest_qos.lab import (
+from pytest_qos.hosts.endpoints import Local, wait_until
+from pytest_qos.lab.routerlab import (
     Lab,
     LabError,
     kernel_qdiscs,
@@ -28,10 +27,11 @@ from pytest_qos.lab import (
     lab_unavailable_reason,
     sweep_stale_namespaces,
 )
+from pytest_qos.measure.iperf3 import Iperf3, parse_json, parse_result
+from pytest_qos.measure.traffic import Traffic
+from pytest_qos.measure.wire import add_wire_rate, framing
 from pytest_qos.probes import Probe, run_probe
 from pytest_qos.results import Measurement
-from pytest_qos.traffic import Traffic
-from pytest_qos.wire import add_wire_rate, framing
 
 ROUTER_LAB = Path(__file__).resolve().parent.parent / "scenarios" / "router-lab"
 GOOD, REGRESSED = ROUTER_LAB / "good.sh", ROUTER_LAB / "regressed.sh"
@@ -383,9 +383,9 @@ def test_reapplying_a_config_replaces_the_previous_one(lab: Lab, tmp_path: Path)
 
 CHILD_TEST = """
     import os, pathlib, pytest
-    from pytest_qos.lab import Lab
+    from pytest_qos.lab.routerlab import Lab
     from pytest_qos.iperf3 import Iperf3
-    from pytest_qos.traffic import Traffic
+    from pytest_qos.measure.traffic import Traffic
 
     @pytest.fixture(scope="module")
     def lab():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.lab import Lab, lab_unavailable_reason
+from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
 
 UNAVAILABLE = lab_unavailable_reason()
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_qos.bounds import parse_expectations
-from pytest_qos.endpoints import Completed
 from pytest_qos.errors import InputError, ScenarioError
-from pytest_qos.metrics import format_metric, lookup
-from pytest_qos.router_counters import (
+from pytest_qos.hosts.endpoints import Completed
+from pytest_qos.judge.bounds import parse_expectations
+from pytest_qos.judge.metrics import format_metric, lookup
+from pytest_qos.lab.counters import (
     Counters,
     Entry,
     RouterView,
@@ -27,7 +27,7 @@ from pytest_qos.router_counters import (
     parse_qdisc_json,
     table,
 )
-from pytest_qos.scenario import parse_scenario
+from pytest_qos.scenario.reader import parse_scenario
 from pytest_qos.units import Kind
 
 DATA = Path(__file__).parent / "data" / "tc"

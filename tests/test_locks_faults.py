@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pytest_qos.locks import _lock_file, path_lock
+from pytest_qos.hosts.locks import _lock_file, path_lock
 
 
 def test_lock_file_is_removed_when_released() -> None:

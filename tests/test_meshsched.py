@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_qos.meshsched import HostAwareScheduling, hosts_of
-from pytest_qos.sites import round_robin
+from pytest_qos.plugin.meshsched import HostAwareScheduling, hosts_of
+from pytest_qos.scenario.sites import round_robin
 
 
 class FakeWorker:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_qos.errors import ScenarioError
-from pytest_qos.scenario import load_scenario
+from pytest_qos.scenario.reader import load_scenario
 
 CASES = [
     # (yaml, line, key, words the message must contain)
@@ -130,7 +130,7 @@ def test_schema_covers_the_method_keys() -> None:
     import yaml
 
     schema = json.loads(
-        (Path(__file__).parents[1] / "pytest_qos" / "scenario.schema.json").read_text()
+        (Path(__file__).parents[1] / "pytest_qos" / "scenario" / "scenario.schema.json").read_text()
     )
     good = yaml.safe_load(
         """

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.lab import Lab, lab_unavailable_reason
+from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
+from pytest_qos.measure.runner import Runner
 from pytest_qos.methods import rfc2544, y1564
 from pytest_qos.methods.execute import IperfTrial
-from pytest_qos.runner import Runner
 
 pytestmark = [
     pytest.mark.root,

@@ -6,7 +6,7 @@ import json
 
 from fake_trials import ShaperTrial
 
-from pytest_qos.bounds import check_bounds, parse_expectations
+from pytest_qos.judge.bounds import check_bounds, parse_expectations
 from pytest_qos.methods import rfc2544, y1564
 from pytest_qos.report import terminal
 from pytest_qos.report.html import render_html

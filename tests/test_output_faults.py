@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.document import to_json
 from pytest_qos.errors import QosError
-from pytest_qos.output import current_umask, write_output
+from pytest_qos.store.document import to_json
+from pytest_qos.store.output import current_umask, write_output
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from conftest import ScenarioWriter
-from pytest_qos.iperf3 import Iperf3Server
+from pytest_qos.measure.iperf3 import Iperf3Server
 
 UDP_5M = """\
 tests:

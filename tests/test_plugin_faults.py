@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ScenarioWriter
-from pytest_qos.endpoints import wait_until
-from pytest_qos.iperf3 import Iperf3Server
+from pytest_qos.hosts.endpoints import wait_until
+from pytest_qos.measure.iperf3 import Iperf3Server
 
 FAKE = Path(__file__).with_name("fake_iperf3.py")
 

@@ -220,8 +220,8 @@ def test_non_finite_metric_is_a_measurement_error_naming_the_tool() -> None:
 
 @pytest.mark.parametrize("name", ["main\n", "main\n.json", "v1\r"])
 def test_baseline_names_with_a_trailing_newline_are_refused(name: str) -> None:
-    from pytest_qos.baselines import check_name
     from pytest_qos.errors import InputError
+    from pytest_qos.store.baselines import check_name
 
     with pytest.raises(InputError, match="not usable as a file name"):
         check_name(name)

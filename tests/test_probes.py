@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from pytest_qos.endpoints import Local, Netns, wait_until
 from pytest_qos.errors import MeasurementError
+from pytest_qos.hosts.endpoints import Local, Netns, wait_until
+from pytest_qos.hosts.target import Target, local_target, remote_target
 from pytest_qos.probes import Probe, run_probe, stamp
 from pytest_qos.probes.run import responder_command
 from pytest_qos.probes.udp import HELLO_BASE
-from pytest_qos.target import Target, local_target, remote_target
 
 
 def _responders_on(port: int) -> list[str]:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.iperf3 import Iperf3, parse_json
-from pytest_qos.lab import Lab, lab_unavailable_reason
+from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
+from pytest_qos.measure.iperf3 import Iperf3, parse_json
+from pytest_qos.measure.traffic import Traffic
 from pytest_qos.probes import Probe, run_probe
 from pytest_qos.results import Measurement
-from pytest_qos.traffic import Traffic
 
 ROUTER_LAB = Path(__file__).parent.parent / "scenarios" / "router-lab"
 REGRESSED = ROUTER_LAB / "regressed.sh"  # one 20 Mbit/s FIFO tbf, 500 ms queue, both ways

@@ -17,15 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_qos.__main__ import main
-from pytest_qos.endpoints import wait_until
 from pytest_qos.errors import MeasurementError, ScenarioError
+from pytest_qos.hosts.endpoints import wait_until
+from pytest_qos.hosts.target import local_target, remote_target
 from pytest_qos.probes import Probe, run_probe, stamp
 from pytest_qos.probes import udp as udp_module
 from pytest_qos.probes.responder import Policy, Responder
 from pytest_qos.probes.timesync import SyncUnreadable
 from pytest_qos.probes.udp import UdpProbeClient
-from pytest_qos.scenario import load_scenario
-from pytest_qos.target import local_target, remote_target
+from pytest_qos.scenario.reader import load_scenario
 
 T1 = 1_795_000_000_123_456_789  # a Unix time in ns (2026)
 

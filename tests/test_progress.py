@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.iperf3 import Iperf3
-from pytest_qos.traffic import Traffic
+from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.traffic import Traffic
 
 SCENARIO = """\
 tests:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.baselines import compare
-from pytest_qos.bounds import check_bounds, parse_expectations
-from pytest_qos.endpoints import Local
-from pytest_qos.iperf3 import Iperf3
+from pytest_qos.hosts.endpoints import Local
+from pytest_qos.judge import compare
+from pytest_qos.judge.bounds import check_bounds, parse_expectations
+from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.traffic import Traffic
 from pytest_qos.report.html import TABLE_CLASS, extras_for, render_html
 from pytest_qos.report.plots import file_stem, plot_measurement, write_plots
 from pytest_qos.results import Measurement, QosResult
-from pytest_qos.traffic import Traffic
 
 CHROMIUM_PACKAGE = "chromium"  # the Debian package that provides /usr/bin/chromium
 needs_matplotlib = pytest.mark.skipif(
@@ -190,11 +190,11 @@ def pytest_configure(config):
 
 _TEST = """
 from conftest import RESULT
-from pytest_qos.bounds import check_bounds, parse_expectations
-from pytest_qos.endpoints import Local
+from pytest_qos.judge.bounds import check_bounds, parse_expectations
+from pytest_qos.hosts.endpoints import Local
 from pytest_qos.iperf3 import Iperf3
 from pytest_qos.results import QosResult
-from pytest_qos.traffic import Traffic
+from pytest_qos.measure.traffic import Traffic
 
 def test_link(request):
     tool = Iperf3()

@@ -10,8 +10,7 @@ import textwrap
 
 import pytest
 
-from pytest_qos.iperf3 import parse_result
-from pytest_qos.lab import (
+from pytest_qos.lab.routerlab import (
     KEPT_DIRECTORY,
     Lab,
     keep_lab,
@@ -19,6 +18,7 @@ from pytest_qos.lab import (
     lab_unavailable_reason,
     sweep_stale_namespaces,
 )
+from pytest_qos.measure.iperf3 import parse_result
 from pytest_qos.report.reproduce import reproduce_lines, reproduce_together
 from pytest_qos.results import Measurement
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.lab import lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
 
 ROUTER_LAB = Path(__file__).parents[1] / "scenarios" / "router-lab"
 REASON = lab_unavailable_reason()

@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from fake_tools import ok_iperf3
 
-import pytest_qos.runner as runner_module
-from pytest_qos.bounds import parse_expectations
+import pytest_qos.measure.runner as runner_module
 from pytest_qos.errors import MeasurementError
-from pytest_qos.iperf3 import Iperf3
+from pytest_qos.hosts.target import Target, local_target, remote_target
+from pytest_qos.judge.bounds import parse_expectations
+from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.runner import Runner
+from pytest_qos.measure.traffic import Traffic
 from pytest_qos.probes import Probe
 from pytest_qos.results import Measurement
-from pytest_qos.runner import Runner
-from pytest_qos.target import Target, local_target, remote_target
-from pytest_qos.traffic import Traffic
 
 PORTS = [30001, 30002, 30003]
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ScenarioWriter
 from pytest_qos.errors import ScenarioError
-from pytest_qos.scenario import load_scenario
+from pytest_qos.scenario.reader import load_scenario
 
 GOOD_TEST = """\
 tests:
@@ -323,7 +323,7 @@ def test_shipped_schema_accepts_shipped_scenarios_and_rejects_typos() -> None:
     import jsonschema
     import yaml
 
-    schema_path = Path(__file__).parents[1] / "pytest_qos" / "scenario.schema.json"
+    schema_path = Path(__file__).parents[1] / "pytest_qos" / "scenario" / "scenario.schema.json"
     schema = json.loads(schema_path.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     shipped = sorted((Path(__file__).parents[1] / "scenarios").rglob("*.yaml"))
@@ -336,12 +336,12 @@ def test_shipped_schema_accepts_shipped_scenarios_and_rejects_typos() -> None:
 
 def test_schema_names_exactly_the_keys_the_parser_accepts() -> None:
     """The JSON Schema and the parser's key tables never drift apart."""
-    from pytest_qos import scenario
+    from pytest_qos.measure.traffic import TRAFFIC_KEYS
     from pytest_qos.probes.spec import PROBE_KEYS
     from pytest_qos.probes.spec import TARGET_KEYS as PROBE_TARGET_KEYS
-    from pytest_qos.traffic import TRAFFIC_KEYS
+    from pytest_qos.scenario import reader as scenario
 
-    schema_path = Path(__file__).parents[1] / "pytest_qos" / "scenario.schema.json"
+    schema_path = Path(__file__).parents[1] / "pytest_qos" / "scenario" / "scenario.schema.json"
     schema = json.loads(schema_path.read_text())
     top = schema["properties"]
     test = top["tests"]["additionalProperties"]["properties"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.sitelab import SiteLab, site_processes, sites_unavailable_reason
+from pytest_qos.lab.sitelab import SiteLab, site_processes, sites_unavailable_reason
 
 UNAVAILABLE = sites_unavailable_reason()
 needs_sites = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"site lab {UNAVAILABLE}")

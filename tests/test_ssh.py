@@ -11,13 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_qos import ship
-from pytest_qos.endpoints import Netns
 from pytest_qos.errors import ToolMissingError
+from pytest_qos.hosts import ship
+from pytest_qos.hosts.endpoints import Netns
+from pytest_qos.hosts.ssh import MUX, Exec, Ssh, SshError
+from pytest_qos.hosts.target import Target
+from pytest_qos.lab.sitelab import SiteLab, sites_unavailable_reason
 from pytest_qos.probes import Probe, run_probe
-from pytest_qos.remote import MUX, Exec, Ssh, SshError
-from pytest_qos.sitelab import SiteLab, sites_unavailable_reason
-from pytest_qos.target import Target
 
 UNAVAILABLE = sites_unavailable_reason()
 needs_sites = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"site lab {UNAVAILABLE}")

@@ -12,12 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_qos.errors import ScenarioError
-from pytest_qos.remote import Exec, Ssh
-from pytest_qos.sites import round_robin
-from pytest_qos.testbed import load_testbed
+from pytest_qos.hosts.ssh import Exec, Ssh
+from pytest_qos.hosts.testbed import load_testbed
+from pytest_qos.scenario.sites import round_robin
 
 SCHEMA = json.loads(
-    (Path(__file__).parent.parent / "pytest_qos" / "testbed.schema.json").read_text()
+    (Path(__file__).parent.parent / "pytest_qos" / "hosts" / "testbed.schema.json").read_text()
 )
 
 EXAMPLE = """\
@@ -167,7 +167,7 @@ def test_round_robin_rounds_are_disjoint(count: int) -> None:
 
 
 def test_schema_names_exactly_the_keys_the_parser_accepts() -> None:
-    from pytest_qos import testbed
+    from pytest_qos.hosts import testbed
 
     assert set(SCHEMA["properties"]) == set(testbed.TOP_KEYS)
     assert set(SCHEMA["$defs"]["host"]["properties"]) == set(testbed.HOST_KEYS)

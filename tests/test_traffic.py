@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_qos.errors import InputError
-from pytest_qos.traffic import (
+from pytest_qos.measure.traffic import (
     DSCP_NAMES,
     Traffic,
     available_congestion_controls,

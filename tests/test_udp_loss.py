@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from test_lab import UNAVAILABLE, write_config
 
-from pytest_qos.iperf3 import Iperf3, parse_result
-from pytest_qos.lab import Lab
-from pytest_qos.loss import window_loss
-from pytest_qos.traffic import Traffic
+from pytest_qos.lab.routerlab import Lab
+from pytest_qos.measure.iperf3 import Iperf3, parse_result
+from pytest_qos.measure.loss import window_loss
+from pytest_qos.measure.traffic import Traffic
 
 DATA = Path(__file__).parent / "data"
 

@@ -9,11 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_qos import delayline
 from pytest_qos.errors import InputError, ScenarioError
-from pytest_qos.results import Measurement, QosResult
-from pytest_qos.scenario import parse_scenario
-from pytest_qos.wan import (
+from pytest_qos.lab import delayline
+from pytest_qos.lab.wan import (
     WanLink,
     WanSpec,
     choose_backend,
@@ -22,6 +20,8 @@ from pytest_qos.wan import (
     tc_lines,
     wan_emulations,
 )
+from pytest_qos.results import Measurement, QosResult
+from pytest_qos.scenario.reader import parse_scenario
 
 # -- parsing -------------------------------------------------------------------------------
 

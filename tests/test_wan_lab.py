@@ -9,17 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos import lab as lab_module
-from pytest_qos import wan as wan_module
-from pytest_qos.iperf3 import Iperf3
-from pytest_qos.lab import Lab, LabError, kernel_qdiscs, lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab import routerlab as lab_module
+from pytest_qos.lab import wan as wan_module
+from pytest_qos.lab.counters import delta as counter_delta
+from pytest_qos.lab.counters import metrics
+from pytest_qos.lab.routerlab import (
+    Lab,
+    LabError,
+    kernel_qdiscs,
+    lab_namespaces,
+    lab_unavailable_reason,
+)
+from pytest_qos.lab.wan import parse_wan
+from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.traffic import Traffic
+from pytest_qos.measure.wire import add_wire_rate
 from pytest_qos.probes import Probe, run_probe
 from pytest_qos.results import Measurement
-from pytest_qos.router_counters import delta as counter_delta
-from pytest_qos.router_counters import metrics
-from pytest_qos.traffic import Traffic
-from pytest_qos.wan import parse_wan
-from pytest_qos.wire import add_wire_rate
 
 GOOD = Path(__file__).resolve().parent.parent / "scenarios" / "router-lab" / "good.sh"
 UNAVAILABLE = lab_unavailable_reason()

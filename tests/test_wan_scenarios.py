@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.lab import _owner_alive, lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import _owner_alive, lab_namespaces, lab_unavailable_reason
 
 ROUTER_LAB = Path(__file__).parents[1] / "scenarios" / "router-lab"
 REASON = lab_unavailable_reason()

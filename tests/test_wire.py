@@ -7,14 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_qos.errors import InputError
+from pytest_qos.measure.wire import add_wire_rate, framing, is_ipv6, tcp_framing, udp_framing
 from pytest_qos.results import Measurement
-from pytest_qos.wire import (
-    add_wire_rate,
-    framing,
-    is_ipv6,
-    tcp_framing,
-    udp_framing,
-)
 
 
 def iperf3_measurement(

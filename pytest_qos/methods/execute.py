@@ -6,13 +6,13 @@ import concurrent.futures
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..bounds import Bound, check_bounds
 from ..errors import MeasurementError
-from ..flows import Concurrent
-from ..locks import path_lock
+from ..hosts.locks import path_lock
+from ..judge.bounds import Bound, check_bounds
+from ..measure.flows import Concurrent
+from ..measure.runner import Runner
 from ..probes import run_probe
 from ..results import Measurement, QosResult
-from ..runner import Runner
 from . import rfc2544, rfc6349, y1541, y1564
 from .spec import MethodSpec
 from .trial import Flow, Observed

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, MeasurementError, check_key
+from ..measure.traffic import Traffic, available_congestion_controls
+from ..measure.wire import tcp_framing
 from ..probes import Probe
 from ..results import Measurement
-from ..traffic import Traffic, available_congestion_controls
 from ..units import Kind, parse
-from ..wire import tcp_framing
 from .rfc2544 import _whole_seconds
 from .trial import Flow, MethodResult, Trial
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import MeasurementError
+from ..measure.traffic import Traffic
 from ..probes import Probe
 from ..results import Check, Measurement
-from ..traffic import Traffic
 from .frames import frames_per_second, payload_rate, udp_payload
 
 

@@ -14,8 +14,8 @@ import socket
 import threading
 from typing import Any
 
-from ..endpoints import Endpoint, Local, Netns
 from ..errors import MeasurementError
+from ..hosts.endpoints import Endpoint, Local, Netns
 
 _CLONE_NEWNET = 0x40000000
 _NETNS_DIRS = ("/run/netns", "/var/run/netns")

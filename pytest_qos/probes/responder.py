@@ -284,7 +284,7 @@ def serve(
     policy: Policy | None = None,
 ) -> int:
     """Run a responder in the foreground (the `responder` command); returns an exit code."""
-    from ..target import RESPONDER_PORT
+    from ..hosts.target import RESPONDER_PORT
 
     chosen = RESPONDER_PORT if port is None else port
     # Without --port, also the IANA STAMP port when the privilege to bind it is there.

@@ -8,11 +8,11 @@ import json
 import sys
 from typing import Any
 
-from ..endpoints import Endpoint, Local, Netns
 from ..errors import MeasurementError
+from ..hosts.endpoints import Endpoint, Local, Netns
+from ..hosts.target import Target
+from ..measure.servers import SpawnedServer
 from ..results import Measurement
-from ..servers import SpawnedServer
-from ..target import Target
 from .farend import directions, dscp_metrics
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory

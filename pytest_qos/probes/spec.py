@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError, check_key, did_you_mean
-from ..target import RESPONDER_PORT
-from ..traffic import parse_dscp
+from ..hosts.target import RESPONDER_PORT
+from ..measure.traffic import parse_dscp
 from ..units import Kind, parse, whole_number
 
 KINDS = ("udp", "icmp", "tcp", "stamp")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..baselines.compare import Comparison, MetricChange, Verdict, allowed, format_change
-from ..metrics import Better, find, lookup
+from ..judge.compare import Comparison, MetricChange, Verdict, allowed, format_change
+from ..judge.metrics import Better, find, lookup
 
 
 def describe(change: MetricChange) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ..baselines import Comparison
+from ..judge.compare import Comparison
 from ..results import QosResult
 from .methods import method_tables
 from .plots import plot_result

@@ -6,9 +6,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ..baselines import Comparison
-from ..document import write_atomically
+from ..judge.compare import Comparison
 from ..results import QosResult
+from ..store.document import write_atomically
 from . import methods
 from .table import absent, headers, rows_of
 from .terminal import JITTER_NOTE

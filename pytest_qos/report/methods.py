@@ -7,7 +7,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from ..metrics import format_metric
+from ..judge.metrics import format_metric
 from ..results import Measurement, QosResult
 from ..units import Kind, format_value
 

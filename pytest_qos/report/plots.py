@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..output import write_output
 from ..results import Measurement, QosResult
+from ..store.output import write_output
 
 INSTALL_HINT = "plots need matplotlib: pip install 'pytest-qos[plots]'"
 _WIDTH, _HEIGHT, _DPI = 7.0, 3.0, 100

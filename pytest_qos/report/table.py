@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from ..metrics import format_metric, split_name
+from ..judge.metrics import format_metric, split_name
 from ..results import Check, QosResult, keyed, prefixes
 from .changes import describe, explain
 
 if TYPE_CHECKING:
-    from ..baselines import Comparison, MetricChange
+    from ..judge.compare import Comparison, MetricChange
 
 HEADERS = ["test", "metric", "expected", "measured", "verdict"]
 COMPARE_HEADERS = ["baseline", "change", "vs baseline"]
@@ -123,7 +123,7 @@ def _measurement_rows(result: QosResult, shown: set[str]) -> list[tuple[str, str
 
 
 def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[str]:
-    from ..baselines import Verdict
+    from ..judge.compare import Verdict
 
     if not comparison.in_baseline:
         return ["—", "", Verdict.NEW.value]
@@ -134,7 +134,7 @@ def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[s
 
 def absent(result: QosResult) -> Comparison:
     """The comparison of a test the baseline does not hold."""
-    from ..baselines import Comparison
+    from ..judge.compare import Comparison
 
     return Comparison(result.test, in_baseline=False)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..baselines import Comparison
-from ..metrics import find
+from ..judge.compare import Comparison
+from ..judge.metrics import find
 from ..results import QosResult
 from . import methods
 from .changes import failure_message

@@ -1,0 +1,256 @@
+"""Comparing a test's metrics with its baseline: a pure function from two results to verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ..results import Check, QosResult
+from .metrics import CATALOGUE, Better, find, split_name
+from .thresholds import Threshold
+
+# A threshold given as a bare number is a percentage with no floor.
+Thresholds = Mapping[str, Threshold | float]
+
+
+class Verdict(str, Enum):
+    """How a metric moved against the baseline."""
+
+    REGRESSION = "regression"  # worse by more than its threshold and more than the noise
+    WORSE = "worse"  # worse, but within its threshold (or no threshold given)
+    NOISE = "within noise"  # moved less than the measured spread of either run
+    BETTER = "better"
+    SAME = "unchanged"
+    CHANGED = "changed"  # a metric with no better direction moved
+    NEW = "not in baseline"
+    GONE = "not measured now"
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of one test: baseline and current value, the change, and its verdict."""
+
+    metric: str
+    baseline: float | None
+    now: float | None
+    change: float | None  # percent of the baseline; None when undefined (missing, or from 0)
+    verdict: Verdict
+    threshold: float | None = None  # allowed change in percent in the bad direction
+    noise: float = 0.0  # the larger spread (max - min over repeats) of the two runs
+    floor: float = 0.0  # ... and the smallest change (base units) that counts at all
+
+    @property
+    def failed(self) -> bool:
+        """True for a regression beyond its --qos-compare-fail threshold."""
+        return self.verdict is Verdict.REGRESSION
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict in base units."""
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "now": self.now,
+            "change_percent": self.change,
+            "verdict": self.verdict.value,
+            "threshold_percent": self.threshold,
+            "noise": self.noise,
+            **({"threshold_floor": self.floor} if self.floor else {}),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MetricChange:
+        """Rebuild a change from its JSON form."""
+        return cls(
+            metric=data["metric"],
+            baseline=data.get("baseline"),
+            now=data.get("now"),
+            change=data.get("change_percent"),
+            verdict=Verdict(data["verdict"]),
+            threshold=data.get("threshold_percent"),
+            noise=float(data.get("noise", 0.0)),
+            floor=float(data.get("threshold_floor", 0.0)),
+        )
+
+
+@dataclass
+class Comparison:
+    """One test compared with its baseline; `in_baseline` False means it was not there."""
+
+    test: str
+    in_baseline: bool
+    changes: list[MetricChange] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """True when any metric regressed beyond its threshold."""
+        return any(change.failed for change in self.changes)
+
+    @property
+    def regressions(self) -> list[MetricChange]:
+        """The metrics that regressed beyond their thresholds."""
+        return [change for change in self.changes if change.failed]
+
+    def change_of(self, metric: str) -> MetricChange | None:
+        """The change of one metric, if it was compared."""
+        return next((change for change in self.changes if change.metric == metric), None)
+
+    def checks(self) -> list[Check]:
+        """One Check per thresholded metric, so regressions flow into every report and JUnit."""
+        checks = []
+        for change in self.changes:
+            if change.threshold is None or change.verdict in (Verdict.NEW, Verdict.GONE):
+                continue
+            checks.append(
+                Check(
+                    metric=change.metric,
+                    bound=f"change within {allowed(change)} of baseline",
+                    measured=change.now,
+                    passed=not change.failed,
+                    baseline=change.baseline,
+                    note=_regression_note(change) if change.failed else "",
+                )
+            )
+        return checks
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "test": self.test,
+            "in_baseline": self.in_baseline,
+            "changes": [change.to_json() for change in self.changes],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Comparison:
+        """Rebuild a comparison from its JSON form (xdist workers send it this way)."""
+        return cls(
+            test=data["test"],
+            in_baseline=bool(data["in_baseline"]),
+            changes=[MetricChange.from_json(change) for change in data.get("changes", [])],
+        )
+
+
+def _regression_note(change: MetricChange) -> str:
+    moved = format_change(change.change, change.baseline, change.now)
+    return f"{moved}, allowed {allowed(change)}"
+
+
+def allowed(change: MetricChange) -> str:
+    """The threshold in words: '20 %', or '20 % + 1 ms' with a floor."""
+    text = f"{change.threshold:g} %"
+    if change.floor:
+        metric = find(change.metric)
+        text += f" + {metric.format(change.floor) if metric else f'{change.floor:g}'}"
+    return text
+
+
+def format_change(change: float | None, baseline: float | None, now: float | None) -> str:
+    """A signed percentage ('-12.3 %', '+4 %'), 'from 0' when the baseline was 0, else '—'."""
+    if baseline is None or now is None:
+        return "—"
+    if change is None:
+        return "from 0"
+    if change == 0:
+        return "0 %"
+    magnitude = abs(change)
+    digits = 0 if magnitude >= 100 else 1 if magnitude >= 1 else 2
+    return f"{change:+.{digits}f} %"
+
+
+def compared_metrics(
+    result: QosResult, baseline: QosResult | None, thresholds: Thresholds
+) -> list[str]:
+    """The metrics a comparison shows: checked and thresholded ones, else all in common."""
+    now = result.metrics
+    before = baseline.metrics if baseline is not None else {}
+    chosen = [check.metric for check in result.checks]
+    chosen += [name for name in thresholds if name in now or name in before]
+    if not chosen:
+        common = [name for name in now if name in before and find(name) is not None]
+        order = list(CATALOGUE)
+        # Flow by flow, each in catalogue order.
+        chosen = sorted(common, key=lambda n: (split_name(n)[0], order.index(split_name(n)[1])))
+    return list(dict.fromkeys(chosen))
+
+
+def compare(
+    result: QosResult,
+    baseline: QosResult | None,
+    thresholds: Thresholds | None = None,
+    metrics: Iterable[str] | None = None,
+) -> Comparison:
+    """Compare a test's (median) metrics with its baseline; None: the test is not in it."""
+    thresholds = thresholds or {}
+    names = list(metrics) if metrics is not None else compared_metrics(result, baseline, thresholds)
+    if baseline is None:
+        changes = [
+            MetricChange(name, None, result.metrics.get(name), None, Verdict.NEW) for name in names
+        ]
+        return Comparison(result.test, in_baseline=False, changes=changes)
+    now_metrics, before_metrics = result.metrics, baseline.metrics
+    changes = []
+    for name in names:
+        noise = max(result.spread.get(name, 0.0), baseline.spread.get(name, 0.0))
+        changes.append(
+            judge_change(
+                name,
+                before_metrics.get(name),
+                now_metrics.get(name),
+                thresholds.get(name, thresholds.get(split_name(name)[1])),
+                noise,
+            )
+        )
+    return Comparison(result.test, in_baseline=True, changes=changes)
+
+
+def judge_change(
+    name: str,
+    before: float | None,
+    now: float | None,
+    threshold: Threshold | float | None,
+    noise: float,
+) -> MetricChange:
+    """The verdict on one metric moving from `before` to `now` (base units)."""
+    limit = Threshold(float(threshold)) if isinstance(threshold, (int, float)) else threshold
+    percent = limit.percent if limit is not None else None
+    floor = limit.floor if limit is not None else 0.0
+    if before is None:
+        return MetricChange(name, None, now, None, Verdict.NEW, percent, noise, floor)
+    if now is None:
+        return MetricChange(name, before, None, None, Verdict.GONE, percent, noise, floor)
+    change = (now - before) / abs(before) * 100.0 if before != 0 else None
+    metric = find(name)
+    better = metric.better if metric else Better.NEITHER
+    delta = now - before
+    if delta == 0:
+        verdict = Verdict.SAME
+    elif noise > 0 and abs(delta) <= noise:
+        # Repeats of either run already moved this much: not evidence of a change.
+        verdict = Verdict.NOISE
+    elif better is Better.NEITHER:
+        verdict = Verdict.CHANGED
+    elif (delta > 0) == (better is Better.HIGHER):
+        verdict = Verdict.BETTER
+    elif limit is not None and limit.exceeded(change, delta):
+        verdict = Verdict.REGRESSION  # from 0 (e.g. no loss → some loss) exceeds any percentage
+    else:
+        verdict = Verdict.WORSE
+    return MetricChange(name, before, now, change, verdict, percent, noise, floor)
+
+
+def compare_all(
+    results: Iterable[QosResult],
+    baseline: Mapping[str, QosResult],
+    thresholds: Thresholds | None = None,
+) -> dict[str, Comparison]:
+    """Every result compared with its baseline entry, keyed by test id."""
+    return {
+        result.test: compare(result, baseline.get(result.test), thresholds) for result in results
+    }
+
+
+def not_in_baseline(comparisons: Mapping[str, Comparison]) -> list[str]:
+    """Tests of this run that the baseline does not have (reported, never failed)."""
+    return [test for test, comparison in comparisons.items() if not comparison.in_baseline]

@@ -1,0 +1,406 @@
+"""The metric catalogue: one table that parsing, judging, comparing and reporting all read."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from ..errors import InputError
+from ..units import Kind, format_value
+
+
+class Better(str, Enum):
+    """Which way a metric improves; baselines use it to tell a regression from a gain."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+    NEITHER = "neither"
+
+
+class Needs(str, Enum):
+    """What a test must run for a metric to be measured (checked when a scenario is read)."""
+
+    FLOW = "an iperf3 flow"
+    UDP = "a UDP flow"
+    TCP = "a TCP flow"
+    BIDIR = "a bidir flow"
+    PROBE = "a latency probe"
+    METHOD = "a standard method (rfc2544, rfc6349, y1564)"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named measured quantity, its unit kind, which direction is better, what measures it."""
+
+    name: str
+    kind: Kind
+    better: Better
+    definition: str
+    needs: Needs = Needs.FLOW
+
+    def format(self, value: float | None) -> str:
+        """Humanise a base-unit value of this metric."""
+        return format_value(value, self.kind)
+
+
+_H, _L, _N = Better.HIGHER, Better.LOWER, Better.NEITHER
+_UDP, _TCP, _BIDIR, _PROBE = Needs.UDP, Needs.TCP, Needs.BIDIR, Needs.PROBE
+_METHOD = Needs.METHOD
+
+CATALOGUE: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        # iperf3 flows
+        Metric("throughput", Kind.RATE, _H, "receiver-side goodput (iperf3 end.sum_received)"),
+        Metric("throughput.sent", Kind.RATE, _H, "sender-side rate (iperf3 end.sum_sent)"),
+        Metric(
+            "throughput.reverse",
+            Kind.RATE,
+            _H,
+            "goodput of the reverse direction of a bidir test",
+            needs=_BIDIR,
+        ),
+        Metric(
+            "throughput.wire",
+            Kind.RATE,
+            _H,
+            "goodput scaled to the Ethernet frames that carried it "
+            "(IP, TCP/UDP and Ethernet headers counted; preamble and FCS not)",
+        ),
+        Metric(
+            "retransmits", Kind.COUNT, _L, "TCP segments retransmitted by the sender", needs=_TCP
+        ),
+        Metric(
+            "jitter",
+            Kind.DURATION,
+            _L,
+            "iperf3 UDP jitter: RFC 3550 smoothed interarrival jitter estimate",
+            needs=_UDP,
+        ),
+        Metric(
+            "loss",
+            Kind.PERCENT,
+            _L,
+            "UDP datagrams lost over the counted window (after omit), percent of those the "
+            "receiver expected, from the receiver's per-interval counts",
+            needs=_UDP,
+        ),
+        Metric(
+            "packets",
+            Kind.COUNT,
+            _N,
+            "UDP datagrams the receiver expected (counted window)",
+            needs=_UDP,
+        ),
+        Metric("lost_packets", Kind.COUNT, _L, "UDP datagrams lost (counted window)", needs=_UDP),
+        Metric("cpu.local", Kind.PERCENT, _L, "CPU used by the iperf3 client host"),
+        Metric("cpu.remote", Kind.PERCENT, _L, "CPU used by the iperf3 server host"),
+        # latency probes
+        Metric("latency.min", Kind.DURATION, _L, "smallest round-trip time", needs=_PROBE),
+        Metric("latency.mean", Kind.DURATION, _L, "mean round-trip time", needs=_PROBE),
+        Metric(
+            "latency.p50", Kind.DURATION, _L, "median round-trip time (raw samples)", needs=_PROBE
+        ),
+        Metric("latency.p90", Kind.DURATION, _L, "90th percentile round-trip time", needs=_PROBE),
+        Metric("latency.p95", Kind.DURATION, _L, "95th percentile round-trip time", needs=_PROBE),
+        Metric("latency.p99", Kind.DURATION, _L, "99th percentile round-trip time", needs=_PROBE),
+        Metric("latency.max", Kind.DURATION, _L, "largest round-trip time", needs=_PROBE),
+        Metric(
+            "latency.stdev",
+            Kind.DURATION,
+            _L,
+            "standard deviation of round-trip times",
+            needs=_PROBE,
+        ),
+        Metric(
+            "latency.jitter",
+            Kind.DURATION,
+            _L,
+            "mean |IPDV| between consecutive replies (RFC 3393 style)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "latency.loss",
+            Kind.PERCENT,
+            _L,
+            "probes without a reply within the timeout",
+            needs=_PROBE,
+        ),
+        Metric(
+            "latency.reordered",
+            Kind.PERCENT,
+            _L,
+            "replies arriving out of sequence order",
+            needs=_PROBE,
+        ),
+        Metric(
+            "mos",
+            Kind.SCORE,
+            _H,
+            "ITU-T G.107 E-model MOS from one-way delay ≈ RTT/2, jitter and loss",
+            needs=_PROBE,
+        ),
+        # standard methods (docs/methods.md)
+        Metric(
+            "rfc2544.throughput",
+            Kind.RATE,
+            _H,
+            "RFC 2544 throughput: highest offered rate of Ethernet frames (FCS counted) "
+            "without loss beyond max_loss; .FRAME per frame size, unsuffixed the lowest",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rfc2544.frame_rate",
+            Kind.COUNT,
+            _H,
+            "RFC 2544 throughput in frames per second; .FRAME per frame size",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.transfer_time_ratio",
+            Kind.SCORE,
+            _L,
+            "RFC 6349 actual / ideal TCP transfer time (1.0 is ideal)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.efficiency",
+            Kind.PERCENT,
+            _H,
+            "RFC 6349 TCP efficiency: bytes not retransmitted",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.buffer_delay",
+            Kind.PERCENT,
+            _L,
+            "RFC 6349 buffer delay: average RTT during the transfer above the idle baseline",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.baseline_rtt",
+            Kind.DURATION,
+            _L,
+            "RFC 6349 baseline RTT: idle minimum",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.rtt", Kind.DURATION, _L, "RFC 6349 average RTT during the transfer", needs=_METHOD
+        ),
+        Metric(
+            "tcp.bottleneck", Kind.RATE, _H, "RFC 6349 bottleneck bandwidth (frames)", needs=_METHOD
+        ),
+        Metric(
+            "tcp.bdp",
+            Kind.SIZE,
+            _N,
+            "RFC 6349 bandwidth-delay product: bottleneck × RTT",
+            needs=_METHOD,
+        ),
+        Metric(
+            "tcp.max_throughput",
+            Kind.RATE,
+            _H,
+            "RFC 6349 maximum achievable TCP throughput",
+            needs=_METHOD,
+        ),
+        Metric(
+            "y1564.ir",
+            Kind.RATE,
+            _H,
+            "Y.1564 information rate: delivered frame bit/s",
+            needs=_METHOD,
+        ),
+        Metric("y1564.flr", Kind.PERCENT, _L, "Y.1564 frame loss ratio", needs=_METHOD),
+        Metric(
+            "y1564.ftd",
+            Kind.DURATION,
+            _L,
+            "Y.1564 frame transfer delay (round trip, mean)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "y1564.fdv",
+            Kind.DURATION,
+            _L,
+            "Y.1564 frame delay variation (RTT p99 - minimum)",
+            needs=_METHOD,
+        ),
+        Metric("y1541.iptd", Kind.DURATION, _L, "Y.1541 IPTD estimate: mean RTT / 2", needs=_PROBE),
+        Metric(
+            "y1541.ipdv",
+            Kind.DURATION,
+            _L,
+            "Y.1541 IPDV estimate: RTT 99.9th percentile - RTT minimum",
+            needs=_PROBE,
+        ),
+        Metric(
+            "y1541.iplr",
+            Kind.PERCENT,
+            _L,
+            "Y.1541 IPLR estimate: round-trip probe loss",
+            needs=_PROBE,
+        ),
+        # one-way delay, per-direction loss and DSCP at the far end (udp and stamp probes)
+        *(
+            Metric(
+                f"latency.{way}.{figure}",
+                Kind.DURATION,
+                _L,
+                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)",
+                needs=_PROBE,
+            )
+            for way, direction in (("up", "client → far end"), ("down", "far end → client"))
+            for figure, meaning in (
+                ("min", "smallest"),
+                ("mean", "mean"),
+                ("p50", "median"),
+                ("p90", "90th percentile"),
+                ("p95", "95th percentile"),
+                ("p99", "99th percentile"),
+                ("max", "largest"),
+                ("stdev", "standard deviation of the"),
+                ("jitter", "mean |IPDV| of the"),
+            )
+        ),
+        Metric(
+            "latency.up.loss",
+            Kind.PERCENT,
+            _L,
+            "probes sent that never reached the reflector (its stateful count)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "latency.down.loss",
+            Kind.PERCENT,
+            _L,
+            "probes the reflector answered whose reply never came back",
+            needs=_PROBE,
+        ),
+        Metric(
+            "dscp.received",
+            Kind.COUNT,
+            _N,
+            "the DSCP (0-63) the far end saw most on the probes (RFC 8972 Class-of-Service TLV)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "dscp.changed",
+            Kind.PERCENT,
+            _L,
+            "probes whose DSCP at the far end differed from the DSCP sent",
+            needs=_PROBE,
+        ),
+        Metric(
+            "dscp.return.received",
+            Kind.COUNT,
+            _N,
+            "the DSCP (0-63) seen most on the replies arriving back",
+            needs=_PROBE,
+        ),
+        Metric(
+            "dscp.return.changed",
+            Kind.PERCENT,
+            _L,
+            "replies whose DSCP differed from the one the probe asked the reflector to use",
+            needs=_PROBE,
+        ),
+    )
+}
+
+# Metrics whose names carry a frame size or a service and step: name pattern -> catalogue entry.
+_FAMILIES = (
+    (re.compile(r"^(rfc2544\.(?:throughput|frame_rate))\.\d+$"), r"\1"),
+    (re.compile(r"^y1564\.[A-Za-z][A-Za-z0-9_-]*\.[a-z0-9]+\.(ir|flr|ftd|fdv)$"), r"y1564.\1"),
+)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """('video', 'throughput') for a named flow's or probe's metric; ('', name) otherwise."""
+    if name in CATALOGUE:
+        return "", name
+    prefix, _, rest = name.partition(".")
+    if prefix and rest in CATALOGUE:
+        return prefix, rest
+    return "", name
+
+
+def find(name: str) -> Metric | None:
+    """The catalogue entry of `name`: a prefixed 'video.throughput' or a method's family member
+    (rfc2544.throughput.1518, y1564.voice.cir50.ir) too; None when unknown."""
+    metric = CATALOGUE.get(split_name(name)[1])
+    if metric is not None:
+        return metric
+    for pattern, base in _FAMILIES:
+        if pattern.match(name):
+            family = CATALOGUE[pattern.sub(base, name)]
+            return Metric(name, family.kind, family.better, family.definition, family.needs)
+    return None
+
+
+def reserved_names() -> set[str]:
+    """Words a flow or probe may not be named: a metric's name or its first part."""
+    # 'router' too: router.class.1:20.bytes is the lab router's counter, not a flow's metric.
+    return {part for name in CATALOGUE for part in (name, name.split(".")[0])} | {"router"}
+
+
+def lookup(name: str) -> Metric:
+    """The metric called `name` ('video.throughput' too), or an error naming the closest one."""
+    if name.startswith("router."):
+        # Counters of the lab router's qdiscs and classes: named by their ids, not listed.
+        from ..lab.counters import router_metric
+
+        return router_metric(name)
+    metric = find(name)
+    if metric is not None:
+        return metric
+    prefix, _, rest = name.partition(".")
+    # 'video.throughpt': a flow's metric misspelt; suggest the metric and keep the flow.
+    close = difflib.get_close_matches(rest, CATALOGUE, n=1) if rest else []
+    if close and prefix not in reserved_names():
+        hint = f" — did you mean '{prefix}.{close[0]}'?"
+    else:
+        close = difflib.get_close_matches(name, CATALOGUE, n=1)
+        hint = f" — did you mean '{close[0]}'?" if close else ""
+    known = ", ".join(CATALOGUE)
+    raise InputError(f"unknown metric '{name}'{hint} (known: {known})")
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """Humanise a metric's base-unit value using the catalogue (plain number if unknown)."""
+    metric = find(name)
+    if metric is None and name.startswith("router."):
+        with contextlib.suppress(InputError):
+            metric = lookup(name)
+    return metric.format(value) if metric else format_value(value, Kind.SCORE)
+
+
+def unmeasurable(
+    name: str, protocol: str | None, direction: str | None, has_probe: bool
+) -> str | None:
+    """Why a test with this flow (protocol/direction, None: no flow) and probe cannot measure
+    `name`, or None when it can; the reason says what to add."""
+    metric = find(name)
+    needs = metric.needs if metric else Needs.FLOW
+    if needs is Needs.METHOD:
+        method = {"rfc2544": "rfc2544", "tcp": "rfc6349", "y1564": "y1564"}[name.split(".")[0]]
+        return f"'{name}' is measured by the {method} method; use '{method}:' in a test of its own"
+    if needs is Needs.PROBE:
+        if has_probe:
+            return None
+        return f"'{name}' is measured by a latency probe; add 'probe: {{kind: udp}}' to this test"
+    if protocol is None:
+        return f"'{name}' is measured by an iperf3 flow; add 'traffic:' to this test"
+    if needs is Needs.UDP and protocol != "udp":
+        return (
+            f"'{name}' is measured for UDP only; this test's traffic is {protocol} "
+            "(set 'protocol: udp')"
+        )
+    if needs is Needs.TCP and protocol != "tcp":
+        return f"'{name}' is measured for TCP only; this test's traffic is {protocol}"
+    if needs is Needs.BIDIR and direction != "bidir":
+        return f"'{name}' needs 'direction: bidir'"
+    return None

@@ -1,0 +1,7 @@
+"""The lab: network namespaces this machine builds to stand in for a real network.
+
+Owns the router lab (client, router, server), its router configs and counters, the WAN hop
+(netem, tbf, or the userspace delay line, which runs as its own stdlib-only process) and the
+site lab (N namespaces, each with a real sshd). Imports the foundation, `hosts`, `judge` and
+`measure`.
+"""
