@@ -13,7 +13,7 @@ SYSTEM_TOOLS := iperf3:iperf3 ping:iputils-ping ip:iproute2 tc:iproute2 nft:nfta
 # sshd in each site namespace of the site lab (sshd lives in /usr/sbin, checked too).
 TEST_TOOLS := $(SYSTEM_TOOLS) chromium:chromium tshark:tshark sshd:openssh-server ssh:openssh-client
 
-.PHONY: install test-install system-deps apt-tools venv qos test lint bench clean
+.PHONY: install test-install system-deps apt-tools venv qos test lint bench clean wheel-check
 
 system-deps:
 	@$(MAKE) --no-print-directory apt-tools TOOLS="$(SYSTEM_TOOLS)"
@@ -48,6 +48,10 @@ qos: install
 
 test: test-install lint
 	$(PY) -m pytest -rs
+
+# The wheel as `pip install pytest-qos` gets it: runtime dependencies only, a clean venv.
+wheel-check: system-deps
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -350,6 +350,9 @@ class QosReporter:
         for kept in self.store.kept_labs:
             terminalreporter.write_line(f"QoS lab kept (--qos-keep-lab): {kept}")
 
+    # pytest-html is an optional extra: without it this hook is unknown, and pluggy must not
+    # refuse the whole plugin (which would break every pytest run of the user's).
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: Any, postfix: Any) -> None:
         """pytest-html: the mesh matrices, cells coloured by verdict, above the results."""
         grids = matrix.render_html(self.store.results)
