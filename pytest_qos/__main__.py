@@ -145,6 +145,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m pytest_qos` and the `pytest-qos` script."""
     options = _parser().parse_args(argv)
+    # Each subcommand imports its own modules on demand: a probe client starts per probe
+    # (its start-up delays the first probe) and needs nothing of the responder, nor it of them.
     if options.command == "responder":
         from .probes.responder import DEFAULT_RATE, Policy, serve
 
@@ -165,13 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         if options.kind in ("udp", "stamp"):
-            from .probes.udp import UdpProbeClient
+            from .probes.udp import UdpProbeClient  # on demand: see above
 
             record = UdpProbeClient(
                 options.host, options.port, size=options.size, kind=options.kind, **schedule
             ).run()
         else:
-            from .probes.tcp import TcpProbeClient
+            from .probes.tcp import TcpProbeClient  # on demand: see above
 
             record = TcpProbeClient(options.host, options.port, **schedule).run()
     except MeasurementError as error:

@@ -7,12 +7,10 @@ import re
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import Any
 
-from .errors import MeasurementError
-
-if TYPE_CHECKING:
-    from .judge.compare import Comparison
+from .errors import InputError, MeasurementError
 
 Series = dict[str, list[tuple[float, float]]]
 _LABEL = re.compile(r"^[A-Za-z0-9_-]*$")
@@ -84,8 +82,6 @@ class Measurement:
 def check_label(label: str) -> str:
     """`label`, or an InputError: it becomes part of metric names, so no dots or spaces."""
     if not _LABEL.match(label):
-        from .errors import InputError
-
         raise InputError(
             f"label '{label}' may use only letters, digits, '-' and '_' "
             "(it prefixes metric names: 'wire' gives 'wire.throughput')",
@@ -210,6 +206,108 @@ class Check:
         )
 
 
+class Verdict(str, Enum):
+    """How a metric moved against the baseline."""
+
+    REGRESSION = "regression"  # worse by more than its threshold and more than the noise
+    WORSE = "worse"  # worse, but within its threshold (or no threshold given)
+    NOISE = "within noise"  # moved less than the measured spread of either run
+    BETTER = "better"
+    SAME = "unchanged"
+    CHANGED = "changed"  # a metric with no better direction moved
+    NEW = "not in baseline"
+    GONE = "not measured now"
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of one test: baseline and current value, the change, and its verdict."""
+
+    metric: str
+    baseline: float | None
+    now: float | None
+    change: float | None  # percent of the baseline; None when undefined (missing, or from 0)
+    verdict: Verdict
+    threshold: float | None = None  # allowed change in percent in the bad direction
+    noise: float = 0.0  # the larger spread (max - min over repeats) of the two runs
+    floor: float = 0.0  # ... and the smallest change (base units) that counts at all
+
+    @property
+    def failed(self) -> bool:
+        """True for a regression beyond its --qos-compare-fail threshold."""
+        return self.verdict is Verdict.REGRESSION
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict in base units."""
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "now": self.now,
+            "change_percent": self.change,
+            "verdict": self.verdict.value,
+            "threshold_percent": self.threshold,
+            "noise": self.noise,
+            **({"threshold_floor": self.floor} if self.floor else {}),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MetricChange:
+        """Rebuild a change from its JSON form."""
+        return cls(
+            metric=data["metric"],
+            baseline=data.get("baseline"),
+            now=data.get("now"),
+            change=data.get("change_percent"),
+            verdict=Verdict(data["verdict"]),
+            threshold=data.get("threshold_percent"),
+            noise=float(data.get("noise", 0.0)),
+            floor=float(data.get("threshold_floor", 0.0)),
+        )
+
+
+@dataclass
+class Comparison:
+    """One test compared with its baseline; `in_baseline` False means it was not there.
+
+    Computed by judge.compare; carried by its QosResult to every report (JSON both ways).
+    """
+
+    test: str
+    in_baseline: bool
+    changes: list[MetricChange] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """True when any metric regressed beyond its threshold."""
+        return any(change.failed for change in self.changes)
+
+    @property
+    def regressions(self) -> list[MetricChange]:
+        """The metrics that regressed beyond their thresholds."""
+        return [change for change in self.changes if change.failed]
+
+    def change_of(self, metric: str) -> MetricChange | None:
+        """The change of one metric, if it was compared."""
+        return next((change for change in self.changes if change.metric == metric), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "test": self.test,
+            "in_baseline": self.in_baseline,
+            "changes": [change.to_json() for change in self.changes],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Comparison:
+        """Rebuild a comparison from its JSON form (xdist workers send it this way)."""
+        return cls(
+            test=data["test"],
+            in_baseline=bool(data["in_baseline"]),
+            changes=[MetricChange.from_json(change) for change in data.get("changes", [])],
+        )
+
+
 @dataclass
 class QosResult:
     """Everything one QoS test measured and judged; one row group in every report."""
@@ -276,11 +374,7 @@ class QosResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QosResult:
         """Rebuild a result from its JSON form (baselines, xdist workers)."""
-        comparison = None
-        if "comparison" in data:
-            from .judge.compare import Comparison
-
-            comparison = Comparison.from_json(data["comparison"])
+        comparison = data.get("comparison")
         return cls(
             test=data["test"],
             measurements=[Measurement.from_json(m) for m in data.get("measurements", [])]
@@ -297,5 +391,5 @@ class QosResult:
             ),
             outcome=data.get("outcome"),
             error=data.get("error", ""),
-            comparison=comparison,
+            comparison=Comparison.from_json(comparison) if comparison is not None else None,
         )

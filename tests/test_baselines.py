@@ -21,7 +21,14 @@ from hypothesis import strategies as st
 from pytest_qos.errors import InputError
 from pytest_qos.hosts.endpoints import Local
 from pytest_qos.judge.bounds import check_bounds, parse_expectations
-from pytest_qos.judge.compare import Verdict, compare, compare_all, judge_change, not_in_baseline
+from pytest_qos.judge.compare import (
+    Verdict,
+    compare,
+    compare_all,
+    judge_change,
+    not_in_baseline,
+    regression_checks,
+)
 from pytest_qos.judge.metrics import CATALOGUE, Better
 from pytest_qos.judge.thresholds import Threshold, parse_compare_fail
 from pytest_qos.measure.iperf3 import Iperf3, Iperf3Server
@@ -336,7 +343,7 @@ def test_a_change_within_the_spread_of_repeats_is_flagged_not_failed() -> None:
     assert change.verdict is Verdict.NOISE
     assert explain(change) == "within noise (spread 12 Mbit/s)"
     assert not comparison.failed
-    assert comparison.checks()[0].passed
+    assert regression_checks(comparison)[0].passed
 
 
 def test_tests_missing_from_the_baseline_are_reported_not_failed() -> None:
@@ -350,7 +357,7 @@ def test_tests_missing_from_the_baseline_are_reported_not_failed() -> None:
     new = comparisons["t::new"]
     assert not new.failed
     assert [c.verdict for c in new.changes] == [Verdict.NEW]
-    assert new.checks() == []
+    assert regression_checks(new) == []
 
 
 # -- real iperf3 on loopback ------------------------------------------------------------------
@@ -396,7 +403,7 @@ def test_a_slower_bitrate_fails_compare_fail_with_the_change_shown(
     message = failure_message(comparison)
     shown = r"throughput: [\d.]+ Mbit/s → [\d.]+ Mbit/s \(-\d\d\.\d %; allowed 5 % lower\)"
     assert re.search(shown, message), message
-    [check] = comparison.checks()
+    [check] = regression_checks(comparison)
     assert not check.passed and check.baseline == change.baseline
     # The same run compared with itself is unchanged and passes.
     assert not compare(fast, baseline[test_id], thresholds).failed

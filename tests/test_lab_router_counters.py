@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pytest_qos.errors import InputError, ScenarioError
 from pytest_qos.hosts.endpoints import Completed
 from pytest_qos.judge.bounds import parse_expectations
-from pytest_qos.judge.metrics import format_metric, lookup
+from pytest_qos.judge.metrics import format_metric, lookup, parse_name
 from pytest_qos.lab.counters import (
     Counters,
     Entry,
@@ -23,7 +23,6 @@ from pytest_qos.lab.counters import (
     metrics,
     parse_class_text,
     parse_classes,
-    parse_name,
     parse_qdisc_json,
     table,
 )

@@ -12,9 +12,9 @@ from scenario_fuzz import EQUAL_KEYS, check, generate
 
 from pytest_qos.errors import InputError, ScenarioError
 from pytest_qos.measure.iperf3 import Iperf3
-from pytest_qos.measure.traffic import Traffic, parse_dscp
+from pytest_qos.measure.traffic import Traffic
 from pytest_qos.scenario.reader import parse_scenario
-from pytest_qos.units import Kind, format_value, parse
+from pytest_qos.units import Kind, format_value, parse, parse_dscp
 
 BODY = "{traffic: {protocol: tcp}}"
 

@@ -8,14 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_qos.errors import InputError
-from pytest_qos.measure.traffic import (
-    DSCP_NAMES,
-    Traffic,
-    available_congestion_controls,
-    did_you_mean,
-    parse_dscp,
-)
+from pytest_qos.errors import InputError, did_you_mean
+from pytest_qos.measure.traffic import Traffic, available_congestion_controls
+from pytest_qos.units import DSCP_NAMES, parse_dscp
 
 
 def test_defaults_are_one_second_of_tcp_upload() -> None:

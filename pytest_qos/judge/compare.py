@@ -3,133 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
-from ..results import Check, QosResult
+from ..results import Check, Comparison, MetricChange, QosResult, Verdict
 from .metrics import CATALOGUE, Better, find, split_name
 from .thresholds import Threshold
 
 # A threshold given as a bare number is a percentage with no floor.
 Thresholds = Mapping[str, Threshold | float]
 
-
-class Verdict(str, Enum):
-    """How a metric moved against the baseline."""
-
-    REGRESSION = "regression"  # worse by more than its threshold and more than the noise
-    WORSE = "worse"  # worse, but within its threshold (or no threshold given)
-    NOISE = "within noise"  # moved less than the measured spread of either run
-    BETTER = "better"
-    SAME = "unchanged"
-    CHANGED = "changed"  # a metric with no better direction moved
-    NEW = "not in baseline"
-    GONE = "not measured now"
-
-
-@dataclass(frozen=True)
-class MetricChange:
-    """One metric of one test: baseline and current value, the change, and its verdict."""
-
-    metric: str
-    baseline: float | None
-    now: float | None
-    change: float | None  # percent of the baseline; None when undefined (missing, or from 0)
-    verdict: Verdict
-    threshold: float | None = None  # allowed change in percent in the bad direction
-    noise: float = 0.0  # the larger spread (max - min over repeats) of the two runs
-    floor: float = 0.0  # ... and the smallest change (base units) that counts at all
-
-    @property
-    def failed(self) -> bool:
-        """True for a regression beyond its --qos-compare-fail threshold."""
-        return self.verdict is Verdict.REGRESSION
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict in base units."""
-        return {
-            "metric": self.metric,
-            "baseline": self.baseline,
-            "now": self.now,
-            "change_percent": self.change,
-            "verdict": self.verdict.value,
-            "threshold_percent": self.threshold,
-            "noise": self.noise,
-            **({"threshold_floor": self.floor} if self.floor else {}),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MetricChange:
-        """Rebuild a change from its JSON form."""
-        return cls(
-            metric=data["metric"],
-            baseline=data.get("baseline"),
-            now=data.get("now"),
-            change=data.get("change_percent"),
-            verdict=Verdict(data["verdict"]),
-            threshold=data.get("threshold_percent"),
-            noise=float(data.get("noise", 0.0)),
-            floor=float(data.get("threshold_floor", 0.0)),
-        )
+# The comparison's data lives with the result that carries it; these names are its verdicts'.
+__all__ = [
+    "Comparison",
+    "MetricChange",
+    "Thresholds",
+    "Verdict",
+    "allowed",
+    "compare",
+    "compare_all",
+    "compared_metrics",
+    "format_change",
+    "judge_change",
+    "not_in_baseline",
+    "regression_checks",
+]
 
 
-@dataclass
-class Comparison:
-    """One test compared with its baseline; `in_baseline` False means it was not there."""
-
-    test: str
-    in_baseline: bool
-    changes: list[MetricChange] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        """True when any metric regressed beyond its threshold."""
-        return any(change.failed for change in self.changes)
-
-    @property
-    def regressions(self) -> list[MetricChange]:
-        """The metrics that regressed beyond their thresholds."""
-        return [change for change in self.changes if change.failed]
-
-    def change_of(self, metric: str) -> MetricChange | None:
-        """The change of one metric, if it was compared."""
-        return next((change for change in self.changes if change.metric == metric), None)
-
-    def checks(self) -> list[Check]:
-        """One Check per thresholded metric, so regressions flow into every report and JUnit."""
-        checks = []
-        for change in self.changes:
-            if change.threshold is None or change.verdict in (Verdict.NEW, Verdict.GONE):
-                continue
-            checks.append(
-                Check(
-                    metric=change.metric,
-                    bound=f"change within {allowed(change)} of baseline",
-                    measured=change.now,
-                    passed=not change.failed,
-                    baseline=change.baseline,
-                    note=_regression_note(change) if change.failed else "",
-                )
+def regression_checks(comparison: Comparison) -> list[Check]:
+    """One Check per thresholded metric, so regressions flow into every report and JUnit."""
+    checks = []
+    for change in comparison.changes:
+        if change.threshold is None or change.verdict in (Verdict.NEW, Verdict.GONE):
+            continue
+        checks.append(
+            Check(
+                metric=change.metric,
+                bound=f"change within {allowed(change)} of baseline",
+                measured=change.now,
+                passed=not change.failed,
+                baseline=change.baseline,
+                note=_regression_note(change) if change.failed else "",
             )
-        return checks
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "test": self.test,
-            "in_baseline": self.in_baseline,
-            "changes": [change.to_json() for change in self.changes],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Comparison:
-        """Rebuild a comparison from its JSON form (xdist workers send it this way)."""
-        return cls(
-            test=data["test"],
-            in_baseline=bool(data["in_baseline"]),
-            changes=[MetricChange.from_json(change) for change in data.get("changes", [])],
         )
+    return checks
 
 
 def _regression_note(change: MetricChange) -> str:

@@ -1,4 +1,7 @@
-"""The metric catalogue: one table that parsing, judging, comparing and reporting all read."""
+"""The metric catalogue: one table that parsing, judging, comparing and reporting all read.
+
+Also the names of the lab router's counters (`router.…`), which carry qdisc and class ids.
+"""
 
 from __future__ import annotations
 
@@ -350,9 +353,6 @@ def reserved_names() -> set[str]:
 def lookup(name: str) -> Metric:
     """The metric called `name` ('video.throughput' too), or an error naming the closest one."""
     if name.startswith("router."):
-        # Counters of the lab router's qdiscs and classes: named by their ids, not listed.
-        from ..lab.counters import router_metric
-
         return router_metric(name)
     metric = find(name)
     if metric is not None:
@@ -404,3 +404,74 @@ def unmeasurable(
     if needs is Needs.BIDIR and direction != "bidir":
         return f"'{name}' needs 'direction: bidir'"
     return None
+
+
+# -- the lab router's counters -------------------------------------------------------------
+# Named by the router's own qdisc handles and class ids, so they are parsed, not listed:
+#     router.qdisc.1:.drops            summed over the router's interfaces (LAN and WAN)
+#     router.WAN.class.1:20.bytes      that interface's only
+
+SIDES = ("LAN", "WAN")
+OBJECTS = ("qdisc", "class")
+COUNTERS = ("bytes", "packets", "drops", "overlimits", "requeues", "backlog")
+_ROUTER_NAME = re.compile(
+    r"^router\.(?:(?P<side>[A-Za-z]+)\.)?(?P<object>[a-z]+)\.(?P<id>[0-9a-fA-F]*:[0-9a-fA-F]*)"
+    r"\.(?P<counter>[a-z_]+)$"
+)
+_COUNTER_KINDS = {"bytes": Kind.SIZE, "backlog": Kind.SIZE}
+_COUNTER_DEFINITIONS = {
+    "bytes": "bytes the router sent through it during the test (frames, Ethernet header included)",
+    "packets": "packets sent through it during the test (a GSO super-frame counts once)",
+    "drops": "packets it dropped during the test",
+    "overlimits": "times it held a packet back over its rate during the test",
+    "requeues": "packets requeued during the test",
+    "backlog": "bytes queued in it when the test ended",
+}
+NAME_HELP = (
+    "router.[LAN.|WAN.]qdisc.<handle>.<counter> or router.[LAN.|WAN.]class.<classid>.<counter>, "
+    f"counter one of {', '.join(COUNTERS)} (e.g. router.class.1:20.bytes, router.qdisc.1:.drops)"
+)
+
+
+@dataclass(frozen=True)
+class CounterName:
+    """A parsed `router.` metric name."""
+
+    side: str | None  # None: summed over both interfaces
+    object: str
+    id: str
+    counter: str
+
+
+def parse_name(name: str) -> CounterName:
+    """Split a router metric name; InputError saying what a right one looks like."""
+    match = _ROUTER_NAME.match(name)
+    if not match:
+        raise InputError(f"'{name}' is not a router counter; write {NAME_HELP}")
+    side = match["side"]
+    if side is not None and side.upper() not in SIDES:
+        raise InputError(
+            f"'{name}': '{side}' is not an interface of the router; write LAN or WAN "
+            "(or nothing, for the sum of both)"
+        )
+    if match["object"] not in OBJECTS:
+        raise InputError(f"'{name}': '{match['object']}' is not qdisc or class; write {NAME_HELP}")
+    if match["counter"] not in COUNTERS:
+        raise InputError(
+            f"'{name}': unknown counter '{match['counter']}' (counters: {', '.join(COUNTERS)})"
+        )
+    return CounterName(
+        side.upper() if side else None, match["object"], match["id"], match["counter"]
+    )
+
+
+def router_metric(name: str) -> Metric:
+    """The catalogue entry of a `router.` metric name (bytes and backlog in B, others counts)."""
+    parsed = parse_name(name)
+    where = f"on the router's {parsed.side}" if parsed.side else "summed over LAN and WAN"
+    return Metric(
+        name,
+        _COUNTER_KINDS.get(parsed.counter, Kind.COUNT),
+        Better.NEITHER,
+        f"{parsed.object} {parsed.id} {where}: {_COUNTER_DEFINITIONS[parsed.counter]}",
+    )

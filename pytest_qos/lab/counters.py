@@ -1,10 +1,8 @@
 """The router's view of one test: qdisc and class counters before and after, as deltas.
 
 `tc -s -j qdisc show` is JSON; `tc -s class show` is text in iproute2 6.1 (it ignores -j), so
-classes are parsed from text (JSON too, when a newer tc prints it). Metric names:
-
-    router.qdisc.1:.drops            summed over the router's interfaces (LAN and WAN)
-    router.WAN.class.1:20.bytes      that interface's only
+classes are parsed from text (JSON too, when a newer tc prints it). The metric names
+(`router.qdisc.1:.drops`, `router.WAN.class.1:20.bytes`) belong to the catalogue (judge.metrics).
 """
 
 from __future__ import annotations
@@ -18,31 +16,10 @@ from typing import Any, Protocol
 
 from ..errors import InputError, MeasurementError
 from ..hosts.endpoints import Completed
-from ..judge.metrics import Better, Metric
+from ..judge.metrics import COUNTERS, OBJECTS, SIDES, CounterName, parse_name
 from ..results import Measurement, QosResult
-from ..units import Kind
 
-SIDES = ("LAN", "WAN")
-OBJECTS = ("qdisc", "class")
-COUNTERS = ("bytes", "packets", "drops", "overlimits", "requeues", "backlog")
 TC_TIMEOUT = 5.0
-_NAME = re.compile(
-    r"^router\.(?:(?P<side>[A-Za-z]+)\.)?(?P<object>[a-z]+)\.(?P<id>[0-9a-fA-F]*:[0-9a-fA-F]*)"
-    r"\.(?P<counter>[a-z_]+)$"
-)
-_KINDS = {"bytes": Kind.SIZE, "backlog": Kind.SIZE}
-_DEFINITIONS = {
-    "bytes": "bytes the router sent through it during the test (frames, Ethernet header included)",
-    "packets": "packets sent through it during the test (a GSO super-frame counts once)",
-    "drops": "packets it dropped during the test",
-    "overlimits": "times it held a packet back over its rate during the test",
-    "requeues": "packets requeued during the test",
-    "backlog": "bytes queued in it when the test ended",
-}
-NAME_HELP = (
-    "router.[LAN.|WAN.]qdisc.<handle>.<counter> or router.[LAN.|WAN.]class.<classid>.<counter>, "
-    f"counter one of {', '.join(COUNTERS)} (e.g. router.class.1:20.bytes, router.qdisc.1:.drops)"
-)
 
 
 @dataclass(frozen=True)
@@ -186,51 +163,7 @@ def parse_classes(text: str, side: str) -> list[Entry]:
     return parse_class_text(text, side)
 
 
-# -- names and metrics -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CounterName:
-    """A parsed `router.` metric name."""
-
-    side: str | None  # None: summed over both interfaces
-    object: str
-    id: str
-    counter: str
-
-
-def parse_name(name: str) -> CounterName:
-    """Split a router metric name; InputError saying what a right one looks like."""
-    match = _NAME.match(name)
-    if not match:
-        raise InputError(f"'{name}' is not a router counter; write {NAME_HELP}")
-    side = match["side"]
-    if side is not None and side.upper() not in SIDES:
-        raise InputError(
-            f"'{name}': '{side}' is not an interface of the router; write LAN or WAN "
-            "(or nothing, for the sum of both)"
-        )
-    if match["object"] not in OBJECTS:
-        raise InputError(f"'{name}': '{match['object']}' is not qdisc or class; write {NAME_HELP}")
-    if match["counter"] not in COUNTERS:
-        raise InputError(
-            f"'{name}': unknown counter '{match['counter']}' (counters: {', '.join(COUNTERS)})"
-        )
-    return CounterName(
-        side.upper() if side else None, match["object"], match["id"], match["counter"]
-    )
-
-
-def router_metric(name: str) -> Metric:
-    """The catalogue entry of a `router.` metric name (bytes and backlog in B, others counts)."""
-    parsed = parse_name(name)
-    where = f"on the router's {parsed.side}" if parsed.side else "summed over LAN and WAN"
-    return Metric(
-        name,
-        _KINDS.get(parsed.counter, Kind.COUNT),
-        Better.NEITHER,
-        f"{parsed.object} {parsed.id} {where}: {_DEFINITIONS[parsed.counter]}",
-    )
+# -- metrics ------------------------------------------------------------------------------
 
 
 def delta(before: Snapshot, after: Snapshot) -> Snapshot:

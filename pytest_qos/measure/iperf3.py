@@ -16,9 +16,9 @@ from typing import Any, TypeGuard
 from ..errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from ..hosts import endpoints
 from ..hosts.endpoints import Completed, Endpoint, Local, Process
+from ..hosts.servers import SpawnedServer
 from ..results import Measurement
 from .loss import WindowLoss, window_loss
-from .servers import SpawnedServer
 from .traffic import Traffic
 from .windows import Window, window_metrics
 from .wire import add_wire_rate

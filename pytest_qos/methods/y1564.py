@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, check_key
-from ..measure.traffic import parse_dscp
 from ..probes import Probe
 from ..results import Check
-from ..units import Kind, format_value, parse
+from ..units import Kind, format_value, parse, parse_dscp
 from .frames import overhead, udp_payload
 from .rfc2544 import _percent, _whole_seconds
 from .trial import Flow, MethodResult, Observed, Trial, frame_counts, frame_flow

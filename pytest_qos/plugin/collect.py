@@ -6,7 +6,7 @@ import fnmatch
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -14,15 +14,15 @@ from _pytest._code.code import ExceptionInfo, TerminalRepr
 from ..errors import MeasurementError, QosError, ScenarioError
 from ..hosts.locks import host_locks
 from ..hosts.target import Target, local_target, remote_target
+from ..hosts.testbed import Testbed, load_testbed
+from ..lab.routerlab import Lab, keep_lab, lab_unavailable_reason
+from ..lab.sitelab import SiteLab, sites_unavailable_reason
 from ..report import terminal
 from ..results import QosResult
+from ..scenario import sites
 from ..scenario.reader import Scenario, TestSpec, load_scenario
 from ..scenario.run import run_test
 from .session import QOS_MARKER, RESULT_KEY, qos_session
-
-if TYPE_CHECKING:
-    from ..hosts.testbed import Testbed
-    from ..lab.routerlab import Lab
 
 YAML_SUFFIXES = (".yaml", ".yml")
 TESTBED_KEY = pytest.StashKey["Testbed | None"]()
@@ -78,8 +78,6 @@ def testbed_option(config: pytest.Config) -> Path | None:
 
 def session_testbed(config: pytest.Config) -> Testbed | None:
     """The run's testbed, read once (a ScenarioError if the file is wrong)."""
-    from ..hosts.testbed import load_testbed
-
     if TESTBED_KEY not in config.stash:
         path = testbed_option(config)
         config.stash[TESTBED_KEY] = load_testbed(path) if path is not None else None
@@ -95,13 +93,11 @@ class ScenarioFile(pytest.File):
     # A lab that failed to build: each of the file's tests fails with it; no rebuild per test.
     setup_error: QosError | None = None
 
-    _sitelab: Any = None
-    testbed: Any = None
+    _sitelab: SiteLab | None = None
+    testbed: Testbed | None = None
 
     def collect(self) -> Iterator[ScenarioItem]:
         """Validate the file, then one item per test (per test and host pair in a mesh)."""
-        from ..scenario import sites
-
         self.scenario = load_scenario(self.path)
         lab = self.scenario.lab
         if lab is not None and lab.sites:
@@ -149,8 +145,6 @@ class ScenarioFile(pytest.File):
             )
 
     def _build_lab(self, router_config: Path | None) -> Target:
-        from ..lab.routerlab import Lab, lab_unavailable_reason
-
         if not qos_session(self.config).enabled:
             return local_target()  # the tests are skipped (no --qos): build nothing
         reason = lab_unavailable_reason()
@@ -164,9 +158,6 @@ class ScenarioFile(pytest.File):
 
     def _build_sites(self, sites: int, router_config: Path | None) -> None:
         """`lab: {sites: N}`: the site lab, and its generated testbed in place of the names."""
-        from ..hosts.testbed import load_testbed
-        from ..lab.sitelab import SiteLab, sites_unavailable_reason
-
         if not qos_session(self.config).enabled:
             return  # the tests are skipped (no --qos): build nothing
         reason = sites_unavailable_reason()
@@ -178,9 +169,8 @@ class ScenarioFile(pytest.File):
 
     def pair_target(self, pair: tuple[str, str]) -> Target:
         """Clients at the pair's `from` host, servers at its `to` host."""
-        from ..scenario.sites import pair_target
-
-        return pair_target(self.testbed, pair)
+        assert self.testbed is not None
+        return sites.pair_target(self.testbed, pair)
 
     def target_for(self, family: int) -> Target:
         """The file's target over IP version `family` (a lab has both; others one)."""
@@ -202,8 +192,6 @@ class ScenarioFile(pytest.File):
             lab, self.lab = self.lab, None
             session = qos_session(self.config)
             if session.keep_lab:
-                from ..lab.routerlab import keep_lab
-
                 session.kept_labs.append(f"{lab.id}; remove it with: {keep_lab(lab)}")
             else:
                 lab.destroy()
@@ -228,10 +216,8 @@ class ScenarioItem(pytest.Item):
         self.pair = pair  # (from, to) hosts of a path or mesh test
         self.family = family  # IP version in a lab (4 or 6)
         if pair is not None:
-            from ..scenario.sites import PAIR_WORD
-
             # `-k 'branch-1->'` selects by pair (plugin.py rewrites '->' to PAIR_WORD).
-            self.extra_keyword_matches.add(f"{pair[0]}{PAIR_WORD}{pair[1]}")
+            self.extra_keyword_matches.add(f"{pair[0]}{sites.PAIR_WORD}{pair[1]}")
         self.add_marker(QOS_MARKER)
 
     def runtest(self) -> None:

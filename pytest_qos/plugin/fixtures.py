@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,6 +13,9 @@ from ..hosts.endpoints import Local
 from ..hosts.target import Target, local_target
 from ..judge.bounds import check_bounds, parse_expectations
 from ..judge.metrics import CATALOGUE
+from ..lab.routerlab import Lab, keep_lab, lab_unavailable_reason
+from ..lab.sitelab import DEFAULT_SITES, SiteLab, sites_unavailable_reason
+from ..lab.wan import parse_wan
 from ..measure.client import Iperf3Client, LatencyProbe
 from ..measure.iperf3 import Iperf3Server
 from ..probes.stats import percentile
@@ -22,10 +25,6 @@ from .session import item_result, qos_session
 
 Checker = Callable[..., QosResult]
 ClientT = TypeVar("ClientT", Iperf3Client, LatencyProbe)
-
-if TYPE_CHECKING:
-    from ..lab.routerlab import Lab
-    from ..lab.sitelab import SiteLab
 
 
 def _record(request: pytest.FixtureRequest) -> Callable[[QosResult], None]:
@@ -118,8 +117,6 @@ class QosLab:
 @pytest.fixture
 def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
     """A routed lab (root): config from --qos-router-config or @pytest.mark.qos_lab(router=)."""
-    from ..lab.routerlab import Lab, keep_lab, lab_unavailable_reason
-
     reason = lab_unavailable_reason()
     if reason:
         pytest.skip(f"router lab {reason}")
@@ -130,8 +127,6 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
         config = (request.path.parent / marker.kwargs["router"]).resolve()
     wan = None
     if marker is not None and marker.kwargs.get("wan") is not None:
-        from ..lab.wan import parse_wan
-
         wan = parse_wan(marker.kwargs["wan"])  # e.g. wan={"delay": "20 ms"}, as in YAML
     lab = Lab.create(router_config=config, wan=wan)
     flows = _client(Iperf3Client, request, lab.target())
@@ -240,8 +235,6 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
 @pytest.fixture
 def qos_sites(request: pytest.FixtureRequest) -> Iterator[SiteLab]:
     """A site lab (root): `@pytest.mark.qos_sites(sites=N, router=PATH)`; default 3 sites."""
-    from ..lab.sitelab import DEFAULT_SITES, SiteLab, sites_unavailable_reason
-
     reason = sites_unavailable_reason()
     if reason:
         pytest.skip(f"site lab {reason}")

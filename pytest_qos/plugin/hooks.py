@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ..errors import InputError, QosError
+from ..hosts.ssh import MUX
 from ..judge.thresholds import parse_compare_fail
 from ..lab.wan import wan_emulations
 from ..measure.progress import Progress
@@ -195,8 +196,6 @@ def _configure_baselines(config: pytest.Config, store: QosSession) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Close the session's ssh connections; give SIGTERM and SIGINT back their defaults."""
-    from ..hosts.ssh import MUX
-
     MUX.close()
     with contextlib.suppress(ValueError):
         if signal.getsignal(signal.SIGTERM) is _interrupt:
@@ -258,6 +257,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under `-n N` (dist load): mesh items go to workers whose hosts are free."""
     if config.getoption("dist", "load") != "load":
         return None
+    # pytest-xdist is optional: its scheduler base class is imported only under `-n`.
     from .meshsched import HostAwareScheduling
 
     return HostAwareScheduling(config, log)

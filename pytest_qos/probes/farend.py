@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import MeasurementError
-from ..measure.traffic import DSCP_NAMES
+from ..units import DSCP_NAMES
 from .spec import Probe
 from .stats import summary_metrics
 from .timesync import SyncState, describe_unsynced

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..hosts.target import RESPONDER_PORT
 from . import stamp
 from .clock import (
     ANCILLARY_SIZE,
@@ -284,8 +285,6 @@ def serve(
     policy: Policy | None = None,
 ) -> int:
     """Run a responder in the foreground (the `responder` command); returns an exit code."""
-    from ..hosts.target import RESPONDER_PORT
-
     chosen = RESPONDER_PORT if port is None else port
     # Without --port, also the IANA STAMP port when the privilege to bind it is there.
     extra = [stamp.STAMP_PORT] if port is None else []

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..errors import MeasurementError
 from ..hosts.endpoints import Endpoint, Local, Netns
+from ..hosts.servers import SpawnedServer
 from ..hosts.target import Target
-from ..measure.servers import SpawnedServer
 from ..results import Measurement
 from .farend import directions, dscp_metrics
 from .icmp import find_ping, parse_ping, ping_command

@@ -8,8 +8,7 @@ from typing import Any
 
 from ..errors import InputError, check_key, did_you_mean
 from ..hosts.target import RESPONDER_PORT
-from ..measure.traffic import parse_dscp
-from ..units import Kind, parse, whole_number
+from ..units import Kind, parse, parse_dscp, whole_number
 
 KINDS = ("udp", "icmp", "tcp", "stamp")
 PROBE_KEYS = (

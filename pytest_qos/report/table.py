@@ -7,16 +7,12 @@ The terminal, Markdown and HTML reports all render these same rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
 from ..judge.metrics import format_metric, split_name
-from ..results import Check, QosResult, keyed, prefixes
+from ..results import Check, Comparison, MetricChange, QosResult, Verdict, keyed, prefixes
 from .changes import describe, explain
-
-if TYPE_CHECKING:
-    from ..judge.compare import Comparison, MetricChange
 
 HEADERS = ["test", "metric", "expected", "measured", "verdict"]
 COMPARE_HEADERS = ["baseline", "change", "vs baseline"]
@@ -123,8 +119,6 @@ def _measurement_rows(result: QosResult, shown: set[str]) -> list[tuple[str, str
 
 
 def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[str]:
-    from ..judge.compare import Verdict
-
     if not comparison.in_baseline:
         return ["—", "", Verdict.NEW.value]
     if change is None:
@@ -134,8 +128,6 @@ def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[s
 
 def absent(result: QosResult) -> Comparison:
     """The comparison of a test the baseline does not hold."""
-    from ..judge.compare import Comparison
-
     return Comparison(result.test, in_baseline=False)
 
 

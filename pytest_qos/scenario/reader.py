@@ -15,7 +15,7 @@ from ..judge.metrics import reserved_names, split_name, unmeasurable
 from ..judge.thresholds import Threshold, parse_compare_block
 from ..lab.wan import WanSpec, parse_wan
 from ..measure.traffic import TRAFFIC_KEYS, Traffic
-from ..methods.spec import METHOD_KEYS, MethodSpec, measures, parse_method
+from ..methods.spec import FAMILIES, METHOD_KEYS, MethodSpec, measures, parse_method
 from ..methods.y1541 import expand as expand_y1541
 from ..probes import Probe
 from ..units import Kind, parse, whole_number
@@ -525,7 +525,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
                 raise self.error(
                     (*path, "expect", metric),
                     f"'{metric}' is not measured by the {key} method; it measures "
-                    f"{', '.join(f + '*' if f.endswith('.') else f for f in _families(key))}",
+                    f"{', '.join(f + '*' if f.endswith('.') else f for f in FAMILIES[key])}",
                 )
         return TestSpec(
             name=name,
@@ -744,12 +744,6 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             f"this test has no flow or probe named '{prefix}'{did_you_mean(prefix, names)} "
             f"(it has: {', '.join(names)})"
         )
-
-
-def _families(key: str) -> tuple[str, ...]:
-    from ..methods.spec import FAMILIES
-
-    return FAMILIES[key]
 
 
 def _told_what_is_read(

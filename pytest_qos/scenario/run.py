@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..hosts.target import Target
-from ..judge.compare import Thresholds, compare
+from ..judge.compare import Thresholds, compare, regression_checks
 from ..measure.iperf3 import Iperf3
 from ..measure.progress import Progress
 from ..measure.runner import Runner
@@ -38,7 +38,7 @@ class Baseline:
         """Attach the comparison and add a check per thresholded metric (these can fail)."""
         self.attach(result, own)
         assert result.comparison is not None
-        result.checks += result.comparison.checks()
+        result.checks += regression_checks(result.comparison)
 
     def metrics(self, test_id: str) -> dict[str, float] | None:
         """The stored metrics of a test, for bounds such as '>= 95% of baseline'."""

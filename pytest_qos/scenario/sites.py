@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ScenarioError, did_you_mean
+from ..hosts.endpoints import Local
 from ..hosts.target import Target
 from ..hosts.testbed import HostSpec, Testbed
 from .reader import HostRef, MeshSpec, Scenario, TestSpec
@@ -124,8 +125,6 @@ def pair_target(testbed: Testbed, pair: Pair) -> Target:
     source, sink = pair
     to = testbed.hosts[sink]
     client = testbed.hosts[source].endpoint() if source in testbed.hosts else None
-    from ..hosts.endpoints import Local
-
     return Target(
         name=f"{source}->{sink}",
         host=to.address,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import IO, TypeVar
 
 from ..errors import MeasurementError
-from ..hosts.endpoints import Endpoint, Process, wait_until
+from .endpoints import Endpoint, Process, wait_until
 
 START_TIMEOUT = 5.0
 _PORT_ATTEMPTS = 5
