@@ -17,6 +17,7 @@ import pytest
 
 from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
 from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.request import FlowsRequest
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import Traffic
 
@@ -62,7 +63,8 @@ def test_window_sum_of_wire_rates(benchmark: Any, shaped: tuple[Lab, float]) -> 
 
     def once() -> None:
         with Runner(Iperf3(), lab.target()) as runner:
-            result = runner.run("bench", flows=flows, settle=SETTLE_S, duration=WINDOW_S)
+            request = FlowsRequest(flows=flows, settle=SETTLE_S, duration=WINDOW_S)
+            result = runner.run("bench", request)
         wire = sum(result.metrics[f"{name}.throughput.wire"] for name in flows)
         ratios.append(wire / rate)
 

@@ -17,6 +17,7 @@ from pytest_qos.judge.compare import compare
 from pytest_qos.judge.metrics import lookup, split_name
 from pytest_qos.judge.thresholds import Threshold, parse_compare_fail
 from pytest_qos.measure.iperf3 import Iperf3, parse_result
+from pytest_qos.measure.request import FlowsRequest
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import TRAFFIC_KEYS, Traffic
 from pytest_qos.measure.windows import window_metrics, window_total
@@ -351,7 +352,7 @@ def test_flows_start_together_and_report_prefixed_metrics_of_the_window(
         "bulk": Traffic.from_options({"protocol": "tcp", "bitrate": "30 Mbit/s"}),
     }
     with Runner(fake, remote_target("127.0.0.1", [30011, 30012])) as runner:
-        result = runner.run("t", flows=flows, settle=1.5, duration=2.0)
+        result = runner.run("t", FlowsRequest(flows=flows, settle=1.5, duration=2.0))
     runs = [json.loads(line) for line in (tmp_path / "runs").read_text().splitlines()]
     assert len(runs) == 2
     assert abs(runs[0]["time"] - runs[1]["time"]) < 1.0  # started together, not in turn
@@ -375,7 +376,7 @@ def test_a_failed_flow_names_itself(fake: Iperf3, monkeypatch: pytest.MonkeyPatc
         Runner(fake, remote_target("127.0.0.1", [30011, 30012])) as runner,
         pytest.raises(MeasurementError, match=r"^flow 'bulk' failed: iperf3 failed: unable"),
     ):
-        runner.run("t", flows=flows, settle=0.0, duration=1.0)
+        runner.run("t", FlowsRequest(flows=flows, settle=0.0, duration=1.0))
 
 
 # --- end to end on loopback: every report names FLOW.METRIC --------------------------------------

@@ -14,6 +14,7 @@ import pytest
 
 from pytest_qos.lab.routerlab import Lab, lab_namespaces, lab_unavailable_reason
 from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.request import FlowsRequest
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import Traffic
 
@@ -108,7 +109,7 @@ def test_flows_wire_rates_through_a_shaper_sum_to_its_rate(tbf_lab: Lab) -> None
         "voice": Traffic.from_options({"protocol": "udp", "bitrate": "64 kbit/s", "length": 160}),
     }
     with Runner(Iperf3(), tbf_lab.target()) as runner:
-        result = runner.run("sum", flows=flows, settle=1.0, duration=4.0)
+        result = runner.run("sum", FlowsRequest(flows=flows, settle=1.0, duration=4.0))
     wire = sum(result.metrics[f"{name}.throughput.wire"] for name in flows)
     # Within 2 % both ways. Above the rate only the tbf's 16 KiB burst (+0.16 % here) and the
     # receivers' read timing can add: a server scheduled late at one edge of the window reads

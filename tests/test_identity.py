@@ -108,6 +108,7 @@ def test_waiting_for_another_tests_measurement_is_not_reported() -> None:
 
     from pytest_qos.hosts.target import local_target
     from pytest_qos.measure.iperf3 import Iperf3
+    from pytest_qos.measure.request import TrafficRequest
     from pytest_qos.measure.runner import Runner
     from pytest_qos.measure.traffic import Traffic
 
@@ -116,7 +117,7 @@ def test_waiting_for_another_tests_measurement_is_not_reported() -> None:
 
     def measure(test_id: str) -> None:
         with Runner(Iperf3(), local_target()) as runner:
-            results.append(runner.run(test_id, traffic=flow, settle=0))
+            results.append(runner.run(test_id, TrafficRequest(traffic=flow, settle=0)))
 
     threads = [threading.Thread(target=measure, args=(name,)) for name in ("t1", "t2")]
     for thread in threads:

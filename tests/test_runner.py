@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 from fake_tools import ok_iperf3
 
-import pytest_qos.measure.runner as runner_module
+import pytest_qos.measure.rounds as rounds_module
 from pytest_qos.errors import MeasurementError
 from pytest_qos.hosts.target import Target, local_target, remote_target
 from pytest_qos.judge.bounds import parse_expectations
+from pytest_qos.judge.verdict import judge
 from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.request import TrafficRequest
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import Traffic
 from pytest_qos.probes import Probe
@@ -61,7 +63,7 @@ def test_repeat_judges_the_median_and_reports_the_spread(
 ) -> None:
     monkeypatch.setenv("FAKE_IPERF3_RATES", "10e6,30e6,20e6")
     expect = parse_expectations({"throughput": ">= 15 Mbit/s"})
-    result = runner.run("t", traffic=Traffic(), repeat=3, expect=expect)
+    result = judge(runner.run("t", TrafficRequest(traffic=Traffic(), repeat=3)), expect)
     assert result.metrics["throughput"] == 20e6
     assert result.spread["throughput"] == 20e6
     assert result.measurements[0].details["repeats"] == 3
@@ -74,7 +76,7 @@ def test_load_starts_first_and_lasts_through_settle_and_measurement(
 ) -> None:
     traffic = Traffic(duration=3.0, omit=1.0)
     load = Traffic(protocol="udp", bitrate=5e6, duration=1.0)
-    result = runner.run("t", traffic=traffic, load=(load,), settle=0.5)
+    result = runner.run("t", TrafficRequest(traffic=traffic, load=(load,), settle=0.5))
     first, second = runs(tmp_path)
     assert "-u" in first["argv"] and "-u" not in second["argv"]  # the load started first
     assert second["time"] - first["time"] >= 0.45  # ... a settle before the measurement
@@ -90,7 +92,8 @@ def test_load_is_reported_over_the_measured_span_not_its_settling(
 ) -> None:
     # The load's first second (settling, before the measurement) runs at 100 Mbit/s.
     monkeypatch.setenv(f"FAKE_IPERF3_SECONDS_{PORTS[1]}", "100e6,10e6")
-    result = runner.run("t", traffic=Traffic(duration=2.0), load=(Traffic(),), settle=1.0)
+    request = TrafficRequest(traffic=Traffic(duration=2.0), load=(Traffic(),), settle=1.0)
+    result = runner.run("t", request)
     (load,) = result.loads
     assert load.metrics["throughput"] == pytest.approx(10e6)
     low, high = load.details["window"]
@@ -101,12 +104,13 @@ def test_spawned_servers_one_per_concurrent_flow_kept_across_repeats(
     fake: Iperf3, tmp_path: Path
 ) -> None:
     with Runner(fake, local_target()) as runner:
-        runner.run("t", traffic=Traffic(), load=(Traffic(), Traffic()), settle=0, repeat=2)
+        request = TrafficRequest(traffic=Traffic(), load=(Traffic(), Traffic()), settle=0, repeat=2)
+        runner.run("t", request)
         servers = list(runner.servers.spawned)
         assert len(servers) == 3 and len({server.port for server in servers}) == 3
         assert all(server.process is not None and server.process.alive() for server in servers)
         pids = [server.process.pid for server in servers if server.process is not None]
-        runner.run("t", traffic=Traffic(), settle=0)
+        runner.run("t", TrafficRequest(traffic=Traffic(), settle=0))
         assert [s.process.pid for s in runner.servers.spawned if s.process is not None] == pids
     assert not any(server.process is not None and server.process.alive() for server in servers)
     ports = {option(run["argv"], "-p") for run in runs(tmp_path)}
@@ -118,7 +122,7 @@ def test_more_flows_than_running_servers_is_a_clear_error(fake: Iperf3) -> None:
         Runner(fake, remote_target("127.0.0.1", [30001])) as runner,
         pytest.raises(MeasurementError, match=r"has 1 iperf3 port.*runs 2 concurrent flows"),
     ):
-        runner.run("t", traffic=Traffic(), load=(Traffic(),), settle=0)
+        runner.run("t", TrafficRequest(traffic=Traffic(), load=(Traffic(),), settle=0))
 
 
 def test_a_failed_load_names_itself(
@@ -126,7 +130,7 @@ def test_a_failed_load_names_itself(
 ) -> None:
     monkeypatch.setenv("FAKE_IPERF3_FAIL_PORT", str(PORTS[2]))
     with pytest.raises(MeasurementError) as caught:
-        runner.run("t", traffic=Traffic(), load=(Traffic(), Traffic()), settle=0)
+        runner.run("t", TrafficRequest(traffic=Traffic(), load=(Traffic(), Traffic()), settle=0))
     assert str(caught.value) == (
         "background load 2 failed: iperf3 failed: unable to connect to server: Connection refused"
     )
@@ -150,9 +154,9 @@ def test_a_probe_error_propagates(runner: Runner, monkeypatch: pytest.MonkeyPatc
     def broken(probe: Probe, target: Target) -> Measurement:
         raise MeasurementError("the probe client failed: injected")
 
-    monkeypatch.setattr(runner_module, "run_probe", broken)
+    monkeypatch.setattr(rounds_module, "run_probe", broken)
     with pytest.raises(MeasurementError, match=r"^the probe client failed: injected$"):
-        runner.run("t", traffic=Traffic(), probe=Probe())
+        runner.run("t", TrafficRequest(traffic=Traffic(), probe=Probe()))
 
 
 def test_a_probe_overrunning_its_join_is_a_measurement_error(
@@ -162,11 +166,11 @@ def test_a_probe_overrunning_its_join_is_a_measurement_error(
         time.sleep(1.5)
         return Measurement("probe:udp", {"latency.p99": 0.001})
 
-    monkeypatch.setattr(runner_module, "run_probe", slow)
-    monkeypatch.setattr(runner_module, "PROBE_START_ALLOWANCE", 0.0)
+    monkeypatch.setattr(rounds_module, "run_probe", slow)
+    monkeypatch.setattr(rounds_module, "PROBE_START_ALLOWANCE", 0.0)
     monkeypatch.setattr(Probe, "timeout_total", property(lambda self: 0.3))
     with pytest.raises(MeasurementError) as caught:
-        runner.run("t", traffic=Traffic(), probe=Probe())
+        runner.run("t", TrafficRequest(traffic=Traffic(), probe=Probe()))
     assert str(caught.value) == (
         "the latency probe did not finish within 0.3 s of the measurement's end"
     )
@@ -176,7 +180,7 @@ def test_load_covers_a_probe_longer_than_its_own_duration() -> None:
     probe = Probe.from_options({"kind": "udp", "interval": "20 ms", "duration": "3 s"})
     load = Traffic.from_options({"protocol": "udp", "bitrate": "1 Mbit/s", "duration": "1 s"})
     with Runner(Iperf3(), local_target()) as runner:
-        result = runner.run("t", probe=probe, load=(load,), settle=0.2)
+        result = runner.run("t", TrafficRequest(probe=probe, load=(load,), settle=0.2))
     (measured_load,) = result.loads
     # settle + the probe's 3 s (+ its reply timeout) + the tail: never shorter than the probe.
     assert measured_load.details["duration"] >= 0.2 + probe.send_time + probe.timeout
@@ -187,7 +191,7 @@ def test_a_loads_start_time_is_when_it_started() -> None:
     """JSON `loads[].started` is the load's start: before the measurement, not after it."""
     flow = Traffic.from_options({"protocol": "udp", "bitrate": "1 Mbit/s", "duration": "1 s"})
     with Runner(Iperf3(), local_target()) as runner:
-        result = runner.run("t", traffic=flow, load=(flow,), settle=0.3)
+        result = runner.run("t", TrafficRequest(traffic=flow, load=(flow,), settle=0.3))
     document = result.to_json()
     (load,) = document["loads"]
     (measured,) = document["measurements"]

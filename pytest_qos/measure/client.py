@@ -15,6 +15,7 @@ from ..results import Measurement, QosResult, combine
 from ..units import Kind, parse
 from .iperf3 import Iperf3
 from .progress import Progress
+from .request import AnyRequest, FlowsRequest, TrafficRequest
 from .runner import Runner
 from .traffic import Traffic
 
@@ -64,9 +65,9 @@ class _PathClient:
                 self._runners[key] = Runner(self._iperf3, target, self._progress)
             return self._runners[key]
 
-    def _measure(self, runner: Runner, **what: Any) -> Measurement:
+    def _measure(self, runner: Runner, request: AnyRequest) -> Measurement:
         # Threads of one test may measure at once: each run's result is its own object.
-        result = runner.run(self._test_id, **what)
+        result = runner.run(self._test_id, request)
         self._record(result)
         return result.measurements[0]
 
@@ -94,13 +95,13 @@ class Iperf3Client(_PathClient):
 
         `label` names it within the test: 'wire' reports 'wire.throughput'.
         """
-        return self._measure(
-            self._runner(host, port),
+        request = TrafficRequest(
             traffic=Traffic.from_options(options),
             load=_load_flows(load),
             settle=_seconds(settle),
             label=label,
         )
+        return self._measure(self._runner(host, port), request)
 
     def run_flows(
         self,
@@ -124,15 +125,14 @@ class Iperf3Client(_PathClient):
         }
         for name in named_probes:
             _check_name(name, "probe")
-        runner = self._runner()
-        result = runner.run(
-            self._test_id,
-            flows=parsed,
+        request = FlowsRequest(
             probe=Probe.from_options(probe) if probe is not None else None,
             probes=named_probes,
             settle=_seconds(settle),
+            flows=parsed,
             duration=_seconds(duration),
         )
+        result = self._runner().run(self._test_id, request)
         combined = combine(result.measurements)
         result.measurements = [combined]
         self._record(result)
@@ -166,12 +166,12 @@ class LatencyProbe(_PathClient):
         self, *, load: Flows = None, settle: str | float = "1 s", label: str = "", **options: Any
     ) -> Measurement:
         """Probe once; `options` are probe keys ("kind", "interval", "duration", "dscp", ...)."""
-        return self._measure(
-            self._runner(),
+        request = TrafficRequest(
             probe=Probe.from_options(options),
             load=_load_flows(load),
             settle=_seconds(settle),
             label=label,
         )
+        return self._measure(self._runner(), request)
 
     __call__ = run

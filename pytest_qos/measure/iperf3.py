@@ -146,25 +146,20 @@ class Iperf3:
         *,
         endpoint: Endpoint | None = None,
         server: Iperf3Server | None = None,
-        busy_timeout: float = BUSY_RETRY_TIMEOUT,
         on_interval: IntervalCallback | None = None,
-        window: Window | None = None,
         server_output: bool = False,
     ) -> RunningFlow:
         """Start a client measuring `traffic`; `.result()` waits for it (retrying a busy server).
 
         `on_interval(seconds, bits_per_second)` sees each interval live where iperf3 can
-        stream them (>= 3.17); older versions report only at the end. With a `window`
-        (seconds of the run) the result counts only that span; `server_output` fetches the
-        server's intervals for a window given later, to `result(window=...)`.
+        stream them (>= 3.17); older versions report only at the end. `server_output` fetches
+        the server's intervals, for a window of the run given later to `result(window=...)`.
         """
-        wants_server = server_output or window is not None
-        command = self.command(traffic, host, port, server_output=wants_server)
+        command = self.command(traffic, host, port, server_output=server_output)
         streaming = on_interval if on_interval is not None and self.streams_json else None
         if streaming is not None:
             command.append("--json-stream")
-        flow = RunningFlow(traffic, command, endpoint or Local(), server, busy_timeout, streaming)
-        flow.window = window
+        flow = RunningFlow(traffic, command, endpoint or Local(), server, streaming)
         flow.spawn()
         return flow
 
@@ -178,16 +173,12 @@ class Iperf3:
         busy_timeout: float = BUSY_RETRY_TIMEOUT,
         on_interval: IntervalCallback | None = None,
     ) -> Measurement:
-        """Measure `traffic` to its end: start() then result(); a busy server is retried."""
+        """Measure `traffic` to its end: start() then result(); a busy server is retried for
+        `busy_timeout` s from the start."""
         flow = self.start(
-            traffic,
-            host,
-            port,
-            endpoint=endpoint,
-            server=server,
-            busy_timeout=busy_timeout,
-            on_interval=on_interval,
+            traffic, host, port, endpoint=endpoint, server=server, on_interval=on_interval
         )
+        flow.busy_timeout = busy_timeout
         try:
             return flow.result()
         finally:
@@ -201,25 +192,24 @@ class RunningFlow:
     started again by result(), until `busy_timeout` seconds after the first start.
     """
 
+    busy_timeout = BUSY_RETRY_TIMEOUT
+
     def __init__(
         self,
         traffic: Traffic,
         command: list[str],
         endpoint: Endpoint,
         server: Iperf3Server | None,
-        busy_timeout: float,
         on_interval: IntervalCallback | None,
     ) -> None:
         self.traffic = traffic
         self.command = command
         self.endpoint = endpoint
         self.server = server
-        self.busy_timeout = busy_timeout
         self.on_interval = on_interval
         self.started = 0.0  # wall-clock time of the latest spawn
-        self.window: Window | None = None  # seconds of the run that count
         self.process: Process | None = None
-        self._deadline = time.monotonic() + busy_timeout
+        self._first_start: float | None = None  # monotonic time of the first spawn
         self._lock = threading.Lock()  # result() may run in a worker while stop() is called
         self._stopped = False
 
@@ -247,6 +237,8 @@ class RunningFlow:
             if self._stopped:
                 raise MeasurementError("iperf3 client stopped before it finished", self.command)
             self.started = time.time()
+            if self._first_start is None:
+                self._first_start = time.monotonic()
             self.process = self.endpoint.spawn(self.command)
 
     def result(self, timeout: float | None = None, window: Window | None = None) -> Measurement:
@@ -260,7 +252,7 @@ class RunningFlow:
 
     def measure(self, document: dict[str, Any], window: Window | None = None) -> Measurement:
         """The measurement in a finished run's `document`, over `window` if one is set."""
-        measurement = parse_result(document, self.where, window or self.window)
+        measurement = parse_result(document, self.where, window)
         measurement.started = self.started
         if self.server is not None:
             measurement.setup = [self.server.reproduce_command()]
@@ -275,7 +267,7 @@ class RunningFlow:
             # listening socket (seen behind shapers). Transient, so retried like "busy".
             refused = self.server is not None and error and any(t in error for t in _BETWEEN_TESTS)
             if error and (_BUSY in error or refused):
-                if time.monotonic() < self._deadline:
+                if time.monotonic() < (self._first_start or 0.0) + self.busy_timeout:
                     time.sleep(min(0.2 * (attempt + 1), 1.0))
                     self.spawn()
                     continue

@@ -1,34 +1,32 @@
-"""One QoS test end to end: servers up, load started, settle, measure, load stopped, judged."""
+"""One test's measurement on a target: servers kept, the path held, rounds repeated, medians.
+
+The runner is the measuring library's entry point, pytest or not: a request in, a QosResult
+of what was measured out. Judging it is judge.verdict's.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 
 from ..errors import MeasurementError
 from ..hosts.locks import path_lock
 from ..hosts.target import Target
-from ..judge.bounds import Bound, check_bounds
-from ..judge.metrics import format_metric
-from ..probes import Probe, run_probe
-from ..results import Measurement, QosResult, aggregate, check_label, prefixed
-from .flows import PROBE_START_ALLOWANCE, Concurrent, Pair, collect
-from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
-from .progress import Progress, Update, ignore_progress
-from .traffic import Traffic
+from ..results import Measurement, QosResult, aggregate
+from .iperf3 import Iperf3, Iperf3Server
+from .progress import Progress
+from .request import AnyRequest, FlowsRequest
+from .rounds import Pair, Round, flows_round, traffic_round
 
 # Measurements finished per (path, test) in this process: tells a wait for a sibling thread's
 # measurement (reported) from a wait for another test (the lock's ordinary job).
 _FINISHED: dict[tuple[str, str], int] = {}
 _FINISHED_LOCK = threading.Lock()
 PATH_WAIT_NOTED = 0.2  # s; a longer wait for the path lock is reported with the measurement
-LOAD_TAIL = 1.0  # the load outlives the measurement by this much, so it never ends inside it
 
 
 def _finished(key: tuple[str, str]) -> int:
@@ -37,21 +35,21 @@ def _finished(key: tuple[str, str]) -> int:
 
 
 @dataclass
-class _Turn:
+class Turn:
     """One measurement's turn on a path: how long it waited for its own test's other one."""
 
     waited: float = 0.0
 
 
 @contextlib.contextmanager
-def _path_turn(path: str, test_id: str) -> Iterator[_Turn]:
+def _path_turn(path: str, test_id: str) -> Iterator[Turn]:
     """Hold the path's lock; note a wait only when this test's own other measurement held it.
 
     The measurement counts as finished when the block ends, before the lock is freed.
     """
     key = (path, test_id)
     asked, done_before = time.monotonic(), _finished(key)
-    turn = _Turn()
+    turn = Turn()
     with path_lock(path):
         if _finished(key) > done_before:
             turn.waited = time.monotonic() - asked
@@ -62,14 +60,14 @@ def _path_turn(path: str, test_id: str) -> Iterator[_Turn]:
                 _FINISHED[key] = _FINISHED.get(key, 0) + 1
 
 
-def _annotate(measurements: list[Measurement], requires: str, label: str, waited: float) -> None:
+def _annotate(measurements: list[Measurement], requires: str, label: str, turn: Turn) -> None:
     """What every measurement of a run carries: what reproducing it needs, its label, its wait."""
     for measurement in measurements:
         measurement.requires = requires
         measurement.label = label or measurement.label
-        if waited >= PATH_WAIT_NOTED:
+        if turn.waited >= PATH_WAIT_NOTED:
             # Not concurrent with the test's other measurement that held the path: say so.
-            measurement.details["path_wait"] = round(waited, 3)
+            measurement.details["path_wait"] = round(turn.waited, 3)
 
 
 class Servers:
@@ -106,7 +104,7 @@ class Servers:
 
 
 class Runner:
-    """Runs test specs on one target; the library's entry point, pytest or not."""
+    """Measures requests on one target; servers it spawned live until close()."""
 
     def __init__(
         self,
@@ -149,188 +147,52 @@ class Runner:
             self._iperf3 = self._iperf3()
         return self._iperf3
 
-    def run(
-        self,
-        test_id: str,
-        *,
-        traffic: Traffic | None = None,
-        probe: Probe | None = None,
-        load: tuple[Traffic, ...] = (),
-        repeat: int = 1,
-        settle: float = 1.0,
-        expect: dict[str, Bound] | None = None,
-        baseline: dict[str, float] | None = None,
-        flows: Mapping[str, Traffic] | None = None,
-        probes: Mapping[str, Probe] | None = None,
-        duration: float = 1.0,
-        label: str = "",
-    ) -> QosResult:
-        """Measure `repeat` times, take medians, judge `expect`; errors propagate.
+    def run(self, test_id: str, request: AnyRequest) -> QosResult:
+        """Measure `request.repeat` times, holding the path each time; medians and spreads.
 
-        `flows` (named, concurrent, measured over one window of `duration` s after `settle`)
-        replace `traffic` and `load`; `probes` are named probes ('ef' → 'ef.latency.p99').
-        `label` names the measurements within their test ('wire' → 'wire.throughput').
+        Judging is the caller's (judge.verdict): the result holds what was measured, the
+        router's counters (the metrics the request wants) among it. Errors propagate.
         """
-        check_label(label)
-        named = {**({"": probe} if probe is not None else {}), **(probes or {})}
-        if flows and (traffic is not None or load):
-            raise MeasurementError("give named flows or traffic (with load), not both")
-        if traffic is None and not named and not flows:
-            raise MeasurementError("nothing to measure: give traffic, flows or a probe")
         result = QosResult(test=test_id)
-        servers = self.servers if traffic or load or flows else None
         runs: list[list[Measurement]] = []
-        loads: list[Measurement] = []
-        for _ in range(repeat):
-            # Two tests measuring one path at once would each see the other's traffic.
-            with _path_turn(self.target.name, test_id) as turn:
+        for _ in range(request.repeat):
+            with self.holding_path(test_id) as turn:
                 before = [observer.snapshot() for observer in self.target.observers]
-                if flows:
-                    assert servers is not None
-                    concurrent = Concurrent(self.iperf3, self.target, servers.get(len(flows)))
-                    measured, loads = concurrent.run(flows, named, settle, duration), []
-                    result.window = (settle, settle + duration)
-                else:
-                    measured, loads = self._once(test_id, servers, traffic, named, load, settle)
+                measured = self.measure(request, test_id)
                 for observer, snapshot in zip(self.target.observers, before, strict=True):
                     after = observer.snapshot()
-                    measured.append(observer.measurement(snapshot, after, list(expect or {})))
-            _annotate([*measured, *loads], self.target.requires, label, turn.waited)
-            runs.append(measured)
-            result.loads = loads
+                    measured.measured.append(observer.measurement(snapshot, after, request.wanted))
+            _annotate(
+                [*measured.measured, *measured.loads], self.target.requires, request.label, turn
+            )
+            runs.append(measured.measured)
+            result.loads, result.window = measured.loads, measured.window
         for index in range(len(runs[0])):
             merged, spread = aggregate([run[index] for run in runs])
             result.measurements.append(merged)
             result.spread.update(spread)
-        result.checks = check_bounds(result.metrics, expect or {}, baseline)
         return result
 
-    def _once(
-        self,
-        test_id: str,
-        servers: Servers | None,
-        traffic: Traffic | None,
-        probes: dict[str, Probe],
-        load: tuple[Traffic, ...],
-        settle: float,
-    ) -> tuple[list[Measurement], list[Measurement]]:
-        pairs = servers.get((1 if traffic else 0) + len(load)) if servers else []
-        measuring = _duration(traffic, probes.values())
-        # One worker per background flow (each waits for its client, retrying a busy server
-        # at once) and one per probe beside the measured flow.
-        pool = ThreadPoolExecutor(max_workers=len(load) + len(probes) + 1, thread_name_prefix="qos")
-        running: list[RunningFlow] = []
-        try:
-            for background in load:
-                pair = pairs[len(running) + bool(traffic)]
-                running.append(self._start_load(background, pair, settle + measuring))
-            waiting = [pool.submit(flow.document) for flow in running]
-            if load:
-                time.sleep(settle)
-            with self.progress.measuring(test_id, measuring) as update:
-                measured = self._measure(
-                    pool, traffic, probes, pairs[0] if traffic else None, update
-                )
-            span = _measured_span(measured, traffic, probes.values())
-            loads = [
-                _load_result(future, flow, index, span)
-                for index, (future, flow) in enumerate(zip(waiting, running, strict=True), 1)
-            ]
-        finally:
-            for flow in running:
-                flow.stop()  # ends a worker still waiting for its client
-            pool.shutdown(wait=True, cancel_futures=True)
-        return measured, loads
+    @contextlib.contextmanager
+    def holding_path(self, test_id: str) -> Iterator[Turn]:
+        """Measure the target's path alone while the block runs: the one place it is locked.
 
-    def _start_load(self, traffic: Traffic, pair: Pair, covering: float) -> RunningFlow:
-        """Start a background flow lasting `covering` s (+ a tail)."""
-        port, server = pair
-        seconds = max(traffic.duration, math.ceil(covering + LOAD_TAIL))
-        lasting = replace(traffic, duration=float(seconds))
-        return self.iperf3.start(
-            lasting,
-            self.target.host,
-            port,
-            endpoint=self.target.client,
-            server=server,
-            server_output=True,
+        Two tests measuring one path at once would each see the other's traffic.
+        """
+        with _path_turn(self.target.name, test_id) as turn:
+            yield turn
+
+    def measure(self, request: AnyRequest, progress_label: str = "") -> Round:
+        """One round of `request` (no repeats, no lock: the caller holds the path).
+
+        `progress_label` names the live progress line of the measured flow ('' shows none).
+        """
+        if isinstance(request, FlowsRequest):
+            pairs = self.servers.get(len(request.flows))
+            return flows_round(self.iperf3, self.target, pairs, request)
+        count = (1 if request.traffic else 0) + len(request.load)
+        pairs = self.servers.get(count) if count else []
+        shown = self.progress if progress_label else Progress(None)
+        return traffic_round(
+            self.iperf3, self.target, pairs, request, partial(shown.measuring, progress_label)
         )
-
-    def _measure(
-        self,
-        pool: ThreadPoolExecutor,
-        traffic: Traffic | None,
-        probes: dict[str, Probe],
-        pair: Pair | None,
-        update: Update,
-    ) -> list[Measurement]:
-        """The measured flow and/or probes; probes beside a flow or each other run at once."""
-        if not probes:
-            assert traffic is not None and pair is not None
-            return [self._flow(traffic, pair, update)]
-        if traffic is None and len(probes) == 1:
-            ((name, probe),) = probes.items()
-            return [prefixed(run_probe(probe, self.target), name)]
-        probing = {
-            name: pool.submit(run_probe, probe, self.target) for name, probe in probes.items()
-        }
-        measured = []
-        if traffic is not None:
-            assert pair is not None
-            measured.append(self._flow(traffic, pair, update))
-        for name, future in probing.items():
-            allowed = probes[name].timeout_total + PROBE_START_ALLOWANCE
-            what = f"the latency probe '{name}'" if name else "the latency probe"
-            measured.append(prefixed(collect(future, allowed, what), name))
-        return measured
-
-    def _flow(self, traffic: Traffic, pair: Pair, update: Update) -> Measurement:
-        port, server = pair
-
-        def on_interval(seconds: float, bits_per_second: float) -> None:
-            update(f"{format_metric('throughput', bits_per_second)} at {seconds:.0f} s")
-
-        return self.iperf3.run(
-            traffic,
-            self.target.host,
-            port,
-            endpoint=self.target.client,
-            server=server,
-            on_interval=None if update is ignore_progress else on_interval,
-        )
-
-
-def _load_result(
-    future: Future[dict[str, Any]], flow: RunningFlow, index: int, span: tuple[float, float]
-) -> Measurement:
-    """A background flow's measurement over the measured span; its failure names the flow."""
-    try:
-        document = collect(
-            future, flow.traffic.timeout + BUSY_RETRY_TIMEOUT, f"background load {index}"
-        )
-        # The load's own seconds that the measurement covered (both clocks are this host's).
-        return flow.measure(document, (span[0] - flow.started, span[1] - flow.started))
-    except MeasurementError as error:
-        raise MeasurementError(
-            f"background load {index} failed: {error}", error.command or flow.command
-        ) from None
-
-
-def _duration(traffic: Traffic | None, probes: Iterable[Probe]) -> float:
-    """How long the measured part lasts (for sizing the background load)."""
-    seconds = traffic.duration + traffic.omit if traffic else 0.0
-    for probe in probes:
-        # Until the last probe's reply (or its timeout): the load must cover all of it.
-        seconds = max(seconds, probe.send_time + probe.timeout)
-    return seconds
-
-
-def _measured_span(
-    measured: list[Measurement], traffic: Traffic | None, probes: Iterable[Probe]
-) -> tuple[float, float]:
-    """Wall-clock start and end of what was measured: the flow after its omit, or the probes."""
-    if traffic is not None:
-        start = measured[0].started + traffic.omit
-        return start, start + traffic.duration
-    start = min(m.started for m in measured)
-    return start, start + max(max(probe.send_time for probe in probes), 1.0)

@@ -1,29 +1,30 @@
-"""Methods on a real path: trials through iperf3 (and probes) on a Runner's target; QosResults."""
+"""Methods on a real path: each trial one round of the runner (measure.rounds); QosResults."""
 
 from __future__ import annotations
 
-import concurrent.futures
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ..errors import MeasurementError
-from ..hosts.locks import path_lock
-from ..judge.bounds import Bound, check_bounds
-from ..measure.flows import Concurrent
+from ..judge.bounds import Bound
+from ..measure.request import FlowsRequest, TrafficRequest
 from ..measure.runner import Runner
-from ..probes import run_probe
 from ..results import Measurement, QosResult
 from . import rfc2544, rfc6349, y1541, y1564
 from .spec import MethodSpec
 from .trial import Flow, Observed
 
-# Several services together (Y.1564's performance test) run as named flows over one window
-# (flows.py); this long a settle leaves their start-up out of it.
+# Several services together (Y.1564's performance test) run as named flows over one window;
+# this long a settle leaves their start-up out of it.
 CONCURRENT_SETTLE = 1.0
 
 
 class IperfTrial:
-    """A Trial measured for real: one flow with its probe, or named flows over one window."""
+    """A Trial measured for real: one flow with its probe, or named flows over one window.
+
+    Each trial is one round of the runner's; the caller holds the path (Runner.holding_path)
+    for as long as its trials belong together.
+    """
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
@@ -35,48 +36,35 @@ class IperfTrial:
         if len(flows) > 1:
             return self._concurrent(flows)
         flow = flows[0]
-        target = self.runner.target
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            running = None
-            if flow.traffic is not None:
-                port, server = self.runner.servers.get(1)[0]
-                running = pool.submit(
-                    self.runner.iperf3.run,
-                    flow.traffic,
-                    target.host,
-                    port,
-                    endpoint=target.client,
-                    server=server,
-                )
-            probing = pool.submit(run_probe, flow.probe, target) if flow.probe else None
-            return [
-                Observed(
-                    running.result() if running is not None else None,
-                    probing.result() if probing is not None else None,
-                )
-            ]
+        request = TrafficRequest(traffic=flow.traffic, probe=flow.probe, settle=0.0)
+        measured = self.runner.measure(request).measured
+        probed = [m for m in measured if m.tool.startswith("probe:")]
+        return [
+            Observed(
+                measured[0] if flow.traffic is not None else None,
+                probed[0] if probed else None,
+            )
+        ]
 
     def _concurrent(self, flows: Sequence[Flow]) -> list[Observed]:
         """Named flows (and their probes) over one window: the project's concurrent flows."""
         names = [flow.name or f"flow{index}" for index, flow in enumerate(flows)]
-        if len(set(names)) != len(names) or any(flow.traffic is None for flow in flows):
+        traffic = {
+            name: flow.traffic for name, flow in zip(names, flows, strict=True) if flow.traffic
+        }
+        if len(set(names)) != len(names) or len(traffic) != len(flows):
             raise MeasurementError("concurrent trial flows need distinct names and traffic")
-        traffic = {name: flow.traffic for name, flow in zip(names, flows, strict=True)}
         probes = {
             name: flow.probe
             for name, flow in zip(names, flows, strict=True)
             if flow.probe is not None
         }
-        duration = max(t.duration for t in traffic.values() if t is not None)
-        pairs = self.runner.servers.get(len(flows))
-        measured = Concurrent(self.runner.iperf3, self.runner.target, pairs).run(
-            {name: t for name, t in traffic.items() if t is not None},
-            probes,
-            settle=CONCURRENT_SETTLE,
-            duration=duration,
+        duration = max(t.duration for t in traffic.values())
+        request = FlowsRequest(
+            probes=probes, settle=CONCURRENT_SETTLE, flows=traffic, duration=duration
         )
         by_name: dict[tuple[str, bool], Measurement] = {}
-        for measurement in measured:
+        for measurement in self.runner.measure(request).measured:
             name = str(measurement.details.get("name", ""))
             by_name[(name, measurement.tool.startswith("probe:"))] = _unprefixed(
                 measurement, name, duration
@@ -93,19 +81,16 @@ def _unprefixed(measurement: Measurement, name: str, window: float) -> Measureme
     return replace(measurement, metrics=plain, details=details)
 
 
-def run_method(
-    method: MethodSpec,
-    runner: Runner,
-    test_id: str,
-    expect: dict[str, Bound] | None = None,
-    baseline: dict[str, float] | None = None,
-) -> QosResult:
-    """Run one method test on the runner's target; its own checks, then `expect`'s."""
+def run_method(method: MethodSpec, runner: Runner, test_id: str) -> QosResult:
+    """Run one method test on the runner's target; the result carries the method's checks.
+
+    The test's own bounds and its baseline are judged afterwards (judge.verdict.judge).
+    """
     trial = IperfTrial(runner)
     ipv6 = ":" in runner.target.host
     extra: list[Measurement] = []
     # One method is one measurement of the path: no other test may share it meanwhile.
-    with path_lock(runner.target.name):
+    with runner.holding_path(test_id):
         if isinstance(method, rfc2544.Rfc2544):
             outcome = rfc2544.run(method, trial, ipv6=ipv6)
         elif isinstance(method, rfc6349.Rfc6349):
@@ -115,17 +100,14 @@ def run_method(
             outcome = y1564.run(method, trial, ipv6=ipv6)
     outcome.details["trials_run"] = trial.count
     result = QosResult(test=test_id, measurements=[outcome.measurement(), *extra])
-    result.checks = outcome.checks + check_bounds(result.metrics, expect or {}, baseline)
+    result.checks = list(outcome.checks)
     return result
 
 
-def add_y1541(
-    result: QosResult, expect: dict[str, Bound], baseline: dict[str, float] | None = None
-) -> None:
-    """Derive y1541.* from the result's probe and judge `expect` again (a preset's bounds)."""
+def derive_y1541(result: QosResult, expect: Mapping[str, Bound]) -> None:
+    """y1541.* derived from the result's probe when a bound reads them (a preset's bounds)."""
     if not any(name in y1541.METRICS for name in expect):
         return
     for measurement in result.measurements:
         if measurement.tool.startswith("probe:"):
             measurement.metrics.update(y1541.derive(measurement))
-    result.checks = check_bounds(result.metrics, expect, baseline)

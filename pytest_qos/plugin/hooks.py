@@ -17,6 +17,7 @@ import pytest
 from ..errors import InputError, QosError
 from ..hosts.ssh import MUX
 from ..judge.thresholds import parse_compare_fail
+from ..judge.verdict import Baseline
 from ..lab.wan import wan_emulations
 from ..measure.progress import Progress
 from ..report import junit, matrix, terminal
@@ -24,7 +25,6 @@ from ..report.html import QosHtmlExtras, html_report_requested
 from ..report.markdown import append_step_summary, render_markdown, write_markdown
 from ..report.plots import write_plots
 from ..results import QosResult
-from ..scenario.run import Baseline
 from ..scenario.sites import PAIR_WORD
 from ..store import document as json_report
 from ..store.baselines import (

@@ -9,10 +9,10 @@ import pytest
 
 from ..errors import QosError, ToolMissingError
 from ..judge.compare import Comparison
+from ..judge.verdict import Baseline
 from ..measure.iperf3 import Iperf3
 from ..measure.progress import Progress
 from ..results import QosResult
-from ..scenario.run import Baseline
 from ..store.baselines import DEFAULT_DIRECTORY
 
 QOS_MARKER = "qos"

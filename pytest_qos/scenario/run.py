@@ -6,44 +6,17 @@ script, a notebook or another test runner can call it the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from ..hosts.target import Target
-from ..judge.compare import Thresholds, compare, regression_checks
+from ..judge.verdict import Baseline, judge
 from ..measure.iperf3 import Iperf3
 from ..measure.progress import Progress
+from ..measure.request import AnyRequest, FlowsRequest, TrafficRequest
 from ..measure.runner import Runner
-from ..methods.execute import add_y1541, run_method
+from ..methods.execute import derive_y1541, run_method
 from ..results import QosResult
 from .reader import TestSpec
-
-
-@dataclass
-class Baseline:
-    """A stored run to compare with (--qos-compare) and how far each metric may move."""
-
-    results: Mapping[str, QosResult]
-    thresholds: Thresholds = field(default_factory=dict)
-
-    def attach(self, result: QosResult, own: Thresholds | None = None) -> None:
-        """Attach `result`'s comparison with its stored run (reported, not judged).
-
-        `own` are the test's own thresholds (its `compare:`), winning over the run's.
-        """
-        thresholds = {**self.thresholds, **(own or {})}
-        result.comparison = compare(result, self.results.get(result.test), thresholds)
-
-    def judge(self, result: QosResult, own: Thresholds | None = None) -> None:
-        """Attach the comparison and add a check per thresholded metric (these can fail)."""
-        self.attach(result, own)
-        assert result.comparison is not None
-        result.checks += regression_checks(result.comparison)
-
-    def metrics(self, test_id: str) -> dict[str, float] | None:
-        """The stored metrics of a test, for bounds such as '>= 95% of baseline'."""
-        stored = self.results.get(test_id)
-        return stored.metrics if stored is not None else None
 
 
 def run_test(
@@ -57,26 +30,32 @@ def run_test(
 ) -> QosResult:
     """Measure `spec` across `target`, judge its bounds and the baseline; tool errors raise."""
     test = test_id or spec.name
-    runner = Runner(iperf3, target, progress)
-    stored = baseline.metrics(test) if baseline is not None else None
-    with runner:
+    with Runner(iperf3, target, progress) as runner:
         if spec.method is not None:
-            result = run_method(spec.method, runner, test, spec.expect, stored)
+            result = run_method(spec.method, runner, test)
         else:
-            result = runner.run(
-                test,
-                traffic=spec.traffic,
-                probe=spec.probe,
-                load=spec.load,
-                repeat=spec.repeat,
-                settle=spec.settle,
-                expect=spec.expect,
-                flows=spec.flows,
-                probes=spec.probes,
-                duration=spec.duration,
-                baseline=stored,
-            )
-            add_y1541(result, spec.expect, stored)
-    if baseline is not None:
-        baseline.judge(result, spec.compare)
-    return result
+            result = runner.run(test, _request(spec))
+            derive_y1541(result, spec.expect)
+    return judge(result, spec.expect, baseline, spec.compare)
+
+
+def _request(spec: TestSpec) -> AnyRequest:
+    if spec.flows:
+        return FlowsRequest(
+            probe=spec.probe,
+            probes=spec.probes,
+            settle=spec.settle,
+            repeat=spec.repeat,
+            wanted=tuple(spec.expect),
+            flows=spec.flows,
+            duration=spec.duration,
+        )
+    return TrafficRequest(
+        probe=spec.probe,
+        probes=spec.probes,
+        settle=spec.settle,
+        repeat=spec.repeat,
+        wanted=tuple(spec.expect),
+        traffic=spec.traffic,
+        load=spec.load,
+    )

@@ -1,0 +1,59 @@
+"""A test's verdict: its bounds judged on what it measured, and its baseline comparison.
+
+Pure functions over results, called the same way by a scenario test (scenario.run), a Python
+test's `qos_check` (the pytest layer) and any script: nothing here measures or writes files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..results import QosResult
+from .bounds import Bound, check_bounds
+from .compare import Thresholds, compare, regression_checks
+
+
+@dataclass
+class Baseline:
+    """A stored run to compare with (--qos-compare) and how far each metric may move."""
+
+    results: Mapping[str, QosResult]
+    thresholds: Thresholds = field(default_factory=dict)
+
+    def attach(self, result: QosResult, own: Thresholds | None = None) -> None:
+        """Attach `result`'s comparison with its stored run (reported, not judged).
+
+        `own` are the test's own thresholds (its `compare:`), winning over the run's.
+        """
+        thresholds = {**self.thresholds, **(own or {})}
+        result.comparison = compare(result, self.results.get(result.test), thresholds)
+
+    def judge(self, result: QosResult, own: Thresholds | None = None) -> None:
+        """Attach the comparison and add a check per thresholded metric (these can fail)."""
+        self.attach(result, own)
+        assert result.comparison is not None
+        result.checks += regression_checks(result.comparison)
+
+    def metrics(self, test_id: str) -> dict[str, float] | None:
+        """The stored metrics of a test, for bounds such as '>= 95% of baseline'."""
+        stored = self.results.get(test_id)
+        return stored.metrics if stored is not None else None
+
+
+def judge(
+    result: QosResult,
+    expect: Mapping[str, Bound],
+    baseline: Baseline | None = None,
+    thresholds: Thresholds | None = None,
+) -> QosResult:
+    """Judge `expect` on the result's metrics, then its baseline; the checks join the result's.
+
+    A bound relative to the baseline ('>= 95% of baseline') reads the stored run's value;
+    `thresholds` are the test's own (its `compare:`), over the run's --qos-compare-fail.
+    """
+    stored = baseline.metrics(result.test) if baseline is not None else None
+    result.checks += check_bounds(result.metrics, dict(expect), stored)
+    if baseline is not None:
+        baseline.judge(result, thresholds)
+    return result

@@ -1,0 +1,71 @@
+"""What one test asks the runner to measure: one request object, one type per kind of test.
+
+A `TrafficRequest` is one measured iperf3 flow and/or latency probes, with background load
+started `settle` s before them; a `FlowsRequest` is named flows started together and measured,
+with its probes, over one window. Both say how often to repeat, which probes run beside the
+flows, and which metrics the test's bounds will read (the router's counters are read only
+when wanted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import MeasurementError
+from ..probes import Probe
+from ..results import check_label
+from .traffic import Traffic
+
+DEFAULT_SETTLE = 1.0  # s between starting the load (or the flows) and measuring
+
+
+@dataclass(frozen=True)
+class Request:
+    """What every request says: probes beside the flows, settle, repeats, names."""
+
+    probe: Probe | None = None  # the test's one unnamed probe: 'latency.p99'
+    probes: Mapping[str, Probe] = field(default_factory=dict)  # named: 'ef.latency.p99'
+    settle: float = DEFAULT_SETTLE
+    repeat: int = 1  # measured this often; each metric's median is reported, and its spread
+    wanted: tuple[str, ...] = ()  # metrics the bounds read (e.g. router counters)
+    label: str = ""  # names the measurements in their test: 'wire' → 'wire.throughput'
+
+    def __post_init__(self) -> None:
+        check_label(self.label)
+
+    @property
+    def named_probes(self) -> dict[str, Probe]:
+        """Every probe by the name its metrics carry ('' for the unnamed one)."""
+        return {**({"": self.probe} if self.probe is not None else {}), **self.probes}
+
+
+@dataclass(frozen=True)
+class TrafficRequest(Request):
+    """One measured iperf3 flow and/or probes; `load` runs in the background from `settle` s
+    before them until after them."""
+
+    traffic: Traffic | None = None
+    load: tuple[Traffic, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.traffic is None and not self.named_probes:
+            raise MeasurementError("nothing to measure: give traffic, flows or a probe")
+
+
+@dataclass(frozen=True)
+class FlowsRequest(Request):
+    """Named flows started together and measured, with the probes, over one window of
+    `duration` s that begins `settle` s after their start ('video' → 'video.throughput')."""
+
+    flows: Mapping[str, Traffic] = field(default_factory=dict)
+    duration: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.flows:
+            raise MeasurementError("nothing to measure: a flows request names at least one flow")
+
+
+AnyRequest = TrafficRequest | FlowsRequest
