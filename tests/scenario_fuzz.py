@@ -15,7 +15,9 @@ from pathlib import Path
 from pytest_qos.errors import ScenarioError
 from pytest_qos.judge.metrics import lookup
 from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.traffic import Traffic
 from pytest_qos.scenario.reader import Scenario, parse_scenario
+from pytest_qos.scenario.spec import AnyTest, FlowsTest, TrafficTest
 
 # Keys that are different text but one key once YAML reads them (the merge the issue found).
 EQUAL_KEYS = [
@@ -288,12 +290,21 @@ def _unquoted(name: str) -> str:
     return name[1:-1] if name[:1] in "'\"" else name
 
 
+def _flows_of(spec: AnyTest) -> list[Traffic | None]:
+    """Every iperf3 flow a test runs: its named flows, or its measured flow and its load."""
+    if isinstance(spec, FlowsTest):
+        return list(spec.request.flows.values())
+    if isinstance(spec, TrafficTest):
+        return [spec.request.traffic, *spec.request.load]
+    return []
+
+
 def _use(scenario: Scenario) -> None:
     """What later stages do with a scenario: argv, bound texts, limits (must not raise)."""
     tool = Iperf3.__new__(Iperf3)
     tool.path = "iperf3"
     for spec in scenario.tests:
-        for traffic in (spec.traffic, *spec.load):
+        for traffic in _flows_of(spec):
             if traffic is not None:
                 argv = tool.command(traffic, "127.0.0.1", 5201)
                 assert all("inf" not in arg.lower() and "nan" not in arg for arg in argv[1:]), argv

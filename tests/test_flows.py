@@ -23,6 +23,7 @@ from pytest_qos.measure.traffic import TRAFFIC_KEYS, Traffic
 from pytest_qos.measure.windows import window_metrics, window_total
 from pytest_qos.results import Measurement, QosResult
 from pytest_qos.scenario.reader import WINDOW_KEYS, load_scenario
+from pytest_qos.scenario.spec import FlowsTest, TrafficTest
 
 MIX = """\
 tests:
@@ -49,12 +50,14 @@ def test_flows_test_parses_names_window_and_prefixed_bounds(tmp_path: Path) -> N
     path = tmp_path / "mix.yaml"
     path.write_text(MIX)
     (spec,) = load_scenario(path).tests
-    assert list(spec.flows) == ["voice", "video", "bulk"]
-    assert spec.flows["video"] == Traffic.from_options(
+    assert isinstance(spec, FlowsTest)  # not a traffic test: no measured flow of its own
+    request = spec.request
+    assert list(request.flows) == ["voice", "video", "bulk"]
+    assert request.flows["video"] == Traffic.from_options(
         {"protocol": "udp", "bitrate": "12 Mbit/s", "dscp": "AF41"}
     )
-    assert (spec.duration, spec.settle) == (5.0, 2.0)
-    assert spec.traffic is None and spec.probe is not None
+    assert (request.duration, request.settle) == (5.0, 2.0)
+    assert request.probe is not None
     assert set(spec.expect) == {"voice.loss", "video.throughput", "bulk.throughput", "latency.p99"}
 
 
@@ -66,7 +69,8 @@ def test_named_probes_parse(tmp_path: Path) -> None:
         "      be.latency.p50: '< 1 s'\n"
     )
     (spec,) = load_scenario(path).tests
-    assert set(spec.probes) == {"ef", "be"} and spec.probes["ef"].dscp == 46
+    assert isinstance(spec, TrafficTest)
+    assert set(spec.request.probes) == {"ef", "be"} and spec.request.probes["ef"].dscp == 46
 
 
 FLOW_ERRORS = [

@@ -11,6 +11,7 @@ import pytest
 from conftest import ScenarioWriter
 from pytest_qos.errors import ScenarioError
 from pytest_qos.scenario.reader import load_scenario
+from pytest_qos.scenario.spec import TrafficTest
 
 GOOD_TEST = """\
 tests:
@@ -289,14 +290,17 @@ def test_good_scenario_applies_defaults_and_parses_bounds(tmp_path: Path) -> Non
     )
     scenario = load_scenario(path)
     voice, bulk = scenario.tests
+    assert isinstance(voice, TrafficTest) and isinstance(bulk, TrafficTest)
     assert scenario.target.ports == (5201, 5202, 5203, 5204)
-    assert voice.traffic is not None and voice.traffic.duration == 2.0
-    assert voice.traffic.dscp == 46 and voice.traffic.bitrate == 64_000
-    assert voice.repeat == 3 and bulk.repeat == 2
+    traffic = voice.request.traffic
+    assert traffic is not None and traffic.duration == 2.0
+    assert traffic.dscp == 46 and traffic.bitrate == 64_000
+    assert voice.request.repeat == 3 and bulk.request.repeat == 2
     assert voice.expect["throughput"].judge(64_000)
     assert not voice.expect["loss"].judge(0.6)
     assert voice.line == 5 and bulk.line == 11
-    assert bulk.load[0].congestion == "cubic" and bulk.load[0].duration == 2.0
+    load = bulk.request.load
+    assert load[0].congestion == "cubic" and load[0].duration == 2.0
     assert bulk.expect["throughput"].of_baseline
 
 
@@ -339,7 +343,7 @@ def test_schema_names_exactly_the_keys_the_parser_accepts() -> None:
     from pytest_qos.measure.traffic import TRAFFIC_KEYS
     from pytest_qos.probes.spec import PROBE_KEYS
     from pytest_qos.probes.spec import TARGET_KEYS as PROBE_TARGET_KEYS
-    from pytest_qos.scenario import reader as scenario
+    from pytest_qos.scenario import reader, sections, testkinds
 
     schema_path = Path(__file__).parents[1] / "pytest_qos" / "scenario" / "scenario.schema.json"
     schema = json.loads(schema_path.read_text())
@@ -347,11 +351,11 @@ def test_schema_names_exactly_the_keys_the_parser_accepts() -> None:
     test = top["tests"]["additionalProperties"]["properties"]
     target = next(choice for choice in top["target"]["oneOf"] if "properties" in choice)
     probe = schema["$defs"]["probe"]["properties"]
-    assert set(top) == set(scenario.TOP_KEYS)
-    assert set(test) == set(scenario.TEST_KEYS)
-    assert set(top["defaults"]["properties"]) == set(scenario.DEFAULT_KEYS)
-    assert set(target["properties"]) == set(scenario.TARGET_KEYS)
-    assert set(top["lab"]["properties"]) == set(scenario.LAB_KEYS)
+    assert set(top) == set(reader.TOP_KEYS)
+    assert set(test) == set(testkinds.TEST_KEYS)
+    assert set(top["defaults"]["properties"]) == set(sections.DEFAULT_KEYS)
+    assert set(target["properties"]) == set(sections.TARGET_KEYS)
+    assert set(top["lab"]["properties"]) == set(sections.LAB_KEYS)
     assert set(schema["$defs"]["traffic"]["properties"]) == set(TRAFFIC_KEYS)
     assert set(probe) == set(PROBE_KEYS)
     assert set(probe["target"]["properties"]) == set(PROBE_TARGET_KEYS)

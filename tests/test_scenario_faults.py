@@ -43,7 +43,8 @@ def test_alias_bomb_is_refused_quickly_with_one_line() -> None:
 
 def test_a_few_aliases_still_work() -> None:
     text = "defaults: &d {duration: 2 s}\ntests:\n  a: {traffic: *d}\n  b: {traffic: *d}\n"
-    assert [spec.traffic.duration for spec in parse_scenario(text, Path("s.yaml")).tests] == [
+    tests = parse_scenario(text, Path("s.yaml")).tests
+    assert [spec.request.traffic.duration for spec in tests] == [
         2.0,
         2.0,
     ]

@@ -20,8 +20,9 @@ from ..lab.sitelab import SiteLab, sites_unavailable_reason
 from ..report import terminal
 from ..results import QosResult
 from ..scenario import sites
-from ..scenario.reader import Scenario, TestSpec, load_scenario
+from ..scenario.reader import load_scenario
 from ..scenario.run import run_test
+from ..scenario.spec import AnyTest, Scenario
 from .session import QOS_MARKER, RESULT_KEY, qos_session
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -206,7 +207,7 @@ class ScenarioItem(pytest.Item):
     def __init__(
         self,
         *,
-        spec: TestSpec,
+        spec: AnyTest,
         pair: tuple[str, str] | None = None,
         family: int = 4,
         **kwargs: Any,
@@ -228,11 +229,8 @@ class ScenarioItem(pytest.Item):
         if parent.setup_error is not None:
             raise parent.setup_error
         target = parent.pair_target(self.pair) if self.pair else parent.target_for(self.family)
-        # Throughput holds both hosts alone; probes share them (perfSONAR's classes).
-        spec = self.spec
-        exclusive = spec.traffic is not None or bool(spec.load or spec.flows or spec.method)
         try:
-            with host_locks(list(self.pair or ()), exclusive):
+            with host_locks(list(self.pair or ()), self.spec.holds_hosts_alone):
                 result = run_test(
                     self.spec,
                     target,

@@ -12,15 +12,14 @@ from ..hosts.target import Target
 from ..judge.verdict import Baseline, judge
 from ..measure.iperf3 import Iperf3
 from ..measure.progress import Progress
-from ..measure.request import AnyRequest, FlowsRequest, TrafficRequest
 from ..measure.runner import Runner
 from ..methods.execute import derive_y1541, run_method
 from ..results import QosResult
-from .reader import TestSpec
+from .spec import AnyTest, MethodTest
 
 
 def run_test(
-    spec: TestSpec,
+    spec: AnyTest,
     target: Target,
     *,
     test_id: str | None = None,
@@ -31,31 +30,9 @@ def run_test(
     """Measure `spec` across `target`, judge its bounds and the baseline; tool errors raise."""
     test = test_id or spec.name
     with Runner(iperf3, target, progress) as runner:
-        if spec.method is not None:
+        if isinstance(spec, MethodTest):
             result = run_method(spec.method, runner, test)
         else:
-            result = runner.run(test, _request(spec))
+            result = runner.run(test, spec.request)
             derive_y1541(result, spec.expect)
     return judge(result, spec.expect, baseline, spec.compare)
-
-
-def _request(spec: TestSpec) -> AnyRequest:
-    if spec.flows:
-        return FlowsRequest(
-            probe=spec.probe,
-            probes=spec.probes,
-            settle=spec.settle,
-            repeat=spec.repeat,
-            wanted=tuple(spec.expect),
-            flows=spec.flows,
-            duration=spec.duration,
-        )
-    return TrafficRequest(
-        probe=spec.probe,
-        probes=spec.probes,
-        settle=spec.settle,
-        repeat=spec.repeat,
-        wanted=tuple(spec.expect),
-        traffic=spec.traffic,
-        load=spec.load,
-    )

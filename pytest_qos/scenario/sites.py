@@ -10,7 +10,7 @@ from ..errors import ScenarioError, did_you_mean
 from ..hosts.endpoints import Local
 from ..hosts.target import Target
 from ..hosts.testbed import HostSpec, Testbed
-from .reader import HostRef, MeshSpec, Scenario, TestSpec
+from .spec import AnyTest, HostRef, MeshSpec, Scenario
 
 PAIR_WORD = "-to-"  # what `->` in a -k expression becomes; mesh items carry "A-to-B"
 HERE = "here"  # `from` when a path does not name one: this machine
@@ -80,9 +80,7 @@ def mesh_pairs(mesh: MeshSpec, testbed: Testbed, scenario: Scenario) -> list[Pai
     return [(a, b) for a in dict.fromkeys(sources) for b in dict.fromkeys(sinks) if a != b]
 
 
-def plan(
-    scenario: Scenario, testbed: Testbed | None
-) -> Iterator[tuple[TestSpec, Pair | None, str]]:
+def plan(scenario: Scenario, testbed: Testbed | None) -> Iterator[tuple[AnyTest, Pair | None, str]]:
     """(spec, pair, item name) of every item the file makes."""
     if not uses_sites(scenario):
         for spec in scenario.tests:
