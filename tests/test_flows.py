@@ -16,13 +16,14 @@ from pytest_qos.hosts.target import remote_target
 from pytest_qos.judge.compare import compare
 from pytest_qos.judge.metrics import lookup, split_name
 from pytest_qos.judge.thresholds import Threshold, parse_compare_fail
+from pytest_qos.measure.client import Iperf3Client
 from pytest_qos.measure.iperf3 import Iperf3, parse_result
-from pytest_qos.measure.request import FlowsRequest
+from pytest_qos.measure.request import WINDOW_KEYS, FlowsRequest
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import TRAFFIC_KEYS, Traffic
 from pytest_qos.measure.windows import window_metrics, window_total
 from pytest_qos.results import Measurement, QosResult
-from pytest_qos.scenario.reader import WINDOW_KEYS, load_scenario
+from pytest_qos.scenario.reader import load_scenario
 from pytest_qos.scenario.spec import FlowsTest, TrafficTest
 
 MIX = """\
@@ -450,8 +451,35 @@ def test_run_flows_refuses_a_flow_named_like_a_metric(pytester: pytest.Pytester)
         def test_bad(iperf3):
             with pytest.raises(InputError, match="flow name 'loss'"):
                 iperf3.run_flows({"loss": {"protocol": "udp"}}, duration="1 s")
-            with pytest.raises(InputError, match="all flows share one window"):
+            with pytest.raises(InputError, match="all flows share the test's window"):
                 iperf3.run_flows({"v": {"duration": "2 s"}})
         """
     )
     pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+NAMING_CASES = [
+    ("flows", "loss", {"protocol": "udp"}),  # a metric's word
+    ("flows", "a.b", {"protocol": "udp"}),  # '.' separates the name from the metric
+    ("flows", "v", {"protocol": "udp", "duration": "2 s"}),  # the window is the test's
+    ("probes", "voice", {"kind": "udp"}),  # already a flow's name
+    ("probes", "ef", {"kind": "udp", "count": 10}),  # a probe sends over the window
+]
+
+
+@pytest.mark.parametrize(("section", "name", "options"), NAMING_CASES)
+def test_naming_rules_are_one_rule_for_yaml_and_python(
+    tmp_path: Path, section: str, name: str, options: dict[str, Any]
+) -> None:
+    """The same name or option fails in a scenario and in run_flows with the same message."""
+    flows = {"voice": {"protocol": "udp"}, **({name: options} if section == "flows" else {})}
+    probes = {name: options} if section == "probes" else None
+    client = Iperf3Client(Iperf3, remote_target("127.0.0.1", [30011]), lambda result: None)
+    with pytest.raises(InputError) as python:
+        client.run_flows(flows, probes=probes)
+    path = tmp_path / "names.yaml"
+    test = {"flows": flows, **({"probes": probes} if probes else {})}
+    path.write_text(json.dumps({"tests": {"t": test}}))  # JSON is YAML
+    with pytest.raises(ScenarioError) as scenario:
+        load_scenario(path)
+    assert scenario.value.message == python.value.message

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError
 from ..hosts.target import Target, remote_target
-from ..judge.metrics import reserved_names
 from ..probes import Probe
 from ..results import Measurement, QosResult, combine
 from ..units import Kind, parse
 from .iperf3 import Iperf3
 from .progress import Progress
-from .request import AnyRequest, FlowsRequest, TrafficRequest
+from .request import AnyRequest, FlowsRequest, TrafficRequest, check_name, check_window_keys
 from .runner import Runner
 from .traffic import Traffic
 
@@ -121,12 +119,10 @@ class Iperf3Client(_PathClient):
             raise InputError("run_flows needs at least one named flow, e.g. {'video': {...}}")
         parsed = {name: _named_flow(name, options) for name, options in flows.items()}
         named_probes = {
-            name: Probe.from_options(options) for name, options in (probes or {}).items()
+            name: _named_probe(options, name, parsed) for name, options in (probes or {}).items()
         }
-        for name in named_probes:
-            _check_name(name, "probe")
         request = FlowsRequest(
-            probe=Probe.from_options(probe) if probe is not None else None,
+            probe=_named_probe(probe, "", {}) if probe is not None else None,
             probes=named_probes,
             settle=_seconds(settle),
             flows=parsed,
@@ -139,24 +135,20 @@ class Iperf3Client(_PathClient):
         return combined
 
 
-def _check_name(name: str, what: str) -> None:
-    """A flow's or probe's name as a scenario allows it (no '.', not a metric's word)."""
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or name in reserved_names():
-        raise InputError(
-            f"{what} name '{name}' must use letters, digits, '-' and '_' and not be a metric's "
-            f"name (e.g. '{name.replace('.', '-')}-{what}')"
-        )
-
-
 def _named_flow(name: str, options: Mapping[str, Any]) -> Traffic:
-    _check_name(name, "flow")
-    for key in ("duration", "omit"):
-        if key in options:
-            raise InputError(
-                f"flow '{name}': all flows share one window; give run_flows(duration=...), "
-                f"not '{key}' per flow"
-            )
+    """A named flow's traffic, under the rules a scenario's `flows:` follows."""
+    check_name(name, "flow")
+    check_window_keys("flow", options, name)
     return Traffic.from_options(options)
+
+
+def _named_probe(options: Mapping[str, Any], name: str, flows: Collection[str]) -> Probe:
+    """A probe beside named flows (`name` '' for the unnamed one): it sends over their window."""
+    if name:
+        check_name(name, "probe", flows)
+    probe = Probe.from_options(options)  # options are a mapping of probe keys, or an error
+    check_window_keys("probe", options, name)
+    return probe
 
 
 class LatencyProbe(_PathClient):

@@ -9,15 +9,64 @@ when wanted).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..errors import MeasurementError
+from ..errors import InputError, MeasurementError
+from ..judge.metrics import reserved_names
 from ..probes import Probe
 from ..results import check_label
 from .traffic import Traffic
 
 DEFAULT_SETTLE = 1.0  # s between starting the load (or the flows) and measuring
+# Set by the test for all its named flows (their window), never by one flow or probe.
+WINDOW_KEYS = ("duration", "omit")
+PROBE_WINDOW_KEYS = ("duration", "count")
+_ENTRY_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a test name without '.': it separates the metric
+
+
+def check_name(name: str, what: str, taken: Collection[str] = ()) -> None:
+    """A named flow's or probe's name, from YAML or Python alike; InputError keyed by it.
+
+    Letters, digits, '-' and '_' ('.' separates it from the metric: 'video.throughput'),
+    not a metric's own word (`loss.…` would be ambiguous), not one of `taken`.
+    """
+    if not _ENTRY_NAME.fullmatch(name):
+        raise InputError(
+            f"{what} name {name!r} may use only letters, digits, '-' and '_' "
+            "('.' separates it from the metric, as in 'video.throughput')",
+            key=name,
+        )
+    if name in reserved_names():
+        raise InputError(
+            f"{what} name '{name}' is also a metric's name, so '{name}.…' would be "
+            f"ambiguous; call it e.g. '{name}-{what}'",
+            key=name,
+        )
+    if name in taken:
+        raise InputError(f"'{name}' already names a flow; names must differ", key=name)
+
+
+def check_window_keys(what: str, options: Mapping[str, Any], name: str = "") -> None:
+    """A flow (`name`) or a probe beside named flows sets nothing of the test's window."""
+    keys = WINDOW_KEYS if what == "flow" else PROBE_WINDOW_KEYS
+    for key in keys:
+        if key not in options:
+            continue
+        where = f"{name}.{key}" if name else key
+        if what == "flow":
+            raise InputError(
+                f"all flows share the test's window: set 'duration:' (and 'settle:') "
+                f"on the test, not '{key}' on flow '{name}'",
+                key=where,
+            )
+        raise InputError(
+            f"a probe beside 'flows:' sends over the test's window; remove '{key}' "
+            "and set the test's 'duration:'",
+            key=where,
+        )
 
 
 @dataclass(frozen=True)

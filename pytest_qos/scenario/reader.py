@@ -14,12 +14,12 @@ from ..yamldoc import LocatedYaml
 from .section import Section
 from .sections import DefaultsReader, LabReader, PlacesReader, TargetReader
 from .spec import AnyTest, Scenario
-from .testkinds import WINDOW_KEYS, read_test
+from .testkinds import read_test
 
 TOP_KEYS = ("description", "target", "defaults", "lab", "path", "mesh", "tests")
 _FLAT = "a scenario nests a few levels (tests: name: traffic: key: value)"
 
-__all__ = ["TOP_KEYS", "WINDOW_KEYS", "Scenario", "load_scenario", "parse_scenario"]
+__all__ = ["TOP_KEYS", "Scenario", "load_scenario", "parse_scenario"]
 
 
 def load_scenario(path: Path) -> Scenario:

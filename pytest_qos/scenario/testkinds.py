@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from ..errors import did_you_mean
 from ..judge.bounds import Bound, parse_expectations
-from ..judge.metrics import reserved_names, split_name, unmeasurable
+from ..judge.metrics import split_name, unmeasurable
 from ..judge.thresholds import Threshold, parse_compare_block
-from ..measure.request import DEFAULT_SETTLE, FlowsRequest, TrafficRequest
+from ..measure.request import (
+    DEFAULT_SETTLE,
+    WINDOW_KEYS,
+    FlowsRequest,
+    TrafficRequest,
+    check_name,
+    check_window_keys,
+)
 from ..measure.traffic import TRAFFIC_KEYS, Traffic
 from ..methods.spec import FAMILIES, METHOD_KEYS, measures, parse_method
 from ..methods.y1541 import expand as expand_y1541
@@ -45,11 +53,7 @@ TEST_KEYS = (
 MEASURED_KEYS = ("traffic", "flows", "probe", "probes")  # a test without a method needs one
 # None of these may stand beside a method key: a method runs its own flows.
 FLOW_KEYS = ("traffic", "flows", "probe", "probes", "load", "duration", "repeat", "settle")
-# Set by the test for all its flows (the window), not by each flow.
-WINDOW_KEYS = ("duration", "omit")
-PROBE_WINDOW_KEYS = ("duration", "count")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_FLOW_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a test name without '.': it separates the metric
 # Keys that cannot go together in one test, each pair with what to write instead.
 _EXCLUSIVE = (
     ("flows", "traffic", "name the measured flow under 'flows:' instead of 'traffic:'"),
@@ -193,13 +197,7 @@ class MeasuredReader(TestReader):
         """`probe:` — a latency probe's options (in a flows test it sends over the window)."""
         data = self.mapping(value, path, "'probe'")
         if windowed:
-            for key in PROBE_WINDOW_KEYS:
-                if key in data:
-                    raise self.error(
-                        (*path, key),
-                        f"a probe beside 'flows:' sends over the test's window; remove '{key}' "
-                        "and set the test's 'duration:'",
-                    )
+            self.guard(path, partial(check_window_keys, "probe", data))
         return self.guard(path, lambda: Probe.from_options(data))
 
     def probes(
@@ -212,27 +210,9 @@ class MeasuredReader(TestReader):
             return probe, {}
         named: dict[str, Probe] = {}
         for name, options in self.named(data["probes"], (*path, "probes"), "probe").items():
-            self.entry_name(name, (*path, "probes"), "probe", set(flows))
+            self.guard((*path, "probes"), partial(check_name, name, "probe", set(flows)))
             named[name] = self.probe(options, (*path, "probes", name), windowed)
         return probe, named
-
-    def entry_name(self, name: str, path: KeyPath, what: str, taken: set[str]) -> None:
-        """A flow's or probe's name: test-name characters without '.', not a metric's word."""
-        where = (*path, name)
-        if not _FLOW_NAME.fullmatch(name):
-            raise self.error(
-                where,
-                f"{what} name {name!r} may use only letters, digits, '-' and '_' "
-                "('.' separates it from the metric, as in 'video.throughput')",
-            )
-        if name in reserved_names():
-            raise self.error(
-                where,
-                f"{what} name '{name}' is also a metric's name, so '{name}.…' would be "
-                f"ambiguous; call it e.g. '{name}-{what}'",
-            )
-        if name in taken:
-            raise self.error(where, f"'{name}' already names a flow; names must differ")
 
     def named(self, value: Any, path: KeyPath, what: str) -> dict[str, Any]:
         """`flows:` or `probes:` as a mapping of name → options; a list has no names."""
@@ -345,15 +325,9 @@ class FlowsTestReader(MeasuredReader):
         base = {k: v for k, v in defaults.items() if k not in WINDOW_KEYS}
         flows: dict[str, Traffic] = {}
         for name, options in self.named(value, path, "flow").items():
-            self.entry_name(name, path, "flow", set())
+            self.guard(path, partial(check_name, name, "flow"))
             data = self.mapping(options, (*path, name), f"flow '{name}'")
-            for key in WINDOW_KEYS:
-                if key in data:
-                    raise self.error(
-                        (*path, name, key),
-                        f"all flows share the test's window: set 'duration:' (and 'settle:') "
-                        f"on the test, not '{key}' on flow '{name}'",
-                    )
+            self.guard(path, partial(check_window_keys, "flow", data, name))
             flows[name] = self.flow((*path, name), {**base, **data})
         return flows
 
