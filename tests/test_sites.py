@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_qos.hosts.testbed import load_testbed
+from pytest_qos.lab import siteplan
 from pytest_qos.lab.sitelab import SiteLab, site_processes, sites_unavailable_reason
 
 UNAVAILABLE = sites_unavailable_reason()
@@ -23,6 +25,21 @@ SHAPE = Path(__file__).resolve().parent.parent / "scenarios" / "sites" / "shape.
 def _scenario(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def test_the_site_plan_is_the_testbed_its_file_holds(tmp_path: Path) -> None:
+    """One plan: the testbed the lab hands the plugin is the one its file reads back as."""
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n")
+    planned = siteplan.SitePlan.of(4, "qos-1-2").testbed(tmp_path / "testbed.yaml", config)
+    (tmp_path / "testbed.yaml").write_text(siteplan.testbed_text(planned, "generated"))
+    read = load_testbed(tmp_path / "testbed.yaml")
+    assert read.groups == planned.groups == {"sites": ("site1", "site2", "site3", "site4")}
+    assert [(h.name, h.kind, h.addresses, h.destination) for h in read.hosts.values()] == [
+        (f"site{i}", "ssh", (f"198.19.{i}.2",), f"site{i}") for i in range(1, 5)
+    ]
+    assert [host.ssh_config for host in read.hosts.values()] == [str(config)] * 4
+    assert [h.ssh_config for h in planned.hosts.values()] == [str(config)] * 4
 
 
 def test_unknown_host_is_a_collection_error(pytester: pytest.Pytester) -> None:

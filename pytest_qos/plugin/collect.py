@@ -17,6 +17,7 @@ from ..hosts.target import Target, local_target, remote_target
 from ..hosts.testbed import Testbed, load_testbed
 from ..lab.routerlab import Lab, keep_lab, lab_unavailable_reason
 from ..lab.sitelab import SiteLab, sites_unavailable_reason
+from ..lab.siteplan import SitePlan
 from ..report import terminal
 from ..results import QosResult
 from ..scenario import sites
@@ -102,7 +103,7 @@ class ScenarioFile(pytest.File):
         self.scenario = load_scenario(self.path)
         lab = self.scenario.lab
         if lab is not None and lab.sites:
-            self.testbed = sites.lab_testbed(self.path, lab.sites)
+            self.testbed = SitePlan.of(lab.sites).testbed(self.path)  # names before the lab
         elif sites.uses_sites(self.scenario):
             self.testbed = session_testbed(self.config)
         families = lab.families if lab is not None else (4,)
@@ -166,7 +167,7 @@ class ScenarioFile(pytest.File):
             pytest.skip(f"site lab {reason}")
         router = qos_session(self.config).router_config or router_config
         self._sitelab = SiteLab.create(sites, router)
-        self.testbed = load_testbed(self._sitelab.testbed)
+        self.testbed = self._sitelab.hosts
 
     def pair_target(self, pair: tuple[str, str]) -> Target:
         """Clients at the pair's `from` host, servers at its `to` host."""

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 
 from ..errors import ScenarioError, did_you_mean
 from ..hosts.endpoints import Local
 from ..hosts.target import Target
-from ..hosts.testbed import HostSpec, Testbed
+from ..hosts.testbed import Testbed
 from .spec import AnyTest, HostRef, MeshSpec, Scenario
 
 PAIR_WORD = "-to-"  # what `->` in a -k expression becomes; mesh items carry "A-to-B"
 HERE = "here"  # `from` when a path does not name one: this machine
 Pair = tuple[str, str]
-
-
-def lab_testbed(path: Path, sites: int) -> Testbed:
-    """What a `lab: {sites: N}` file's generated testbed will hold (names, addresses)."""
-    hosts = {
-        f"site{i}": HostSpec(f"site{i}", 1, "ssh", (f"198.19.{i}.2",), destination=f"site{i}")
-        for i in range(1, sites + 1)
-    }
-    return Testbed(path, hosts, {"sites": tuple(hosts)})
 
 
 def uses_sites(scenario: Scenario) -> bool:
