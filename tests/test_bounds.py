@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from pytest_qos.errors import InputError
 from pytest_qos.judge.bounds import Bound, check_bounds, parse_bound, parse_expectations
-from pytest_qos.judge.metrics import CATALOGUE, Metric, lookup
+from pytest_qos.judge.metrics import CATALOGUE, Metric, keyword_name, lookup
+from pytest_qos.judge.verdict import Baseline, judge_part
+from pytest_qos.results import Measurement, QosResult
 from pytest_qos.units import example
 
 THROUGHPUT = lookup("throughput")
@@ -203,3 +205,31 @@ def test_every_catalogued_metric_accepts_a_bound_in_its_own_unit() -> None:
     for metric in CATALOGUE.values():
         bound = parse_bound(f">= {example(metric.kind)}", metric)
         assert isinstance(bound, Bound) and bound.judge(bound.limit)
+
+
+def test_a_part_of_a_test_is_judged_under_the_name_the_test_gives_it() -> None:
+    """qos_check's library call: a second iperf3 measurement is 'iperf3-2' in its test, so
+    its checks and the baseline value a relative bound reads carry that name."""
+    first, second = (
+        Measurement("iperf3", {"throughput": 5e6}),
+        Measurement("iperf3", {"throughput": 8e6}),
+    )
+    result = QosResult("t.py::x", [first, second])
+    stored = QosResult(
+        "t.py::x",
+        [Measurement("iperf3", {"throughput": 1e6}), Measurement("iperf3", {"throughput": 10e6})],
+    )
+    expect = parse_expectations({"throughput": ">= 90% of baseline"})
+    checked = judge_part(result, second.metrics, expect, Baseline({"t.py::x": stored}), second)
+    (check,) = checked.checks
+    assert (check.metric, check.measured, check.baseline) == ("iperf3-2.throughput", 8e6, 10e6)
+    assert not check.passed and result.checks == []  # judged apart; the caller adds it
+    assert checked.comparison is not None and checked.comparison.in_baseline
+
+
+@pytest.mark.parametrize(
+    ("keyword", "name"),
+    [("latency_p99", "latency.p99"), ("lost_packets", "lost_packets"), ("cpu_local", "cpu.local")],
+)
+def test_keyword_names_map_to_metric_names(keyword: str, name: str) -> None:
+    assert keyword_name(keyword) == name

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_qos.report.markdown import render_markdown
+from pytest_qos.report.outputs import Asked, Output, Run, standard_outputs, write_outputs
 from pytest_qos.report.terminal import summary
 from pytest_qos.results import Check, Measurement, QosResult
 
@@ -225,3 +226,30 @@ def test_baseline_names_with_a_trailing_newline_are_refused(name: str) -> None:
 
     with pytest.raises(InputError, match="not usable as a file name"):
         check_name(name)
+
+
+def test_outputs_fail_alone_and_one_more_joins_the_list(tmp_path: Path) -> None:
+    """The session-end library call: a failing output is one line, the others still written;
+    another output (a history store, an OpenMetrics file) is one more entry."""
+    run = Run([QosResult("t.py::a", [Measurement("values", {"throughput": 6e6})])])
+    seen: list[int] = []
+
+    def full_disk(run: Run) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / "full"))
+
+    def extra(run: Run) -> str:
+        seen.append(len(run.results))
+        return "extra output written"
+
+    outputs = [
+        Output("--qos-broken", full_disk),
+        *standard_outputs(Asked(json_path=tmp_path / "r.json", md_path=tmp_path / "r.md")),
+        Output("--qos-extra", extra),
+    ]
+    written = write_outputs(run, outputs)
+    assert written.failures == [
+        f"pytest-qos: --qos-broken: cannot write {tmp_path / 'full'}: No space left on device"
+    ]
+    assert json.loads((tmp_path / "r.json").read_text())["results"][0]["test"] == "t.py::a"
+    assert "t.py::a" in (tmp_path / "r.md").read_text()
+    assert written.notes == ["extra output written"] and seen == [1]

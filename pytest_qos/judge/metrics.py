@@ -344,6 +344,15 @@ def find(name: str) -> Metric | None:
     return None
 
 
+def keyword_name(keyword: str) -> str:
+    """A metric named as a Python keyword: `latency_p99` → `latency.p99`; a metric's own name
+    (`lost_packets`) or an unknown word stays as it is."""
+    if keyword in CATALOGUE:
+        return keyword
+    dotted = keyword.replace("__", ".").replace("_", ".")
+    return dotted if dotted in CATALOGUE else keyword
+
+
 def reserved_names() -> set[str]:
     """Words a flow or probe may not be named: a metric's name or its first part."""
     # 'router' too: router.class.1:20.bytes is the lab router's counter, not a flow's metric.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..results import QosResult
+from ..results import Measurement, QosResult, prefixes
 from .bounds import Bound, check_bounds
 from .compare import Thresholds, compare, regression_checks
 
@@ -57,3 +57,38 @@ def judge(
     if baseline is not None:
         baseline.judge(result, thresholds)
     return result
+
+
+def judge_part(
+    result: QosResult,
+    metrics: Mapping[str, float],
+    expect: Mapping[str, Bound],
+    baseline: Baseline | None = None,
+    part: Measurement | None = None,
+) -> QosResult:
+    """Judge the `metrics` of one part of a test: `part` (one of the result's measurements),
+    or the test as a whole; returns the checked result (the test's measurements, these
+    checks, the comparison with the baseline). `result` itself is left as it was.
+
+    Bounds name the part's metrics as it has them ('throughput'); the checks, and the
+    baseline values relative bounds read, carry the names the test gives them
+    ('tc.throughput' for a labelled measurement, or one whose metrics clash with another's).
+    """
+    prefix = ""
+    if part is not None:
+        prefix = prefixes(result.measurements)[result.measurements.index(part)]
+    stored = (baseline.metrics(result.test) if baseline is not None else None) or {}
+    own = {
+        name.removeprefix(f"{prefix}.") if prefix else name: value
+        for name, value in stored.items()
+        if not prefix or name.startswith(f"{prefix}.")
+    }
+    checks = check_bounds(dict(metrics), dict(expect), own or None)
+    for check in checks:
+        check.metric = f"{prefix}.{check.metric}" if prefix else check.metric
+    checked = QosResult(
+        test=result.test, measurements=result.measurements, checks=checks, loads=result.loads
+    )
+    if baseline is not None:
+        baseline.judge(checked)
+    return checked

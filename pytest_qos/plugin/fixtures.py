@@ -11,15 +11,16 @@ import pytest
 
 from ..hosts.endpoints import Local
 from ..hosts.target import Target, local_target
-from ..judge.bounds import check_bounds, parse_expectations
-from ..judge.metrics import CATALOGUE
+from ..judge.bounds import parse_expectations
+from ..judge.metrics import keyword_name
+from ..judge.verdict import judge_part
 from ..lab.routerlab import Lab, keep_lab, lab_unavailable_reason
 from ..lab.sitelab import DEFAULT_SITES, SiteLab, sites_unavailable_reason
 from ..lab.wan import parse_wan
 from ..measure.client import Iperf3Client, LatencyProbe
 from ..measure.iperf3 import Iperf3Server
 from ..probes.stats import percentile
-from ..results import Measurement, QosResult, check_label, prefixes
+from ..results import Measurement, QosResult, check_label
 from .collect import QosFailure
 from .session import item_result, qos_session
 
@@ -143,14 +144,6 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
             lab.destroy()
 
 
-def _metric_name(keyword: str) -> str:
-    """`latency_p99` → `latency.p99`, but `lost_packets` stays (it is a metric's own name)."""
-    if keyword in CATALOGUE:
-        return keyword
-    dotted = keyword.replace("__", ".").replace("_", ".")
-    return dotted if dotted in CATALOGUE else keyword
-
-
 def benchmark_metrics(benchmark: Any) -> dict[str, float] | None:
     """latency.* from pytest-benchmark's per-round timings (None if it has not run)."""
     stats = getattr(getattr(benchmark, "stats", None), "stats", None)
@@ -180,6 +173,25 @@ def _metrics_of(subject: Any) -> dict[str, float]:
     )
 
 
+def _recorded(
+    subject: Any, result: QosResult, metrics: dict[str, float], label: str
+) -> Measurement | None:
+    """The measurement `subject` stands for, recorded in the test's result (None for a whole
+    QosResult): a Measurement as it is, values or a benchmark as a new one."""
+    if isinstance(subject, QosResult):
+        return None
+    if isinstance(subject, Measurement):
+        if label:
+            subject.label = check_label(label)
+        if subject not in result.measurements:
+            result.measurements.append(subject)
+        return subject
+    tool = "values" if isinstance(subject, Mapping) else "benchmark"
+    measured = Measurement(tool, metrics, label=label)
+    result.measurements.append(measured)
+    return measured
+
+
 @pytest.fixture
 def qos_check(request: pytest.FixtureRequest) -> Checker:
     """Judge bounds on a measurement; record them for the report; fail with the table."""
@@ -187,42 +199,13 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
     def check(
         subject: Any, bounds: Mapping[str, str] | None = None, *, label: str = "", **named: str
     ) -> QosResult:
-        expect_text = {**(bounds or {}), **{_metric_name(k): v for k, v in named.items()}}
-        expect = parse_expectations(expect_text)
-        metrics = _metrics_of(subject)
-        session = qos_session(request.config)
-        result = item_result(request.node)
-        measured: Measurement | None = None
-        if isinstance(subject, Measurement):
-            measured = subject
-            if label:
-                subject.label = check_label(label)
-            if subject not in result.measurements:
-                result.measurements.append(subject)
-        elif not isinstance(subject, QosResult):
-            tool = "values" if isinstance(subject, Mapping) else "benchmark"
-            measured = Measurement(tool, metrics, label=label)
-            result.measurements.append(measured)
-        # Bounds are named as the measurement's metrics are in this test (e.g. tc.throughput).
-        prefix = ""
-        if measured is not None:
-            prefix = prefixes(result.measurements)[result.measurements.index(measured)]
-        baseline = session.baseline_metrics(request.node.nodeid) or {}
-        own_baseline = {
-            name[len(prefix) + 1 :] if prefix else name: value
-            for name, value in baseline.items()
-            if not prefix or name.startswith(prefix + ".")
-        }
-        checks = check_bounds(metrics, expect, own_baseline or None)
-        for one in checks:
-            one.metric = f"{prefix}.{one.metric}" if prefix else one.metric
-        checked = QosResult(
-            test=result.test,
-            measurements=result.measurements,
-            checks=checks,
-            loads=result.loads,
+        expect = parse_expectations(
+            {**(bounds or {}), **{keyword_name(k): v for k, v in named.items()}}
         )
-        session.compare(checked)
+        metrics = _metrics_of(subject)
+        result = item_result(request.node)
+        part = _recorded(subject, result, metrics, label)
+        checked = judge_part(result, metrics, expect, qos_session(request.config).baseline, part)
         result.checks += checked.checks
         result.comparison = checked.comparison
         if not checked.passed:

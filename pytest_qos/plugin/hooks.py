@@ -7,14 +7,14 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytest
 
-from ..errors import InputError, QosError
+from ..errors import InputError
 from ..hosts.ssh import MUX
 from ..judge.thresholds import parse_compare_fail
 from ..judge.verdict import Baseline
@@ -22,18 +22,10 @@ from ..lab.wan import wan_emulations
 from ..measure.progress import Progress
 from ..report import junit, matrix, terminal
 from ..report.html import QosHtmlExtras, html_report_requested
-from ..report.markdown import append_step_summary, render_markdown, write_markdown
-from ..report.plots import write_plots
+from ..report.outputs import Written, standard_outputs, write_outputs
 from ..results import QosResult
 from ..scenario.sites import PAIR_WORD
-from ..store import document as json_report
-from ..store.baselines import (
-    DEFAULT_DIRECTORY,
-    BaselineMissing,
-    check_name,
-    load_baseline,
-    save_baseline,
-)
+from ..store.baselines import DEFAULT_DIRECTORY, BaselineMissing, check_name, load_baseline
 from .collect import ScenarioFile, explain, is_scenario_file
 from .fixtures import (
     iperf3,
@@ -361,75 +353,33 @@ class QosReporter:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write --qos-json, the baseline, plots, Markdown (on the controller only, under xdist).
+    """Write every output the run asked for (on the controller only, under xdist).
 
-    Each output is written on its own: one that cannot be written is one line, and the
-    others are still written.
+    Each output is written on its own (report.outputs): one that cannot be written is one
+    line, the others are still written, and the run's exit status says so.
     """
     store = qos_session(session.config)
-    if hasattr(session.config, "workerinput"):
+    if hasattr(session.config, "workerinput") or not store.writes_outputs:
         return
-    wanted = store.json_path is not None or store.save_name or store.md_path
-    if not (wanted or store.results):
-        return
-    if _INTERRUPTED and not store.interrupted:
-        store.interrupted = _INTERRUPTED[0]
-    if exitstatus == pytest.ExitCode.INTERRUPTED and not store.interrupted:
-        store.interrupted = "KeyboardInterrupt"
-    incomplete = store.incomplete()
-    environment = json_report.environment(store.iperf3_version())
-    emulations = wan_emulations(store.results)
-    if emulations:
-        environment["wan"] = emulations
-    document = json_report.build_document(store.results, environment, incomplete)
-    failed: list[str] = []
-    json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
-    if json_path is not None:
-        _output(failed, "--qos-json", lambda: json_report.write_document(json_path, document))
-    if store.results:
-        if store.save_name and incomplete:
-            _tell(
-                session,
-                f"QoS baseline '{store.save_name}' not saved: the run is incomplete "
-                f"({incomplete}); the previous baseline stays as it was",
-            )
-        elif store.save_name:
-            _output(failed, "--qos-save", lambda: _save(session, store, document))
-        if plot_dir is not None:
-            # series travel with results, also from xdist
-            _output(
-                failed,
-                "--qos-plot-dir",
-                lambda: [write_plots(r, plot_dir) for r in store.results],
-            )
-        markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
-        grids = matrix.render_markdown(store.results)
-        if grids:
-            markdown += f"\n### QoS mesh matrix\n\n{grids}\n"
-        if md_path is not None:
-            _output(failed, "--qos-md", lambda: write_markdown(md_path, markdown))
-        _output(failed, "GITHUB_STEP_SUMMARY", lambda: append_step_summary(markdown))
-    for line in failed:
+    store.note_interrupt(_interruption(exitstatus))
+    _tell_written(session, write_outputs(store.run(), standard_outputs(store.asked)))
+
+
+def _interruption(exitstatus: int) -> str:
+    """The signal that interrupted the run, else 'KeyboardInterrupt' if pytest says it was."""
+    if _INTERRUPTED:
+        return _INTERRUPTED[0]
+    return "KeyboardInterrupt" if exitstatus == pytest.ExitCode.INTERRUPTED else ""
+
+
+def _tell_written(session: pytest.Session, written: Written) -> None:
+    """What the outputs said; a failed one makes the run's exit status a usage error."""
+    for line in written.notes:
+        _tell(session, line)
+    for line in written.failures:
         _tell(session, line, error=True)
-    if failed and session.exitstatus == pytest.ExitCode.OK:
+    if written.failures and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
-
-
-def _save(session: pytest.Session, store: QosSession, document: dict[str, Any]) -> None:
-    assert store.save_name is not None
-    path = save_baseline(document, store.save_name, store.save_dir)
-    _tell(session, f"QoS baseline '{store.save_name}' saved to {path}")
-
-
-def _output(failed: list[str], option: str, write: Callable[[], object]) -> None:
-    """Run one output's `write`; a failure becomes one line in `failed`, not a traceback."""
-    try:
-        write()
-    except OSError as error:
-        where = f" {error.filename}" if error.filename else ""
-        failed.append(f"pytest-qos: {option}: cannot write{where}: {error.strerror or error}")
-    except QosError as error:
-        failed.append(f"pytest-qos: {option}: {getattr(error, 'message', error)}")
 
 
 def _tell(session: pytest.Session, line: str, error: bool = False) -> None:

@@ -12,6 +12,7 @@ from ..judge.compare import Comparison
 from ..judge.verdict import Baseline
 from ..measure.iperf3 import Iperf3
 from ..measure.progress import Progress
+from ..report.outputs import Asked, Run
 from ..results import QosResult
 from ..store.baselines import DEFAULT_DIRECTORY
 
@@ -50,17 +51,29 @@ class QosSession:
             self._iperf3 = Iperf3(self.iperf3_path)
         return self._iperf3
 
-    def baseline_metrics(self, test_id: str) -> dict[str, float] | None:
-        """The stored baseline's metrics for a test (--qos-compare), if any."""
-        return self.baseline.metrics(test_id) if self.baseline is not None else None
+    @property
+    def asked(self) -> Asked:
+        """The outputs this run's options ask for, at its end."""
+        return Asked(self.json_path, self.save_name, self.save_dir, self.plot_dir, self.md_path)
 
-    def compare(self, result: QosResult) -> Comparison | None:
-        """Judge `result` against the baseline once: its comparison and regression checks."""
-        if self.baseline is None:
-            return None
-        if result.comparison is None:
-            self.baseline.judge(result)
-        return result.comparison
+    @property
+    def writes_outputs(self) -> bool:
+        """True when the run's end writes anything: a file asked for, or results to report."""
+        return self.asked.files or bool(self.results)
+
+    def note_interrupt(self, signalled: str) -> None:
+        """Keep the first interruption seen (a signal, Ctrl-C): the run is then incomplete."""
+        self.interrupted = self.interrupted or signalled
+
+    def run(self) -> Run:
+        """The finished run as the outputs see it."""
+        return Run(
+            self.results,
+            self.comparisons(),
+            self.baseline_name,
+            self.incomplete(),
+            self.iperf3_version(),
+        )
 
     def comparisons(self) -> dict[str, Comparison] | None:
         """The comparison each gathered result carries, for the summary tables."""
