@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_qos.hosts.endpoints import Netns
-from pytest_qos.hosts.ssh import MUX, Ssh
+from pytest_qos.hosts.ssh import MUX, Ssh, SshOptions
 from pytest_qos.lab.sitelab import SiteLab, sites_unavailable_reason
 from pytest_qos.measure.iperf3 import Iperf3, parse_json, parse_result
 from pytest_qos.measure.traffic import Traffic
@@ -61,7 +61,7 @@ def test_overhead_with_mux(benchmark: Any, sites: SiteLab) -> None:
 
 def test_overhead_fresh_connection(benchmark: Any, sites: SiteLab) -> None:
     """The same command with a new ssh connection (key exchange, login) each time."""
-    host = Ssh("site1", name="site1", config=str(sites.ssh_config), mux=None)
+    host = Ssh(SshOptions("site1", config=str(sites.ssh_config)), name="site1", mux=None)
     benchmark.pedantic(lambda: host.run(["true"], timeout=10), rounds=10, warmup_rounds=1)
     median = float(benchmark.stats.stats.median)
     benchmark.extra_info["fresh_median_ms"] = round(median * 1e3, 1)

@@ -11,6 +11,10 @@ from collections.abc import Callable, Sequence
 
 from .errors import MeasurementError
 from .hosts.target import RESPONDER_PORT
+from .probes.clock import Schedule
+from .probes.responder import DEFAULT_RATE, Policy, serve
+from .probes.tcp import TcpProbeClient
+from .probes.udp import UdpProbeClient
 
 # Bounds of the command-line numbers; each error names its valid range.
 MIN_INTERVAL = 0.0001
@@ -145,11 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m pytest_qos` and the `pytest-qos` script."""
     options = _parser().parse_args(argv)
-    # Each subcommand imports its own modules on demand: a probe client starts per probe
-    # (its start-up delays the first probe) and needs nothing of the responder, nor it of them.
     if options.command == "responder":
-        from .probes.responder import DEFAULT_RATE, Policy, serve
-
         rate = DEFAULT_RATE if options.rate_limit is None else options.rate_limit
         policy = Policy(allow=options.allow, rate=rate, stateful=not options.stateless)
         return serve(
@@ -159,23 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             lifetime=options.lifetime,
             policy=policy,
         )
-    schedule = {
-        "interval": options.interval,
-        "count": options.count,
-        "timeout": options.timeout,
-        "dscp": options.dscp,
-    }
+    schedule = Schedule(options.interval, options.count, options.timeout, options.dscp)
     try:
         if options.kind in ("udp", "stamp"):
-            from .probes.udp import UdpProbeClient  # on demand: see above
-
-            record = UdpProbeClient(
-                options.host, options.port, size=options.size, kind=options.kind, **schedule
-            ).run()
+            udp = UdpProbeClient(
+                options.host, options.port, schedule, size=options.size, kind=options.kind
+            )
+            record = udp.run()
         else:
-            from .probes.tcp import TcpProbeClient  # on demand: see above
-
-            record = TcpProbeClient(options.host, options.port, **schedule).run()
+            record = TcpProbeClient(options.host, options.port, schedule).run()
     except MeasurementError as error:
         print(json.dumps({"error": error.message}))
         return 3

@@ -20,7 +20,7 @@ PYTEST_LAYER = {
     "report.html",
 }
 MAX_FUNCTION_LINES = 60
-MAX_CLASS_LINES = 200
+MAX_CLASS_LINES = 250
 
 
 def library_modules() -> list[str]:
@@ -56,7 +56,7 @@ def test_library_imports_with_pytest_unimportable() -> None:
 
 
 def _oversized() -> list[str]:
-    """Functions over 60 lines and classes over 200 without a comment saying why."""
+    """Functions over 60 lines and classes over 250 without a comment saying why."""
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         source = path.read_text()

@@ -22,6 +22,7 @@ from pytest_qos.hosts.endpoints import wait_until
 from pytest_qos.hosts.target import local_target, remote_target
 from pytest_qos.probes import Probe, run_probe, stamp
 from pytest_qos.probes import udp as udp_module
+from pytest_qos.probes.clock import Schedule
 from pytest_qos.probes.responder import Policy, Responder
 from pytest_qos.probes.timesync import SyncUnreadable
 from pytest_qos.probes.udp import UdpProbeClient
@@ -185,16 +186,8 @@ def _client(port: int, count: int = 20, source: str | None = None) -> UdpProbeCl
             sock.bind((source, 0))
         return sock
 
-    return UdpProbeClient(
-        "127.0.0.1",
-        port,
-        interval=0.002,
-        count=count,
-        size=64,
-        timeout=0.3,
-        dscp=46,
-        socket_factory=opener,
-    )
+    schedule = Schedule(interval=0.002, count=count, timeout=0.3, dscp=46)
+    return UdpProbeClient("127.0.0.1", port, schedule, size=64, socket_factory=opener)
 
 
 def test_allow_admits_only_the_listed_sources(reflector: Responder) -> None:

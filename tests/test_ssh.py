@@ -14,7 +14,7 @@ import pytest
 from pytest_qos.errors import ToolMissingError
 from pytest_qos.hosts import ship
 from pytest_qos.hosts.endpoints import Netns
-from pytest_qos.hosts.ssh import MUX, Exec, Ssh, SshError
+from pytest_qos.hosts.ssh import MUX, Exec, Ssh, SshError, SshOptions
 from pytest_qos.hosts.target import Target
 from pytest_qos.lab.sitelab import SiteLab, sites_unavailable_reason
 from pytest_qos.probes import Probe, run_probe
@@ -115,7 +115,9 @@ def test_probes_across_sites_need_nothing_installed(sites: SiteLab) -> None:
 @needs_sites
 def test_missing_tool_is_one_line(sites: SiteLab) -> None:
     host = Ssh(
-        "site1", name="site1", config=str(sites.ssh_config), programs={"iperf3": "/nope/iperf3"}
+        SshOptions("site1", config=str(sites.ssh_config)),
+        name="site1",
+        programs={"iperf3": "/nope/iperf3"},
     )
     with pytest.raises(
         ToolMissingError, match=r"host site1: '/nope/iperf3' not found there — install iperf3"
@@ -133,12 +135,13 @@ def test_host_key_mismatch_and_unreachable(sites: SiteLab, tmp_path: os.PathLike
             "198.19.1.2 ssh-ed25519 "
             "AAAAC3NzaC1lZDI1NTE5AAAAIBsIte2aHqTQ/7RMfX5nN2wBhVCXoZAyx3UVVxRPDl2z\n"
         )
+    config = str(sites.ssh_config)
     host = Ssh(
-        "site1", name="s1", config=str(sites.ssh_config), options=[f"UserKnownHostsFile={wrong}"]
+        SshOptions("site1", options=(f"UserKnownHostsFile={wrong}",), config=config), name="s1"
     )
     with pytest.raises(SshError, match=r"host s1 \(site1\): host key mismatch"):
         host.run(["true"], timeout=10)
-    closed = Ssh("site1", name="s1", port=2, config=str(sites.ssh_config))
+    closed = Ssh(SshOptions("site1", port=2, config=config), name="s1")
     with pytest.raises(SshError, match=r"host s1 \(site1\): unreachable: .*sshd listens"):
         closed.run(["true"], timeout=10)
 

@@ -235,24 +235,23 @@ atexit.register(MUX.close)
 
 
 class Ssh(Endpoint):
-    """A host reached with the system `ssh`; argv is quoted once (shlex), never re-interpreted."""
+    """A host reached with the system `ssh`; argv is quoted once (shlex), never re-interpreted.
+
+    `host` is what `ssh` takes as a destination, or SshOptions with port, user, key, `-o`
+    options and config file; `programs` relocates tools on the host ({'iperf3': PATH}).
+    """
 
     def __init__(
         self,
-        destination: str,
+        host: str | SshOptions,
         *,
         name: str | None = None,
-        port: int | None = None,
-        user: str | None = None,
-        identity_file: str | None = None,
-        options: Sequence[str] = (),
-        config: str | None = None,
         programs: dict[str, str] | None = None,
         lifetime: float = DEFAULT_LIFETIME,
         mux: Mux | None = MUX,
     ) -> None:
-        self.name = name or destination
-        self.ssh = SshOptions(destination, port, user, identity_file, tuple(options), config)
+        self.ssh = host if isinstance(host, SshOptions) else SshOptions(host)
+        self.name = name or self.ssh.destination
         self.programs = dict(programs or {})
         self.lifetime = lifetime
         self.mux = mux

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ScenarioError, did_you_mean
 from ..yamldoc import KeyPath, LocatedYaml
 from .endpoints import Endpoint, Local
-from .ssh import Exec, Ssh
+from .ssh import Exec, Ssh, SshOptions
 
 TOP_KEYS = ("description", "hosts", "groups", "ssh_config")
 HOST_KEYS = (
@@ -79,16 +79,15 @@ class HostSpec:
             return Local()
         if self.kind == "exec":
             return Exec(list(self.prefix), name=self.name, programs=self.programs())
-        return Ssh(
+        options = SshOptions(
             self.destination,
-            name=self.name,
-            port=self.port,
-            user=self.user,
-            identity_file=self.identity_file,
-            options=self.ssh_options,
-            config=self.ssh_config,
-            programs=self.programs(),
+            self.port,
+            self.user,
+            self.identity_file,
+            self.ssh_options,
+            self.ssh_config,
         )
+        return Ssh(options, name=self.name, programs=self.programs())
 
 
 @dataclass(frozen=True)

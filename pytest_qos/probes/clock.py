@@ -9,6 +9,7 @@ import socket
 import struct
 import sys
 import time
+from dataclasses import dataclass
 
 from .hdr import Histogram
 
@@ -149,22 +150,24 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class ScheduledClient:
-    """What every probe client is given: where to, how often, how many, how long to wait."""
+@dataclass(frozen=True)
+class Schedule:
+    """How a probe client sends: `count` probes every `interval` s, marked `dscp`; a reply
+    later than `timeout` s is lost."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        interval: float,
-        count: int,
-        timeout: float,
-        dscp: int | None = None,
-    ) -> None:
+    interval: float
+    count: int
+    timeout: float
+    dscp: int | None = None
+
+
+class ScheduledClient:
+    """What every probe client is given: where to, and its schedule."""
+
+    def __init__(self, host: str, port: int, schedule: Schedule) -> None:
         self.host = host
         self.port = port
-        self.interval_ns = round(interval * 1e9)
-        self.count = count
-        self.timeout = timeout
-        self.dscp = dscp
+        self.interval_ns = round(schedule.interval * 1e9)
+        self.count = schedule.count
+        self.timeout = schedule.timeout
+        self.dscp = schedule.dscp

@@ -23,14 +23,17 @@ def dscp_name(value: int) -> str:
 def directions(
     probe: Probe,
     record: dict[str, Any],
-    sent: int,
-    received: int,
     same_clock: bool,
     where: str,
     details: dict[str, Any],
     command: list[str],
 ) -> dict[str, float]:
-    """latency.up.* / latency.down.* when the clocks allow, and per-direction loss."""
+    """latency.up.* / latency.down.* when the clocks allow, and per-direction loss.
+
+    `record` is the client's (with its sent and received counts); `details` gets what could
+    not be measured and why; `where` names the reflector, `command` the run, in errors.
+    """
+    sent, received = int(record["sent"]), int(record["received"])
     metrics: dict[str, float] = {}
     reflector = record.get("reflector") or {}
     reached = reflector.get("received")

@@ -13,6 +13,7 @@ from ..hosts.endpoints import Endpoint, Local, Netns
 from ..hosts.servers import SpawnedServer
 from ..hosts.target import Target
 from ..results import Measurement
+from .clock import Schedule
 from .farend import directions, dscp_metrics
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory
@@ -172,19 +173,14 @@ def _run_client(
         completed = target.client.run(command, timeout=probe.timeout_total)
         return completed.argv, _client_record(completed.stdout, completed.stderr, command)
     command = target.client.command(command)  # what reproduces this run from a shell
-    schedule: dict[str, Any] = {
-        "interval": probe.interval,
-        "count": probe.packets,
-        "timeout": probe.timeout,
-        "dscp": probe.dscp,
-    }
+    schedule = Schedule(probe.interval, probe.packets, probe.timeout, probe.dscp)
     try:
         if probe.kind == "tcp":
-            client = TcpProbeClient(host, port, **schedule)
+            client = TcpProbeClient(host, port, schedule)
             client.socket_factory = opener
             return command, client.run()
         udp = UdpProbeClient(
-            host, port, size=probe.size, kind=probe.kind, socket_factory=opener, **schedule
+            host, port, schedule, size=probe.size, kind=probe.kind, socket_factory=opener
         )
         return command, udp.run()
     except MeasurementError as error:
@@ -256,7 +252,7 @@ def _measurement(
     notes: list[str] = []
     if probe.speaks_stamp and "up" in record:
         where = f"{extra['host']}:{extra.get('port')}"
-        metrics.update(directions(probe, record, sent, received, same, where, details, command))
+        metrics.update(directions(probe, record, same, where, details, command))
         metrics.update(dscp_metrics(probe, record, where, notes, command))
     if notes:
         details["notes"] = notes

@@ -16,6 +16,7 @@ from . import stamp
 from .clock import (
     ANCILLARY_SIZE,
     Lateness,
+    Schedule,
     ScheduledClient,
     enable_kernel_timestamps,
     enable_receive_tos,
@@ -139,25 +140,25 @@ class _Replies:
 
 # Its phases (handshake, schedule, closing count query, record) share the socket settings and
 # state; split apart they would pass it all around.
-class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see above
-    """Sends `count` STAMP test packets every `interval` s and reads what the reflector returns."""
+class UdpProbeClient(ScheduledClient):
+    """Sends `count` STAMP test packets every `interval` s and reads what the reflector returns.
+
+    `size` is the UDP payload in bytes; `kind` 'stamp' speaks to any STAMP reflector.
+    """
 
     def __init__(
         self,
         host: str,
         port: int,
+        schedule: Schedule,
         *,
-        interval: float,
-        count: int,
-        size: int,
-        timeout: float,
-        dscp: int | None = None,
+        size: int = 64,
         kind: str = "udp",
         socket_factory: SocketFactory | None = None,
     ) -> None:
-        super().__init__(host, port, interval=interval, count=count, timeout=timeout, dscp=dscp)
+        super().__init__(host, port, schedule)
         self.size = max(size, stamp.PACKET_SIZE)
-        self.timeout_ns = round(timeout * 1e9)
+        self.timeout_ns = round(schedule.timeout * 1e9)
         self.kind = kind
         self.socket_factory: SocketFactory = socket_factory or socket.socket
         self.ssid = random.randint(1, 0xFFFF)
