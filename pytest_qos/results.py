@@ -373,14 +373,19 @@ class QosResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QosResult:
-        """Rebuild a result from its JSON form (baselines, xdist workers)."""
+        """Rebuild a result from its JSON form (baselines, xdist workers).
+
+        A result without measurements (a test that failed before measuring) is rebuilt empty;
+        one with metrics but no measurements to hold them is refused (ValueError): every
+        metric comes from a measurement, and none is made up to carry them.
+        """
+        measurements = [Measurement.from_json(m) for m in data.get("measurements", [])]
+        if not measurements and data.get("metrics"):
+            raise ValueError("'metrics' without the 'measurements' they come from")
         comparison = data.get("comparison")
         return cls(
             test=data["test"],
-            measurements=[Measurement.from_json(m) for m in data.get("measurements", [])]
-            or [
-                Measurement("unknown", dict(data.get("metrics", {})), list(data.get("command", [])))
-            ],
+            measurements=measurements,
             checks=[Check.from_json(c) for c in data.get("bounds", [])],
             loads=[Measurement.from_json(m) for m in data.get("loads", [])],
             spread=dict(data.get("spread", {})),

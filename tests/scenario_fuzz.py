@@ -94,7 +94,7 @@ TRAFFIC = {  # key: (values that should pass, values that should not)
     "omit": (["0 s", "1 s"], DURATIONS + NUMBERS),
     "direction": (["upload", "download", "bidir"], ["sideways", *NUMBERS]),
     "dscp": (["EF", "AF41", "46", "'10'"], ["64", "'²'", "'٣'", "' 46'", "cs9", *NUMBERS]),
-    "congestion": (["cubic", "reno"], ["bbr9", *NUMBERS]),
+    "congestion": (["cubic", "reno", "bbr9"], ["bbr 9", "-cubic", *NUMBERS]),
 }
 PROBE = {
     "kind": (["udp", "tcp", "icmp"], ["x", *NUMBERS]),

@@ -97,6 +97,14 @@ def test_a_missing_baseline_names_the_stored_ones_and_the_closest(tmp_path: Path
     assert error.value.key == "--qos-compare"
 
 
+def test_a_result_that_measured_nothing_round_trips_empty() -> None:
+    """A test that failed before measuring has no measurements, and none is made up for it."""
+    errored = QosResult("t.py::broken", error="iperf3 is not installed")
+    rebuilt = QosResult.from_json(errored.to_json())
+    assert rebuilt.measurements == [] and rebuilt.metrics == {}
+    assert (rebuilt.error, rebuilt.status) == ("iperf3 is not installed", "error")
+
+
 def test_a_missing_baseline_in_an_empty_directory_says_none_is_stored(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="none is stored there yet"):
         load_baseline("main", tmp_path / "absent")
@@ -111,6 +119,10 @@ def test_a_missing_baseline_in_an_empty_directory_says_none_is_stored(tmp_path: 
         ("[1, 2]", "is not a pytest-qos results document"),
         ('{"version": 99, "results": []}', "has schema version 99"),
         ('{"version": 1, "results": [{"no_test_key": 1}]}', "result #1 is malformed"),
+        (
+            '{"version": 1, "results": [{"test": "t", "metrics": {"throughput": 1e6}}]}',
+            "result #1 is malformed .*'metrics' without the 'measurements' they come from",
+        ),
     ],
 )
 def test_a_bad_baseline_file_gets_one_clear_error(

@@ -16,13 +16,27 @@ from hypothesis import strategies as st
 from process_checks import process_gone
 
 from pytest_qos.errors import MeasurementError
-from pytest_qos.hosts.endpoints import Local, wait_until
-from pytest_qos.measure.iperf3 import Iperf3, _stream_event, parse_json, parse_result, run_streaming
+from pytest_qos.hosts.endpoints import Completed, Endpoint, Local, wait_until
+from pytest_qos.measure.iperf3 import (
+    IntervalCallback,
+    Iperf3,
+    _stream_event,
+    parse_json,
+    parse_result,
+    read_stream,
+)
 from pytest_qos.measure.traffic import Traffic
 
 DATA = Path(__file__).parent / "data"
 FAKE = Path(__file__).with_name("fake_iperf3.py")
 HOST = "127.0.0.1"
+
+
+def run_streaming(
+    endpoint: Endpoint, command: list[str], timeout: float, on_interval: IntervalCallback
+) -> Completed:
+    """Run iperf3 --json-stream at `endpoint`, reporting intervals live (as a RunningFlow does)."""
+    return read_stream(endpoint.spawn(command), command, timeout, on_interval)
 
 
 def load(name: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from probe_reference import latency_metrics, mean_abs_ipdv
 
 from pytest_qos.errors import InputError
 from pytest_qos.probes import Probe
@@ -27,14 +28,7 @@ from pytest_qos.probes.hdr import (
     series_period,
 )
 from pytest_qos.probes.icmp import parse_ping, ping_command
-from pytest_qos.probes.stats import (
-    PERCENTILES,
-    Reply,
-    latency_metrics,
-    mean_abs_ipdv,
-    percentile,
-    reordered_count,
-)
+from pytest_qos.probes.stats import PERCENTILES, Reply, percentile, reordered_count
 
 samples = st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=200)
 percents = st.floats(0.5, 100)
@@ -67,6 +61,15 @@ def test_jitter_is_zero_for_constant_and_bounded_by_the_range(values: list[float
     jitter = mean_abs_ipdv(values)
     assert 0 <= jitter <= max(values) - min(values) + 1e-12
     assert mean_abs_ipdv([values[0]] * len(values)) == 0
+
+
+@given(st.lists(st.integers(0, 10**9), min_size=1, max_size=200))
+def test_the_recorders_jitter_is_the_plain_definition(values: list[int]) -> None:
+    """Constant memory, any arrival order: the mean |IPDV| of the samples in sequence order."""
+    recorder = Recorder()
+    for seq in reversed(range(len(values))):  # arriving last first: paired by sequence anyway
+        recorder.add(seq, values[seq])
+    assert recorder.summary()["jitter"] == pytest.approx(mean_abs_ipdv(values))
 
 
 def test_jitter_hand_computed() -> None:

@@ -122,10 +122,10 @@ CASES = [
         "direction 'up' is not one of upload, download, bidir",
     ),
     (
-        "tests:\n  a:\n    traffic:\n      congestion: cubik\n",
+        "tests:\n  a:\n    traffic:\n      congestion: cu bic\n",
         4,
         "tests.a.traffic.congestion",
-        "not available on this kernel — did you mean 'cubic'?",
+        "'cu bic' is not the name of a TCP congestion control",
     ),
     ("tests:\n  a:\n    expect: {}\n", 2, "tests.a", "a test needs 'traffic:'"),
     (

@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_qos.errors import InputError, did_you_mean
-from pytest_qos.measure.traffic import Traffic, available_congestion_controls
+from pytest_qos.errors import InputError, MeasurementError, did_you_mean
+from pytest_qos.hosts.endpoints import Local
+from pytest_qos.hosts.ssh import Exec
+from pytest_qos.measure.traffic import Traffic, available_congestion_controls, check_congestion
 from pytest_qos.units import DSCP_NAMES, parse_dscp
 
 
@@ -189,13 +191,36 @@ def test_unknown_congestion_control_suggests_an_available_one() -> None:
     if "cubic" not in available:
         pytest.skip("this kernel does not offer TCP congestion control 'cubic'")
     assert Traffic.from_options({"congestion": "CUBIC"}).congestion == "cubic"
+    check_congestion(Traffic(congestion="cubic"), Local())
+    with pytest.raises(MeasurementError) as caught:
+        check_congestion(Traffic.from_options({"congestion": "cubik"}), Local())
+    assert caught.value.message.startswith(
+        "TCP congestion control 'cubik' is not available on this host — did you mean 'cubic'?"
+    )
+    assert f"(available there: {', '.join(available)})" in caught.value.message
+
+
+def test_congestion_control_is_checked_on_the_host_that_runs_the_flow() -> None:
+    """A far host whose kernel offers reno and bbr only: cubic is refused there, whatever
+    this host offers (the far host's list is read where it runs, once)."""
+    far = Exec(["sh", "-c", "echo reno bbr", "--"], name="branch-1")
+    with pytest.raises(MeasurementError) as caught:
+        check_congestion(Traffic(congestion="cubic"), far)
+    assert caught.value.message == (
+        "TCP congestion control 'cubic' is not available on host branch-1 "
+        "(available there: reno, bbr)"
+    )
+    check_congestion(Traffic(congestion="bbr"), far)
+    assert available_congestion_controls(far) == ["reno", "bbr"]
+
+
+def test_a_congestion_control_name_is_checked_for_its_form_when_read() -> None:
     with pytest.raises(InputError) as caught:
-        Traffic.from_options({"congestion": "cubik"})
+        Traffic.from_options({"congestion": "cu bic"})
     assert caught.value.key == "congestion"
     assert caught.value.message.startswith(
-        "TCP congestion control 'cubik' is not available on this kernel — did you mean 'cubic'?"
+        "'cu bic' is not the name of a TCP congestion control; Linux names them in lower case"
     )
-    assert f"(available: {', '.join(available)})" in caught.value.message
 
 
 @pytest.mark.parametrize(

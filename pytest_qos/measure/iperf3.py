@@ -19,7 +19,7 @@ from ..hosts.endpoints import Completed, Endpoint, Local, Process
 from ..hosts.servers import SpawnedServer
 from ..results import Measurement
 from .loss import WindowLoss, window_loss
-from .traffic import Traffic
+from .traffic import Traffic, check_congestion
 from .windows import Window, window_metrics
 from .wire import add_wire_rate
 
@@ -29,7 +29,6 @@ INSTALL_HINT = (
     "iperf3 is not installed: install it with 'sudo apt-get install iperf3' (Debian/Ubuntu) "
     "or 'sudo dnf install iperf3' (Fedora), or point at one with --qos-iperf3=PATH"
 )
-SERVER_START_TIMEOUT = 5.0
 VERSION_TIMEOUT = 5.0
 BUSY_RETRY_TIMEOUT = 15.0  # how long a client keeps retrying "the server is busy"
 _BUSY = "the server is busy"
@@ -155,6 +154,11 @@ class Iperf3:
         stream them (>= 3.17); older versions report only at the end. `server_output` fetches
         the server's intervals, for a window of the run given later to `result(window=...)`.
         """
+        # The data's sender needs the congestion control: the client, and for a download
+        # (or both ways) the server we started.
+        check_congestion(traffic, endpoint or Local())
+        if server is not None and traffic.direction != "upload":
+            check_congestion(traffic, server.endpoint)
         command = self.command(traffic, host, port, server_output=server_output)
         streaming = on_interval if on_interval is not None and self.streams_json else None
         if streaming is not None:
@@ -305,13 +309,6 @@ class RunningFlow:
             process = self.process
         if process is not None:
             process.stop()
-
-
-def run_streaming(
-    endpoint: Endpoint, command: list[str], timeout: float, on_interval: IntervalCallback
-) -> Completed:
-    """Run iperf3 --json-stream, reporting intervals live; returns the assembled document."""
-    return read_stream(endpoint.spawn(command), command, timeout, on_interval)
 
 
 def read_stream(

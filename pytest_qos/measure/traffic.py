@@ -2,26 +2,55 @@
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import InputError, check_key, did_you_mean
+from ..errors import InputError, MeasurementError, check_key, did_you_mean
+from ..hosts.endpoints import Endpoint, Local
 from ..units import Kind, parse, parse_dscp, whole_number
 
 PROTOCOLS = ("tcp", "udp")
 MIN_BITRATE = 1.0
 MAX_BITRATE = 10e12
 DIRECTIONS = ("upload", "download", "bidir")
+CONGESTION_FILE = "/proc/sys/net/ipv4/tcp_available_congestion_control"
+CONGESTION_TIMEOUT = 10.0
+_CONGESTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,15}")  # a kernel module's name, 16 bytes at most
+_AVAILABLE: dict[str, list[str]] = {}  # far hosts' lists, read once per session
+_AVAILABLE_LOCK = threading.Lock()
 
 
-def available_congestion_controls() -> list[str]:
-    """TCP congestion controls this kernel offers (empty where unknown)."""
-    try:
-        with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as file:
-            return file.read().split()
-    except OSError:
-        return []
+def available_congestion_controls(endpoint: Endpoint | None = None) -> list[str]:
+    """TCP congestion controls the kernel where `endpoint` runs offers (this host's by
+    default; empty where unknown). A far host's list is read once per session."""
+    if endpoint is None or isinstance(endpoint, Local):
+        try:
+            with open(CONGESTION_FILE) as file:
+                return file.read().split()
+        except OSError:
+            return []
+    key = f"{type(endpoint).__name__}:{endpoint.name}"
+    with _AVAILABLE_LOCK:
+        if key not in _AVAILABLE:
+            completed = endpoint.run(["cat", CONGESTION_FILE], timeout=CONGESTION_TIMEOUT)
+            _AVAILABLE[key] = completed.stdout.split() if completed.returncode == 0 else []
+        return _AVAILABLE[key]
+
+
+def check_congestion(traffic: Traffic, endpoint: Endpoint) -> None:
+    """The flow's congestion control, if it names one, is available where `endpoint` runs:
+    a MeasurementError naming that host and what it offers, before anything starts."""
+    name = traffic.congestion
+    available = available_congestion_controls(endpoint) if name else []
+    if name and available and name not in available:
+        where = "this host" if isinstance(endpoint, Local) else f"host {endpoint.name}"
+        raise MeasurementError(
+            f"TCP congestion control '{name}' is not available on {where}"
+            f"{did_you_mean(name, available)} (available there: {', '.join(available)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,13 +148,14 @@ def _whole_seconds(key: str, lowest: int, highest: int, span: str) -> Callable[[
     return parse_seconds
 
 
-def _congestion(value: Any) -> str:
-    name = str(value).lower()
-    available = available_congestion_controls()
-    if available and name not in available:
+def parse_congestion(value: Any) -> str:
+    """A TCP congestion control's name ('cubic', 'bbr'); whether the kernel offers it is
+    checked where the flow runs (check_congestion), which may be another host."""
+    name = str(value).strip().lower()
+    if not _CONGESTION_NAME.fullmatch(name):
         raise InputError(
-            f"TCP congestion control '{value}' is not available on this kernel"
-            f"{did_you_mean(name, available)} (available: {', '.join(available)})"
+            f"'{value}' is not the name of a TCP congestion control; Linux names them in "
+            "lower case letters, digits and '_', e.g. cubic, bbr or reno"
         )
     return name
 
@@ -140,6 +170,6 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "omit": _whole_seconds("omit", 0, 3600, "0 s to 1 h"),
     "direction": _choice("direction", DIRECTIONS),
     "dscp": parse_dscp,
-    "congestion": _congestion,
+    "congestion": parse_congestion,
 }
 TRAFFIC_KEYS = tuple(_PARSERS)

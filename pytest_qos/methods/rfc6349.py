@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, MeasurementError, check_key
-from ..measure.traffic import Traffic, available_congestion_controls
+from ..measure.traffic import Traffic, parse_congestion
 from ..measure.wire import tcp_framing
 from ..probes import Probe
 from ..results import Measurement
@@ -64,15 +64,10 @@ class Rfc6349:
                 )
             values["streams"] = streams
         if "congestion" in options:
-            name = str(options["congestion"]).lower()
-            available = available_congestion_controls()
-            if available and name not in available:
-                raise InputError(
-                    f"TCP congestion control '{name}' is not available on this kernel "
-                    f"(available: {', '.join(available)})",
-                    key="congestion",
-                )
-            values["congestion"] = name
+            try:
+                values["congestion"] = parse_congestion(options["congestion"])
+            except InputError as error:
+                raise InputError(error.message, key="congestion") from None
         return cls(**values)
 
 

@@ -67,18 +67,6 @@ class Histogram:
         self.total += value
         self.total_squares += value * value
 
-    def merge(self, other: Histogram) -> None:
-        """Add another histogram's counts into this one."""
-        if not other.count:
-            return
-        for index, count in other.counts.items():
-            self.counts[index] = self.counts.get(index, 0) + count
-        self.min = other.min if not self.count else min(self.min, other.min)
-        self.max = other.max if not self.count else max(self.max, other.max)
-        self.count += other.count
-        self.total += other.total
-        self.total_squares += other.total_squares
-
     def percentiles(self, percents: Iterable[float]) -> dict[float, int]:
         """Nearest-rank percentiles (bucket midpoints clamped to min..max), in one pass."""
         wanted = sorted((max(1, math.ceil(p / 100 * self.count - 1e-9)), p) for p in percents)

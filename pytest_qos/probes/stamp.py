@@ -189,7 +189,7 @@ def _reflect_tlvs(reply: bytearray, tos: int | None) -> int | None:
     return requested
 
 
-def parse_reflected(packet: bytes, t1_ns_hint: int | None = None) -> Reflected | None:
+def parse_reflected(packet: bytes) -> Reflected | None:
     """A reflected packet's fields, or None when it is too short to be one."""
     if len(packet) < PACKET_SIZE:
         return None

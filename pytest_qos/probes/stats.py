@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,16 +30,6 @@ def percentile(sorted_samples: Sequence[float], percent: float) -> float:
     # Nearest rank always returns an observed sample, never an interpolation between two.
     rank = math.ceil(percent / 100 * len(sorted_samples) - 1e-9)
     return sorted_samples[max(rank, 1) - 1]
-
-
-def mean_abs_ipdv(rtts_in_sequence_order: Sequence[float]) -> float:
-    """Mean |RTT(i) − RTT(i−1)| over consecutive received replies in sequence order."""
-    if len(rtts_in_sequence_order) < 2:
-        return 0.0
-    pairs = itertools.pairwise(rtts_in_sequence_order)
-    return math.fsum(abs(later - earlier) for earlier, later in pairs) / (
-        len(rtts_in_sequence_order) - 1
-    )
 
 
 def reordered_count(arrival_order: Sequence[int]) -> int:
@@ -94,13 +83,3 @@ def replies_record(
     seqs = {r.seq for r in received}
     order = [seq for seq in (arrival_order or []) if seq in seqs]
     return len(received), recorder.summary(), reordered_count(order)
-
-
-def latency_metrics(
-    sent: int, replies: Sequence[Reply], arrival_order: Sequence[int] | None = None
-) -> dict[str, float]:
-    """latency.* and mos metrics (seconds, percent) from `sent` probes and their replies."""
-    if sent <= 0:
-        raise ValueError("no probes were sent")
-    received, summary, reordered = replies_record(replies, arrival_order)
-    return record_metrics(sent, received, summary, reordered)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..judge.compare import Comparison
 from ..results import QosResult
-from ..store.document import write_atomically
+from ..store.output import write_output
 from . import methods
 from .table import absent, headers, rows_of
 from .terminal import JITTER_NOTE
@@ -95,10 +95,8 @@ def summary_line(
 
 
 def write_markdown(path: Path | str, text: str) -> Path:
-    """Write the Markdown report atomically; return its path."""
-    target = Path(path)
-    write_atomically(target, text)
-    return target
+    """Write the Markdown report (atomically over a regular file); return its path."""
+    return write_output(path, text)
 
 
 def append_step_summary(text: str, environ: Mapping[str, str] | None = None) -> Path | None:

@@ -11,8 +11,6 @@ from ..judge.metrics import format_metric
 from ..results import Measurement, QosResult
 from ..units import Kind, format_value
 
-METHOD_TOOLS = ("rfc2544", "y1564", "rfc6349")
-
 
 def _rate(value: float | None) -> str:
     return format_value(value, Kind.RATE) if value is not None else "—"

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import InputError, did_you_mean
 from ..results import QosResult
-from .document import SCHEMA_VERSION, to_json, write_atomically
+from .document import SCHEMA_VERSION, to_json
+from .output import write_output
 
 DEFAULT_DIRECTORY = ".qos"
 SUFFIX = ".json"
@@ -46,7 +47,7 @@ def save_baseline(
     text = to_json(dict(document))
     try:
         # A temporary file renamed over the old one: a killed run leaves the old baseline whole.
-        write_atomically(path, text)
+        write_output(path, text)
     except OSError as error:
         raise InputError(
             f"cannot write baseline {path}: {error.strerror or error}; "

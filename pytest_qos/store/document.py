@@ -46,11 +46,6 @@ def build_document(
     }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` so a reader sees the old file or the whole new one, never half."""
-    write_output(path, text)
-
-
 def to_json(document: dict[str, Any]) -> str:
     """Strict JSON: a NaN or infinity (which JSON cannot hold) is an error naming where."""
     try:
@@ -77,5 +72,6 @@ def _non_finite(node: Any, where: str = "") -> str:
 
 
 def write_document(path: Path, document: dict[str, Any]) -> None:
-    """Write a results document as indented, strict JSON, atomically."""
+    """Write a results document as indented, strict JSON (store.output: atomically over a
+    regular file, straight into a FIFO or a device)."""
     write_output(path, to_json(document))
