@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -176,15 +176,21 @@ def _parse_target(value: Any) -> dict[str, Any]:
     return parsed
 
 
+def _one_of(value: Any, choices: tuple[str, ...], complaint: Callable[[str], str]) -> str:
+    """`value` (any case) as one of `choices`, or an InputError: complaint(did-you-mean)."""
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise InputError(complaint(did_you_mean(text, choices)))
+    return text
+
+
 def _parse_option(key: str, value: Any) -> Any:
     if key == "kind":
-        text = str(value).strip().lower()
-        if text not in KINDS:
-            raise InputError(
-                f"unknown probe kind '{value}'{did_you_mean(text, KINDS)} "
-                f"(known: {', '.join(KINDS)})"
-            )
-        return text
+        return _one_of(
+            value,
+            KINDS,
+            lambda hint: f"unknown probe kind '{value}'{hint} (known: {', '.join(KINDS)})",
+        )
     if key in ("interval", "duration", "timeout"):
         seconds = parse(value, Kind.DURATION)
         if not seconds > 0:
@@ -207,11 +213,12 @@ def _parse_option(key: str, value: Any) -> Any:
     if key == "dscp":
         return parse_dscp(value)
     if key == "clock":
-        text = str(value).strip().lower()
-        if text not in CLOCKS:
-            raise InputError(
-                f"clock must be one of {', '.join(CLOCKS)} (synced: both ends' clocks are "
-                f"synchronised, e.g. by chrony), got {value!r}{did_you_mean(text, CLOCKS)}"
-            )
-        return text
+        return _one_of(
+            value,
+            CLOCKS,
+            lambda hint: (
+                f"clock must be one of {', '.join(CLOCKS)} (synced: both ends' clocks "
+                f"are synchronised, e.g. by chrony), got {value!r}{hint}"
+            ),
+        )
     raise AssertionError(key)  # pragma: no cover - PROBE_KEYS lists every key handled above

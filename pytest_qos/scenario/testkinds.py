@@ -9,7 +9,7 @@ kinds share (probes, repeat, settle, which bounds they can measure) by `Measured
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -54,6 +54,8 @@ MEASURED_KEYS = ("traffic", "flows", "probe", "probes")  # a test without a meth
 # None of these may stand beside a method key: a method runs its own flows.
 FLOW_KEYS = ("traffic", "flows", "probe", "probes", "load", "duration", "repeat", "settle")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
+# Why a test cannot measure a metric (what to add or write instead), or None when it can.
+Unmeasurable = Callable[..., str | None]
 # Keys that cannot go together in one test, each pair with what to write instead.
 _EXCLUSIVE = (
     ("flows", "traffic", "name the measured flow under 'flows:' instead of 'traffic:'"),
@@ -231,6 +233,28 @@ class MeasuredReader(TestReader):
         """A validated iperf3 flow."""
         return self.guard(path, lambda: Traffic.from_options(options))
 
+    def measured(
+        self,
+        name: str,
+        data: dict[str, Any],
+        defaults: dict[str, Any],
+        probing: tuple[Probe | None, dict[str, Probe]],
+        unmeasurable: Unmeasurable,
+    ) -> tuple[dict[str, Bound], dict[str, Any]]:
+        """The bounds (each one the test can measure: `unmeasurable` says why not) and the
+        request's common fields: probes told what the bounds read, settle, repeat, wanted."""
+        path: KeyPath = ("tests", name)
+        probe, probes = probing
+        repeat, settle = self.repeat_settle(data, defaults, path)
+        expect = self.expect(data, path)
+        for metric in expect:
+            reason = unmeasurable(metric, probe=probe, probes=probes)
+            if reason:
+                raise self.error((*path, "expect", metric), reason)
+        probe, probes = told_what_is_read(probe, probes, expect)
+        fields = {"probe": probe, "probes": probes, "settle": settle, "repeat": repeat}
+        return expect, {**fields, "wanted": tuple(expect)}
+
     def repeat_settle(
         self, data: dict[str, Any], defaults: dict[str, Any], path: KeyPath
     ) -> tuple[int, float]:
@@ -259,22 +283,9 @@ class TrafficTestReader(MeasuredReader):
             traffic = self.flow((*path, "traffic"), {**traffic_defaults, **flow})
         probe, probes = self.probes(data, path)
         load = self.load(data.get("load"), (*path, "load"), traffic_defaults)
-        repeat, settle = self.repeat_settle(data, defaults, path)
-        expect = self.expect(data, path)
-        for metric in expect:
-            reason = traffic_reason(metric, traffic, probe, probes)
-            if reason:
-                raise self.error((*path, "expect", metric), reason)
-        probe, probes = told_what_is_read(probe, probes, expect)
-        request = TrafficRequest(
-            probe=probe,
-            probes=probes,
-            settle=settle,
-            repeat=repeat,
-            wanted=tuple(expect),
-            traffic=traffic,
-            load=load,
-        )
+        why = partial(traffic_reason, traffic=traffic)
+        expect, fields = self.measured(name, data, defaults, (probe, probes), why)
+        request = TrafficRequest(**fields, traffic=traffic, load=load)
         return TrafficTest(**self.common(name, data, expect), request=request)
 
     def load(self, value: Any, path: KeyPath, defaults: dict[str, Any]) -> tuple[Traffic, ...]:
@@ -302,22 +313,9 @@ class FlowsTestReader(MeasuredReader):
         flows = self.flows(data["flows"], (*path, "flows"), traffic_defaults)
         probe, probes = self.probes(data, path, flows)
         duration = self.window(data, defaults, path)
-        repeat, settle = self.repeat_settle(data, defaults, path)
-        expect = self.expect(data, path)
-        for metric in expect:
-            reason = flows_reason(metric, flows, probe, probes)
-            if reason:
-                raise self.error((*path, "expect", metric), reason)
-        probe, probes = told_what_is_read(probe, probes, expect)
-        request = FlowsRequest(
-            probe=probe,
-            probes=probes,
-            settle=settle,
-            repeat=repeat,
-            wanted=tuple(expect),
-            flows=flows,
-            duration=duration,
-        )
+        why = partial(flows_reason, flows=flows)
+        expect, fields = self.measured(name, data, defaults, (probe, probes), why)
+        request = FlowsRequest(**fields, flows=flows, duration=duration)
         return FlowsTest(**self.common(name, data, expect), request=request)
 
     def flows(self, value: Any, path: KeyPath, defaults: dict[str, Any]) -> dict[str, Traffic]:
@@ -347,7 +345,7 @@ class FlowsTestReader(MeasuredReader):
 
 
 def traffic_reason(
-    name: str, traffic: Traffic | None, probe: Probe | None, probes: dict[str, Probe]
+    name: str, *, traffic: Traffic | None, probe: Probe | None, probes: dict[str, Probe]
 ) -> str | None:
     """Why a traffic test cannot measure `name` (say what to add), or None when it can."""
     if name.startswith("router."):
@@ -367,7 +365,7 @@ def traffic_reason(
 
 
 def flows_reason(
-    name: str, flows: dict[str, Traffic], probe: Probe | None, probes: dict[str, Probe]
+    name: str, *, flows: dict[str, Traffic], probe: Probe | None, probes: dict[str, Probe]
 ) -> str | None:
     """Why a flows test cannot measure `name` (say whose metric), or None when it can."""
     if name.startswith("router."):
