@@ -1,7 +1,9 @@
 """Standard test methods as scenario tests: RFC 2544, RFC 6349, ITU-T Y.1564, Y.1541 presets.
 
-Each method is a library over a `Trial` (run flows for a while, get Measurements), usable
-without pytest; `execute.run_method` runs one on a Runner's target.
+Each method is search or step logic over a `Trial` (run flows for a while, get Measurements),
+usable without pytest and testable with a formula for a trial; `execute.run_method` runs one
+with real trials, each a round of the runner's. Imports the foundation, `judge`, `hosts`,
+`probes` and `measure`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""Latency probes: udp (isochronous echo, the default), icmp (system ping), tcp (connect time)."""
+"""Latency probes: udp (a STAMP session-sender, the default), stamp, icmp (system ping), tcp.
+
+Owns each probe kind's options (`spec.py`), its client, the responder (a STAMP reflector),
+constant-memory statistics, the E-model and `run_probe`, which runs a probe across a target.
+The clients and the responder are stdlib-only: they ship to far hosts as one script
+(hosts/ship.py). Imports the foundation and `hosts`.
+"""
 
 from __future__ import annotations
 

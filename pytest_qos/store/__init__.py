@@ -1,4 +1,4 @@
 """Files on disk: the results document (--qos-json), baselines, and the one output writer.
 
-Imports the foundation and `judge`; nothing here measures.
+Imports only the foundation; nothing here measures or judges.
 """
