@@ -12,7 +12,7 @@ from pathlib import Path
 
 # `python -m pytest_qos` is the entry point; everything it imports comes along.
 ENTRY = "pytest_qos.__main__"
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # pytest_qos/
 
 
 class ShipError(Exception):
