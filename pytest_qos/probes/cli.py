@@ -1,4 +1,8 @@
-"""`python -m pytest_qos responder|probe ...`: the far end and the client of latency probes."""
+"""`python -m pytest_qos responder|probe ...`: the far end and the client of latency probes.
+
+This module is what `hosts/ship.py` sends to far hosts as one stdlib-only script: it and what
+it imports must need nothing but the standard library.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,10 @@ import argparse
 import ipaddress
 import json
 import math
-import sys
 from collections.abc import Callable, Sequence
 
-from .errors import MeasurementError
-from .hosts.target import RESPONDER_PORT
+from ..errors import MeasurementError
+from ..hosts.target import RESPONDER_PORT
 
 # Bounds of the command-line numbers; each error names its valid range.
 MIN_INTERVAL = 0.0001
@@ -143,10 +146,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `python -m pytest_qos` and the `pytest-qos` script."""
+    """The probes' commands: `responder` and `probe`."""
     options = _parser().parse_args(argv)
     if options.command == "responder":
-        from .probes.responder import DEFAULT_RATE, Policy, serve
+        from .responder import DEFAULT_RATE, Policy, serve
 
         rate = DEFAULT_RATE if options.rate_limit is None else options.rate_limit
         policy = Policy(allow=options.allow, rate=rate, stateful=not options.stateless)
@@ -165,13 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         if options.kind in ("udp", "stamp"):
-            from .probes.udp import UdpProbeClient
+            from .udp import UdpProbeClient
 
             record = UdpProbeClient(
                 options.host, options.port, size=options.size, kind=options.kind, **schedule
             ).run()
         else:
-            from .probes.tcp import TcpProbeClient
+            from .tcp import TcpProbeClient
 
             record = TcpProbeClient(options.host, options.port, **schedule).run()
     except MeasurementError as error:
@@ -182,7 +185,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     print(json.dumps(record))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,23 @@
+"""`python -m pytest_qos COMMAND` and the `pytest-qos` script: the package's commands.
+
+`responder` and `probe` (the far end and the client of latency probes) live in `probes/cli.py`,
+the module shipped to far hosts as a stdlib-only script; commands that need more than the
+standard library are dispatched here, each loaded only when asked for.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from .probes import cli as probe_commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m pytest_qos` and the `pytest-qos` script."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return probe_commands.main(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
