@@ -14,7 +14,7 @@ from pytest_qos.results import Measurement
 def iperf3_measurement(
     protocol: str, goodput: float, *, mss: int = 0, blksize: int = 0, host: str = "198.18.2.2"
 ) -> Measurement:
-    """A Measurement shaped like pytest_qos.iperf3.parse_result's, with a raw document."""
+    """A Measurement shaped like pytest_qos.measure.iperf3.parse_result's, with a raw document."""
     return Measurement(
         tool="iperf3",
         metrics={"throughput": goodput},
