@@ -1,0 +1,118 @@
+"""The rpm method on loopback (no root): a real run, the scenario and its reports, and a load
+connection that fails aborting the test with one clear line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_qos.errors import MeasurementError
+from pytest_qos.hosts.endpoints import Local, Process, wait_until
+from pytest_qos.hosts.target import local_target, remote_target
+from pytest_qos.measure.runner import Runner
+from pytest_qos.methods import rpm, rpm_run
+from pytest_qos.methods.rpm_load import CLIENT_PORTS, free_client_ports
+from pytest_qos.report import terminal
+from pytest_qos.report.markdown import render_markdown
+from pytest_qos.results import QosResult
+
+QUICK = {"interval": "0.25 s", "moving_average": 2, "connections": 2, "duration": "2 s"}
+
+
+def test_a_loopback_run_ramps_connections_and_reports_every_interval() -> None:
+    spec = rpm.Rpm.from_options({**QUICK, "idle": "0.2 s"})
+    with Runner(None, local_target()) as runner:
+        result = rpm_run.run(spec, runner)
+    metrics = result.metrics
+    assert {"rpm", "rpm.foreign", "rpm.loaded", "rpm.goodput", "rpm.connections"} <= set(metrics)
+    assert {"latency.idle", "latency.loaded", "latency.increase", "bufferbloat.grade"} <= set(
+        metrics
+    )
+    assert metrics["latency.loaded"] == pytest.approx(60.0 / metrics["rpm"])
+    assert metrics["rpm.goodput"] > 100e6  # loopback carries gigabits
+    phase = result.details["phases"][0]
+    steps = phase["steps"]
+    assert [row["connections"] for row in steps[:3]] == [1, 2, 2]  # one more each interval
+    assert all(row["sent"] == {"tcp": 25, "udp": 25} for row in steps)  # 100/s × 0.25 s
+    assert sum(row["loaded_samples"] for row in steps) > 0
+    assert result.details["idle"]["answered"]["tcp"] >= 15  # 20 asked
+    assert phase["confidence"]["goodput"] in ("low", "medium", "high")
+
+
+def test_the_scenario_prints_the_step_table_and_keeps_it_in_json(
+    pytester: pytest.Pytester, write_scenario: Any
+) -> None:
+    write_scenario(
+        "tests:\n  bloat:\n    rpm: {interval: 0.25 s, moving_average: 2, connections: 2, "
+        "duration: 2 s, idle: 0.2 s}\n    expect:\n      rpm: '>= 1000'\n"
+        "      bufferbloat.grade: '>= A'\n"
+    )
+    out = pytester.path / "out.json"
+    result = pytester.runpytest("--qos", "-rA", f"--qos-json={out}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*path.yaml::bloat*bufferbloat.grade*>= A*pass*",
+            "*path.yaml::bloat — RPM upload: * (foreign *, loaded *), grade *",
+            "interval*conns*goodput*moving average*stage*RPM*",
+        ]
+    )
+    data = json.loads(out.read_text())
+    details = data["results"][0]["measurements"][0]["details"]
+    assert details["method"] == "rpm" and details["parameters"]["interval"] == 0.25
+    assert details["phases"][0]["steps"][0].keys() >= {"goodput", "stage", "sent", "rpm"}
+    rebuilt = QosResult.from_json(data["results"][0])
+    assert "RPM upload" in terminal.failure(rebuilt) or rebuilt.passed
+    assert "#### " in render_markdown([rebuilt]) and "| interval |" in render_markdown([rebuilt])
+
+
+@pytest.fixture
+def responder() -> Iterator[int]:
+    """A responder on a free loopback port, so only the load can fail."""
+    port = Local().free_port("127.0.0.1", ("udp", "tcp"))
+    process: Process = Local().spawn(
+        [
+            sys.executable,
+            "-m",
+            "pytest_qos",
+            "responder",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+    )
+    try:
+        assert wait_until(lambda: Local().is_listening(port, "tcp", process), 10.0)
+        yield port
+    finally:
+        process.stop()
+
+
+def test_a_failing_load_connection_aborts_with_one_line(responder: int) -> None:
+    """The draft: a load-generating connection ending with an error aborts the test."""
+    closed = free_client_ports(Local(), 2)  # nothing listens there: iperf3 cannot connect
+    target = remote_target("127.0.0.1", closed, responder_port=responder)
+    spec = rpm.Rpm.from_options({**QUICK, "idle": "0.1 s"})
+    with Runner(None, target) as runner, pytest.raises(MeasurementError) as caught:
+        rpm_run.run(spec, runner)
+    message = str(caught.value)
+    assert "rpm: load-generating connection 1 (upload, client port" in message
+    assert "unable to connect" in message and "\n" not in caught.value.message
+
+
+def test_download_needs_the_server_side(responder: int) -> None:
+    target = remote_target("127.0.0.1", [5201, 5202], responder_port=responder)
+    spec = rpm.Rpm.from_options({**QUICK, "idle": "0.1 s", "direction": "download"})
+    with Runner(None, target) as runner, pytest.raises(MeasurementError, match="server side"):
+        rpm_run.run(spec, runner)
+
+
+def test_client_ports_are_free_and_below_the_ephemeral_range() -> None:
+    ports = free_client_ports(Local(), 32)
+    assert len(set(ports)) == 32
+    assert all(CLIENT_PORTS[0] <= port <= CLIENT_PORTS[1] for port in ports)
