@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_qos.errors import MeasurementError
 from pytest_qos.hosts.endpoints import Local
 from pytest_qos.measure.tcpinfo import TcpInfoSampler, parse_ss, sampler_script, ss_filter
 
@@ -58,3 +59,20 @@ def test_a_live_connection_is_read_by_its_port_and_nothing_else() -> None:
     assert all(a.time <= b.time for a, b in itertools.pairwise(snapshots))
     # Only the sending end matched: the accepted socket (local port = the server's) did not.
     assert {s.peer_port for s in ours} == {server_port}
+
+
+def test_a_failing_ss_is_one_clear_error(tmp_path: Path) -> None:
+    """No ss on the endpoint's PATH: the shell's complaint is read, not silently empty."""
+    sampler = TcpInfoSampler(Local(), [20001], "sport", 0.05, 2.0)
+    sampler.command[2] = sampler.command[2].replace("ss -tinH", str(tmp_path / "no-ss") + " -tinH")
+    sampler.start()
+    try:
+        deadline = time.monotonic() + 5
+        while sampler.problem() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(
+            MeasurementError, match=r"reading TCP_INFO with ss at local failed: .*no-ss"
+        ):
+            sampler.check()
+    finally:
+        sampler.stop()

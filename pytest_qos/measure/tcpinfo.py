@@ -85,8 +85,9 @@ def ss_filter(ports: Sequence[int], side: str) -> str:
 
 def sampler_script(ports: Sequence[int], side: str, period: float, samples: int) -> str:
     """A POSIX shell loop: the matching connections between two marks, `samples` times."""
+    # stderr joins stdout: an error of ss (or of the shell finding it) is read, not lost.
     return (
-        f"i=0; while [ $i -lt {samples} ]; do echo {_BEGIN}; "
+        f"exec 2>&1; i=0; while [ $i -lt {samples} ]; do echo {_BEGIN}; "
         f"ss -tinH state established '{ss_filter(ports, side)}'; echo {_END}; "
         f"sleep {period:g}; i=$((i+1)); done"
     )
@@ -160,12 +161,15 @@ class TcpInfoSampler:
             return self._unparsed[0] if self._unparsed else None
 
     def check(self) -> None:
-        """A MeasurementError when the loop ended early or prints no TCP_INFO."""
+        """A MeasurementError when the loop printed what is no snapshot (ss missing or failing)
+        or ended before giving any."""
         process = self._process
-        if process is not None and not process.alive() and not self.snapshots():
+        problem = self.problem()
+        ended = process is not None and not process.alive() and not self.snapshots()
+        if problem is not None or ended:
             raise MeasurementError(
                 f"reading TCP_INFO with ss at {self.endpoint.name} failed: "
-                f"{self.problem() or 'it printed nothing'}",
+                f"{problem or 'it printed nothing'}",
                 self.endpoint.command(self.command),
             )
 
