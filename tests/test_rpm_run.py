@@ -4,11 +4,16 @@ connection that fails aborting the test with one clear line."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from test_kill_faults import _spawned_by
 
 from pytest_qos.errors import MeasurementError
 from pytest_qos.hosts.endpoints import Local, Process, wait_until
@@ -116,3 +121,30 @@ def test_client_ports_are_free_and_below_the_ephemeral_range() -> None:
     ports = free_client_ports(Local(), 32)
     assert len(set(ports)) == 32
     assert all(CLIENT_PORTS[0] <= port <= CLIENT_PORTS[1] for port in ports)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_mid_ramp_leaves_no_process(tmp_path: Path, sig: signal.Signals) -> None:
+    """iperf3 servers and clients, the ss loop and probe clients all die with pytest."""
+    scenario = tmp_path / "scenarios" / "rpm.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text("tests:\n  ramp:\n    rpm: {connections: 4, interval: 0.5 s}\n")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--qos", str(scenario), "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        # 4 servers, the ss loop and at least two clients: the ramp is under way.
+        assert wait_until(lambda: len(_spawned_by(run.pid)) >= 7, timeout=30)
+        run.send_signal(sig)
+        run.wait(30)
+        assert wait_until(lambda: not _spawned_by(run.pid), timeout=5), _spawned_by(run.pid)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        for pid in _spawned_by(run.pid):
+            os.kill(pid, signal.SIGKILL)
