@@ -3,6 +3,7 @@ connection that fails aborting the test with one clear line."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ from pytest_qos.hosts.endpoints import Local, Process, wait_until
 from pytest_qos.hosts.target import local_target, remote_target
 from pytest_qos.measure.runner import Runner
 from pytest_qos.methods import rpm, rpm_run
-from pytest_qos.methods.rpm_load import CLIENT_PORTS, free_client_ports
+from pytest_qos.methods.rpm_load import CLIENT_PORTS, Load, free_client_ports
 from pytest_qos.report import terminal
 from pytest_qos.report.markdown import render_markdown
 from pytest_qos.results import QosResult
@@ -41,7 +42,8 @@ def test_a_loopback_run_ramps_connections_and_reports_every_interval() -> None:
     assert metrics["rpm.goodput"] > 100e6  # loopback carries gigabits
     phase = result.details["phases"][0]
     steps = phase["steps"]
-    assert [row["connections"] for row in steps[:3]] == [1, 2, 2]  # one more each interval
+    counts = [row["connections"] for row in steps]  # one more each interval, once open
+    assert counts == sorted(counts) and counts[-1] == 2 and counts[0] <= 1
     assert all(row["sent"] == {"tcp": 25, "udp": 25} for row in steps)  # 100/s × 0.25 s
     assert sum(row["loaded_samples"] for row in steps) > 0
     assert result.details["idle"]["answered"]["tcp"] >= 15  # 20 asked
@@ -148,3 +150,39 @@ def test_killed_mid_ramp_leaves_no_process(tmp_path: Path, sig: signal.Signals) 
             run.wait()
         for pid in _spawned_by(run.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_both_directions_at_once_and_in_turn() -> None:
+    """At once: one phase loading both ways; in turn: a phase each, figures per direction."""
+    with Runner(None, local_target()) as runner:
+        together = rpm_run.run(rpm.Rpm.from_options({**QUICK, "direction": "both"}), runner)
+        turns = rpm_run.run(
+            rpm.Rpm.from_options({**QUICK, "direction": "both", "sequential": True}), runner
+        )
+    steps = together.details["phases"][0]["steps"]
+    assert set(steps[-1]["goodput"]) == {"upload", "download"}
+    assert all(value > 0 for value in steps[-1]["goodput"].values())
+    # One more each way per interval, counted once open (opening takes a moment on a busy host).
+    counts = [row["connections"] for row in steps]
+    assert counts == sorted(counts) and counts[-1] == 4
+    assert all(later - earlier <= 2 for earlier, later in itertools.pairwise([0, *counts]))
+    assert [phase["label"] for phase in turns.details["phases"]] == ["upload", "download"]
+    metrics = turns.metrics
+    assert {"rpm.upload", "rpm.download", "bufferbloat.grade.download"} <= set(metrics)
+    assert metrics["rpm"] == min(metrics["rpm.upload"], metrics["rpm.download"])
+
+
+def test_each_connection_carries_congestion_dscp_and_its_own_client_port() -> None:
+    spec = rpm.Rpm.from_options({**QUICK, "congestion": "cubic", "dscp": "EF"})
+    with Runner(None, local_target()) as runner:
+        load = Load(runner, spec, ("upload",))
+        try:
+            load.start()
+            load.add()
+            assert wait_until(lambda: load.count == 1, 10.0)
+            command = load.opener.opened()[0].flow.command
+        finally:
+            load.close()
+    assert command[command.index("-C") + 1] == "cubic"
+    assert command[command.index("-S") + 1] == str(46 << 2)  # EF: the whole TOS byte
+    assert command[command.index("--cport") + 1] == str(load.ports["upload"][0])
