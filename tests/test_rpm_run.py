@@ -20,6 +20,7 @@ from pytest_qos.errors import MeasurementError
 from pytest_qos.hosts.endpoints import Local, Process, wait_until
 from pytest_qos.hosts.target import local_target, remote_target
 from pytest_qos.measure.runner import Runner
+from pytest_qos.measure.tcpinfo import Snapshot, SocketInfo
 from pytest_qos.methods import rpm, rpm_run
 from pytest_qos.methods.rpm_load import CLIENT_PORTS, Load, free_client_ports
 from pytest_qos.report import terminal
@@ -186,3 +187,49 @@ def test_each_connection_carries_congestion_dscp_and_its_own_client_port() -> No
     assert command[command.index("-C") + 1] == "cubic"
     assert command[command.index("-S") + 1] == str(46 << 2)  # EF: the whole TOS byte
     assert command[command.index("--cport") + 1] == str(load.ports["upload"][0])
+
+
+class _Recorded:
+    """A sampler replaying snapshots (ss readings) appended by the test."""
+
+    def __init__(self) -> None:
+        self.taken: list[Snapshot] = []
+
+    def snapshots(self) -> list[Snapshot]:
+        return list(self.taken)
+
+    def stop(self) -> None:
+        """Nothing runs."""
+
+
+def _socket(port: int, acked: int, rtt: float = 0.05) -> SocketInfo:
+    return SocketInfo(local_port=port, peer_port=5201, rtt=rtt, bytes_acked=acked, bytes_received=0)
+
+
+def test_goodput_counts_acknowledged_bytes_once_per_connection() -> None:
+    """Bytes acknowledged between readings, per interval; a reading missing a connection or a
+    connection new since the last one never counts bytes twice; other ports are not ours."""
+    with Runner(None, local_target()) as runner:
+        load = Load(runner, rpm.Rpm(), ("upload",))
+        recorded = _Recorded()
+        load.samplers = {"upload": recorded}  # type: ignore[dict-item]
+        load.ports = {"upload": [20001, 20002]}
+        load.started = 100.0
+        try:
+            recorded.taken += [
+                Snapshot(100.5, [_socket(20001, 1_000_000), _socket(40000, 9_000_000)]),
+                Snapshot(101.0, [_socket(20001, 2_000_000, rtt=0.1)]),
+            ]
+            goodput, loaded = load.read()
+            assert goodput["upload"] == pytest.approx(8 * 2_000_000 / 1.0)
+            assert sorted(loaded) == [0.05, 0.1]
+            recorded.taken += [
+                Snapshot(101.5, [_socket(20002, 500_000)]),  # 20001 missing from this one
+                Snapshot(102.0, [_socket(20001, 3_000_000), _socket(20002, 1_000_000)]),
+            ]
+            goodput, loaded = load.read()
+            assert goodput["upload"] == pytest.approx(8 * (1_000_000 + 1_000_000) / 1.0)
+            assert len(loaded) == 3
+            assert load.read() == ({"upload": 0.0}, [])  # nothing new: nothing moved
+        finally:
+            load.close()

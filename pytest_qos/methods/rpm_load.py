@@ -121,6 +121,7 @@ class Load:
         self.ports: dict[str, list[int]] = {}
         self.samplers: dict[str, TcpInfoSampler] = {}
         self.marks: dict[str, Snapshot] = {}
+        self.acked: dict[int, int] = {}  # client port -> bytes acknowledged at its last reading
         self.pairs: list[Pair] = []
         self.servers: list[Iperf3Server] = []  # the ones this phase started (and stops)
         self.started = 0.0  # monotonic
@@ -224,15 +225,20 @@ class Load:
             now = snapshots[-1] if snapshots else before
             ours = set(self.ports[direction])
             key = "local_port" if direction == "upload" else "peer_port"
+            moved = 0
             for snapshot in snapshots:
-                if before.time < snapshot.time <= now.time:
-                    loaded += [s.rtt for s in snapshot.sockets if getattr(s, key) in ours and s.rtt]
-            acked = {getattr(s, key): s.bytes_acked for s in before.sockets}
-            moved = sum(
-                s.bytes_acked - acked.get(getattr(s, key), 0)
-                for s in now.sockets
-                if getattr(s, key) in ours
-            )
+                if not before.time < snapshot.time <= now.time:
+                    continue
+                for found in snapshot.sockets:
+                    port = getattr(found, key)
+                    if port not in ours:
+                        continue
+                    if found.rtt:
+                        loaded.append(found.rtt)
+                    # Counted from each connection's last reading: a snapshot missing one
+                    # (or a new one starting at 0) never counts bytes twice.
+                    moved += max(0, found.bytes_acked - self.acked.get(port, 0))
+                    self.acked[port] = max(found.bytes_acked, self.acked.get(port, 0))
             span = now.time - before.time
             goodput[direction] = 8.0 * moved / span if span > 0 else 0.0
             self.marks[direction] = now
