@@ -18,6 +18,7 @@ class Kind(str, Enum):
     SIZE = "size"  # bytes
     COUNT = "count"  # dimensionless
     SCORE = "score"  # dimensionless, fractional (MOS)
+    GRADE = "grade"  # a letter grade A+ .. F, stored as its rank (F 0 .. A+ 5; higher is better)
 
 
 # Decimal prefixes, as iperf3 uses for rates.
@@ -68,6 +69,7 @@ _UNITS: dict[Kind, tuple[str, ...]] = {
     Kind.SIZE: ("B", "kB", "KiB", "MB", "MiB"),
     Kind.COUNT: (),
     Kind.SCORE: (),
+    Kind.GRADE: (),
 }
 _EXAMPLE = {
     Kind.RATE: "10 Mbit/s",
@@ -76,6 +78,7 @@ _EXAMPLE = {
     Kind.SIZE: "1460 B",
     Kind.COUNT: "3",
     Kind.SCORE: "4.0",
+    Kind.GRADE: "B",
 }
 UNIT_HELP = {
     Kind.RATE: "bit/s, kbit/s, Mbit/s, Gbit/s (or bps, kbps, Mbps, Gbps; B/s, kB/s, MB/s, GB/s "
@@ -85,6 +88,7 @@ UNIT_HELP = {
     Kind.SIZE: "B, kB, KiB, MB, MiB",
     Kind.COUNT: "none",
     Kind.SCORE: "none",
+    Kind.GRADE: "none (a letter: A+, A, B, C, D or F)",
 }
 BASE_UNIT = {
     Kind.RATE: "bit/s",
@@ -93,6 +97,7 @@ BASE_UNIT = {
     Kind.SIZE: "B",
     Kind.COUNT: "",
     Kind.SCORE: "",
+    Kind.GRADE: "",
 }
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -128,14 +133,32 @@ _NOUN = {
     Kind.SIZE: "a size",
     Kind.COUNT: "a count",
     Kind.SCORE: "a score",
+    Kind.GRADE: "a grade",
 }
 
 
+# Letter grades, worst first: a grade's value is its rank, so '>= B' reads as a number bound.
+GRADES = ("F", "D", "C", "B", "A", "A+")
+
+
+def _grade(value: object) -> float:
+    """A letter grade ('B', 'a+') as its rank in GRADES; anything else is an InputError."""
+    text = value.strip().upper() if isinstance(value, str) else None
+    if text not in GRADES:
+        raise InputError(
+            f"{value!r} is not a grade; write one of {', '.join(reversed(GRADES))} "
+            "(A+ is best; there is no E)"
+        )
+    return float(GRADES.index(text))
+
+
 def parse(value: object, kind: Kind, what: str | None = None) -> float:
-    """Parse `value` ("10 Mbit/s", "20 ms", "0.5 %", 3) into the base unit of `kind`.
+    """Parse `value` ("10 Mbit/s", "20 ms", "0.5 %", 3, "B") into the base unit of `kind`.
 
     `what` names the quantity (e.g. "throughput") in errors.
     """
+    if kind is Kind.GRADE:
+        return _grade(value)
     if isinstance(value, bool):
         raise InputError(f"{value!r} is not a quantity; write e.g. '{example(kind)}'")
     if isinstance(value, (int, float)):
@@ -222,6 +245,9 @@ def format_value(value: float | None, kind: Kind) -> str:
         return f"{_three_significant(value)} B"
     elif kind is Kind.COUNT:
         return f"{value:.0f}" if float(value).is_integer() else _three_significant(value)
+    elif kind is Kind.GRADE:
+        rank = round(value)
+        return GRADES[rank] if 0 <= rank < len(GRADES) else _three_significant(value)
     else:
         return f"{value:.2f}"
     if value == 0:

@@ -28,7 +28,7 @@ class Needs(str, Enum):
     TCP = "a TCP flow"
     BIDIR = "a bidir flow"
     PROBE = "a latency probe"
-    METHOD = "a standard method (rfc2544, rfc6349, y1564)"
+    METHOD = "a standard method (rfc2544, rfc6349, y1564, rpm)"
 
 
 @dataclass(frozen=True)
@@ -229,6 +229,73 @@ CATALOGUE: dict[str, Metric] = {
             "Y.1564 frame delay variation (RTT p99 - minimum)",
             needs=_METHOD,
         ),
+        # responsiveness under working conditions (draft-ietf-ippm-responsiveness; rpm:)
+        Metric(
+            "rpm",
+            Kind.COUNT,
+            _H,
+            "responsiveness in round trips per minute: the mean of rpm.foreign and rpm.loaded "
+            "once goodput and responsiveness were stable",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rpm.foreign",
+            Kind.COUNT,
+            _H,
+            "60 s / the foreign RTT: mean of the trimmed means of new TCP connections' "
+            "handshake times and UDP (STAMP) round trips beside the load",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rpm.loaded",
+            Kind.COUNT,
+            _H,
+            "60 s / the trimmed mean of the load-generating connections' own RTT (TCP_INFO)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rpm.goodput",
+            Kind.RATE,
+            _H,
+            "goodput of the load-generating connections (moving average, bytes acknowledged)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rpm.connections",
+            Kind.COUNT,
+            _N,
+            "load-generating connections open when the figures were taken",
+            needs=_METHOD,
+        ),
+        Metric(
+            "latency.idle",
+            Kind.DURATION,
+            _L,
+            "RTT before any load: mean of the trimmed means of TCP handshakes and UDP round trips",
+            needs=_METHOD,
+        ),
+        Metric(
+            "latency.loaded",
+            Kind.DURATION,
+            _L,
+            "RTT under working conditions: 60 s / rpm",
+            needs=_METHOD,
+        ),
+        Metric(
+            "latency.increase",
+            Kind.DURATION,
+            _L,
+            "latency.loaded - latency.idle: what the load added (the bufferbloat)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "bufferbloat.grade",
+            Kind.GRADE,
+            _H,
+            "A+ .. F from latency.increase: < 5 ms A+, < 30 ms A, < 60 ms B, < 200 ms C, "
+            "< 400 ms D, else F (the DSLReports grades)",
+            needs=_METHOD,
+        ),
         Metric("y1541.iptd", Kind.DURATION, _L, "Y.1541 IPTD estimate: mean RTT / 2", needs=_PROBE),
         Metric(
             "y1541.ipdv",
@@ -315,6 +382,14 @@ CATALOGUE: dict[str, Metric] = {
 _FAMILIES = (
     (re.compile(r"^(rfc2544\.(?:throughput|frame_rate))\.\d+$"), r"\1"),
     (re.compile(r"^y1564\.[A-Za-z][A-Za-z0-9_-]*\.[a-z0-9]+\.(ir|flr|ftd|fdv)$"), r"y1564.\1"),
+    # an rpm test that loads upload and download in turn: each direction's own figures
+    (
+        re.compile(
+            r"^(rpm(?:\.(?:foreign|loaded|goodput|connections))?|latency\.(?:loaded|increase)"
+            r"|bufferbloat\.grade)\.(?:upload|download)$"
+        ),
+        r"\1",
+    ),
 )
 
 
@@ -386,7 +461,14 @@ def unmeasurable(
     metric = find(name)
     needs = metric.needs if metric else Needs.FLOW
     if needs is Needs.METHOD:
-        method = {"rfc2544": "rfc2544", "tcp": "rfc6349", "y1564": "y1564"}[name.split(".")[0]]
+        method = {
+            "rfc2544": "rfc2544",
+            "tcp": "rfc6349",
+            "y1564": "y1564",
+            "rpm": "rpm",
+            "latency": "rpm",
+            "bufferbloat": "rpm",
+        }[name.split(".")[0]]
         return f"'{name}' is measured by the {method} method; use '{method}:' in a test of its own"
     if needs is Needs.PROBE:
         if has_probe:

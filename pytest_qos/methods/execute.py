@@ -13,7 +13,8 @@ from ..measure.flows import Concurrent
 from ..measure.runner import Runner
 from ..probes import run_probe
 from ..results import Measurement, QosResult
-from . import rfc2544, rfc6349, y1541, y1564
+from . import rfc2544, rfc6349, rpm_run, y1541, y1564
+from .rpm import Rpm
 from .spec import MethodSpec
 from .trial import Flow, Observed
 
@@ -111,6 +112,8 @@ def run_method(
         elif isinstance(method, rfc6349.Rfc6349):
             outcome, transfer = rfc6349.run(method, trial, ipv6=ipv6)
             extra.append(transfer)
+        elif isinstance(method, Rpm):  # its own loop: it decides every interval (rpm_run.py)
+            outcome = rpm_run.run(method, runner)
         else:
             outcome = y1564.run(method, trial, ipv6=ipv6)
     outcome.details["trials_run"] = trial.count

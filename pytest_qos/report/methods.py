@@ -1,4 +1,5 @@
-"""Tables of the standard methods: every RFC 2544 trial, every Y.1564 step, RFC 6349 figures."""
+"""Tables of the standard methods: every RFC 2544 trial, every Y.1564 step, RFC 6349 figures,
+every interval of an rpm test."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ..judge.metrics import format_metric
 from ..results import Measurement, QosResult
 from ..units import Kind, format_value
 
-METHOD_TOOLS = ("rfc2544", "y1564", "rfc6349")
+METHOD_TOOLS = ("rfc2544", "y1564", "rfc6349", "rpm")
 
 
 def _rate(value: float | None) -> str:
@@ -75,6 +76,19 @@ HEADERS = {
     "rfc2544": ["frame", "trial", "offered", "loss", "delivered", "verdict"],
     "y1564": ["service", "step", "offered", "IR", "FLR", "FTD (RTT)", "FDV", "verdict"],
     "rfc6349": ["figure", "value"],
+    "rpm": [
+        "interval",
+        "start",
+        "conns",
+        "goodput",
+        "moving average",
+        "stage",
+        "tcp, udp replies (asked)",
+        "RTT samples",
+        "foreign RTT",
+        "loaded RTT",
+        "RPM",
+    ],
 }
 
 
@@ -93,6 +107,65 @@ def rfc6349_rows(measurement: Measurement) -> list[list[str]]:
     return rows
 
 
+def _rates(values: dict[str, float] | None) -> str:
+    """'18.9 Mbit/s', or one rate per direction: 'up 9.4 Mbit/s, down 9.5 Mbit/s'."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return _rate(next(iter(values.values())))
+    short = {"upload": "up", "download": "down"}
+    return ", ".join(f"{short.get(name, name)} {_rate(value)}" for name, value in values.items())
+
+
+def rpm_rows(phase: dict[str, Any]) -> list[list[str]]:
+    """One row per interval of an rpm phase: the load, the stage reached, the probes, RPM."""
+    rows = []
+    for step in phase.get("steps", []):
+        sent, answered = step.get("sent", {}), step.get("answered", {})
+        probes = ", ".join(f"{answered.get(k, 0)} ({sent.get(k, 0)})" for k in ("tcp", "udp"))
+        rows.append(
+            [
+                str(step["index"]),
+                f"{round(step['start'], 2):g} s",
+                str(step["connections"]),
+                _rates(step.get("goodput")),
+                _rates(step.get("moving_goodput")),
+                step["stage"],
+                probes,
+                str(step.get("loaded_samples", 0)),
+                _time(step.get("foreign_rtt")),
+                _time(step.get("loaded_rtt")),
+                f"{step['rpm']:.0f}" if step.get("rpm") else "—",
+            ]
+        )
+    return rows
+
+
+def rpm_title(measurement: Measurement, phase: dict[str, Any], alone: bool) -> str:
+    """'RPM upload: 167 (foreign 167, loaded 168), grade D, …; confidence …'."""
+    suffix = "" if alone else f".{phase['label']}"
+    metrics = measurement.metrics
+    parts = [f"RPM {phase['label']}: {format_metric('rpm', metrics.get('rpm' + suffix))}"]
+    parts.append(
+        f"(foreign {format_metric('rpm', metrics.get('rpm.foreign' + suffix))}, "
+        f"loaded {format_metric('rpm', metrics.get('rpm.loaded' + suffix))})"
+    )
+    if f"bufferbloat.grade{suffix}" in metrics:
+        parts.append(
+            f"grade {format_metric('bufferbloat.grade', metrics['bufferbloat.grade' + suffix])}: "
+            f"{_time(metrics.get('latency.idle'))} idle, "
+            f"{_time(metrics.get('latency.loaded' + suffix))} loaded"
+        )
+    confidence = phase.get("confidence", {})
+    stable = phase.get("stable_at")
+    parts.append(
+        f"{'stable at interval ' + str(stable) if stable is not None else 'not stable'}; "
+        f"confidence: goodput {confidence.get('goodput')}, "
+        f"responsiveness {confidence.get('responsiveness')}"
+    )
+    return " ".join(parts[:2]) + ", " + ", ".join(parts[2:])
+
+
 def method_tables(result: QosResult) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, headers, rows) for each method measurement of `result`."""
     tables = []
@@ -107,6 +180,11 @@ def method_tables(result: QosResult) -> list[tuple[str, list[str], list[list[str
             tables.append((title, HEADERS["y1564"], y1564_rows(measurement.details)))
         elif measurement.tool == "rfc6349":
             tables.append(("RFC 6349", HEADERS["rfc6349"], rfc6349_rows(measurement)))
+        elif measurement.tool == "rpm":
+            phases = measurement.details.get("phases", [])
+            for phase in phases:
+                title = rpm_title(measurement, phase, alone=len(phases) == 1)
+                tables.append((title, HEADERS["rpm"], rpm_rows(phase)))
     return tables
 
 
