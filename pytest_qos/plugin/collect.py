@@ -158,7 +158,17 @@ class ScenarioFile(pytest.File):
             pytest.skip(f"router lab {reason}")
         spec = self.scenario.lab
         assert spec is not None
-        self.lab = Lab.create(router_config=router_config, wan=spec.wan)
+        if spec.routers and qos_session(self.config).router_config is not None:
+            raise QosError(
+                f"--qos-router-config replaces a one-router lab's config; {self.path.name} has "
+                f"a line of routers ({', '.join(spec.router_names)}), each with its own config"
+            )
+        self.lab = Lab.create(
+            router_config=None if spec.routers else router_config,
+            wan=spec.wan,
+            routers=spec.routers,
+            wan_after=spec.wan_after,
+        )
         target: Target = self.lab.target(ipv6=spec.families[0] == 6)
         return target
 
