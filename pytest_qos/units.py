@@ -1,4 +1,4 @@
-"""Parse and format quantities: bit rates, durations, percentages, sizes, plain numbers."""
+"""Parse and format quantities: bit rates, durations, percentages, sizes, plain numbers, DSCPs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,52 @@ class Kind(str, Enum):
     SIZE = "size"  # bytes
     COUNT = "count"  # dimensionless
     SCORE = "score"  # dimensionless, fractional (MOS)
+    DSCP = "dscp"  # a DiffServ code point, 0-63: 'EF', 'AF41', 'CS1' or the number
+
+
+DSCP_NAMES: dict[str, int] = {
+    "BE": 0,
+    "DF": 0,
+    "CS0": 0,
+    "CS1": 8,
+    "CS2": 16,
+    "CS3": 24,
+    "CS4": 32,
+    "CS5": 40,
+    "CS6": 48,
+    "CS7": 56,
+    "EF": 46,
+    "VA": 44,
+    "LE": 1,
+    **{f"AF{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
+}
+# The name each value is shown by: the first name listed for it (BE for 0, not DF or CS0).
+_DSCP_SHOWN = {value: name for name, value in reversed(list(DSCP_NAMES.items()))}
+
+
+def parse_dscp(value: object) -> int:
+    """A DSCP name (EF, AF41, CS1, ...) or a number 0-63."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= 63:
+            return value
+        raise InputError(f"DSCP {value} is out of range; use 0-63 or a name such as EF or AF41")
+    if isinstance(value, str):
+        name = value.strip().upper()
+        if name in DSCP_NAMES:
+            return DSCP_NAMES[name]
+        if re.fullmatch("[0-9]{1,3}", name):  # not isdigit(): '²' is a digit int() refuses
+            return parse_dscp(int(name))
+        raise InputError(
+            f"unknown DSCP '{value}': use a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63"
+            f"{did_you_mean(name, DSCP_NAMES)}"
+        )
+    raise InputError(f"DSCP must be a name such as EF or a number 0-63, got {value!r}")
+
+
+def dscp_name(value: int) -> str:
+    """'EF (46)', 'CS1 (8)', or '13' for a code point without a name."""
+    name = _DSCP_SHOWN.get(value)
+    return f"{name} ({value})" if name else str(value)
 
 
 # Decimal prefixes, as iperf3 uses for rates.
@@ -68,6 +114,7 @@ _UNITS: dict[Kind, tuple[str, ...]] = {
     Kind.SIZE: ("B", "kB", "KiB", "MB", "MiB"),
     Kind.COUNT: (),
     Kind.SCORE: (),
+    Kind.DSCP: (),
 }
 _EXAMPLE = {
     Kind.RATE: "10 Mbit/s",
@@ -76,6 +123,7 @@ _EXAMPLE = {
     Kind.SIZE: "1460 B",
     Kind.COUNT: "3",
     Kind.SCORE: "4.0",
+    Kind.DSCP: "EF",
 }
 UNIT_HELP = {
     Kind.RATE: "bit/s, kbit/s, Mbit/s, Gbit/s (or bps, kbps, Mbps, Gbps; B/s, kB/s, MB/s, GB/s "
@@ -85,6 +133,7 @@ UNIT_HELP = {
     Kind.SIZE: "B, kB, KiB, MB, MiB",
     Kind.COUNT: "none",
     Kind.SCORE: "none",
+    Kind.DSCP: "a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63",
 }
 BASE_UNIT = {
     Kind.RATE: "bit/s",
@@ -93,6 +142,7 @@ BASE_UNIT = {
     Kind.SIZE: "B",
     Kind.COUNT: "",
     Kind.SCORE: "",
+    Kind.DSCP: "",
 }
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -128,6 +178,7 @@ _NOUN = {
     Kind.SIZE: "a size",
     Kind.COUNT: "a count",
     Kind.SCORE: "a score",
+    Kind.DSCP: "a DSCP",
 }
 
 
@@ -136,6 +187,8 @@ def parse(value: object, kind: Kind, what: str | None = None) -> float:
 
     `what` names the quantity (e.g. "throughput") in errors.
     """
+    if kind is Kind.DSCP:
+        return float(parse_dscp(value))
     if isinstance(value, bool):
         raise InputError(f"{value!r} is not a quantity; write e.g. '{example(kind)}'")
     if isinstance(value, (int, float)):
@@ -222,6 +275,8 @@ def format_value(value: float | None, kind: Kind) -> str:
         return f"{_three_significant(value)} B"
     elif kind is Kind.COUNT:
         return f"{value:.0f}" if float(value).is_integer() else _three_significant(value)
+    elif kind is Kind.DSCP:
+        return dscp_name(int(value)) if float(value).is_integer() else _three_significant(value)
     else:
         return f"{value:.2f}"
     if value == 0:
