@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_qos.errors import InputError, ScenarioError
+from pytest_qos.errors import InputError, QosError, ScenarioError
 from pytest_qos.judge.bounds import parse_expectations
 from pytest_qos.lab.counters import ANY_ROUTER, parse_name
 from pytest_qos.lab.plan import AddressPlan
 from pytest_qos.lab.routerlab import Lab, lab_namespaces, lab_unavailable_reason
-from pytest_qos.lab.spec import RouterSpec
+from pytest_qos.lab.spec import RouterSpec, replace_configs, router_overrides
 from pytest_qos.lab.wan import parse_wan
 from pytest_qos.scenario.reader import load_scenario
 
@@ -307,3 +307,30 @@ def test_each_router_counts_its_own_queue_and_the_wan_hop_follows_the_named_one(
         core_lan = lab.endpoint("core").run(["ip", "-o", "link", "show", "lan"], timeout=5)
         peer = re.search(r"toserver@if(\d+)", toward.stdout)
         assert peer is not None and core_lan.stdout.startswith(f"{peer.group(1)}: lan@")
+
+
+def test_router_config_options_fit_the_lab_or_say_why(configs: Path) -> None:
+    path = configs / "chain.yaml"
+    path.write_text("lab:\n  routers: [edge.sh, core.sh]\n" + PROBE_TEST)
+    lab = load_scenario(path).lab
+    assert lab is not None
+    bloated = config(configs, "bloated.sh")
+    single, named = router_overrides([f"core={bloated}"])
+    assert single is None and named == {"core": bloated.resolve()}
+    replaced = replace_configs(lab, single, named)
+    assert [(r.name, r.config) for r in replaced] == [
+        ("edge", (configs / "edge.sh").resolve()),
+        ("core", bloated.resolve()),
+    ]
+    with pytest.raises(
+        QosError, match=re.escape("no router 'cor' in this lab — did you mean 'core'?")
+    ):
+        replace_configs(lab, None, {"cor": bloated})
+    with pytest.raises(QosError, match=r"this lab has a line of routers .* give NAME=PATH"):
+        replace_configs(lab, bloated, {})
+    with pytest.raises(InputError, match=re.escape("no such file: nope.sh")) as caught:
+        router_overrides(["core=nope.sh"])
+    assert caught.value.key == "core=nope.sh"
+    # A path with '=' in it is still a path (a one-router lab's config).
+    odd = config(configs, "a=b.sh")
+    assert router_overrides([str(odd)]) == (odd.resolve(), {})

@@ -11,12 +11,12 @@ the scenario reader turns them into file:line: key: message.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, did_you_mean
+from ..errors import InputError, QosError, did_you_mean
 from .counters import parse_name
 from .plan import MAX_ROUTERS
 from .wan import WanSpec, parse_wan
@@ -236,3 +236,54 @@ def path_words(lab: LabSpec | None, hops: int) -> str:
     names: Collection[str] = lab.router_names if lab is not None and lab.routers else ("router",)
     listed = ", ".join(f"{index} {name}" for index, name in enumerate(names, 1))
     return f"the lab path has {hops} hops ({listed}, {hops} the server)"
+
+
+def router_overrides(values: Sequence[str] | None) -> tuple[Path | None, dict[str, Path]]:
+    """`--qos-router-config` values: one PATH (a one-router lab's config), NAME=PATH per router
+    of a line. InputError keyed by the value at fault."""
+    single: Path | None = None
+    named: dict[str, Path] = {}
+    for value in values or ():
+        if Path(value).is_file():  # a path, even one with '=' in it
+            if single is not None:
+                raise InputError(
+                    "one PATH replaces a one-router lab's config; give NAME=PATH for the "
+                    "routers of a line",
+                    key=value,
+                )
+            single = Path(value).resolve()
+            continue
+        name, equals, path = value.partition("=")
+        if not (equals and _ROUTER_NAME.fullmatch(name)):
+            raise InputError("no such file", key=value)
+        if not Path(path).is_file():
+            raise InputError(f"no such file: {path}", key=value)
+        named[name] = Path(path).resolve()
+    return single, named
+
+
+def replace_configs(
+    lab: LabSpec, single: Path | None, named: Mapping[str, Path]
+) -> tuple[RouterSpec, ...]:
+    """A line's routers with `--qos-router-config NAME=PATH` configs in place of their own;
+    QosError when the options do not fit the lab (one PATH for a line, a name it lacks)."""
+    if not lab.routers:
+        if named:
+            raise QosError(
+                f"--qos-router-config {', '.join(named)}=…: this lab has one router; "
+                "give the config's PATH alone"
+            )
+        return ()
+    if single is not None:
+        raise QosError(
+            f"--qos-router-config PATH replaces a one-router lab's config; this lab has a "
+            f"line of routers ({', '.join(lab.router_names)}): give NAME=PATH"
+        )
+    unknown = [name for name in named if name not in lab.router_names]
+    if unknown:
+        raise QosError(
+            f"--qos-router-config {unknown[0]}=…: no router '{unknown[0]}' in this lab"
+            f"{did_you_mean(unknown[0], lab.router_names)} (routers: "
+            f"{', '.join(lab.router_names)})"
+        )
+    return tuple(RouterSpec(r.name, named.get(r.name, r.config)) for r in lab.routers)
