@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, QosError, did_you_mean
+from ..errors import InputError, QosError, check_key, did_you_mean
 from .counters import parse_name
 from .plan import MAX_ROUTERS
 from .wan import WanSpec, parse_wan
@@ -153,12 +153,10 @@ def _router(item: Any, base: Path, key: str) -> RouterSpec:
             f"a router is a config path or {{name: NAME, config: PATH}}, got {item!r}", key=key
         )
     for field_name in item:
-        if field_name not in ROUTER_KEYS:
-            raise InputError(
-                f"unknown key '{field_name}' in a router"
-                f"{did_you_mean(str(field_name), ROUTER_KEYS)} (known: {', '.join(ROUTER_KEYS)})",
-                key=f"{key}.{field_name}",
-            )
+        try:
+            check_key(str(field_name), ROUTER_KEYS, "router")
+        except InputError as error:
+            raise InputError(error.message, key=f"{key}.{field_name}") from None
     if "name" not in item:
         raise InputError("a router mapping needs 'name:' (and 'config:' to shape)", key=key)
     name = _name(item["name"], f"{key}.name", "its name")

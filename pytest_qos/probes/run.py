@@ -36,14 +36,9 @@ def python_command(*arguments: str, endpoint: Endpoint | None = None) -> list[st
     return [*prefix, *arguments]
 
 
-def client_command(
-    probe: Probe, host: str, port: int, endpoint: Endpoint | None = None
-) -> list[str]:
-    """The argv of the udp or tcp probe client (`python -m pytest_qos probe ...`)."""
-    argv = python_command(
-        "probe",
-        "--kind",
-        probe.kind,
+def _schedule(probe: Probe, host: str, port: int) -> list[str]:
+    """The arguments every probe client takes: where to, how often, how many, how long."""
+    return [
         "--host",
         host,
         "--port",
@@ -54,13 +49,23 @@ def client_command(
         str(probe.packets),
         "--timeout",
         repr(probe.timeout),
-        endpoint=endpoint,
+    ]
+
+
+def _marking(probe: Probe) -> list[str]:
+    return ["--dscp", str(probe.dscp)] if probe.dscp is not None else []
+
+
+def client_command(
+    probe: Probe, host: str, port: int, endpoint: Endpoint | None = None
+) -> list[str]:
+    """The argv of the udp or tcp probe client (`python -m pytest_qos probe ...`)."""
+    argv = python_command(
+        "probe", "--kind", probe.kind, *_schedule(probe, host, port), endpoint=endpoint
     )
     if probe.kind in ("udp", "stamp"):
         argv += ["--size", str(probe.size)]
-    if probe.dscp is not None:
-        argv += ["--dscp", str(probe.dscp)]
-    return argv
+    return argv + _marking(probe)
 
 
 def responder_command(
@@ -95,25 +100,9 @@ class SpawnedResponder(SpawnedServer):
 
 def hops_command(probe: Probe, host: str, port: int, endpoint: Endpoint | None = None) -> list[str]:
     """The argv of the hops probe client (`python -m pytest_qos hops ...`)."""
-    argv = python_command(
-        "hops",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--interval",
-        repr(probe.interval),
-        "--count",
-        str(probe.packets),
-        "--timeout",
-        repr(probe.timeout),
-        "--size",
-        str(probe.size),
-        "--max-hops",
-        str(probe.max_hops),
-        endpoint=endpoint,
-    )
-    return argv + (["--dscp", str(probe.dscp)] if probe.dscp is not None else [])
+    sizes = ["--size", str(probe.size), "--max-hops", str(probe.max_hops)]
+    argv = python_command("hops", *_schedule(probe, host, port), *sizes, endpoint=endpoint)
+    return argv + _marking(probe)
 
 
 def run_probe(probe: Probe, target: Target) -> Measurement:
