@@ -139,6 +139,18 @@ def test_without_counters_the_one_way_split_picks_the_router_else_the_stretch_is
     assert any(f.what == NOT_MEASURED and f.evidence["what"] == "router counters" for f in alone)
 
 
+def test_a_router_that_only_dropped_is_named_for_its_loss() -> None:
+    policer = [counter("WAN", "qdisc", "1:", "tbf", drops=340)]
+    found = statements(
+        Evidence(failed=["loss"], routers=router_counters([router("core", 2, policer)]))
+    )
+    (loss,) = [f for f in found if f.what in LOCATING]
+    assert (loss.what, loss.where) == (LOSS, "core: WAN qdisc 1: (tbf)")
+    assert sentence(loss.to_json()) == (
+        "loss at core: WAN qdisc 1: (tbf) — counters: WAN qdisc 1: dropped 340 packets"
+    )
+
+
 def test_a_small_rise_locates_nothing() -> None:
     loaded = [hop_row(1, 45e-6), hop_row(2, 60e-6), hop_row(3, 80e-6), hop_row(4, 300e-6)]
     assert located(statements(evidence(loaded, [router("core", 2, [])]))) == {}

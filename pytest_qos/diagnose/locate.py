@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..units import dscp_name
-from .evidence import Evidence, Hop, Path, RouterCounters
+from .evidence import QUEUE_FLOOR, Evidence, Hop, Path, RouterCounters
 from .finding import DELAY, DIRECTION, LOSS, MARKING, QUEUE, Finding
 
 RISE_FLOOR = 0.001  # s: an end-to-end rise smaller than this is within this lab's noise
@@ -87,9 +87,13 @@ def queue_findings(evidence: Evidence) -> list[Finding]:
     for router in evidence.routers:
         rows = router.queued()
         if rows and router.name not in named:
+            # Only drops, nothing held back: a policer, or a queue that overflowed at once.
+            dropped = all(
+                int(r["overlimits"]) == 0 and int(r["backlog"]) < QUEUE_FLOOR for r in rows
+            )
             findings.append(
                 Finding(
-                    QUEUE,
+                    LOSS if dropped else QUEUE,
                     f"{router.name}: {_rows_text(rows)}",
                     {"router": router.name, "counters": _counters(rows)},
                 )

@@ -65,6 +65,8 @@ def _queue(where: str, evidence: Mapping[str, Any]) -> str:
 
 
 def _loss(where: str, evidence: Mapping[str, Any]) -> str:
+    if "counters" in evidence:
+        return f"loss at {where} — counters: {_counters(evidence['counters'])}"
     probes = evidence.get("probes", {})
     losses = ", ".join(
         f"hop {hop} {received}/{sent}" for hop, (received, sent) in sorted(probes.items(), key=_n)
