@@ -14,6 +14,6 @@ it needs nothing of lab/); scenario/, store/, report/ and plugin/ import it.
 """
 
 from .finding import Finding
-from .step import WHEN, Diagnosis
+from .step import WHEN, WHEN_HELP, Diagnosis
 
-__all__ = ["WHEN", "Diagnosis", "Finding"]
+__all__ = ["WHEN", "WHEN_HELP", "Diagnosis", "Finding"]

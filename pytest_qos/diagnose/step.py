@@ -21,6 +21,10 @@ from .finding import PATH, PATH_CHANGE, Finding, not_measured
 from .locate import direction_findings, loss_findings, marking_findings, queue_findings
 
 WHEN = ("failed", "always", "never")
+WHEN_HELP = (
+    "when to probe each test's path hop by hop for its diagnosis: after a bound missed "
+    "(failed, the default), after every test (always), or never"
+)
 LATENCY = ("latency.", "mos", "jitter", "y1541.ipt", "y1541.ipdv", "tcp.rtt", "y1564.ftd")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ..diagnose import WHEN, Diagnosis
+from ..diagnose import WHEN, WHEN_HELP, Diagnosis
 from ..diagnose.mesh import annotate as annotate_mesh
 from ..errors import InputError, QosError
 from ..judge.thresholds import parse_compare_fail
@@ -72,16 +72,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--qos-router-config",
         metavar="PATH|NAME=PATH",
         action="append",
-        help="router config to apply in lab scenarios, instead of the one each file names; "
-        "NAME=PATH replaces router NAME's in a line of routers (repeatable)",
+        help="router config to apply in lab scenarios, instead of the one each file names "
+        "(NAME=PATH: router NAME's in a line of routers; repeatable)",
     )
-    group.addoption(
-        "--qos-diagnose",
-        choices=WHEN,
-        default="failed",
-        help="when to probe each test's path hop by hop for its diagnosis: after a bound "
-        "missed (failed, the default), after every test (always), or never",
-    )
+    group.addoption("--qos-diagnose", choices=WHEN, default="failed", help=WHEN_HELP)
     group.addoption(
         "--qos-testbed",
         metavar="PATH",
