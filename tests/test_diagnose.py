@@ -3,6 +3,7 @@ mesh pattern, the words, the JSON, and the reports that show it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -337,3 +338,33 @@ def test_an_unknown_when_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--qos", "--qos-diagnose=sometimes")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--qos-diagnose: invalid choice: 'sometimes'*"])
+
+
+def test_a_path_that_changed_since_the_baseline_is_said(pytester: pytest.Pytester) -> None:
+    """Saved, then one hop's address edited in the baseline: the next run says it moved."""
+    (pytester.path / "path.qos.yaml").write_text(
+        "tests:\n  path:\n    probe: {kind: hops, interval: 50 ms, count: 2}\n"
+        "    expect: {hops: '== 1'}\n"
+    )
+    saved = pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider", "--qos-save=before")
+    saved.assert_outcomes(passed=1)
+    stored = pytester.path / ".qos" / "before.json"
+    document = json.loads(stored.read_text())
+    (result,) = document["results"]
+    (hops_measurement,) = [m for m in result["measurements"] if m["tool"] == "probe:hops"]
+    assert hops_measurement["details"]["path"][0]["address"] == "127.0.0.1"
+    hops_measurement["details"]["path"][0]["address"] = "127.0.0.9"
+    stored.write_text(json.dumps(document))
+    compared = pytester.runpytest_subprocess(
+        "--qos", "-p", "no:cacheprovider", "--qos-compare=before", "--qos-json=out.json"
+    )
+    compared.assert_outcomes(passed=1)
+    compared.stdout.fnmatch_lines(["*path changed: hop 1 was 127.0.0.9, now 127.0.0.1*"])
+    (now,) = json.loads((pytester.path / "out.json").read_text())["results"]
+    assert now["diagnosis"] == [
+        {
+            "what": "path change",
+            "where": "hop 1",
+            "evidence": {"hop": 1, "was": "127.0.0.9", "now": "127.0.0.1"},
+        }
+    ]
