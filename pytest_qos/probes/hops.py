@@ -94,13 +94,14 @@ class _Hop:
 class _Sent:
     """One probe in flight."""
 
-    __slots__ = ("answered", "round", "sent_ns", "ttl")
+    __slots__ = ("answered", "round", "sent_ns", "tos_counted", "ttl")
 
     def __init__(self, round_: int, ttl: int, sent_ns: int) -> None:
         self.round = round_
         self.ttl = ttl
         self.sent_ns = sent_ns
         self.answered = False
+        self.tos_counted = False  # its quoted TOS (raw socket) is in its hop's counts
 
 
 class _Answers:
@@ -111,7 +112,8 @@ class _Answers:
         self.timeout_ns = timeout_ns
         self.hops: dict[int, _Hop] = {}
         self.inflight: dict[int, _Sent] = {}  # destination port → probe
-        self.quoted_tos: dict[int, int] = {}  # destination port → TOS the hop received (raw)
+        # Destination port → the TOS its hop received (raw socket), until its answer is counted.
+        self.quoted_tos: dict[int, int] = {}
         self.destination: int | None = None  # the TTL at which the destination answered
         self.dead_end: dict[str, Any] | None = None  # a hop that said the path ends there
 
@@ -125,9 +127,10 @@ class _Answers:
         return all(probe.answered for probe in self.inflight.values())
 
     def sent(self, port: int, round_: int, ttl: int, sent_ns: int) -> None:
-        """Note a probe on its way."""
+        """Note a probe on its way (its port's earlier probe, if any, is forgotten)."""
         self.hops.setdefault(ttl, _Hop(ttl)).sent += 1
         self.inflight[port] = _Sent(round_, ttl, sent_ns)
+        self.quoted_tos.pop(port, None)
 
     def error(self, ancillary: list[tuple[int, int, bytes]], name: Any, ipv6: bool) -> None:
         """One message of the error queue: which hop answered, when, and (IPv6) its DSCP."""
@@ -164,6 +167,19 @@ class _Answers:
         source, destination = struct.unpack_from("!HH", packet, udp)
         if source == source_port:
             self.quoted_tos[destination] = packet[quoted + 1]
+            self._count_tos(destination)
+
+    def _count_tos(self, port: int) -> None:
+        """Count a quoted TOS once its probe's answer is counted (either may come first)."""
+        probe = self.inflight.get(port)
+        if (
+            probe is not None
+            and probe.answered
+            and not probe.tos_counted
+            and port in self.quoted_tos
+        ):
+            probe.tos_counted = True
+            self.hops[probe.ttl].dscp[self.quoted_tos.pop(port) >> 2] += 1
 
     def answered(self, port: int, offender: str, said: str, at_ns: int, tos: int | None) -> None:
         """Count an answer to the probe sent to `port` (once; a late one is a loss)."""
@@ -181,6 +197,7 @@ class _Answers:
         hop.rtt.add(probe.round, max(0, rtt))
         if tos is not None:
             hop.dscp[tos >> 2] += 1
+        self._count_tos(port)
         if said != TIME_EXCEEDED:
             if offender == self.address or said in ("port unreachable", "udp reply"):
                 if self.destination is None or probe.ttl < self.destination:
@@ -189,11 +206,7 @@ class _Answers:
                 self.dead_end = {"hop": probe.ttl, "address": offender, "said": said}
 
     def hop_records(self, last: int) -> list[dict[str, Any]]:
-        """Each hop up to `last`, with the raw socket's DSCP readings added."""
-        for port, tos in self.quoted_tos.items():
-            probe = self.inflight.get(port)
-            if probe is not None and probe.answered:
-                self.hops[probe.ttl].dscp[tos >> 2] += 1
+        """Each hop up to `last`."""
         return [self.hops[ttl].record() for ttl in sorted(self.hops) if ttl <= last]
 
 
