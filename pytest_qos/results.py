@@ -226,6 +226,10 @@ class QosResult:
     error: str = ""
     # Against --qos-compare's baseline: computed once per test, carried to every report.
     comparison: Comparison | None = None
+    # Where it failed: [{"what", "where", "evidence"}] (diagnose/), and the seconds its
+    # per-hop probing took (None when it did not probe).
+    diagnosis: list[dict[str, Any]] = field(default_factory=list)
+    diagnosis_time: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -257,7 +261,7 @@ class QosResult:
 
     def to_json(self) -> dict[str, Any]:
         """The `results[]` entry of the --qos-json document."""
-        data = {
+        data: dict[str, Any] = {
             "test": self.test,
             "outcome": self.status,
             "metrics": self.metrics,
@@ -271,6 +275,10 @@ class QosResult:
         }
         if self.comparison is not None:
             data["comparison"] = self.comparison.to_json()
+        if self.diagnosis:
+            data["diagnosis"] = [dict(item) for item in self.diagnosis]
+        if self.diagnosis_time is not None:
+            data["diagnosis_time"] = self.diagnosis_time
         return data
 
     @classmethod
@@ -298,4 +306,6 @@ class QosResult:
             outcome=data.get("outcome"),
             error=data.get("error", ""),
             comparison=comparison,
+            diagnosis=[dict(item) for item in data.get("diagnosis", [])],
+            diagnosis_time=data.get("diagnosis_time"),
         )

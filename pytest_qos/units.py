@@ -1,4 +1,4 @@
-"""Parse and format quantities: bit rates, durations, percentages, sizes, plain numbers."""
+"""Parse and format quantities: bit rates, durations, percentages, sizes, plain numbers, DSCPs."""
 
 from __future__ import annotations
 
@@ -19,6 +19,52 @@ class Kind(str, Enum):
     COUNT = "count"  # dimensionless
     SCORE = "score"  # dimensionless, fractional (MOS)
     GRADE = "grade"  # a letter grade A+ .. F, stored as its rank (F 0 .. A+ 5; higher is better)
+    DSCP = "dscp"  # a DiffServ code point, 0-63: 'EF', 'AF41', 'CS1' or the number
+
+
+DSCP_NAMES: dict[str, int] = {
+    "BE": 0,
+    "DF": 0,
+    "CS0": 0,
+    "CS1": 8,
+    "CS2": 16,
+    "CS3": 24,
+    "CS4": 32,
+    "CS5": 40,
+    "CS6": 48,
+    "CS7": 56,
+    "EF": 46,
+    "VA": 44,
+    "LE": 1,
+    **{f"AF{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
+}
+# The name each value is shown by: the first name listed for it (BE for 0, not DF or CS0).
+_DSCP_SHOWN = {value: name for name, value in reversed(list(DSCP_NAMES.items()))}
+
+
+def parse_dscp(value: object) -> int:
+    """A DSCP name (EF, AF41, CS1, ...) or a number 0-63."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= 63:
+            return value
+        raise InputError(f"DSCP {value} is out of range; use 0-63 or a name such as EF or AF41")
+    if isinstance(value, str):
+        name = value.strip().upper()
+        if name in DSCP_NAMES:
+            return DSCP_NAMES[name]
+        if re.fullmatch("[0-9]{1,3}", name):  # not isdigit(): '²' is a digit int() refuses
+            return parse_dscp(int(name))
+        raise InputError(
+            f"unknown DSCP '{value}': use a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63"
+            f"{did_you_mean(name, DSCP_NAMES)}"
+        )
+    raise InputError(f"DSCP must be a name such as EF or a number 0-63, got {value!r}")
+
+
+def dscp_name(value: int) -> str:
+    """'EF (46)', 'CS1 (8)', or '13' for a code point without a name."""
+    name = _DSCP_SHOWN.get(value)
+    return f"{name} ({value})" if name else str(value)
 
 
 # Decimal prefixes, as iperf3 uses for rates.
@@ -70,6 +116,7 @@ _UNITS: dict[Kind, tuple[str, ...]] = {
     Kind.COUNT: (),
     Kind.SCORE: (),
     Kind.GRADE: (),
+    Kind.DSCP: (),
 }
 _EXAMPLE = {
     Kind.RATE: "10 Mbit/s",
@@ -79,6 +126,7 @@ _EXAMPLE = {
     Kind.COUNT: "3",
     Kind.SCORE: "4.0",
     Kind.GRADE: "B",
+    Kind.DSCP: "EF",
 }
 UNIT_HELP = {
     Kind.RATE: "bit/s, kbit/s, Mbit/s, Gbit/s (or bps, kbps, Mbps, Gbps; B/s, kB/s, MB/s, GB/s "
@@ -89,6 +137,7 @@ UNIT_HELP = {
     Kind.COUNT: "none",
     Kind.SCORE: "none",
     Kind.GRADE: "none (a letter: A+, A, B, C, D or F)",
+    Kind.DSCP: "a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63",
 }
 BASE_UNIT = {
     Kind.RATE: "bit/s",
@@ -98,6 +147,7 @@ BASE_UNIT = {
     Kind.COUNT: "",
     Kind.SCORE: "",
     Kind.GRADE: "",
+    Kind.DSCP: "",
 }
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -134,6 +184,7 @@ _NOUN = {
     Kind.COUNT: "a count",
     Kind.SCORE: "a score",
     Kind.GRADE: "a grade",
+    Kind.DSCP: "a DSCP",
 }
 
 
@@ -159,6 +210,8 @@ def parse(value: object, kind: Kind, what: str | None = None) -> float:
     """
     if kind is Kind.GRADE:
         return _grade(value)
+    if kind is Kind.DSCP:
+        return float(parse_dscp(value))
     if isinstance(value, bool):
         raise InputError(f"{value!r} is not a quantity; write e.g. '{example(kind)}'")
     if isinstance(value, (int, float)):
@@ -248,6 +301,8 @@ def format_value(value: float | None, kind: Kind) -> str:
     elif kind is Kind.GRADE:
         rank = round(value)
         return GRADES[rank] if 0 <= rank < len(GRADES) else _three_significant(value)
+    elif kind is Kind.DSCP:
+        return dscp_name(int(value)) if float(value).is_integer() else _three_significant(value)
     else:
         return f"{value:.2f}"
     if value == 0:

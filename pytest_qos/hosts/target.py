@@ -38,6 +38,8 @@ class Target:
     # Read around every measurement; their Measurements join the result (router counters).
     observers: list[Observer] = field(default_factory=list)
     requires: str = ""  # what must exist to reproduce a measurement here (a lab), for reports
+    # Names of the addresses a path's hops answer from (a lab's routers), for per-hop reports.
+    hop_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def spawns_servers(self) -> bool:

@@ -375,6 +375,42 @@ CATALOGUE: dict[str, Metric] = {
             "replies whose DSCP differed from the one the probe asked the reflector to use",
             needs=_PROBE,
         ),
+        # the hops probe (docs/probes.md): one family per hop N, named hop.N.…
+        Metric(
+            "hops",
+            Kind.COUNT,
+            _N,
+            "hops to the destination: the TTL at which it answered (hops probe)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.latency.p50",
+            Kind.DURATION,
+            _L,
+            "median round trip to hop N: its ICMP answers to the probes that expired there",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.latency.p99",
+            Kind.DURATION,
+            _L,
+            "99th percentile round trip to hop N (its ICMP answers to probes that expired there)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.loss",
+            Kind.PERCENT,
+            _L,
+            "probes to hop N it did not answer; not path loss: routers rate-limit ICMP answers",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.dscp",
+            Kind.DSCP,
+            _N,
+            "the DSCP hop N received the probes with, from the IP header it quotes back",
+            needs=_PROBE,
+        ),
     )
 }
 
@@ -390,15 +426,20 @@ _FAMILIES = (
         ),
         r"\1",
     ),
+    (re.compile(r"^hop\.[1-9]\d*\.(latency\.p50|latency\.p99|loss|dscp)$"), r"hop.N.\1"),
 )
+
+
+def _family(name: str) -> bool:
+    return any(pattern.match(name) for pattern, _ in _FAMILIES)
 
 
 def split_name(name: str) -> tuple[str, str]:
     """('video', 'throughput') for a named flow's or probe's metric; ('', name) otherwise."""
-    if name in CATALOGUE:
+    if name in CATALOGUE or _family(name):
         return "", name
     prefix, _, rest = name.partition(".")
-    if prefix and rest in CATALOGUE:
+    if prefix and (rest in CATALOGUE or _family(rest)):
         return prefix, rest
     return "", name
 
@@ -409,10 +450,12 @@ def find(name: str) -> Metric | None:
     metric = CATALOGUE.get(split_name(name)[1])
     if metric is not None:
         return metric
+    own = split_name(name)[1]
     for pattern, base in _FAMILIES:
-        if pattern.match(name):
-            family = CATALOGUE[pattern.sub(base, name)]
-            return Metric(name, family.kind, family.better, family.definition, family.needs)
+        if pattern.match(own):
+            family = CATALOGUE[pattern.sub(base, own)]
+            definition = family.definition.replace("hop N", f"hop {own.split('.')[1]}")
+            return Metric(name, family.kind, family.better, definition, family.needs)
     return None
 
 
@@ -473,6 +516,8 @@ def unmeasurable(
     if needs is Needs.PROBE:
         if has_probe:
             return None
+        if name == "hops" or name.startswith("hop."):
+            return f"'{name}' is measured by a hops probe; add 'probe: {{kind: hops}}' to this test"
         return f"'{name}' is measured by a latency probe; add 'probe: {{kind: udp}}' to this test"
     if protocol is None:
         return f"'{name}' is measured by an iperf3 flow; add 'traffic:' to this test"

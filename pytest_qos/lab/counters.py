@@ -5,6 +5,7 @@ classes are parsed from text (JSON too, when a newer tc prints it). Metric names
 
     router.qdisc.1:.drops            summed over the router's interfaces (LAN and WAN)
     router.WAN.class.1:20.bytes      that interface's only
+    router.core.WAN.class.1:20.bytes in a line of routers, router core's (named first)
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from ..errors import InputError, MeasurementError
+from ..errors import InputError, MeasurementError, did_you_mean
 from ..hosts.endpoints import Completed
 from ..judge.metrics import Better, Metric
 from ..results import Measurement, QosResult
@@ -27,8 +28,8 @@ OBJECTS = ("qdisc", "class")
 COUNTERS = ("bytes", "packets", "drops", "overlimits", "requeues", "backlog")
 TC_TIMEOUT = 5.0
 _NAME = re.compile(
-    r"^router\.(?:(?P<side>[A-Za-z]+)\.)?(?P<object>[a-z]+)\.(?P<id>[0-9a-fA-F]*:[0-9a-fA-F]*)"
-    r"\.(?P<counter>[a-z_]+)$"
+    r"^router\.(?:(?P<first>[A-Za-z][A-Za-z0-9_-]*)\.)?(?:(?P<side>[A-Za-z]+)\.)?"
+    r"(?P<object>[a-z]+)\.(?P<id>[0-9a-fA-F]*:[0-9a-fA-F]*)\.(?P<counter>[a-z_]+)$"
 )
 _KINDS = {"bytes": Kind.SIZE, "backlog": Kind.SIZE}
 _DEFINITIONS = {
@@ -41,8 +42,10 @@ _DEFINITIONS = {
 }
 NAME_HELP = (
     "router.[LAN.|WAN.]qdisc.<handle>.<counter> or router.[LAN.|WAN.]class.<classid>.<counter>, "
-    f"counter one of {', '.join(COUNTERS)} (e.g. router.class.1:20.bytes, router.qdisc.1:.drops)"
+    f"counter one of {', '.join(COUNTERS)} (e.g. router.class.1:20.bytes, router.qdisc.1:.drops;"
+    " in a line of routers the router's name first: router.core.class.1:20.drops)"
 )
+ANY_ROUTER = None  # parse_name(routers=ANY_ROUTER): any name may be a router's (read time)
 
 
 @dataclass(frozen=True)
@@ -197,19 +200,19 @@ class CounterName:
     object: str
     id: str
     counter: str
+    router: str | None = None  # in a line of routers, whose counter
 
 
-def parse_name(name: str) -> CounterName:
-    """Split a router metric name; InputError saying what a right one looks like."""
+def parse_name(name: str, routers: Collection[str] | None = ()) -> CounterName:
+    """Split a router metric name; InputError saying what a right one looks like.
+
+    `routers` are a line's router names: () for a one-router lab (no name in the metric),
+    ANY_ROUTER while the lab is not known yet (any name is taken for a router's).
+    """
     match = _NAME.match(name)
     if not match:
         raise InputError(f"'{name}' is not a router counter; write {NAME_HELP}")
-    side = match["side"]
-    if side is not None and side.upper() not in SIDES:
-        raise InputError(
-            f"'{name}': '{side}' is not an interface of the router; write LAN or WAN "
-            "(or nothing, for the sum of both)"
-        )
+    router, side = _qualifiers(name, match["first"], match["side"], routers)
     if match["object"] not in OBJECTS:
         raise InputError(f"'{name}': '{match['object']}' is not qdisc or class; write {NAME_HELP}")
     if match["counter"] not in COUNTERS:
@@ -217,14 +220,47 @@ def parse_name(name: str) -> CounterName:
             f"'{name}': unknown counter '{match['counter']}' (counters: {', '.join(COUNTERS)})"
         )
     return CounterName(
-        side.upper() if side else None, match["object"], match["id"], match["counter"]
+        side.upper() if side else None, match["object"], match["id"], match["counter"], router
     )
+
+
+def _qualifiers(
+    name: str, first: str | None, side: str | None, routers: Collection[str] | None
+) -> tuple[str | None, str | None]:
+    """(router, interface) of a name's one or two qualifiers, each checked."""
+    if first is not None and side is None and first.upper() in SIDES:
+        first, side = None, first
+    if first is not None and routers is not None and first not in routers:
+        if not routers:
+            raise InputError(
+                f"'{name}': '{first}' is not an interface of the router; write LAN or WAN "
+                "(or nothing, for the sum of both)"
+            )
+        raise InputError(
+            f"'{name}': no router '{first}' in this lab{did_you_mean(first, routers)} "
+            f"(routers: {', '.join(routers)})"
+        )
+    if first is None and routers:
+        example = f"router.{next(iter(routers))}.{name.removeprefix('router.')}"
+        raise InputError(
+            f"'{name}': this lab has {len(routers)} routers ({', '.join(routers)}); say whose "
+            f"counter, e.g. '{example}'"
+        )
+    if side is not None and side.upper() not in SIDES:
+        raise InputError(
+            f"'{name}': '{side}' is not an interface of the router; write LAN or WAN "
+            "(or nothing, for the sum of both)"
+        )
+    return first, side
 
 
 def router_metric(name: str) -> Metric:
     """The catalogue entry of a `router.` metric name (bytes and backlog in B, others counts)."""
-    parsed = parse_name(name)
-    where = f"on the router's {parsed.side}" if parsed.side else "summed over LAN and WAN"
+    parsed = parse_name(name, ANY_ROUTER)
+    owner = f"router {parsed.router}" if parsed.router else "the router"
+    where = f"on {owner}'s {parsed.side}" if parsed.side else "summed over LAN and WAN"
+    if parsed.router and not parsed.side:
+        where = f"on router {parsed.router}, {where}"
     return Metric(
         name,
         _KINDS.get(parsed.counter, Kind.COUNT),
@@ -243,27 +279,41 @@ def delta(before: Snapshot, after: Snapshot) -> Snapshot:
     return changed
 
 
-def metrics(changes: Snapshot, wanted: Iterable[str] | None = None) -> dict[str, float]:
+def metrics(
+    changes: Snapshot, wanted: Iterable[str] | None = None, router: str | None = None
+) -> dict[str, float]:
     """`router.` metrics of a delta: every one (wanted=None) or the wanted names only.
 
-    A wanted name whose qdisc or class the router lacks raises InputError listing those
-    that exist.
+    `router` names the router in a line of them (router.NAME.…). A wanted name whose qdisc
+    or class the router lacks raises InputError listing those that exist.
     """
+    base = f"router.{router}." if router else "router."
     values: dict[str, float] = {}
     for entry in changes.values():
         for counter in COUNTERS:
             value = float(entry.counters.value(counter))
-            values[f"router.{entry.side}.{entry.object}.{entry.id}.{counter}"] = value
-            summed = f"router.{entry.object}.{entry.id}.{counter}"
+            values[f"{base}{entry.side}.{entry.object}.{entry.id}.{counter}"] = value
+            summed = f"{base}{entry.object}.{entry.id}.{counter}"
             values[summed] = values.get(summed, 0.0) + value
     if wanted is None:
         return values
     chosen = {}
     for name in wanted:
         if name not in values:
-            raise InputError(_missing(parse_name(name), changes), key=name)
+            parsed = parse_name(name, [router] if router else ())
+            raise InputError(_missing(parsed, changes), key=name)
         chosen[name] = values[name]
     return chosen
+
+
+def owned(name: str, router: str | None) -> bool:
+    """True when `name` is a counter of `router` (None: the one router of a lab)."""
+    if not name.startswith("router."):
+        return False
+    try:
+        return parse_name(name, ANY_ROUTER).router == router
+    except InputError:
+        return router is None  # judged (and refused) by the one router: its message
 
 
 def _missing(name: CounterName, changes: Snapshot) -> str:
@@ -276,11 +326,12 @@ def _missing(name: CounterName, changes: Snapshot) -> str:
             key=_id_order,
         )
         existing.append(f"{side}: {', '.join(ids) if ids else 'none'}")
+    owner = f"router {name.router}" if name.router else "the router"
     return (
-        f"the router has no {name.object} {name.id} on {where} "
+        f"{owner} has no {name.object} {name.id} on {where} "
         f"({name.object}es that exist — {'; '.join(existing)})"
         if name.object == "class"
-        else f"the router has no qdisc {name.id} on {where} (qdiscs that exist — "
+        else f"{owner} has no qdisc {name.id} on {where} (qdiscs that exist — "
         f"{'; '.join(existing)})"
     )
 
@@ -346,10 +397,20 @@ class Runs(Protocol):
 class RouterView:
     """Reads the router's counters: `snapshot()` before and after a test, `measurement()`."""
 
-    def __init__(self, router: Runs, interfaces: Mapping[str, str], wan: str | None = None) -> None:
+    def __init__(
+        self,
+        router: Runs,
+        interfaces: Mapping[str, str],
+        wan: str | None = None,
+        *,
+        name: str | None = None,
+        addresses: Sequence[str] = (),
+    ) -> None:
         self.router = router
         self.interfaces = dict(interfaces)  # side (LAN/WAN) -> device name
         self.wan = wan  # how the lab emulates its WAN (backend and settings), if it does
+        self.name = name  # in a line of routers, this one's (its metrics are router.NAME.…)
+        self.addresses = tuple(addresses)  # where it answers from (to name it on a path)
 
     def _tc(self, argv: list[str]) -> str:
         completed = self.router.run(argv, TC_TIMEOUT)
@@ -372,7 +433,7 @@ class RouterView:
 
     def delta(self, before: Snapshot, after: Snapshot) -> dict[str, float]:
         """Every router metric's change between two snapshots."""
-        return metrics(delta(before, after))
+        return metrics(delta(before, after), router=self.name)
 
     def measurement(
         self, before: Snapshot, after: Snapshot, wanted: Collection[str] = ()
@@ -381,11 +442,15 @@ class RouterView:
         changes = delta(before, after)
         return Measurement(
             tool="router",
-            metrics=metrics(changes, [name for name in wanted if name.startswith("router.")]),
+            metrics=metrics(
+                changes, [name for name in wanted if owned(name, self.name)], self.name
+            ),
             details={
                 "router_deltas": rows(changes),
                 "router_table": table(changes),
                 **({"wan": self.wan} if self.wan else {}),
+                **({"router": self.name} if self.name else {}),
+                **({"addresses": list(self.addresses)} if self.addresses else {}),
             },
         )
 
@@ -399,18 +464,22 @@ class RouterView:
         return "\n".join(shown)
 
 
-def failure_context(view: RouterView, result: QosResult | None, qdiscs: Callable[[], str]) -> str:
+def failure_context(
+    view: RouterView, result: QosResult | None, qdiscs: Callable[[], str], wan: bool = True
+) -> str:
     """A failing lab test's router view: the counters' change during it (from its router
-    measurement; the qdiscs as they are now without one), the filters, the WAN emulation."""
+    measurement; the qdiscs as they are now without one), the filters, the WAN emulation
+    (`wan`: once per lab, after its last router)."""
     table = ""
     for measurement in result.measurements if result is not None else []:
-        if measurement.tool == "router":
+        if measurement.tool == "router" and measurement.details.get("router") == view.name:
             table = str(measurement.details.get("router_table", ""))
+    router = f"router {view.name}" if view.name else "router"
     if table:
-        parts = [f"router counters during this test (change; backlog at the end):\n{table}"]
+        parts = [f"{router} counters during this test (change; backlog at the end):\n{table}"]
     else:
-        parts = [f"router qdiscs after the test (tc -s qdisc show):\n{qdiscs()}"]
-    parts.append(f"router filters (tc filter show):\n{view.filters()}")
-    if view.wan:
+        parts = [f"{router} qdiscs after the test (tc -s qdisc show):\n{qdiscs()}"]
+    parts.append(f"{router} filters (tc filter show):\n{view.filters()}")
+    if view.wan and wan:
         parts.append(f"WAN hop: {view.wan}")
     return "\n\n".join(parts)

@@ -14,6 +14,7 @@ from _pytest._code.code import ExceptionInfo, TerminalRepr
 from ..errors import MeasurementError, QosError, ScenarioError
 from ..hosts.locks import host_locks
 from ..hosts.target import Target, local_target, remote_target
+from ..lab.spec import replace_configs
 from ..report import terminal
 from ..results import QosResult
 from ..scenario.reader import Scenario, TestSpec, load_scenario
@@ -158,7 +159,13 @@ class ScenarioFile(pytest.File):
             pytest.skip(f"router lab {reason}")
         spec = self.scenario.lab
         assert spec is not None
-        self.lab = Lab.create(router_config=router_config, wan=spec.wan)
+        session = qos_session(self.config)
+        self.lab = Lab.create(
+            router_config=None if spec.routers else router_config,
+            wan=spec.wan,
+            routers=replace_configs(spec, session.router_config, session.router_configs),
+            wan_after=spec.wan_after,
+        )
         target: Target = self.lab.target(ipv6=spec.families[0] == 6)
         return target
 
@@ -254,6 +261,7 @@ class ScenarioItem(pytest.Item):
                     iperf3=session.iperf3,
                     baseline=session.baseline,
                     progress=session.progress,
+                    diagnosis=session.diagnosis,
                 )
         except QosError as error:
             self.stash[RESULT_KEY] = QosResult(test=self.nodeid, error=str(error))

@@ -14,13 +14,16 @@ from typing import Any
 
 import pytest
 
+from ..diagnose import WHEN, WHEN_HELP, Diagnosis
+from ..diagnose.mesh import annotate as annotate_mesh
 from ..errors import InputError, QosError
 from ..judge.thresholds import parse_compare_fail
+from ..lab.spec import router_overrides
 from ..lab.wan import wan_emulations
 from ..measure.progress import Progress
-from ..report import junit, matrix, terminal
+from ..report import diagnosis, junit, matrix, terminal
 from ..report.html import QosHtmlExtras, html_report_requested
-from ..report.markdown import append_step_summary, render_markdown, write_markdown
+from ..report.markdown import append_step_summary, escape, render_markdown, write_markdown
 from ..report.plots import write_plots
 from ..results import QosResult
 from ..scenario.run import Baseline
@@ -67,9 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qos-json", metavar="PATH", help="write all QoS results as one JSON file")
     group.addoption(
         "--qos-router-config",
-        metavar="PATH",
-        help="router config to apply in lab scenarios, instead of the one each file names",
+        metavar="PATH|NAME=PATH",
+        action="append",
+        help="router config to apply in lab scenarios, instead of the one each file names "
+        "(NAME=PATH: router NAME's in a line of routers; repeatable)",
     )
+    group.addoption("--qos-diagnose", choices=WHEN, default="failed", help=WHEN_HELP)
     group.addoption(
         "--qos-testbed",
         metavar="PATH",
@@ -137,14 +143,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if keyword and "->" in keyword:
         # pytest's -k grammar has no '>': `-k 'branch-1->'` becomes a word it can parse.
         config.option.keyword = keyword.replace("->", PAIR_WORD)
-    router_config = _path_option(config, "qos_router_config")
-    if router_config is not None and not router_config.is_file():
-        raise pytest.UsageError(f"--qos-router-config={router_config}: no such file")
+    try:
+        router_config, named_configs = router_overrides(config.getoption("qos_router_config"))
+    except InputError as error:
+        raise pytest.UsageError(f"--qos-router-config={error.key}: {error.message}") from None
     store = QosSession(
         enabled=bool(config.getoption("qos")),
         iperf3_path=config.getoption("qos_iperf3"),
         json_path=_path_option(config, "qos_json"),
-        router_config=router_config.resolve() if router_config else None,
+        router_config=router_config,
+        router_configs=named_configs,
+        diagnosis=Diagnosis(when=config.getoption("qos_diagnose")),
         keep_lab=bool(config.getoption("qos_keep_lab")),
         save_dir=Path(config.getoption("qos_save_dir")),
         md_path=_path_option(config, "qos_md"),
@@ -332,6 +341,7 @@ class QosReporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The `QoS results` table: every checked metric of every QoS test."""
+        annotate_mesh(self.store.results)
         if self.store.results:
             terminalreporter.write_sep("=", "QoS results")
             for emulation in wan_emulations(self.store.results):
@@ -345,6 +355,10 @@ class QosReporter:
             if grids:
                 terminalreporter.write_sep("=", "QoS mesh matrix")
                 terminalreporter.write_line(grids)
+            said = diagnosis.render_text(self.store.results)
+            if said:
+                terminalreporter.write_sep("=", "QoS diagnosis")
+                terminalreporter.write_line(said)
         if self.store.baseline_note:
             terminalreporter.write_line(f"QoS baseline: {self.store.baseline_note}")
         for kept in self.store.kept_labs:
@@ -355,6 +369,7 @@ class QosReporter:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: Any, postfix: Any) -> None:
         """pytest-html: the mesh matrices, cells coloured by verdict, above the results."""
+        annotate_mesh(self.store.results)
         grids = matrix.render_html(self.store.results)
         if grids:
             prefix.append(grids)
@@ -377,6 +392,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.INTERRUPTED and not store.interrupted:
         store.interrupted = "KeyboardInterrupt"
     incomplete = store.incomplete()
+    annotate_mesh(store.results)
     environment = json_report.environment(store.iperf3_version())
     emulations = wan_emulations(store.results)
     if emulations:
@@ -406,6 +422,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         grids = matrix.render_markdown(store.results)
         if grids:
             markdown += f"\n### QoS mesh matrix\n\n{grids}\n"
+        markdown += diagnosis.render_markdown(store.results, escape)
         if md_path is not None:
             _output(failed, "--qos-md", lambda: write_markdown(md_path, markdown))
         _output(failed, "GITHUB_STEP_SUMMARY", lambda: append_step_summary(markdown))

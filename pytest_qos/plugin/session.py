@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ..diagnose import Diagnosis
 from ..errors import QosError, ToolMissingError
 from ..judge.compare import Comparison
 from ..measure.iperf3 import Iperf3
@@ -27,6 +28,8 @@ class QosSession:
     iperf3_path: str | None = None
     json_path: Path | None = None
     router_config: Path | None = None
+    router_configs: dict[str, Path] = field(default_factory=dict)  # NAME=PATH, in a chain
+    diagnosis: Diagnosis = field(default_factory=Diagnosis)  # --qos-diagnose
     keep_lab: bool = False  # --qos-keep-lab: labs stay after the run, for reproduce lines
     kept_labs: list[str] = field(default_factory=list)  # "lab id: how to remove it"
     save_name: str | None = None

@@ -1,4 +1,4 @@
-"""`python -m pytest_qos responder|probe ...`: the far end and the client of latency probes.
+"""`python -m pytest_qos responder|probe|hops ...`: the far end and the clients of probes.
 
 This module is what `hosts/ship.py` sends to far hosts as one stdlib-only script: it and what
 it imports must need nothing but the standard library.
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import MeasurementError
 from ..hosts.target import RESPONDER_PORT
+from .hops import HopProbeClient
 
 # Bounds of the command-line numbers; each error names its valid range.
 MIN_INTERVAL = 0.0001
@@ -22,6 +23,7 @@ MAX_COUNT = 1_000_000
 MAX_TIMEOUT = 3600.0
 MAX_LIFETIME = 366 * 86400.0
 MAX_RATE = 1_000_000.0
+MAX_HOPS = 64
 
 
 def _integer(low: int, high: int, what: str) -> Callable[[str], int]:
@@ -113,12 +115,46 @@ def _responder_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
 
 
+def _hops_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hops = commands.add_parser(
+        "hops",
+        help="per-hop probe: UDP at increasing TTL, ICMP errors read unprivileged; prints JSON",
+    )
+    hops.add_argument("--host", required=True)
+    hops.add_argument(
+        "--port",
+        type=_integer(1, 65535, "--port"),
+        default=33434,
+        help="first destination port (each probe its own; nothing may listen there)",
+    )
+    hops.add_argument(
+        "--interval",
+        type=_seconds(MIN_INTERVAL, MAX_INTERVAL, "--interval"),
+        default=1.0,
+        help="seconds between rounds (one probe per hop each); default 1 s, a default Linux "
+        "router's ICMP rate limit",
+    )
+    hops.add_argument("--count", type=_integer(1, MAX_COUNT, "--count"), default=5, help="rounds")
+    hops.add_argument(
+        "--timeout",
+        type=_seconds(0.0, MAX_TIMEOUT, "--timeout", low_open=True),
+        default=1.0,
+        help="seconds; a later answer is lost",
+    )
+    hops.add_argument("--size", type=_integer(12, 65000, "--size"), default=64)
+    hops.add_argument("--max-hops", type=_integer(1, MAX_HOPS, "--max-hops"), default=30)
+    hops.add_argument(
+        "--dscp", type=_integer(0, 63, "--dscp"), default=None, help="DSCP 0-63 to mark probes"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_qos", description="pytest-qos helpers (no pytest needed)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _responder_parser(commands)
+    _hops_parser(commands)
     probe = commands.add_parser("probe", help="run a udp, stamp or tcp probe client; prints JSON")
     probe.add_argument("--kind", choices=("udp", "stamp", "tcp"), default="udp")
     probe.add_argument("--host", required=True)
@@ -145,8 +181,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hops(options: argparse.Namespace) -> dict[str, object]:
+    return HopProbeClient(
+        options.host,
+        options.port,
+        interval=options.interval,
+        count=options.count,
+        timeout=options.timeout,
+        dscp=options.dscp,
+        size=options.size,
+        max_hops=options.max_hops,
+    ).run()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """The probes' commands: `responder` and `probe`."""
+    """The probes' commands: `responder`, `probe` and `hops`."""
     options = _parser().parse_args(argv)
     if options.command == "responder":
         from .responder import DEFAULT_RATE, Policy, serve
@@ -167,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dscp": options.dscp,
     }
     try:
-        if options.kind in ("udp", "stamp"):
+        if options.command == "hops":
+            record = _hops(options)
+        elif options.kind in ("udp", "stamp"):
             from .udp import UdpProbeClient
 
             record = UdpProbeClient(

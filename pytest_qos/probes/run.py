@@ -14,8 +14,10 @@ from ..hosts.target import Target
 from ..measure.servers import SpawnedServer
 from ..results import Measurement
 from .farend import directions, dscp_metrics
+from .hops import BASE_PORT, HopProbeClient
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory
+from .path import check_wanted, hop_details, hop_metrics
 from .spec import MIN_INTERVAL, STAMP_PORT, Probe
 from .stats import Reply, record_metrics, replies_record
 from .tcp import TcpProbeClient
@@ -34,14 +36,9 @@ def python_command(*arguments: str, endpoint: Endpoint | None = None) -> list[st
     return [*prefix, *arguments]
 
 
-def client_command(
-    probe: Probe, host: str, port: int, endpoint: Endpoint | None = None
-) -> list[str]:
-    """The argv of the udp or tcp probe client (`python -m pytest_qos probe ...`)."""
-    argv = python_command(
-        "probe",
-        "--kind",
-        probe.kind,
+def _schedule(probe: Probe, host: str, port: int) -> list[str]:
+    """The arguments every probe client takes: where to, how often, how many, how long."""
+    return [
         "--host",
         host,
         "--port",
@@ -52,13 +49,23 @@ def client_command(
         str(probe.packets),
         "--timeout",
         repr(probe.timeout),
-        endpoint=endpoint,
+    ]
+
+
+def _marking(probe: Probe) -> list[str]:
+    return ["--dscp", str(probe.dscp)] if probe.dscp is not None else []
+
+
+def client_command(
+    probe: Probe, host: str, port: int, endpoint: Endpoint | None = None
+) -> list[str]:
+    """The argv of the udp or tcp probe client (`python -m pytest_qos probe ...`)."""
+    argv = python_command(
+        "probe", "--kind", probe.kind, *_schedule(probe, host, port), endpoint=endpoint
     )
     if probe.kind in ("udp", "stamp"):
         argv += ["--size", str(probe.size)]
-    if probe.dscp is not None:
-        argv += ["--dscp", str(probe.dscp)]
-    return argv
+    return argv + _marking(probe)
 
 
 def responder_command(
@@ -91,11 +98,21 @@ class SpawnedResponder(SpawnedServer):
         return responder_command(self.bind, self.port, self.lifetime, endpoint=self.endpoint)
 
 
+def hops_command(probe: Probe, host: str, port: int, endpoint: Endpoint | None = None) -> list[str]:
+    """The argv of the hops probe client (`python -m pytest_qos hops ...`)."""
+    sizes = ["--size", str(probe.size), "--max-hops", str(probe.max_hops)]
+    argv = python_command("hops", *_schedule(probe, host, port), *sizes, endpoint=endpoint)
+    return argv + _marking(probe)
+
+
 def run_probe(probe: Probe, target: Target) -> Measurement:
-    """Run `probe` across `target`: latency.* metrics, mos, and the RTT series."""
+    """Run `probe` across `target`: latency.* metrics, mos, and the RTT series (hop.N.* and
+    the path for a hops probe)."""
     host = probe.host or target.host
     if probe.kind == "icmp":
         return _run_ping(probe, target, host)
+    if probe.kind == "hops":
+        return _run_hops(probe, target, host)
     responder: SpawnedResponder | None = None
     try:
         if target.spawns_servers and not probe.explicit_target and probe.kind != "stamp":
@@ -160,6 +177,47 @@ def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:
         },
     }
     return _measurement(probe, record, completed.argv, {"host": host}, True)
+
+
+def _run_hops(probe: Probe, target: Target, host: str) -> Measurement:
+    """The hops probe, in this process where the endpoint allows (a lab), else spawned there."""
+    port = probe.port or BASE_PORT
+    command = hops_command(probe, host, port, target.client)
+    opener = socket_factory(target.client)
+    if opener is None:
+        completed = target.client.run(command, timeout=probe.timeout_total)
+        record = _client_record(completed.stdout, completed.stderr, command)
+        command = completed.argv
+    else:
+        command = target.client.command(command)
+        client = HopProbeClient(
+            host,
+            port,
+            interval=probe.interval,
+            count=probe.packets,
+            timeout=probe.timeout,
+            dscp=probe.dscp,
+            size=probe.size,
+            max_hops=probe.max_hops,
+            socket_factory=opener,
+        )
+        try:
+            record = client.run()
+        except OSError as error:
+            raise MeasurementError(
+                f"hops probe to {host}: {error.strerror or error}", command
+            ) from None
+    details = {"host": host, "port": port, **hop_details(probe, record, target.hop_names)}
+    check_wanted(probe, details, command)
+    measurement = Measurement(
+        tool="probe:hops",
+        metrics=hop_metrics(details["path"], details["destination_hop"]),
+        command=command,
+        details=details,
+        raw=record,
+    )
+    measurement.started = float(record.get("started", measurement.started))
+    return measurement
 
 
 def _run_client(

@@ -12,6 +12,7 @@ import pytest
 
 from ..judge.compare import Comparison
 from ..results import QosResult
+from .diagnosis import render_html as diagnosis_html
 from .methods import method_tables
 from .plots import plot_result
 from .reproduce import reproduce_text
@@ -76,11 +77,17 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
     for measurement in result.measurements:
         router_table = measurement.details.get("router_table")
         if measurement.tool == "router" and router_table:
+            router = (
+                f"router {measurement.details['router']}"
+                if "router" in measurement.details
+                else "router"
+            )
             parts.append(
-                '<p class="qos-router">router counters during this test '
+                f'<p class="qos-router">{html.escape(router)} counters during this test '
                 "(change; backlog at the end):</p>"
                 f'<pre class="qos-router">{html.escape(str(router_table))}</pre>'
             )
+    parts.append(diagnosis_html(result))
     for measurement in result.measurements:
         heading, _, lines = reproduce_text(measurement, result.loads, indent="").partition("\n")
         if lines:

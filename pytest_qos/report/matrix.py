@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..diagnose.mesh import pair_of, suspects
 from ..judge.metrics import format_metric
 from ..results import QosResult
 
-_PAIR = re.compile(r"^(?P<test>.+)\[(?P<source>[^\[\]]+?)->(?P<sink>[^\[\]]+)\]$")
+SUSPECT = "⚑"  # marks the host the diagnosis finds in every failing pair
 
 
 @dataclass(frozen=True)
@@ -28,17 +29,28 @@ class Matrix:
     test: str
     hosts: list[str]
     cells: dict[tuple[str, str], Cell]
+    suspects: list[str] = field(default_factory=list)  # common to every failing pair
+
+    def label(self, host: str) -> str:
+        """The host, marked when the diagnosis names it."""
+        return f"{host} {SUSPECT}" if host in self.suspects else host
+
+    def note(self) -> str:
+        """The line under the grid that explains the mark ('' without one)."""
+        if not self.suspects:
+            return ""
+        return f"{SUSPECT} {', '.join(self.suspects)}: in every failing pair (see the diagnosis)"
 
 
 def matrices(results: Sequence[QosResult]) -> list[Matrix]:
     """A matrix per mesh test (results whose id ends in [from->to])."""
     found: dict[str, Matrix] = {}
     for result in results:
-        match = _PAIR.match(result.test)
-        if match is None:
+        pair = pair_of(result.test)
+        if pair is None:
             continue
-        test, source, sink = match["test"], match["source"], match["sink"]
-        matrix = found.setdefault(test, Matrix(test, [], {}))
+        test, source, sink = pair
+        matrix = found.setdefault(test, Matrix(test, [], {}, suspects(results, test)))
         for host in (source, sink):
             if host not in matrix.hosts:
                 matrix.hosts.append(host)
@@ -64,9 +76,9 @@ def _cell(result: QosResult) -> Cell:
 
 
 def _grid(matrix: Matrix) -> list[list[str]]:
-    rows = [["from \\ to", *matrix.hosts]]
+    rows = [["from \\ to", *map(matrix.label, matrix.hosts)]]
     for source in matrix.hosts:
-        row = [source]
+        row = [matrix.label(source)]
         for sink in matrix.hosts:
             cell = matrix.cells.get((source, sink))
             row.append("" if cell is None else f"{cell.text} {_MARK[cell.verdict]}")
@@ -86,6 +98,7 @@ def render_terminal(results: Sequence[QosResult]) -> str:
         lines = [f"{matrix.test}  (✓ pass, ✗ fail, ! error)"]
         for row in grid:
             lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        lines += [matrix.note()] if matrix.note() else []
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -100,6 +113,7 @@ def render_markdown(results: Sequence[QosResult]) -> str:
         lines.append("|" + "---|" * len(grid[0]))
         for row in grid[1:]:
             lines.append("| " + " | ".join([f"**{row[0]}**", *row[1:]]) + " |")
+        lines += ["", matrix.note()] if matrix.note() else []
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -111,7 +125,7 @@ def render_html(results: Sequence[QosResult]) -> str:
     """HTML tables with coloured cells (green pass, red fail, orange error)."""
     blocks = []
     for matrix in matrices(results):
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in matrix.hosts)
+        head = "".join(f"<th>{html.escape(matrix.label(h))}</th>" for h in matrix.hosts)
         body = []
         for source in matrix.hosts:
             cells = []
@@ -124,9 +138,10 @@ def render_html(results: Sequence[QosResult]) -> str:
                         f'<td class="qos-{cell.verdict}" style="background:'
                         f'{_COLOURS[cell.verdict]}">{html.escape(cell.text)}</td>'
                     )
-            body.append(f"<tr><th>{html.escape(source)}</th>{''.join(cells)}</tr>")
+            body.append(f"<tr><th>{html.escape(matrix.label(source))}</th>{''.join(cells)}</tr>")
+        note = f'<p class="qos-suspect">{html.escape(matrix.note())}</p>' if matrix.note() else ""
         blocks.append(
             f'<table class="qos-matrix"><caption>{html.escape(matrix.test)}</caption>'
-            f"<tr><th>from \\ to</th>{head}</tr>{''.join(body)}</table>"
+            f"<tr><th>from \\ to</th>{head}</tr>{''.join(body)}</table>{note}"
         )
     return "\n".join(blocks)

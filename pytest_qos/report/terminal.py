@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from ..judge.compare import Comparison
 from ..judge.metrics import find
 from ..results import QosResult
-from . import methods
+from . import diagnosis, methods
 from .changes import failure_message
 from .reproduce import reproduce_text, reproduce_together
 from .table import absent, render, render_one
@@ -54,6 +54,9 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
         metric = find(name)
         if metric:
             lines.append(f"  {name}: {metric.definition}")
+    said = diagnosis.render_failure(result)
+    if said:
+        lines += ["", said]
     if result.window is not None:
         # Named flows ran at once over one window: so do their reproduce lines.
         lines += ["", reproduce_together(result.measurements)]
