@@ -226,6 +226,8 @@ class QosResult:
     error: str = ""
     # Against --qos-compare's baseline: computed once per test, carried to every report.
     comparison: Comparison | None = None
+    # Against the test's own history (--qos-trend, pytest_qos.history): each metric's verdict.
+    trend: Comparison | None = None
 
     @property
     def passed(self) -> bool:
@@ -271,16 +273,19 @@ class QosResult:
         }
         if self.comparison is not None:
             data["comparison"] = self.comparison.to_json()
+        if self.trend is not None:
+            data["trend"] = self.trend.to_json()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QosResult:
         """Rebuild a result from its JSON form (baselines, xdist workers)."""
-        comparison = None
-        if "comparison" in data:
+        comparison = trend = None
+        if "comparison" in data or "trend" in data:
             from .judge.compare import Comparison
 
-            comparison = Comparison.from_json(data["comparison"])
+            comparison = Comparison.from_json(data["comparison"]) if "comparison" in data else None
+            trend = Comparison.from_json(data["trend"]) if "trend" in data else None
         return cls(
             test=data["test"],
             measurements=[Measurement.from_json(m) for m in data.get("measurements", [])]
@@ -298,4 +303,5 @@ class QosResult:
             outcome=data.get("outcome"),
             error=data.get("error", ""),
             comparison=comparison,
+            trend=trend,
         )
