@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ..errors import InputError, QosError
+from ..history.options import add_options, history_options, record_run, trend_judge
 from ..judge.thresholds import parse_compare_fail
 from ..lab.wan import wan_emulations
 from ..measure.progress import Progress
@@ -109,6 +110,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="directories whose YAML files are QoS scenarios (default: scenarios)",
     )
     parser.addini("qos_testbed", default="", help="testbed file for path: and mesh: scenarios")
+    add_options(parser)  # --qos-history, --qos-trend and friends (pytest_qos.history)
     parser.addini(
         "qos_file_patterns",
         type="linelist",
@@ -152,6 +154,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         _configure_baselines(config, store)
+        store.history = history_options(config)
+        store.trend = trend_judge(config, store.history)
     except InputError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SESSION_KEY] = store
@@ -409,6 +413,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if md_path is not None:
             _output(failed, "--qos-md", lambda: write_markdown(md_path, markdown))
         _output(failed, "GITHUB_STEP_SUMMARY", lambda: append_step_summary(markdown))
+        if store.history is not None:
+            history = store.history
+            _output(
+                failed,
+                "--qos-history",
+                lambda: _tell(session, record_run(history, document, incomplete, store.trend)),
+            )
     for line in failed:
         _tell(session, line, error=True)
     if failed and session.exitstatus == pytest.ExitCode.OK:
