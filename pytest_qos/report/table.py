@@ -50,19 +50,15 @@ def rows_of(
     TREND_HEADERS when `trended` (by default: when the result was judged against its history).
     """
     rows: list[list[str]] = []
-    trend = result.trend
-    with_trend = trend is not None if trended is None else trended
-    judged: set[str] = {""}
+    with_trend = result.trend is not None if trended is None else trended
+    judged: set[str] = {""}  # metrics whose history cells are shown: once each
 
     def add(metric: str, expected: str, measured: str, verdict_text: str, name: str) -> None:
         row = [metric, expected, measured, verdict_text]
         if comparison is not None:
             row += _change_cells(comparison.change_of(name) if name else None, comparison)
         if with_trend:
-            # Once per metric: a history check's row repeats the metric's bound row.
-            change = trend.change_of(name) if trend is not None and name not in judged else None
-            judged.add(name)
-            row += _trend_cells(change)
+            row += _trend_cells(result.trend, name, judged)
         rows.append(row)
 
     for check in result.checks:
@@ -145,7 +141,10 @@ def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[s
     return [format_metric(change.metric, change.baseline), describe(change), explain(change)]
 
 
-def _trend_cells(change: MetricChange | None) -> list[str]:
+def _trend_cells(trend: Comparison | None, name: str, judged: set[str]) -> list[str]:
+    """History median and verdict, on the first row of a metric (its history check repeats)."""
+    change = trend.change_of(name) if trend is not None and name not in judged else None
+    judged.add(name)
     if change is None:
         return ["", ""]
     median = format_metric(change.metric, change.baseline) if change.baseline is not None else "—"
