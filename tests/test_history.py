@@ -14,6 +14,7 @@ from history_docs import START, document, iperf3_command, result, write_run
 from pytest_qos.history import cli
 from pytest_qos.history.changepoints import ExtraMissing
 from pytest_qos.history.identity import describe_settings, series_identity, tool_arguments
+from pytest_qos.history.page import change_rows
 from pytest_qos.history.read import History, read_runs
 from pytest_qos.history.store import NAME, HistoryOptions, history_files, prune, store_run
 from pytest_qos.history.trends import find_trends
@@ -97,7 +98,12 @@ def test_a_stored_run_carries_its_identity(tmp_path: Path) -> None:
     assert line == f"QoS history: run stored as {path}"
     assert NAME.match(path.name) and "-ci-job-7-" in path.name
     stored = json.loads(path.read_text())
-    assert stored["results"] == run_document()["results"]
+    [measurement] = run_document()["results"][0]["measurements"]
+    assert measurement["series"]  # per-interval series are left out: only that run plots them
+    assert stored["results"][0]["measurements"] == [
+        {key: value for key, value in measurement.items() if key != "series"}
+    ]
+    assert stored["results"][0]["metrics"] == run_document()["results"][0]["metrics"]
     run = stored["run"]
     assert run["run_id"] == "ci job 7" and run["host"] == "bench"
     assert run["scenarios"]["s.qos.yaml"] and len(run["scenarios"]["s.qos.yaml"]) == 64
@@ -302,3 +308,17 @@ def test_without_the_extra_the_command_says_how_to_install_it(
     assert cli.main([str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'pytest-qos[trend]'" in err
+
+
+def test_a_change_at_a_new_router_config_says_so(tmp_path: Path) -> None:
+    for index, rate in enumerate(wobble(20e6, 10) + wobble(15e6, 4)):
+        when = START + index * HOUR
+        config = {"path": "/lab/tbf-15.sh" if index >= 10 else "/lab/tbf-20.sh"}
+        config["sha256"] = config["path"][-9:-3] * 8
+        doc = document([steady(rate=rate)], when, run={"router_config": config})
+        write_run(tmp_path, doc, when)
+    trends = find_trends(tmp_path)
+    [row] = change_rows(trends)
+    assert row[2] == "10" and row[-1] == "WORSE; new router config: tbf-15.sh"
+    assert trends.history.runs[10].to_json()["router_config"] == "tbf-15.sh"
+    assert len(trends.series) == 1

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import QosError
-from ..store.document import to_json
 from ..store.output import write_output
 from .changepoints import ExtraMissing, libraries
-from .page import render_html, render_markdown, render_text
-from .page import to_json as trends_json
+from .page import json_text, render_html, render_markdown, render_text
 from .series import TestFilter
 from .trends import find_trends
 
@@ -88,7 +86,7 @@ def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = No
     outputs: list[tuple[str, Path | None, Callable[[], str]]] = [
         ("--html", options.html, lambda: render_html(trends)),
         ("--md", options.md, lambda: render_markdown(trends)),
-        ("--json", options.json, lambda: to_json(trends_json(trends))),
+        ("--json", options.json, lambda: json_text(trends)),
     ]
     status = 0
     for option, path, render in outputs:
@@ -96,9 +94,10 @@ def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = No
             continue
         try:
             write_output(path, render())
-            out.write(f"{option}: wrote {path}\n")
         except (OSError, QosError) as error:
             reason = getattr(error, "strerror", None) or error
             err.write(f"{PROG}: {option}: cannot write {path}: {reason}\n")
             status = 2
+        else:
+            out.write(f"{option}: wrote {path}\n")
     return status

@@ -10,7 +10,6 @@ not part of it: they are what a history is kept to show the effect of.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -46,32 +45,33 @@ def tool_arguments(command: Sequence[str]) -> list[str]:
 def _tool_start(command: Sequence[str]) -> int | None:
     """Where the measuring tool's own argv starts (past `ip netns exec NS`, `ssh HOST`)."""
     for index, token in enumerate(command):
-        if os.path.basename(token).startswith("iperf3"):
+        if "iperf3" in token and os.path.basename(token).startswith("iperf3"):
             return index
         if token == _PACKAGE and index + 1 < len(command):
             return index + 1  # `python -m pytest_qos probe …`: from the subcommand on
     return None
 
 
-def _part_settings(measurement: Mapping[str, Any]) -> list[Any]:
+def _commands(measurement: Mapping[str, Any]) -> list[list[str]]:
+    """The commands a measurement ran: each named flow's (details.parts), else its own."""
     details = measurement.get("details")
-    details = details if isinstance(details, Mapping) else {}
-    parts = details.get("parts")
-    commands = [part.get("command") for part in parts] if isinstance(parts, list) else []
-    commands = [c for c in commands if isinstance(c, list)] or [measurement.get("command") or []]
-    return [
-        str(measurement.get("tool", "")),
-        str(measurement.get("label", "")),
-        str(details.get("name", "")),
-        [tool_arguments([str(token) for token in command]) for command in commands],
-    ]
+    parts = details.get("parts") if isinstance(details, Mapping) else None
+    commands = [p.get("command") for p in parts if isinstance(p, Mapping)] if parts else []
+    found = [c for c in commands if isinstance(c, list)] or [measurement.get("command") or []]
+    return [tool_arguments([str(token) for token in command]) for command in found]
 
 
-def settings(result: Mapping[str, Any]) -> list[Any]:
-    """What a result measured with: each measurement's and each load's tool and arguments."""
+def _name(measurement: Mapping[str, Any]) -> str:
+    details = measurement.get("details")
+    return str(details.get("name", "")) if isinstance(details, Mapping) else ""
+
+
+def settings(result: Mapping[str, Any]) -> list[tuple[str, str, str, list[list[str]]]]:
+    """What a result measured with: each measurement's and load's tool, label, name, argv."""
     return [
-        [_part_settings(m) for m in _dicts(result.get("measurements"))],
-        [_part_settings(m) for m in _dicts(result.get("loads"))],
+        (role, str(m.get("tool", "")), f"{m.get('label', '')}/{_name(m)}", _commands(m))
+        for role in ("measurements", "loads")
+        for m in _dicts(result.get(role))
     ]
 
 
@@ -81,13 +81,18 @@ def _dicts(items: Any) -> Iterable[Mapping[str, Any]]:
 
 def series_identity(result: Mapping[str, Any]) -> str:
     """A short hash of a result's test id and settings: equal exactly when they are equal."""
-    text = json.dumps([result.get("test"), settings(result)], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    words = [str(result.get("test"))]
+    for role, tool, names, commands in settings(result):
+        words += [role, tool, names, *("\x1f".join(argv) for argv in commands)]
+    return hashlib.sha256("\x1e".join(words).encode()).hexdigest()[:12]
 
 
 def describe_settings(result: Mapping[str, Any]) -> str:
     """The settings in words for the trend page: 'iperf3 -c 198.18.2.2 -t 2 -P 4; load: …'."""
-    measured, loads = settings(result)
-    words = [" ".join(args) for part in measured for args in part[3] if args]
-    words += [f"load: {' '.join(args)}" for part in loads for args in part[3] if args]
+    words = [
+        f"{'load: ' if role == 'loads' else ''}{' '.join(argv)}"
+        for role, _, _, commands in settings(result)
+        for argv in commands
+        if argv
+    ]
     return "; ".join(words) or "(no command)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from typing import Any
 
 from tabulate import tabulate
@@ -16,7 +17,17 @@ from .plot import TrendPlotter
 from .series import Series
 from .trends import Change, Trends
 
-CHANGE_HEADERS = ["test", "metric", "from run", "time", "commit", "before", "after", "change", ""]
+CHANGE_HEADERS = [
+    "test",
+    "metric",
+    "from run",
+    "time",
+    "commit / run id",
+    "before",
+    "after",
+    "change",
+    "",
+]
 SERIES_RULE = (
     "A series is one metric of one test measured with the same traffic and probe settings "
     "(the measuring commands, less what changes from run to run: the namespace or ssh in "
@@ -38,8 +49,14 @@ def _percent(change: Change) -> str:
     return "from 0" if pct is None else f"{pct:+.1f} %"
 
 
-def _direction(change: Change) -> str:
-    return {True: "WORSE", False: "better", None: "changed"}[change.worse]
+def _direction(trends: Trends, change: Change) -> str:
+    """'WORSE', 'better' or 'changed', and a router config that changed at that run."""
+    word = {True: "WORSE", False: "better", None: "changed"}[change.worse]
+    runs = trends.history.runs
+    before = runs[change.run.index - 1] if change.run.index else None
+    if before is not None and change.run.router_sha256 != before.router_sha256:
+        word += f"; new router config: {change.run.router_config or 'the scenario’s own'}"
+    return word
 
 
 def change_rows(trends: Trends) -> list[list[str]]:
@@ -50,11 +67,11 @@ def change_rows(trends: Trends) -> list[list[str]]:
             change.series.metric,
             str(change.run.index),
             change.run.time,
-            change.run.commit[:10],
+            change.run.commit[:10] or change.run.run_id,
             format_metric(change.series.metric, change.step.before),
             format_metric(change.series.metric, change.step.after),
             _percent(change),
-            _direction(change),
+            _direction(trends, change),
         ]
         for change in trends.changes
     ]
@@ -124,10 +141,12 @@ def _md_line(cells: list[str]) -> str:
 
 
 _STYLE = """
-body{font-family:sans-serif;margin:1.5em;max-width:1100px}
+body{font-family:sans-serif;margin:1.5em}
 table{border-collapse:collapse}
 th,td{border:1px solid #ccc;padding:2px 8px;text-align:left;font-family:monospace}
+th,td{white-space:nowrap}
 td.worse{color:#b00;font-weight:bold}
+td:last-child{white-space:normal}
 section.series{margin:1.2em 0}
 p.facts,p.rule{color:#444;font-size:90%}
 """
@@ -177,6 +196,11 @@ def _html_series(trends: Trends, series: Series, draw: TrendPlotter) -> str:
         f"<h3>{html.escape(title)}</h3>"
         f"<p class='facts'>{html.escape(_series_facts(trends, series))}</p>{image}</section>"
     )
+
+
+def json_text(trends: Trends) -> str:
+    """The JSON report as compact, strict text (a long history has 100,000s of values)."""
+    return json.dumps(to_json(trends), separators=(",", ":"), allow_nan=False) + "\n"
 
 
 def to_json(trends: Trends) -> dict[str, Any]:

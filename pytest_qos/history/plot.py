@@ -52,8 +52,13 @@ class TrendPlotter:
 
     def _reset(self) -> Any:
         if self._figure is None:
+            from matplotlib.ticker import MaxNLocator  # with matplotlib, which is optional
+
             self._figure = new_figure(1, _HEIGHT, layout=None)
             self._axes = self._figure.add_axes((0.08, 0.17, 0.9, 0.73))
+            # Runs are whole numbers; few ticks also draw faster (text dominates the cost).
+            self._axes.xaxis.set_major_locator(MaxNLocator(8, integer=True))
+            self._axes.yaxis.set_major_locator(MaxNLocator(5))
         axes = self._axes
         for artist in [*axes.lines, *axes.collections, *axes.texts]:
             artist.remove()

@@ -33,6 +33,8 @@ class Run:
     branch: str = ""
     run_id: str = ""
     host: str = ""
+    router_config: str = ""  # the file name of the run's --qos-router-config, if it named one
+    router_sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The run as the trend JSON lists it."""
@@ -42,6 +44,8 @@ class Run:
             "time": self.time,
             **{k: v for k, v in (("commit", self.commit), ("branch", self.branch)) if v},
             **{k: v for k, v in (("run_id", self.run_id), ("host", self.host)) if v},
+            **({"router_config": self.router_config} if self.router_config else {}),
+            **({"router_sha256": self.router_sha256} if self.router_sha256 else {}),
         }
 
     @property
@@ -129,6 +133,9 @@ def _run(index: int, path: Path, document: Mapping[str, Any]) -> Run:
         value = identity.get(key, fallback)
         return value if isinstance(value, str) else ""
 
+    config = identity.get("router_config")
+    config = config if isinstance(config, dict) else {}
+    router, digest = config.get("path"), config.get("sha256")
     return Run(
         index=index,
         name=path.name[: -len(".json")],
@@ -137,6 +144,8 @@ def _run(index: int, path: Path, document: Mapping[str, Any]) -> Run:
         branch=text("branch"),
         run_id=text("run_id"),
         host=text("host", environment.get("host", "")),
+        router_config=Path(router).name if isinstance(router, str) else "",
+        router_sha256=digest if isinstance(digest, str) else "",
     )
 
 

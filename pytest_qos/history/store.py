@@ -2,7 +2,9 @@
 
 A file is the `--qos-json` document of the run plus a `run` block saying which run it was:
 time, git commit and branch (or the CI's), `--qos-run-id`, host, the testbed and router config
-files with their hashes, and the hash of every scenario file the run read. Names are
+files with their hashes, and the hash of every scenario file the run read. The measurements'
+per-interval time series (throughput each second, every probe's RTT) are left out: only that
+run's own plots use them, and they would make a long history large and slow to read. Names are
 `YYYYmmddTHHMMSS.ffffffZ-<run id, commit or host>-<random>.json`: they sort by time, and two
 runs finishing at once (two pipelines on one share) never choose the same name; each file is
 written whole under a temporary name first, so a reader never sees half a run.
@@ -123,12 +125,33 @@ def new_file_name(identity: Mapping[str, Any], now: float | None = None) -> str:
     return f"{stamp}.{micro:06d}Z-{slug}-{secrets.token_hex(4)}.json"
 
 
+def without_time_series(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The document less each measurement's and load's `series` (the rest untouched)."""
+
+    def lean(result: Any) -> Any:
+        if not isinstance(result, dict):
+            return result
+        return {
+            **result,
+            **{
+                key: [
+                    {k: v for k, v in m.items() if k != "series"} if isinstance(m, dict) else m
+                    for m in result[key]
+                ]
+                for key in ("measurements", "loads")
+                if isinstance(result.get(key), list)
+            },
+        }
+
+    return {**document, "results": [lean(r) for r in document.get("results", [])]}
+
+
 def store_run(options: HistoryOptions, document: Mapping[str, Any], incomplete: str = "") -> str:
     """Add a complete run's document to the history; the line saying what was done."""
     if incomplete:
         return f"QoS history: this run was not stored: it is incomplete ({incomplete})"
     identity = run_identity(options, document)
-    text = to_json({**document, "run": identity})
+    text = to_json({**without_time_series(document), "run": identity})
     options.directory.mkdir(parents=True, exist_ok=True)
     path = options.directory / new_file_name(identity)
     while path.exists():  # the random part makes this all but impossible; never overwrite
