@@ -18,6 +18,10 @@ from pytest_qos.history.page import change_rows
 from pytest_qos.history.read import History, read_runs
 from pytest_qos.history.store import NAME, HistoryOptions, history_files, prune, store_run
 from pytest_qos.history.trends import find_trends
+from pytest_qos.history.verdict import TrendJudge
+from pytest_qos.report import junit
+from pytest_qos.report.html import render_html
+from pytest_qos.results import QosResult
 
 HOUR = 3600.0
 BULK = "s.qos.yaml::bulk"
@@ -322,3 +326,16 @@ def test_a_change_at_a_new_router_config_says_so(tmp_path: Path) -> None:
     assert row[2] == "10" and row[-1] == "WORSE; new router config: tbf-15.sh"
     assert trends.history.runs[10].to_json()["router_config"] == "tbf-15.sh"
     assert len(trends.series) == 1
+
+
+def test_the_verdict_shows_in_the_pytest_html_table_and_junit_properties() -> None:
+    past = wobble(20e6, 12)
+    current = QosResult.from_json(steady(rate=16.1e6))
+    identity = series_identity(current.to_json())
+    TrendJudge({(BULK, identity): {"throughput": past}}, fail=True).judge(current)
+    page = render_html(current)
+    assert "<th>history median</th><th>vs history</th>" in page
+    assert '<td class="qos-bad">REGRESSION: below the last 12 runs (' in page
+    properties = dict(junit.properties(current))
+    assert str(properties["qos.trend.throughput"]).startswith("REGRESSION: below the last 12")
+    assert properties["qos.bound.throughput"] == "within its history's noise -> FAIL"
