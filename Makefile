@@ -41,7 +41,7 @@ install: system-deps venv
 
 test-install: venv
 	@$(MAKE) --no-print-directory apt-tools TOOLS="$(TEST_TOOLS)"
-	$(PY) -m pip install -q -e '.[dev,plots]'
+	$(PY) -m pip install -q -e '.[dev,plots,trend]'
 
 qos: install
 	$(PY) -m pytest --qos scenarios/ -p no:cacheprovider

@@ -230,6 +230,8 @@ class QosResult:
     # per-hop probing took (None when it did not probe).
     diagnosis: list[dict[str, Any]] = field(default_factory=list)
     diagnosis_time: float | None = None
+    # Against the test's own history (--qos-trend, pytest_qos.history): each metric's verdict.
+    trend: Comparison | None = None
 
     @property
     def passed(self) -> bool:
@@ -279,16 +281,19 @@ class QosResult:
             data["diagnosis"] = [dict(item) for item in self.diagnosis]
         if self.diagnosis_time is not None:
             data["diagnosis_time"] = self.diagnosis_time
+        if self.trend is not None:
+            data["trend"] = self.trend.to_json()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QosResult:
         """Rebuild a result from its JSON form (baselines, xdist workers)."""
-        comparison = None
-        if "comparison" in data:
+        comparison = trend = None
+        if "comparison" in data or "trend" in data:
             from .judge.compare import Comparison
 
-            comparison = Comparison.from_json(data["comparison"])
+            comparison = Comparison.from_json(data["comparison"]) if "comparison" in data else None
+            trend = Comparison.from_json(data["trend"]) if "trend" in data else None
         return cls(
             test=data["test"],
             measurements=[Measurement.from_json(m) for m in data.get("measurements", [])]
@@ -308,4 +313,5 @@ class QosResult:
             comparison=comparison,
             diagnosis=[dict(item) for item in data.get("diagnosis", [])],
             diagnosis_time=data.get("diagnosis_time"),
+            trend=trend,
         )

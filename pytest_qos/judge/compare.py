@@ -40,6 +40,7 @@ class MetricChange:
     threshold: float | None = None  # allowed change in percent in the bad direction
     noise: float = 0.0  # the larger spread (max - min over repeats) of the two runs
     floor: float = 0.0  # ... and the smallest change (base units) that counts at all
+    note: str = ""  # the verdict's reason in words, when a plain threshold cannot say it
 
     @property
     def failed(self) -> bool:
@@ -57,6 +58,7 @@ class MetricChange:
             "threshold_percent": self.threshold,
             "noise": self.noise,
             **({"threshold_floor": self.floor} if self.floor else {}),
+            **({"note": self.note} if self.note else {}),
         }
 
     @classmethod
@@ -71,6 +73,7 @@ class MetricChange:
             threshold=data.get("threshold_percent"),
             noise=float(data.get("noise", 0.0)),
             floor=float(data.get("threshold_floor", 0.0)),
+            note=str(data.get("note", "")),
         )
 
 

@@ -266,6 +266,7 @@ class ScenarioItem(pytest.Item):
         except QosError as error:
             self.stash[RESULT_KEY] = QosResult(test=self.nodeid, error=str(error))
             raise
+        session.compare(result)  # the history verdict (run_test judged the baseline)
         self.stash[RESULT_KEY] = result
         if not result.passed:
             raise QosFailure(result, parent.lab_state(result))

@@ -230,6 +230,7 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
         session.compare(checked)
         result.checks += checked.checks
         result.comparison = checked.comparison
+        result.trend = checked.trend
         if not checked.passed:
             raise QosFailure(checked)
         return result

@@ -17,6 +17,7 @@ import pytest
 from ..diagnose import WHEN, WHEN_HELP, Diagnosis
 from ..diagnose.mesh import annotate as annotate_mesh
 from ..errors import InputError, QosError
+from ..history.options import add_options, history_options, record_run, trend_judge
 from ..judge.thresholds import parse_compare_fail
 from ..lab.spec import router_overrides
 from ..lab.wan import wan_emulations
@@ -115,6 +116,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="directories whose YAML files are QoS scenarios (default: scenarios)",
     )
     parser.addini("qos_testbed", default="", help="testbed file for path: and mesh: scenarios")
+    add_options(parser)  # --qos-history, --qos-trend and friends (pytest_qos.history)
     parser.addini(
         "qos_file_patterns",
         type="linelist",
@@ -161,6 +163,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         _configure_baselines(config, store)
+        store.history = history_options(config)
+        store.trend = trend_judge(config, store.history)
     except InputError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SESSION_KEY] = store
@@ -418,18 +422,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 "--qos-plot-dir",
                 lambda: [write_plots(r, plot_dir) for r in store.results],
             )
-        markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
-        grids = matrix.render_markdown(store.results)
-        if grids:
-            markdown += f"\n### QoS mesh matrix\n\n{grids}\n"
-        markdown += diagnosis.render_markdown(store.results, escape)
+        markdown = _markdown(store)
         if md_path is not None:
             _output(failed, "--qos-md", lambda: write_markdown(md_path, markdown))
         _output(failed, "GITHUB_STEP_SUMMARY", lambda: append_step_summary(markdown))
+        if store.history is not None:
+            history = store.history
+            _output(
+                failed,
+                "--qos-history",
+                lambda: _tell(session, record_run(history, document, incomplete, store.trend)),
+            )
     for line in failed:
         _tell(session, line, error=True)
     if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def _markdown(store: QosSession) -> str:
+    """The Markdown report: the results table, the mesh matrices, the diagnoses."""
+    markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
+    grids = matrix.render_markdown(store.results)
+    if grids:
+        markdown += f"\n### QoS mesh matrix\n\n{grids}\n"
+    return markdown + diagnosis.render_markdown(store.results, escape)
 
 
 def _save(session: pytest.Session, store: QosSession, document: dict[str, Any]) -> None:

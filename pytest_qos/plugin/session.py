@@ -9,6 +9,8 @@ import pytest
 
 from ..diagnose import Diagnosis
 from ..errors import QosError, ToolMissingError
+from ..history.store import HistoryOptions
+from ..history.verdict import TrendJudge
 from ..judge.compare import Comparison
 from ..measure.iperf3 import Iperf3
 from ..measure.progress import Progress
@@ -39,6 +41,8 @@ class QosSession:
     baseline: Baseline | None = None  # --qos-compare's stored run, --qos-compare-fail's limits
     baseline_name: str | None = None
     baseline_note: str = ""  # why nothing was compared although --qos-compare was given
+    history: HistoryOptions | None = None  # --qos-history: where complete runs are kept
+    trend: TrendJudge | None = None  # --qos-trend: each result judged against its history
     results: list[QosResult] = field(default_factory=list)
     expected: set[str] = field(default_factory=set)  # node ids of the tests that must report
     reported: set[str] = field(default_factory=set)  # node ids whose teardown reported
@@ -58,7 +62,9 @@ class QosSession:
         return self.baseline.metrics(test_id) if self.baseline is not None else None
 
     def compare(self, result: QosResult) -> Comparison | None:
-        """Judge `result` against the baseline once: its comparison and regression checks."""
+        """Judge `result` against the baseline and its history, once each (checks that fail)."""
+        if self.trend is not None and result.trend is None:
+            self.trend.judge(result)
         if self.baseline is None:
             return None
         if result.comparison is None:

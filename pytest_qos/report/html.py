@@ -16,7 +16,7 @@ from .diagnosis import render_html as diagnosis_html
 from .methods import method_tables
 from .plots import plot_result
 from .reproduce import reproduce_text
-from .table import COMPARE_HEADERS, HEADERS, rows_of
+from .table import HEADERS, headers, rows_of
 
 TABLE_CLASS = "qos-results"
 _FAILING = ("FAIL", "ERROR", "REGRESSION")
@@ -45,8 +45,8 @@ def _extra(content: str, format_type: str, name: str | None = None, **kind: str)
 
 def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
     """One test's results table (and the commands that reproduce it) as an HTML fragment."""
-    headers = HEADERS[1:] + (COMPARE_HEADERS if comparison is not None else [])
-    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in headers)
+    columns = headers(comparison is not None, result.trend is not None)[len(HEADERS[:1]) :]
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in columns)
     body = []
     for row in rows_of(result, comparison):
         cells = "".join(

@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..results import Measurement, QosResult
 from ..store.output import write_output
@@ -15,6 +15,7 @@ from ..store.output import write_output
 INSTALL_HINT = "plots need matplotlib: pip install 'pytest-qos[plots]'"
 _WIDTH, _HEIGHT, _DPI = 7.0, 3.0, 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+Layout = Literal["constrained", "compressed", "tight"] | None
 
 
 def matplotlib_available() -> bool:
@@ -26,19 +27,20 @@ def matplotlib_available() -> bool:
     return True
 
 
-def _figure(rows: int) -> Any:
+def new_figure(rows: int, height: float = _HEIGHT, layout: Layout = "constrained") -> Any:
     """A matplotlib Figure with an Agg canvas: no pyplot, no global state, no display."""
     from matplotlib.backends.backend_agg import (  # type: ignore[import-not-found,unused-ignore]
         FigureCanvasAgg,
     )
     from matplotlib.figure import Figure  # type: ignore[import-not-found,unused-ignore]
 
-    figure = Figure(figsize=(_WIDTH, _HEIGHT * rows), dpi=_DPI, layout="constrained")
+    figure = Figure(figsize=(_WIDTH, height * rows), dpi=_DPI, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
 
-def _png(figure: Any) -> bytes:
+def png_bytes(figure: Any) -> bytes:
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
@@ -89,12 +91,12 @@ def plot_measurement(measurement: Measurement, title: str | None = None) -> byte
         return None
     label = title or measurement.tool
     if rtt:
-        figure = _figure(2)
+        figure = new_figure(2)
         _rtt(figure, rtt, f"{label}: round-trip time ({len(rtt)} replies)")
     else:
-        figure = _figure(1)
+        figure = new_figure(1)
         _throughput(figure, throughput, f"{label}: throughput per interval")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_result(result: QosResult) -> list[tuple[str, bytes]]:

@@ -8,9 +8,9 @@ from ..judge.compare import Comparison
 from ..judge.metrics import find
 from ..results import QosResult
 from . import diagnosis, methods
-from .changes import failure_message
+from .changes import failure_message, trend_counts, trend_failure_message
 from .reproduce import reproduce_text, reproduce_together
-from .table import absent, render, render_one
+from .table import absent, render, render_one, trended
 
 JITTER_NOTE = (
     "jitter: iperf3's RFC 3550 smoothed interarrival estimate; "
@@ -30,6 +30,8 @@ def summary(
         text += f"\ncompared with baseline '{baseline_name}'"
         if missing:
             text += f"; not in the baseline (reported, not failed): {', '.join(missing)}"
+    if trended(results):
+        text += f"\njudged against each test's own history (--qos-trend): {trend_counts(results)}"
     names = {check.metric for result in results for check in result.checks}
     if names & {"jitter", "latency.jitter"}:
         text += "\n" + JITTER_NOTE
@@ -44,6 +46,8 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
     lines.append(render_one(result, comparison))
     if comparison is not None and comparison.failed:
         lines += ["", failure_message(comparison)]
+    if result.trend is not None and result.trend.failed:
+        lines += ["", trend_failure_message(result.trend)]
     tables = methods.render_text([result])
     if tables:
         lines += ["", tables]
