@@ -14,7 +14,7 @@ from ..judge.compare import Comparison
 from ..results import QosResult
 from .methods import method_tables
 from .plots import plot_result
-from .reproduce import reproduce_text
+from .reproduce import reproduce_blocks
 from .table import COMPARE_HEADERS, HEADERS, rows_of
 
 TABLE_CLASS = "qos-results"
@@ -81,13 +81,11 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
                 "(change; backlog at the end):</p>"
                 f'<pre class="qos-router">{html.escape(str(router_table))}</pre>'
             )
-    for measurement in result.measurements:
-        heading, _, lines = reproduce_text(measurement, result.loads, indent="").partition("\n")
-        if lines:
-            parts.append(
-                f'<p class="qos-command">{html.escape(heading)}</p>'
-                f'<pre class="qos-command"><code>{html.escape(lines)}</code></pre>'
-            )
+    for heading, lines in reproduce_blocks(result):
+        parts.append(
+            f'<p class="qos-command">{html.escape(heading)}</p>'
+            f'<pre class="qos-command"><code>{html.escape(chr(10).join(lines))}</code></pre>'
+        )
     return "".join(parts)
 
 
@@ -130,7 +128,7 @@ class QosHtmlExtras:
         """Add the table and plots to the call report's `extras` (pytest-html >= 4)."""
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        if report.when != "call":
+        if report.when != "call" and not (report.when == "setup" and report.failed):
             return
         result = self.result_of(item)
         if result is None:
