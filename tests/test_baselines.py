@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 
 from pytest_qos.errors import InputError
 from pytest_qos.hosts.endpoints import Local
-from pytest_qos.judge import compare
 from pytest_qos.judge.bounds import check_bounds, parse_expectations
-from pytest_qos.judge.compare import Verdict, compare_all, judge_change, not_in_baseline
+from pytest_qos.judge.compare import Verdict, compare, compare_all, judge_change, not_in_baseline
 from pytest_qos.judge.metrics import CATALOGUE, Better
 from pytest_qos.judge.thresholds import Threshold, parse_compare_fail
 from pytest_qos.measure.iperf3 import Iperf3, Iperf3Server

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pytest_qos.hosts.endpoints import Local
-from pytest_qos.judge import compare
 from pytest_qos.judge.bounds import check_bounds, parse_expectations
+from pytest_qos.judge.compare import compare
 from pytest_qos.measure.iperf3 import Iperf3
 from pytest_qos.measure.traffic import Traffic
 from pytest_qos.report.html import TABLE_CLASS, extras_for, render_html
@@ -192,7 +192,7 @@ _TEST = """
 from conftest import RESULT
 from pytest_qos.judge.bounds import check_bounds, parse_expectations
 from pytest_qos.hosts.endpoints import Local
-from pytest_qos.iperf3 import Iperf3
+from pytest_qos.measure.iperf3 import Iperf3
 from pytest_qos.results import QosResult
 from pytest_qos.measure.traffic import Traffic
 

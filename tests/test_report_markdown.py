@@ -11,9 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_qos.hosts.endpoints import Local
-from pytest_qos.judge import compare
 from pytest_qos.judge.bounds import check_bounds, parse_expectations
-from pytest_qos.judge.compare import compare_all
+from pytest_qos.judge.compare import compare, compare_all
 from pytest_qos.measure.iperf3 import Iperf3
 from pytest_qos.measure.traffic import Traffic
 from pytest_qos.report.markdown import append_step_summary, escape, render_markdown, write_markdown

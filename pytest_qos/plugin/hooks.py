@@ -266,28 +266,38 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 # -- results -------------------------------------------------------------------------------
 
 
+def _reports_result(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
+    """True for the report that carries a test's QoS result: the call's, or a failed setup's
+    (a scenario test measures in setup: what stops it there is pytest's error)."""
+    if RESULT_KEY not in item.stash:
+        return False
+    return call.when == "call" or (call.when == "setup" and call.excinfo is not None)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
-    """Attach the test's QoS result to its call report (JUnit properties, xdist transport)."""
-    if call.when == "call" and RESULT_KEY in item.stash:
-        result = item.stash[RESULT_KEY]
-        item.user_properties.extend(junit.properties(result))
+    """Attach the test's QoS result to its report (JUnit properties, xdist transport)."""
+    carries = _reports_result(item, call)
+    if carries:
+        item.user_properties.extend(junit.properties(item.stash[RESULT_KEY]))
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    if call.when == "call" and RESULT_KEY in item.stash:
+    if carries:
         result = item.stash[RESULT_KEY]
-        # The one place a result's outcome is written: pytest's own verdict on the test.
-        result.outcome = "error" if result.error else report.outcome
+        # The one place a result's outcome is written: pytest's own verdict on the test. A
+        # failed setup is pytest's error (JUnit <error>, pytest-html's Error): so it is ours.
+        failed_setup = report.when == "setup" and report.failed
+        result.outcome = "error" if failed_setup or result.error else report.outcome
         baseline = qos_session(item.config).baseline
         if baseline is not None and result.comparison is None:
             baseline.attach(result)  # a test that measured but judged nothing: reported
         report.qos_result = result.to_json()  # type: ignore[attr-defined]
-        if call.excinfo is not None and report.failed:
-            message = explain(call.excinfo.value)
-            if message is not None:
-                report.longrepr = message
+    if call.excinfo is not None and report.failed and call.when in ("setup", "call"):
+        message = explain(call.excinfo.value)
+        if message is not None:
+            report.longrepr = message
 
 
 class QosReporter:
@@ -327,7 +337,7 @@ class QosReporter:
         if report.when == "teardown":
             self.store.reported.add(report.nodeid)
         data = getattr(report, "qos_result", None)
-        if report.when == "call" and data:
+        if report.when in ("setup", "call") and data:
             self.store.results.append(QosResult.from_json(data))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
