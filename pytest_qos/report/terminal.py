@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..judge.compare import Comparison
-from ..judge.metrics import find
 from ..results import QosResult
 from . import methods
 from .changes import failure_message
+from .definitions import definition
 from .reproduce import reproduce_result
 from .table import absent, render, render_one
 
@@ -46,9 +46,9 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
         lines += ["", failure_message(comparison)]
     lines += _evidence(result)
     for name in sorted({check.metric for check in missed}):
-        metric = find(name)
-        if metric:
-            lines.append(f"  {name}: {metric.definition}")
+        meaning = definition(result, name)
+        if meaning:
+            lines.append(f"  {name}: {meaning}")
     return "\n".join(lines + _reproduce(result))
 
 
