@@ -25,6 +25,7 @@ from ..hosts.endpoints import Completed, Local, Netns, live_processes, wait_unti
 from ..hosts.target import Target
 from ..results import QosResult
 from .counters import RouterView, failure_context
+from .tcfeatures import missing_feature
 from .wan import (
     BACKEND_NAMES,
     TOWARD_ROUTER,
@@ -576,13 +577,16 @@ def _config_failure(config: Path, completed: Completed) -> str:
     stderr = completed.stderr.strip()
     said = stderr or completed.stdout.strip() or "no output"
     message = f"router config {config} failed (exit {completed.returncode}): {said}"
-    if "kind is unknown" not in stderr and "Unknown qdisc" not in stderr:
-        return message
-    available = kernel_qdiscs()
     try:
         text = config.read_text(errors="replace")
     except OSError:
         text = ""
+    lacking = missing_feature(stderr, text)  # a tc classifier or action
+    if lacking is not None:
+        return f"router config {config} {lacking}. The config printed: {said}"
+    if "kind is unknown" not in stderr and "Unknown qdisc" not in stderr:
+        return message
+    available = kernel_qdiscs()
     missing = [
         kind
         for kind in KNOWN_QDISCS
