@@ -21,6 +21,7 @@ from ..results import Measurement, QosResult, aggregate, check_label, prefixed
 from .flows import PROBE_START_ALLOWANCE, Concurrent, Pair, collect
 from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
 from .progress import Progress, Update, ignore_progress
+from .sender import sender_error
 from .traffic import Traffic
 
 # Measurements finished per (path, test) in this process: tells a wait for a sibling thread's
@@ -203,6 +204,7 @@ class Runner:
             result.measurements.append(merged)
             result.spread.update(spread)
         result.checks = check_bounds(result.metrics, expect or {}, baseline)
+        result.error = sender_error([*result.measurements, *result.loads])  # no verdict then
         return result
 
     def _once(

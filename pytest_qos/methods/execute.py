@@ -14,6 +14,7 @@ from ..measure.runner import Runner
 from ..probes import run_probe
 from ..results import Measurement, QosResult
 from . import rfc2544, rfc6349, y1541, y1564
+from .limits import limit_error
 from .spec import MethodSpec
 from .trial import Flow, Observed
 
@@ -116,6 +117,7 @@ def run_method(
     outcome.details["trials_run"] = trial.count
     result = QosResult(test=test_id, measurements=[outcome.measurement(), *extra])
     result.checks = outcome.checks + check_bounds(result.metrics, expect or {}, baseline)
+    result.error = limit_error(outcome, result.checks)  # the sender fell short: no verdict
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import InputError
+from ..results import Measurement
 
 # An RFC 2544 frame size counts the Ethernet header (14) and FCS (4) but not the preamble,
 # start delimiter and inter-frame gap; the UDP payload is what remains after IP and UDP.
@@ -41,3 +42,18 @@ def payload_rate(frame_rate_bits: float, frame: int, ipv6: bool = False) -> floa
 def frames_per_second(frame_rate_bits: float, frame: int) -> float:
     """Frames per second carried by `frame_rate_bits` bit/s of `frame`-byte frames."""
     return frame_rate_bits / (8.0 * frame)
+
+
+def sent_frame_rate(measurement: Measurement, frame: int, ipv6: bool = False) -> float | None:
+    """Frame bit/s iperf3's sender says it sent (its `throughput.sent`, payload bit/s, scaled
+    to whole frames); None when the measurement does not say."""
+    sent = measurement.metrics.get("throughput.sent")
+    if sent is None:
+        return None
+    return sent * frame / udp_payload(frame, ipv6)
+
+
+def short_of(sent: float | None, offered: float, tolerance: float) -> bool:
+    """True when a sender that sent `sent` fell short of `offered` by more than `tolerance`
+    (a fraction): the generator, not the path, limited the trial."""
+    return sent is not None and sent < offered / (1.0 + tolerance)
