@@ -70,7 +70,7 @@ def test_regressed_config_fails_voice_and_shows_why(
             "  ip netns exec qos-*-client *iperf3 -c 198.18.2.2 * -C cubic* >/dev/null &",
             "  sleep *",
             "  ip netns exec qos-*-client *-m pytest_qos probe --kind udp*",
-            "router counters during this test (change; backlog at the end):",
+            "router counters over the measured window (* s, read at its edges; change;*",
             "WAN*qdisc 1:*tbf*root*",
             "router filters (tc filter show):",
         ]

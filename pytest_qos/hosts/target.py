@@ -19,8 +19,11 @@ class Observer(Protocol):
     def snapshot(self) -> Any:
         """The state now."""
 
-    def measurement(self, before: Any, after: Any, wanted: Collection[str] = ()) -> Measurement:
-        """What changed between two snapshots, as a Measurement (`wanted`: metrics to judge)."""
+    def measurement(
+        self, before: Any, after: Any, wanted: Collection[str] = (), window: Any = None
+    ) -> Measurement:
+        """What changed between two snapshots, as a Measurement (`wanted`: metrics to judge);
+        `window` (measure.edges.Window): the snapshots at the measured window's edges."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ..judge.compare import Comparison
+from ..lab.counters import table_heading
 from ..results import QosResult
 from .methods import method_tables
 from .plots import plot_result
@@ -76,9 +77,9 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
     for measurement in result.measurements:
         router_table = measurement.details.get("router_table")
         if measurement.tool == "router" and router_table:
+            heading = table_heading(measurement.details)
             parts.append(
-                '<p class="qos-router">router counters during this test '
-                "(change; backlog at the end):</p>"
+                f'<p class="qos-router">{html.escape(heading)}:</p>'
                 f'<pre class="qos-router">{html.escape(str(router_table))}</pre>'
             )
     for heading, lines in reproduce_blocks(result):
