@@ -121,7 +121,12 @@ def test_three_site_mesh_and_matrix(pytester: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(
-        ["*QoS mesh matrix*", "*from \\ to*site1*site2*site3*", "site1 * Mbit/s ✓*"]
+        [
+            "*QoS mesh matrix*",
+            "*::tcp — throughput (Mbit/s); ✓ pass, ✗ fail, ! error",
+            "*from \\ to*site1*site2*site3*",
+            "site1 * ✓*",
+        ]
     )
     assert "| **site3** |" in md.read_text()
 
