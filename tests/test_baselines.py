@@ -119,7 +119,7 @@ def test_a_bad_baseline_file_gets_one_clear_error(
 _SAVER = textwrap.dedent(
     """
     import os, sys, time
-    from pytest_qos.baselines import save_baseline
+    from pytest_qos.store.baselines import save_baseline
     from pytest_qos.store.document import build_document, environment
     from pytest_qos.results import Measurement, QosResult
 

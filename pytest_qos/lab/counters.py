@@ -20,14 +20,16 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InputError, MeasurementError
 from ..hosts.endpoints import Completed
 from ..judge.metrics import Better, Metric
-from ..measure.edges import Window
 from ..results import Measurement, QosResult
 from ..units import Kind
+
+if TYPE_CHECKING:
+    from ..measure.edges import Window
 
 SIDES = ("LAN", "WAN")
 OBJECTS = ("qdisc", "class")

@@ -66,6 +66,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qos-iperf3", metavar="PATH", help="iperf3 executable to use")
     group.addoption("--qos-json", metavar="PATH", help="write all QoS results as one JSON file")
     group.addoption(
+        "--qos-json-series",
+        action="store_true",
+        help="keep per-sample series (every RTT, every interval) in --qos-json and baselines "
+        "(else each measurement keeps a summary of them)",
+    )
+    group.addoption(
         "--qos-router-config",
         metavar="PATH",
         help="router config to apply in lab scenarios, instead of the one each file names",
@@ -391,7 +397,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     emulations = wan_emulations(store.results)
     if emulations:
         environment["wan"] = emulations
-    document = json_report.build_document(store.results, environment, incomplete)
+    series = bool(session.config.getoption("qos_json_series", False))
+    document = json_report.build_document(store.results, environment, incomplete, series)
     failed: list[str] = []
     json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
     if json_path is not None:
