@@ -41,6 +41,7 @@ class Target:
     # Read around every measurement; their Measurements join the result (router counters).
     observers: list[Observer] = field(default_factory=list)
     requires: str = ""  # what must exist to reproduce a measurement here (a lab), for reports
+    mtu: int | None = None  # the path's MTU when known (a lab's links); None: ask the client
 
     @property
     def spawns_servers(self) -> bool:

@@ -20,11 +20,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, MeasurementTimeout, QosError
+from ..errors import InputError, MeasurementError, MeasurementTimeout, QosError
 from ..hosts.endpoints import Completed, Local, Netns, live_processes, wait_until
 from ..hosts.target import Target
 from ..results import QosResult
 from .counters import RouterView, failure_context
+from .mtu import DEFAULT_MTU, set_mtu
 from .tcfeatures import missing_feature
 from .wan import (
     BACKEND_NAMES,
@@ -300,6 +301,7 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
         self.wan: WanSpec | None = None  # set by create(wan=...) before building
         self.hop = f"{self.id}-{WAN_ROLE}"  # the WAN hop's namespace (exists only with wan)
         self.wan_backend: str | None = None  # 'netem', 'userspace' or 'bridge'
+        self.mtu: int | None = None  # every link's MTU (lab: {mtu: 9000}); None: 1500
         self._delay_lines = DelayLines()  # the userspace delay line's processes, if it runs
 
     @property
@@ -336,6 +338,7 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
             server=self.endpoint("server"),
             bind=host,
             observers=[self.router_view()],
+            mtu=self.mtu or DEFAULT_MTU,
             requires=f"as root, while the namespaces {self.id}-{{client,router,server}} of this "
             "run exist (pytest --qos-keep-lab keeps them)",
         )
@@ -355,6 +358,7 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
         *,
         config_timeout: float = CONFIG_TIMEOUT,
         wan: WanSpec | None = None,
+        mtu: int | None = None,
     ) -> Lab:
         """Sweep leftovers of dead sessions, build the topology, apply `router_config` if any.
 
@@ -369,6 +373,7 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
         sweep_stale_namespaces()
         lab = cls(_next_serial())
         lab.wan, lab.wan_backend = wan, backend
+        lab.mtu = mtu
         _LIVE.add(lab)
         try:
             with _no_interrupts():
@@ -425,6 +430,11 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
                     f"route add default via {gateway6}",
                 ],
             )
+        if self.mtu is not None:  # lab: {mtu: N}: every link, end to end
+            try:
+                set_mtu(self.namespaces, self.mtu)
+            except MeasurementError as error:
+                raise LabError(str(error), command=error.command) from None
         try:
             self._delay_lines.wait_ready()
         except DelayLineError as error:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from ..errors import MeasurementError
 from ..hosts.locks import path_lock
+from ..hosts.pathmtu import path_mtu
 from ..judge.bounds import Bound, check_bounds
 from ..measure.flows import Concurrent
 from ..measure.runner import Runner
@@ -108,12 +109,12 @@ def run_method(
     # One method is one measurement of the path: no other test may share it meanwhile.
     with path_lock(runner.target.name):
         if isinstance(method, rfc2544.Rfc2544):
-            outcome = rfc2544.run(method, trial, ipv6=ipv6)
+            outcome = rfc2544.run(method, trial, ipv6=ipv6, mtu=path_mtu(runner.target))
         elif isinstance(method, rfc6349.Rfc6349):
             outcome, transfer = rfc6349.run(method, trial, ipv6=ipv6)
             extra.append(transfer)
         else:
-            outcome = y1564.run(method, trial, ipv6=ipv6)
+            outcome = y1564.run(method, trial, ipv6=ipv6, mtu=path_mtu(runner.target))
     outcome.details["trials_run"] = trial.count
     result = QosResult(test=test_id, measurements=[outcome.measurement(), *extra])
     result.checks = outcome.checks + check_bounds(result.metrics, expect or {}, baseline)

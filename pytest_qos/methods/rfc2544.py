@@ -16,7 +16,9 @@ from ..errors import InputError, check_key
 from ..results import Check
 from ..units import Kind, format_value, parse
 from .frames import (
+    JUMBO_FRAME_SIZES,
     RFC2544_FRAME_SIZES,
+    check_mtu,
     frames_per_second,
     sent_frame_rate,
     short_of,
@@ -111,6 +113,8 @@ def _range(value: Any) -> tuple[float, float]:
 
 
 def _frame_sizes(value: Any) -> tuple[int, ...]:
+    if value == "jumbo":
+        return JUMBO_FRAME_SIZES
     sizes = value if isinstance(value, list) else [value]
     if not sizes:
         raise InputError("frame_sizes is empty; give e.g. [64, 512, 1518]", key="frame_sizes")
@@ -313,8 +317,10 @@ def _hint(
     return None
 
 
-def run(spec: Rfc2544, trial: Trial, *, ipv6: bool = False) -> MethodResult:
-    """The search for each frame size, through real (or fake) trials."""
+def run(spec: Rfc2544, trial: Trial, *, ipv6: bool = False, mtu: int | None = None) -> MethodResult:
+    """The search for each frame size, through real (or fake) trials; with `mtu` (the
+    path's), a frame it cannot carry whole is an InputError before any trial."""
+    check_mtu(spec.frame_sizes, mtu)
     result = MethodResult("rfc2544")
     searches: list[dict[str, Any]] = []
     for frame in spec.frame_sizes:

@@ -19,7 +19,7 @@ from ..measure.traffic import parse_dscp
 from ..probes import Probe
 from ..results import Check
 from ..units import Kind, format_value, parse
-from .frames import overhead, sent_frame_rate, short_of, udp_payload
+from .frames import check_mtu, overhead, sent_frame_rate, short_of, udp_payload
 from .rfc2544 import _percent, _whole_seconds
 from .trial import Flow, MethodResult, Observed, Trial, frame_counts, frame_flow
 
@@ -280,8 +280,9 @@ def _flow(service: Service, rate: float, seconds: float, ipv6: bool) -> Flow:
     )
 
 
-def run(spec: Y1564, trial: Trial, *, ipv6: bool = False) -> MethodResult:
+def run(spec: Y1564, trial: Trial, *, ipv6: bool = False, mtu: int | None = None) -> MethodResult:
     """Both tests; metrics y1564.SERVICE.STEP.{ir,flr,ftd,fdv}, a check per criterion."""
+    check_mtu([service.frame_size for service in spec.services], mtu)
     result = MethodResult("y1564")
     rows: list[dict[str, Any]] = []
 

@@ -171,7 +171,7 @@ class ScenarioFile(pytest.File):
             pytest.skip(f"router lab {reason}")
         spec = self.scenario.lab
         assert spec is not None
-        self.lab = Lab.create(router_config=router_config, wan=spec.wan)
+        self.lab = Lab.create(router_config=router_config, wan=spec.wan, mtu=spec.mtu)
         target: Target = self.lab.target(ipv6=spec.families[0] == 6)
         return target
 

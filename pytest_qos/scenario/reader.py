@@ -13,6 +13,7 @@ from ..hosts.target import RESPONDER_PORT
 from ..judge.bounds import Bound, parse_expectations
 from ..judge.metrics import reserved_names, split_name, unmeasurable
 from ..judge.thresholds import Threshold, parse_compare_block
+from ..lab.mtu import parse_mtu
 from ..lab.wan import WanSpec, parse_wan
 from ..measure.traffic import TRAFFIC_KEYS, Traffic
 from ..methods.spec import METHOD_KEYS, MethodSpec, measures, parse_method
@@ -44,7 +45,7 @@ WINDOW_KEYS = ("duration", "omit")
 PROBE_WINDOW_KEYS = ("duration", "count")
 DEFAULT_KEYS = (*TRAFFIC_KEYS, "repeat", "settle")
 TARGET_KEYS = ("host", "port", "ports", "responder_port")
-LAB_KEYS = ("router", "sites", "wan", "ip")
+LAB_KEYS = ("router", "sites", "wan", "ip", "mtu")
 PATH_KEYS = ("from", "to")
 MESH_KEYS = ("hosts", "group", "from", "to")
 IP_FAMILIES = {4: (4,), 6: (6,), "4": (4,), "6": (6,), "both": (4, 6)}
@@ -78,6 +79,7 @@ class LabSpec:
     sites: int | None = None
     wan: WanSpec | None = None  # a WAN hop between router and server
     families: tuple[int, ...] = (4,)  # IP versions each test runs over, in order
+    mtu: int | None = None  # every lab link's MTU (lab/mtu.py); None: 1500
 
 
 @dataclass(frozen=True)
@@ -393,13 +395,16 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         wan = None
         if "wan" in data:
             wan = self.guard(("lab", "wan"), lambda: parse_wan(data["wan"]))
+        mtu = self.guard(("lab",), lambda: parse_mtu(data["mtu"])) if "mtu" in data else None
+        if mtu is not None and sites is not None:
+            raise self.error(("lab", "mtu"), "mtu applies to the router lab, not to sites")
         ip = data.get("ip", 4)
         families = IP_FAMILIES.get(ip) if isinstance(ip, (int, str)) else None
         if families is None or isinstance(ip, bool):
             raise self.error(("lab", "ip"), f"ip is 4, 6 or both, got {ip!r}")
         router = data.get("router")
         if router is None:
-            return LabSpec(router=None, sites=sites, wan=wan, families=families)
+            return LabSpec(router=None, sites=sites, wan=wan, families=families, mtu=mtu)
         if not isinstance(router, str):
             raise self.error(("lab", "router"), "router is the path of an executable config")
         if "\0" in router or len(router) > MAX_PATH:
@@ -419,7 +424,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             raise self.error(
                 ("lab", "router"), f"router config '{router}' does not exist (looked for {config})"
             )
-        return LabSpec(router=config, sites=sites, wan=wan, families=families)
+        return LabSpec(router=config, sites=sites, wan=wan, families=families, mtu=mtu)
 
     def test(self, name: str, value: Any, defaults: dict[str, Any]) -> TestSpec:
         """One test under `tests:`."""
