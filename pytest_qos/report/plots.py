@@ -82,6 +82,16 @@ def _step(axes: Any, points: Sequence[tuple[float, float]], colour: str, label: 
     return max(mbits)
 
 
+def _rate_axes(axes: Any, top: float, title: str, xlabel: str) -> None:
+    """Labels, limits and grid of a throughput axes whose largest value is `top` Mbit/s."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("throughput (Mbit/s)")
+    axes.set_xlim(left=0)
+    axes.set_ylim(0, top * 1.15 or 1.0)
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+
+
 def _throughput(
     figure: Any, points: Sequence[tuple[float, float]], title: str, marks: Marks
 ) -> None:
@@ -90,12 +100,7 @@ def _throughput(
     top = _step(axes, points, "C0", "throughput")
     _bound_lines(axes, marks.bounds, 1e-6, "C3")
     top = max([top, *(value / 1e6 for _, value in marks.bounds)])
-    axes.set_xlabel("time (s)")
-    axes.set_ylabel("throughput (Mbit/s)")
-    axes.set_xlim(left=0)
-    axes.set_ylim(0, top * 1.15 or 1.0)
-    axes.set_title(title)
-    axes.grid(True, alpha=0.3)
+    _rate_axes(axes, top, title, "time (s)")
     if marks.bounds or marks.window:
         axes.legend(loc="lower right", fontsize="small")
 
@@ -212,13 +217,7 @@ def plot_mix(result: QosResult) -> bytes | None:
         # A tail or settling burst would squash the window: it is cut, and the title says so.
         title += f" (outside the window up to {top:.3g} Mbit/s, cut)"
         top = inside
-    top = max(top, inside)
-    axes.set_ylabel("throughput (Mbit/s)")
-    axes.set_xlabel("time (s) of the flows' run")
-    axes.set_xlim(left=0)
-    axes.set_ylim(0, top * 1.15 or 1.0)
-    axes.set_title(title)
-    axes.grid(True, alpha=0.3)
+    _rate_axes(axes, max(top, inside), title, "time (s) of the flows' run")
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     if probes:
         below = figure.add_subplot(2, 1, 2, sharex=axes)
