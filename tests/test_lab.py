@@ -384,7 +384,7 @@ def test_reapplying_a_config_replaces_the_previous_one(lab: Lab, tmp_path: Path)
 CHILD_TEST = """
     import os, pathlib, pytest
     from pytest_qos.lab.routerlab import Lab
-    from pytest_qos.iperf3 import Iperf3
+    from pytest_qos.measure.iperf3 import Iperf3
     from pytest_qos.measure.traffic import Traffic
 
     @pytest.fixture(scope="module")

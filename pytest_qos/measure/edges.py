@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import MeasurementError
 from ..hosts.target import Observer
+from ..results import Measurement
 
 JOIN_TIMEOUT = 30.0  # an edge reading is a few tc commands: milliseconds, seconds at worst
 
@@ -49,6 +50,13 @@ class WindowEdges:
     def open(self) -> None:
         """Read the observers now: the window opens."""
         self._read("open")
+
+    def open_after(self, seconds: float) -> None:
+        """The window opens in `seconds` (a flow's omitted head), or now."""
+        if seconds > 0:
+            self.at("open", time.time() + seconds)
+        else:
+            self.open()
 
     def close(self) -> None:
         """Read the observers now: the window closes."""
@@ -95,3 +103,15 @@ class WindowEdges:
         snapshots = [observer.snapshot() for observer in self.observers]
         # The reading's moment: halfway through it (tc takes a few ms per interface).
         self.readings[edge] = Reading((started + time.monotonic()) / 2, snapshots)
+
+
+def observed(
+    observers: Sequence[Observer], before: Sequence[Any], edges: WindowEdges, wanted: list[str]
+) -> list[Measurement]:
+    """Each observer's measurement: its change over the whole test (from `before`, read again
+    now) and over the window between the edges' readings."""
+    edges.join()
+    return [
+        observer.measurement(snapshot, observer.snapshot(), wanted, edges.window(index))
+        for index, (observer, snapshot) in enumerate(zip(observers, before, strict=True))
+    ]

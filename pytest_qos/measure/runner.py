@@ -18,7 +18,7 @@ from ..judge.bounds import Bound, check_bounds
 from ..judge.metrics import format_metric
 from ..probes import Probe, run_probe
 from ..results import Measurement, QosResult, aggregate, check_label, prefixed
-from .edges import WindowEdges
+from .edges import WindowEdges, observed
 from .flows import PROBE_START_ALLOWANCE, Concurrent, Pair, collect
 from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
 from .progress import Progress, Update, ignore_progress
@@ -198,14 +198,7 @@ class Runner:
                     measured, loads = self._once(
                         test_id, servers, traffic, named, load, settle, edges
                     )
-                edges.join()
-                for index, (observer, snapshot) in enumerate(
-                    zip(self.target.observers, before, strict=True)
-                ):
-                    after, window = observer.snapshot(), edges.window(index)
-                    measured.append(
-                        observer.measurement(snapshot, after, list(expect or {}), window)
-                    )
+                measured += observed(self.target.observers, before, edges, list(expect or {}))
             _annotate([*measured, *loads], self.target.requires, label, turn.waited)
             runs.append(measured)
             result.loads = loads
@@ -241,10 +234,7 @@ class Runner:
             if load:
                 time.sleep(settle)
             # The window: the measured flow after its omitted seconds, or the probes' run.
-            if traffic is not None and traffic.omit:
-                edges.at("open", time.time() + traffic.omit)
-            else:
-                edges.open()
+            edges.open_after(traffic.omit if traffic else 0.0)
             with self.progress.measuring(test_id, measuring) as update:
                 measured = self._measure(
                     pool, traffic, probes, pairs[0] if traffic else None, update

@@ -314,21 +314,10 @@ def run(spec: Y1564, trial: Trial, *, ipv6: bool = False, mtu: int | None = None
         flows = [_flow(s, s.cir, spec.performance, ipv6) for s in spec.services]
         for service, observed in zip(spec.services, trial(flows), strict=True):
             record(service, Step("performance", service.cir, "performance"), observed)
-    verdicts = {
-        service.name: all(row["passed"] for row in rows if row["service"] == service.name)
-        for service in spec.services
-    }
     result.details = {
         "method": "y1564",
         "steps": rows,
-        "verdicts": {
-            name: "limited (sender)"
-            if any(row.get("limited") for row in rows if row["service"] == name)
-            else "pass"
-            if ok
-            else "FAIL"
-            for name, ok in verdicts.items()
-        },
+        "verdicts": {service.name: _verdict(service.name, rows) for service in spec.services},
         "services": {
             s.name: {
                 "cir": s.cir,
@@ -347,6 +336,14 @@ def run(spec: Y1564, trial: Trial, *, ipv6: bool = False, mtu: int | None = None
         "performance": spec.performance,
     }
     return result
+
+
+def _verdict(service: str, rows: list[dict[str, Any]]) -> str:
+    """A service's verdict over its steps: 'pass', 'FAIL', or 'limited (sender)'."""
+    own = [row for row in rows if row["service"] == service]
+    if any(row.get("limited") for row in own):
+        return "limited (sender)"
+    return "pass" if all(row["passed"] for row in own) else "FAIL"
 
 
 def limit_error(details: Mapping[str, Any]) -> str:

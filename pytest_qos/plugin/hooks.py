@@ -66,10 +66,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qos-iperf3", metavar="PATH", help="iperf3 executable to use")
     group.addoption("--qos-json", metavar="PATH", help="write all QoS results as one JSON file")
     group.addoption(
-        "--qos-json-series",
-        action="store_true",
-        help="keep per-sample series (every RTT, every interval) in --qos-json and baselines "
-        "(else each measurement keeps a summary of them)",
+        "--qos-json-series", action="store_true", help="keep per-sample series in --qos-json"
     )
     group.addoption(
         "--qos-router-config",
