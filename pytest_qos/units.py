@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from enum import Enum
 
 from .errors import InputError, did_you_mean
@@ -278,6 +279,31 @@ _RATE_STEPS = (
 )
 # Sub-millisecond times stay in ms down to 0.1 ms ("0.21 ms"), as network engineers read them.
 _DURATION_STEPS = ((1.0, 1.0, "s"), (1e-4, 1e-3, "ms"), (1e-6, 1e-6, "µs"), (1e-9, 1e-9, "ns"))
+
+
+def common_unit(values: Iterable[float], kind: Kind) -> tuple[float, str]:
+    """(scale, unit) that shows every one of `values` in one unit: their median's.
+
+    A grid of rates reads '1200, 950, 95.4' in Mbit/s rather than mixing Mbit/s and Gbit/s.
+    """
+    finite = sorted(abs(v) for v in values if math.isfinite(v) and v != 0)
+    if kind is Kind.PERCENT:
+        return 1.0, "%"
+    if kind is Kind.SIZE:
+        return 1.0, "B"
+    if kind not in (Kind.RATE, Kind.DURATION) or not finite:
+        return 1.0, BASE_UNIT.get(kind, "")
+    steps = _RATE_STEPS if kind is Kind.RATE else _DURATION_STEPS
+    middle = finite[len(finite) // 2]
+    for smallest, scale, unit in steps:
+        if middle >= smallest:
+            return scale, unit
+    return steps[-1][1], steps[-1][2]
+
+
+def format_number(value: float, scale: float) -> str:
+    """`value` / `scale` to three significant digits, no unit (for a grid in one unit)."""
+    return _three_significant(value / scale)
 
 
 def format_value(value: float | None, kind: Kind) -> str:

@@ -35,15 +35,11 @@ class SshError(MeasurementError):
     """A host could not be reached, refused us, or lacks a tool; one line says what to do."""
 
 
-def _classify(stderr: str) -> tuple[str, str]:
+def _classify(stderr: str, options: SshOptions | None = None) -> tuple[str, str]:
     """(what failed, what to do) from ssh's own error output."""
     text = stderr.strip()
     if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION" in text:
-        return (
-            "host key mismatch (the key offered is not the one in known_hosts)",
-            "if the host was reinstalled, remove its old key with 'ssh-keygen -R HOST' "
-            "and accept the new one once by hand",
-        )
+        return _host_key_problem(text, options)
     if "Permission denied" in text:
         return (
             "login refused",
@@ -52,6 +48,76 @@ def _classify(stderr: str) -> tuple[str, str]:
     if "Could not resolve hostname" in text:
         return "unknown host name", "check the 'ssh:' destination or ~/.ssh/config"
     return "unreachable", "check the host is up and its sshd listens (try 'ssh HOST true')"
+
+
+_OFFENDING = re.compile(r"Offending \S+ key in (?P<file>.+?):(?P<line>\d+)\s*$", re.MULTILINE)
+
+
+def _host_key_problem(text: str, options: SshOptions | None) -> tuple[str, str]:
+    """A host key that is not known yet, or one that changed, told apart; the files named."""
+    seen = ssh_settings(options) if options is not None else {}
+    host = (seen.get("hostname") or ["HOST"])[0]
+    port = (seen.get("port") or ["22"])[0]
+    pattern = host if port == "22" else f"[{host}]:{port}"
+    files = known_hosts_files(seen)
+    offending = _OFFENDING.search(text)
+    changed = offending is not None or "HAS CHANGED" in text
+    if not changed and "host key is known for" not in text:
+        # ssh said only "Host key verification failed" (LogLevel QUIET hides the rest):
+        # a recorded key for the host means the offered one differs from it.
+        changed = any(_has_key(pattern, name) for name in files)
+    destination = options.destination if options is not None else "HOST"
+    if changed:
+        where = (
+            f"{offending['file']}:{offending['line']}"
+            if offending
+            else " or ".join(files) or "known_hosts"
+        )
+        file = offending["file"] if offending else (files[0] if files else "~/.ssh/known_hosts")
+        return (
+            f"host key changed (the key {pattern} offered is not the one recorded in {where})",
+            f"if the host was reinstalled, remove the old key with "
+            f"'ssh-keygen -f {file} -R {shlex.quote(pattern)}' and accept the new one once by "
+            f"hand ('ssh {destination} true'); if it was not, find out why it changed first",
+        )
+    return (
+        f"host key not known ({pattern} is in none of the known-hosts files ssh read: "
+        f"{', '.join(files) or 'none'})",
+        f"accept it once by hand ('ssh {destination} true', after checking its fingerprint), "
+        f"or add ssh_options: [StrictHostKeyChecking=accept-new] to the host in the testbed",
+    )
+
+
+def ssh_settings(options: SshOptions) -> dict[str, list[str]]:
+    """`ssh -G`: the settings ssh uses for a host (its config and -o applied); connects nowhere."""
+    try:
+        completed = Local().run(
+            ["ssh", "-G", *options.argv(), options.destination], timeout=CHECK_TIMEOUT
+        )
+    except (OSError, MeasurementError):
+        return {}
+    settings: dict[str, list[str]] = {}
+    for line in completed.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        settings.setdefault(key.lower(), []).extend(value.split() or [""])
+    return settings
+
+
+def known_hosts_files(settings: Mapping[str, list[str]]) -> list[str]:
+    """The known-hosts files ssh reads for a host (user's first), as paths; /dev/null left out."""
+    names = [*settings.get("userknownhostsfile", []), *settings.get("globalknownhostsfile", [])]
+    return [os.path.expanduser(name) for name in names if name and name != "/dev/null"]
+
+
+def _has_key(pattern: str, file: str) -> bool:
+    """True when `file` records a key for `pattern` (hashed entries too: ssh-keygen -F)."""
+    if not os.path.exists(file):
+        return False
+    try:
+        found = Local().run(["ssh-keygen", "-F", pattern, "-f", file], timeout=CHECK_TIMEOUT)
+    except (OSError, MeasurementError):
+        return False
+    return found.returncode == 0 and bool(found.stdout.strip())
 
 
 def _last_line(text: str) -> str:
@@ -214,7 +280,7 @@ class Mux:
             said = log.read()
         finally:
             log.close()
-        what, todo = _classify(said)
+        what, todo = _classify(said, options)
         raise SshError(f"host {label}: {what}: {_last_line(said)} — {todo}", argv)
 
     def close(self, containing: str | None = None) -> None:
@@ -310,7 +376,7 @@ class Ssh(Endpoint):
         full = [*self._connection(), "-T", self.ssh.destination, shlex.join(argv)]
         completed = Local().run(full, timeout=timeout)
         if completed.returncode == 255:
-            what, todo = _classify(completed.stderr)
+            what, todo = _classify(completed.stderr, self.ssh)
             raise SshError(
                 f"host {self.label}: {what}: {_last_line(completed.stderr)} — {todo}", full
             )
@@ -401,7 +467,7 @@ class Ssh(Endpoint):
             process.stop()
         returncode = process.returncode or 0
         if returncode == 255 and not out.strip():
-            what, todo = _classify(err)
+            what, todo = _classify(err, self.ssh)
             raise SshError(f"host {self.label}: {what}: {_last_line(err)} — {todo}", argv)
         # -tt merged the tool's stderr into stdout; ssh's own messages stay on stderr.
         err = "\n".join(

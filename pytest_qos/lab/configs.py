@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import InputError, QosError
 from ..hosts.endpoints import Completed, Local
 from .namespaces import COMMAND_TIMEOUT
+from .tcfeatures import missing_feature
 
 CONFIG_TIMEOUT = 30.0  # the router config as a whole
 
@@ -146,13 +147,16 @@ def config_failure(config: Path, completed: Completed) -> str:
     stderr = completed.stderr.strip()
     said = stderr or completed.stdout.strip() or "no output"
     message = f"router config {config} failed (exit {completed.returncode}): {said}"
-    if "kind is unknown" not in stderr and "Unknown qdisc" not in stderr:
-        return message
-    available = kernel_qdiscs()
     try:
         text = config.read_text(errors="replace")
     except OSError:
         text = ""
+    lacking = missing_feature(stderr, text)  # a tc classifier or action
+    if lacking is not None:
+        return f"router config {config} {lacking}. The config printed: {said}"
+    if "kind is unknown" not in stderr and "Unknown qdisc" not in stderr:
+        return message
+    available = kernel_qdiscs()
     missing = [
         kind
         for kind in KNOWN_QDISCS

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, MeasurementError
 from ..hosts.endpoints import Completed, Netns
 from ..hosts.target import Target
 from ..results import QosResult
@@ -30,6 +30,7 @@ from .configs import (
     lab_unavailable_reason,
 )
 from .counters import RouterView, failure_context
+from .mtu import DEFAULT_MTU, set_mtu
 from .namespaces import (
     COMMAND_TIMEOUT,
     KEPT_DIRECTORY,
@@ -98,6 +99,7 @@ class Lab:
         self.router = self.routers[0].namespace  # the (first) router's namespace
         self.hop = self.topology.hop  # the WAN hop's namespace (exists only with a WAN)
         self.destroyed = False
+        self.mtu: int | None = None  # every link's MTU (lab: {mtu: 9000}); None: 1500
 
     @property
     def chained(self) -> bool:
@@ -162,6 +164,7 @@ class Lab:
             server=self.endpoint("server"),
             bind=host,
             observers=list(self.router_views()),
+            mtu=self.mtu or DEFAULT_MTU,
             requires=f"as root, while the namespaces {self.id}-{{{roles}}} of this run exist "
             "(pytest --qos-keep-lab keeps them)",
             hop_names=self.topology.plan.hop_names(tuple(r.name for r in self.routers)),
@@ -184,12 +187,14 @@ class Lab:
         wan: WanSpec | None = None,
         routers: Sequence[RouterSpec] = (),
         wan_after: str | None = None,
+        mtu: int | None = None,
     ) -> Lab:
         """Sweep leftovers of dead sessions, build the topology, apply the configs.
 
         `router_config` is a one-router lab's; `routers` (two or more) a line of routers, each
         with its own config. With `wan`, a WAN hop after the last router (or `wan_after`)
-        emulates it (netem when the kernel has it, else the userspace delay line).
+        emulates it (netem when the kernel has it, else the userspace delay line). With `mtu`,
+        every link of the lab carries frames of that size (jumbo frames end to end).
         """
         checked = _checked_configs(router_config, routers)
         reason = lab_unavailable_reason()
@@ -205,6 +210,8 @@ class Lab:
         try:
             with no_interrupts():
                 lab.topology.build()
+                if mtu is not None:
+                    lab.set_mtu(mtu)
             for router, config in zip(lab.routers, checked, strict=True):
                 if config is not None:
                     router.apply(config, timeout=config_timeout)
@@ -212,6 +219,14 @@ class Lab:
             lab.destroy()
             raise
         return lab
+
+    def set_mtu(self, mtu: int) -> None:
+        """Every link of the lab, end to end, at `mtu` (lab: {mtu: 9000})."""
+        try:
+            set_mtu(self.namespaces, mtu)
+        except MeasurementError as error:
+            raise LabError(str(error), command=error.command) from None
+        self.mtu = mtu
 
     def stop_delay_line(self) -> str:
         """Stop the delay line (it prints its counters and lateness) and return its output."""

@@ -18,10 +18,11 @@ from typing import Any
 
 from ..errors import InputError, QosError, check_key, did_you_mean
 from .counters import parse_name
+from .mtu import parse_mtu
 from .plan import MAX_ROUTERS
 from .wan import WanSpec, parse_wan
 
-LAB_KEYS = ("router", "routers", "sites", "wan", "ip")
+LAB_KEYS = ("router", "routers", "sites", "wan", "ip", "mtu")
 ROUTER_KEYS = ("name", "config")
 IP_FAMILIES: dict[Any, tuple[int, ...]] = {
     4: (4,),
@@ -33,7 +34,7 @@ IP_FAMILIES: dict[Any, tuple[int, ...]] = {
 MAX_PATH = 4096  # PATH_MAX
 _ROUTER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 # A router's name is a part of its metrics' names (router.core.WAN.class.1:20.drops).
-_RESERVED = ("lan", "wan", "qdisc", "class", "router", "client", "server")
+_RESERVED = ("lan", "wan", "qdisc", "class", "router", "client", "server", "whole")
 _HOP = re.compile(r"^(?:[A-Za-z0-9_-]+\.)?hop\.(\d+)\.")
 
 
@@ -55,6 +56,7 @@ class LabSpec:
     families: tuple[int, ...] = (4,)  # IP versions each test runs over, in order
     routers: tuple[RouterSpec, ...] = ()  # a line of two or more routers (else `router`)
     wan_after: str | None = None  # the router the WAN hop follows (None: the last)
+    mtu: int | None = None  # every lab link's MTU (lab/mtu.py); None: 1500
 
     @property
     def router_names(self) -> tuple[str, ...]:
@@ -85,6 +87,9 @@ def parse_lab(data: dict[str, Any], base: Path) -> LabSpec:
         raise InputError("a site lab has one router ('router:'), not 'routers:'", key="routers")
     routers = _routers(data["routers"], base) if "routers" in data else ()
     wan, after = _wan(data["wan"], routers) if "wan" in data else (None, None)
+    mtu = parse_mtu(data["mtu"]) if "mtu" in data else None
+    if mtu is not None and sites is not None:
+        raise InputError("mtu applies to the router lab, not to sites", key="mtu")
     ip = data.get("ip", 4)
     families = IP_FAMILIES.get(ip) if isinstance(ip, (int, str)) else None
     if families is None or isinstance(ip, bool):
@@ -95,7 +100,7 @@ def parse_lab(data: dict[str, Any], base: Path) -> LabSpec:
         if not isinstance(router, str):
             raise InputError("router is the path of an executable config", key="router")
         config = config_path(router, base, "router")
-    return LabSpec(config, sites, wan, families, routers, after)
+    return LabSpec(config, sites, wan, families, routers, after, mtu)
 
 
 def config_path(value: str, base: Path, key: str) -> Path:

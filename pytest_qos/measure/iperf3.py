@@ -597,6 +597,8 @@ def _details(fields: _Fields, protocol: str) -> dict[str, Any]:
         "blksize": whole("start", "test_start", "blksize"),
         "reverse": bool(fields.get("start", "test_start", "reverse", default=0)),
         "tos": whole("start", "test_start", "tos"),
+        # -b as iperf3 took it (bit/s of payload; 0: unlimited): what the sender was asked for.
+        "bitrate": whole("start", "test_start", "target_bitrate"),
         "mss": whole("start", "tcp_mss_default"),
         "version": str(fields.get("start", "version", default="")),
         "duration": fields.finite(

@@ -18,9 +18,11 @@ from ..judge.bounds import Bound, check_bounds
 from ..judge.metrics import format_metric
 from ..probes import Probe, run_probe
 from ..results import Measurement, QosResult, aggregate, check_label, prefixed
+from .edges import WindowEdges, observed
 from .flows import PROBE_START_ALLOWANCE, Concurrent, Pair, collect
 from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
 from .progress import Progress, Update, ignore_progress
+from .sender import sender_error
 from .traffic import Traffic
 
 # Measurements finished per (path, test) in this process: tells a wait for a sibling thread's
@@ -185,16 +187,18 @@ class Runner:
             # Two tests measuring one path at once would each see the other's traffic.
             with _path_turn(self.target.name, test_id) as turn:
                 before = [observer.snapshot() for observer in self.target.observers]
+                # The observers are read at the measured window's edges too (edges.py).
+                edges = WindowEdges(self.target.observers)
                 if flows:
                     assert servers is not None
                     concurrent = Concurrent(self.iperf3, self.target, servers.get(len(flows)))
-                    measured, loads = concurrent.run(flows, named, settle, duration), []
+                    measured, loads = concurrent.run(flows, named, settle, duration, edges), []
                     result.window = (settle, settle + duration)
                 else:
-                    measured, loads = self._once(test_id, servers, traffic, named, load, settle)
-                for observer, snapshot in zip(self.target.observers, before, strict=True):
-                    after = observer.snapshot()
-                    measured.append(observer.measurement(snapshot, after, list(expect or {})))
+                    measured, loads = self._once(
+                        test_id, servers, traffic, named, load, settle, edges
+                    )
+                measured += observed(self.target.observers, before, edges, list(expect or {}))
             _annotate([*measured, *loads], self.target.requires, label, turn.waited)
             runs.append(measured)
             result.loads = loads
@@ -203,6 +207,7 @@ class Runner:
             result.measurements.append(merged)
             result.spread.update(spread)
         result.checks = check_bounds(result.metrics, expect or {}, baseline)
+        result.error = sender_error([*result.measurements, *result.loads])  # no verdict then
         return result
 
     def _once(
@@ -213,6 +218,7 @@ class Runner:
         probes: dict[str, Probe],
         load: tuple[Traffic, ...],
         settle: float,
+        edges: WindowEdges,
     ) -> tuple[list[Measurement], list[Measurement]]:
         pairs = servers.get((1 if traffic else 0) + len(load)) if servers else []
         measuring = _duration(traffic, probes.values())
@@ -227,10 +233,13 @@ class Runner:
             waiting = [pool.submit(flow.document) for flow in running]
             if load:
                 time.sleep(settle)
+            # The window: the measured flow after its omitted seconds, or the probes' run.
+            edges.open_after(traffic.omit if traffic else 0.0)
             with self.progress.measuring(test_id, measuring) as update:
                 measured = self._measure(
                     pool, traffic, probes, pairs[0] if traffic else None, update
                 )
+            edges.close()
             span = _measured_span(measured, traffic, probes.values())
             loads = [
                 _load_result(future, flow, index, span)

@@ -38,6 +38,17 @@ class QosFailure(Exception):
         self.context = context  # e.g. the lab router's queue counters
 
 
+class UntrustedResult(QosError):
+    """A test measured, but its figures cannot be judged (e.g. the sender fell short).
+
+    Raised during setup: pytest reports it as an error, never as a QoS failure.
+    """
+
+    def __init__(self, result: QosResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
 def is_scenario_file(path: Path, config: pytest.Config, is_argument: bool) -> bool:
     """YAML in a scenario directory, matching a scenario pattern, or named as an argument."""
     if path.suffix not in YAML_SUFFIXES:
@@ -55,6 +66,8 @@ def explain(error: BaseException) -> str | None:
     if isinstance(error, QosFailure):
         report = terminal.failure(error.result, error.result.comparison)
         return f"{report}\n\n{error.context}" if error.context else report
+    if isinstance(error, UntrustedResult):
+        return terminal.untrusted(error.result)
     if isinstance(error, MeasurementError) and error.command:
         return f"{error}\nreproduce: {shlex.join(error.command)}"
     if isinstance(error, QosError):
@@ -165,6 +178,7 @@ class ScenarioFile(pytest.File):
             wan=spec.wan,
             routers=replace_configs(spec, session.router_config, session.router_configs),
             wan_after=spec.wan_after,
+            mtu=spec.mtu,
         )
         target: Target = self.lab.target(ipv6=spec.families[0] == 6)
         return target
@@ -241,18 +255,22 @@ class ScenarioItem(pytest.Item):
             self.extra_keyword_matches.add(f"{pair[0]}{PAIR_WORD}{pair[1]}")
         self.add_marker(QOS_MARKER)
 
-    def runtest(self) -> None:
-        """Run the test through the library; a missed bound raises QosFailure with the table."""
+    def setup(self) -> None:
+        """Measure through the library. What stops a measurement (the lab, the host, a tool, a
+        figure that cannot be trusted) raises here, so pytest reports it as an error."""
         parent = self.parent
         assert isinstance(parent, ScenarioFile)
+        option = self.config.option
+        if getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
+            return  # --setup-only / --setup-plan: show the plan, measure nothing
         session = qos_session(self.config)
-        if parent.setup_error is not None:
-            raise parent.setup_error
-        target = parent.pair_target(self.pair) if self.pair else parent.target_for(self.family)
         # Throughput holds both hosts alone; probes share them (perfSONAR's classes).
         spec = self.spec
         exclusive = spec.traffic is not None or bool(spec.load or spec.flows or spec.method)
         try:
+            if parent.setup_error is not None:
+                raise parent.setup_error
+            target = parent.pair_target(self.pair) if self.pair else parent.target_for(self.family)
             with host_locks(list(self.pair or ()), exclusive):
                 result = run_test(
                     self.spec,
@@ -268,7 +286,15 @@ class ScenarioItem(pytest.Item):
             raise
         session.compare(result)  # the history verdict (run_test judged the baseline)
         self.stash[RESULT_KEY] = result
-        if not result.passed:
+        if result.error:
+            raise UntrustedResult(result)
+
+    def runtest(self) -> None:
+        """Judge what setup measured: a missed bound raises QosFailure with the table."""
+        parent = self.parent
+        assert isinstance(parent, ScenarioFile)
+        result = self.stash.get(RESULT_KEY, None)
+        if result is not None and not result.passed:
             raise QosFailure(result, parent.lab_state(result))
 
     def repr_failure(

@@ -70,6 +70,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qos-iperf3", metavar="PATH", help="iperf3 executable to use")
     group.addoption("--qos-json", metavar="PATH", help="write all QoS results as one JSON file")
     group.addoption(
+        "--qos-json-series", action="store_true", help="keep per-sample series in --qos-json"
+    )
+    group.addoption(
         "--qos-router-config",
         metavar="PATH|NAME=PATH",
         action="append",
@@ -88,6 +91,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="leave each router lab in place after its tests, so the reproduce lines of a "
         "failure can be run in it (remove it with the 'ip netns del' lines printed at the end)",
     )
+    _add_output_options(group)
+    parser.addini(
+        "qos_scenario_dirs",
+        type="linelist",
+        default=["scenarios"],
+        help="directories whose YAML files are QoS scenarios (default: scenarios)",
+    )
+    parser.addini("qos_testbed", default="", help="testbed file for path: and mesh: scenarios")
+    add_options(parser)  # --qos-history, --qos-trend and friends (pytest_qos.history)
+    parser.addini(
+        "qos_file_patterns",
+        type="linelist",
+        default=["*.qos.yaml", "*.qos.yml"],
+        help="file name patterns of QoS scenarios anywhere (default: *.qos.yaml *.qos.yml)",
+    )
+
+
+def _add_output_options(group: pytest.OptionGroup) -> None:
+    """Baselines (save, compare) and the report files (Markdown, plots)."""
     group.addoption("--qos-save", metavar="NAME", help="store this run's results as baseline NAME")
     group.addoption(
         "--qos-save-dir",
@@ -108,20 +130,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qos-md", metavar="PATH", help="write the results table as Markdown")
     group.addoption(
         "--qos-plot-dir", metavar="DIR", help="write throughput and RTT plots as PNG files"
-    )
-    parser.addini(
-        "qos_scenario_dirs",
-        type="linelist",
-        default=["scenarios"],
-        help="directories whose YAML files are QoS scenarios (default: scenarios)",
-    )
-    parser.addini("qos_testbed", default="", help="testbed file for path: and mesh: scenarios")
-    add_options(parser)  # --qos-history, --qos-trend and friends (pytest_qos.history)
-    parser.addini(
-        "qos_file_patterns",
-        type="linelist",
-        default=["*.qos.yaml", "*.qos.yml"],
-        help="file name patterns of QoS scenarios anywhere (default: *.qos.yaml *.qos.yml)",
     )
 
 
@@ -279,28 +287,38 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 # -- results -------------------------------------------------------------------------------
 
 
+def _reports_result(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
+    """True for the report that carries a test's QoS result: the call's, or a failed setup's
+    (a scenario test measures in setup: what stops it there is pytest's error)."""
+    if RESULT_KEY not in item.stash:
+        return False
+    return call.when == "call" or (call.when == "setup" and call.excinfo is not None)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
-    """Attach the test's QoS result to its call report (JUnit properties, xdist transport)."""
-    if call.when == "call" and RESULT_KEY in item.stash:
-        result = item.stash[RESULT_KEY]
-        item.user_properties.extend(junit.properties(result))
+    """Attach the test's QoS result to its report (JUnit properties, xdist transport)."""
+    carries = _reports_result(item, call)
+    if carries:
+        item.user_properties.extend(junit.properties(item.stash[RESULT_KEY]))
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    if call.when == "call" and RESULT_KEY in item.stash:
+    if carries:
         result = item.stash[RESULT_KEY]
-        # The one place a result's outcome is written: pytest's own verdict on the test.
-        result.outcome = "error" if result.error else report.outcome
+        # The one place a result's outcome is written: pytest's own verdict on the test. A
+        # failed setup is pytest's error (JUnit <error>, pytest-html's Error): so it is ours.
+        failed_setup = report.when == "setup" and report.failed
+        result.outcome = "error" if failed_setup or result.error else report.outcome
         baseline = qos_session(item.config).baseline
         if baseline is not None and result.comparison is None:
             baseline.attach(result)  # a test that measured but judged nothing: reported
         report.qos_result = result.to_json()  # type: ignore[attr-defined]
-        if call.excinfo is not None and report.failed:
-            message = explain(call.excinfo.value)
-            if message is not None:
-                report.longrepr = message
+    if call.excinfo is not None and report.failed and call.when in ("setup", "call"):
+        message = explain(call.excinfo.value)
+        if message is not None:
+            report.longrepr = message
 
 
 class QosReporter:
@@ -340,7 +358,7 @@ class QosReporter:
         if report.when == "teardown":
             self.store.reported.add(report.nodeid)
         data = getattr(report, "qos_result", None)
-        if report.when == "call" and data:
+        if report.when in ("setup", "call") and data:
             self.store.results.append(QosResult.from_json(data))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -401,7 +419,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     emulations = wan_emulations(store.results)
     if emulations:
         environment["wan"] = emulations
-    document = json_report.build_document(store.results, environment, incomplete)
+    series = bool(session.config.getoption("qos_json_series", False))
+    document = json_report.build_document(store.results, environment, incomplete, series)
     failed: list[str] = []
     json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
     if json_path is not None:

@@ -129,7 +129,15 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
             port = probe.port or STAMP_PORT
         else:
             port = probe.port or target.responder_port
-        command, record = _run_client(probe, target, host, port)
+        try:
+            command, record = _run_client(probe, target, host, port)
+        except MeasurementError as error:
+            if responder is None or not error.message.startswith("no reply from"):
+                raise
+            raise MeasurementError(
+                f"{error.message}. Checked at the server: {_responder_state(responder)}",
+                error.command,
+            ) from None
         extra: dict[str, Any] = {"host": host, "port": port}
         if responder is not None:
             extra["responder"] = responder.command()
@@ -141,6 +149,25 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
     finally:
         if responder is not None:
             responder.stop()
+
+
+def _responder_state(responder: SpawnedResponder) -> str:
+    """Is the responder we started alive, and is its port open? (after a probe got no reply)"""
+    process = responder.process
+    if process is None or not process.alive():
+        said = responder.log().strip().splitlines()
+        return f"the responder exited ({said[-1] if said else 'no output'})"
+    endpoint, port = responder.endpoint, responder.port
+    try:
+        listening = endpoint.is_listening(port, "udp", process)
+    except MeasurementError as error:
+        return f"the responder is running; its port could not be read ({error})"
+    if not listening:
+        return f"the responder is running but udp port {port} is not open there"
+    return (
+        f"the responder is running and udp port {port} is open, so the hellos or their replies "
+        "were lost on the path"
+    )
 
 
 def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from ..judge.compare import Comparison
+from ..lab.counters import table_heading
 from ..results import QosResult
 from .diagnosis import render_html as diagnosis_html
 from .methods import method_tables
 from .plots import plot_result
-from .reproduce import reproduce_text
+from .reproduce import reproduce_blocks
 from .table import HEADERS, headers, rows_of
 
 TABLE_CLASS = "qos-results"
@@ -77,24 +78,19 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
     for measurement in result.measurements:
         router_table = measurement.details.get("router_table")
         if measurement.tool == "router" and router_table:
-            router = (
-                f"router {measurement.details['router']}"
-                if "router" in measurement.details
-                else "router"
-            )
+            heading = table_heading(measurement.details)
+            if "router" in measurement.details:
+                heading = heading.replace("router", f"router {measurement.details['router']}", 1)
             parts.append(
-                f'<p class="qos-router">{html.escape(router)} counters during this test '
-                "(change; backlog at the end):</p>"
+                f'<p class="qos-router">{html.escape(heading)}:</p>'
                 f'<pre class="qos-router">{html.escape(str(router_table))}</pre>'
             )
     parts.append(diagnosis_html(result))
-    for measurement in result.measurements:
-        heading, _, lines = reproduce_text(measurement, result.loads, indent="").partition("\n")
-        if lines:
-            parts.append(
-                f'<p class="qos-command">{html.escape(heading)}</p>'
-                f'<pre class="qos-command"><code>{html.escape(lines)}</code></pre>'
-            )
+    for heading, lines in reproduce_blocks(result):
+        parts.append(
+            f'<p class="qos-command">{html.escape(heading)}</p>'
+            f'<pre class="qos-command"><code>{html.escape(chr(10).join(lines))}</code></pre>'
+        )
     return "".join(parts)
 
 
@@ -137,7 +133,7 @@ class QosHtmlExtras:
         """Add the table and plots to the call report's `extras` (pytest-html >= 4)."""
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        if report.when != "call":
+        if report.when != "call" and not (report.when == "setup" and report.failed):
             return
         result = self.result_of(item)
         if result is None:

@@ -66,7 +66,8 @@ def rows_of(
             check.metric,
             check.bound,
             format_metric(check.metric, check.measured),
-            verdict(check),
+            # An error (e.g. the sender fell short) leaves the figures unjudged: no pass/FAIL.
+            "not judged" if result.error else verdict(check),
             check.metric,
         )
     shown = {check.metric for check in result.checks}

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InputError, did_you_mean
 from ..results import QosResult
-from .document import SCHEMA_VERSION, to_json, write_atomically
+from .document import SCHEMA_VERSION, expand_texts, to_json, write_atomically
 
 DEFAULT_DIRECTORY = ".qos"
 SUFFIX = ".json"
@@ -102,7 +102,7 @@ def load_baseline(
 ) -> dict[str, QosResult]:
     """A stored run's results by test id; clear errors for a missing, corrupt or newer file."""
     path = resolve_baseline(name_or_path, directory)
-    return results_by_test(read_document(path))
+    return results_by_test(expand_texts(read_document(path)))
 
 
 def read_document(path: Path) -> dict[str, Any]:
