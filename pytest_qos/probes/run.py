@@ -11,11 +11,13 @@ from typing import Any
 from ..errors import MeasurementError
 from ..hosts.endpoints import Endpoint, Local, Netns
 from ..hosts.target import Target
+from ..measure.live import observer_for
 from ..measure.servers import SpawnedServer
 from ..results import Measurement
 from .farend import directions, dscp_metrics
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory
+from .live import LiveWindows
 from .spec import MIN_INTERVAL, STAMP_PORT, Probe
 from .stats import Reply, record_metrics, replies_record
 from .tcp import TcpProbeClient
@@ -91,8 +93,11 @@ class SpawnedResponder(SpawnedServer):
         return responder_command(self.bind, self.port, self.lifetime, endpoint=self.endpoint)
 
 
-def run_probe(probe: Probe, target: Target) -> Measurement:
-    """Run `probe` across `target`: latency.* metrics, mos, and the RTT series."""
+def run_probe(probe: Probe, target: Target, name: str = "") -> Measurement:
+    """Run `probe` across `target`: latency.* metrics, mos, and the RTT series.
+
+    `name` is the probe's name in its test: its live figures (measure/live.py) carry it.
+    """
     host = probe.host or target.host
     if probe.kind == "icmp":
         return _run_ping(probe, target, host)
@@ -112,7 +117,7 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
             port = probe.port or STAMP_PORT
         else:
             port = probe.port or target.responder_port
-        command, record = _run_client(probe, target, host, port)
+        command, record = _run_client(probe, target, (host, port), name)
         extra: dict[str, Any] = {"host": host, "port": port}
         if responder is not None:
             extra["responder"] = responder.command()
@@ -162,10 +167,20 @@ def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:
     return _measurement(probe, record, completed.argv, {"host": host}, True)
 
 
+def _live_windows(probe: Probe, name: str) -> LiveWindows | None:
+    """Per-interval figures for the live observer, when one is set and the probe outlasts
+    its interval (an in-process client only: a spawned one reports at its end)."""
+    observer = observer_for(probe.send_time + probe.timeout)
+    if observer is None:
+        return None
+    return LiveWindows(observer.interval, name, observer.every, probe.interval, probe.timeout)
+
+
 def _run_client(
-    probe: Probe, target: Target, host: str, port: int
+    probe: Probe, target: Target, where: tuple[str, int], name: str
 ) -> tuple[list[str], dict[str, Any]]:
     """Run the udp/stamp/tcp client: in this process when the endpoint allows, else spawned."""
+    host, port = where
     command = client_command(probe, host, port, target.client)
     opener = socket_factory(target.client)
     if opener is None:
@@ -182,10 +197,12 @@ def _run_client(
         if probe.kind == "tcp":
             client = TcpProbeClient(host, port, **schedule)
             client.socket_factory = opener
+            client.live = _live_windows(probe, name)
             return command, client.run()
         udp = UdpProbeClient(
             host, port, size=probe.size, kind=probe.kind, socket_factory=opener, **schedule
         )
+        udp.live = _live_windows(probe, name)
         return command, udp.run()
     except MeasurementError as error:
         raise MeasurementError(error.message, command) from None
