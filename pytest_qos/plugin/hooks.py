@@ -18,6 +18,7 @@ from ..errors import InputError, QosError
 from ..judge.thresholds import parse_compare_fail
 from ..lab.wan import wan_emulations
 from ..measure.progress import Progress
+from ..monitor.options import add_options as add_monitor_options
 from ..report import junit, matrix, terminal
 from ..report.html import QosHtmlExtras, html_report_requested
 from ..report.markdown import append_step_summary, render_markdown, write_markdown
@@ -33,6 +34,7 @@ from ..store.baselines import (
     load_baseline,
     save_baseline,
 )
+from . import monitoring
 from .collect import ScenarioFile, explain, is_scenario_file
 from .fixtures import (
     iperf3,
@@ -102,6 +104,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--qos-plot-dir", metavar="DIR", help="write throughput and RTT plots as PNG files"
     )
+    add_monitor_options(group, parser)
     parser.addini(
         "qos_scenario_dirs",
         type="linelist",
@@ -155,6 +158,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SESSION_KEY] = store
+    monitoring.configure(config)
     _INTERRUPTED.clear()
     config.pluginmanager.register(QosReporter(store), "qos-reporter")
     if html_report_requested(config):
@@ -369,7 +373,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     store = qos_session(session.config)
     if hasattr(session.config, "workerinput"):
         return
-    wanted = store.json_path is not None or store.save_name or store.md_path
+    openmetrics = session.config.getoption("qos_openmetrics")
+    wanted = store.json_path is not None or store.save_name or store.md_path or openmetrics
     if not (wanted or store.results):
         return
     if _INTERRUPTED and not store.interrupted:
@@ -386,6 +391,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
     if json_path is not None:
         _output(failed, "--qos-json", lambda: json_report.write_document(json_path, document))
+    if openmetrics:
+        _output(
+            failed,
+            "--qos-openmetrics",
+            lambda: monitoring.write_openmetrics(session.config, store.results),
+        )
     if store.results:
         if store.save_name and incomplete:
             _tell(
