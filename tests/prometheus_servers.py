@@ -7,12 +7,14 @@ its data in a temporary directory; `stop()` ends it, on failure too (fixtures ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,23 +70,43 @@ class Server:
         self.process.stop()
 
 
-def start_pushgateway(directory: Path) -> Server:
-    """`prometheus-pushgateway` on a free 127.0.0.1 port (no persistence file)."""
-    port = Local().free_port("127.0.0.1")
-    log = directory / "pushgateway.log"
-    stream = log.open("w")
-    process = Local().spawn(
-        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=stream,
-        stderr=stream,
-    )
-    server = Server("pushgateway", process, f"http://127.0.0.1:{port}", log)
+def _spawn(name: str, argv: list[str], directory: Path, port: int) -> Server:
+    """Start a server, wait until it answers /-/ready; stopped again if it never does."""
+    log = directory / f"{name}.log"
+    with log.open("w") as stream:
+        process = Local().spawn(argv, stdout=stream, stderr=stream)
+    server = Server(name, process, f"http://127.0.0.1:{port}", log)
     try:
         server.wait_ready()
     except BaseException:
         server.stop()
         raise
     return server
+
+
+def start_pushgateway(directory: Path, *options: str) -> Server:
+    """`prometheus-pushgateway` on a free 127.0.0.1 port (no persistence file)."""
+    port = Local().free_port("127.0.0.1")
+    # Debian's build persists to /var/lib/prometheus/pushgateway.data by default: every test
+    # run would share (and load) all earlier runs' groups. Memory only.
+    argv = [
+        "prometheus-pushgateway",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--persistence.file=",
+        *options,
+    ]
+    return _spawn("pushgateway", argv, directory, port)
+
+
+@contextlib.contextmanager
+def running_pushgateway(directory: Path, *options: str) -> Iterator[Server]:
+    """A Pushgateway for a block (skipped without the Debian package), stopped at its end."""
+    tools_or_skip()
+    server = start_pushgateway(directory, *options)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def start_prometheus(directory: Path, pushgateway: Server, rules: Path | None = None) -> Server:
@@ -105,25 +127,13 @@ def start_prometheus(directory: Path, pushgateway: Server, rules: Path | None = 
         config["rule_files"] = [str(rules)]
     config_path = directory / "prometheus.yml"
     config_path.write_text(json.dumps(config))  # JSON is YAML
-    log = directory / "prometheus.log"
-    stream = log.open("w")
-    process = Local().spawn(
-        [
-            "prometheus",
-            f"--config.file={config_path}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=stream,
-        stderr=stream,
-    )
-    server = Server("prometheus", process, f"http://127.0.0.1:{port}", log)
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    argv = [
+        "prometheus",
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    return _spawn("prometheus", argv, directory, port)
 
 
 def query(prometheus: Server, promql: str) -> list[dict[str, Any]]:

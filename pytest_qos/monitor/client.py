@@ -6,7 +6,9 @@ not monitor should not pay.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .names import Labels
@@ -48,6 +50,35 @@ def exposition(samples: Iterable[Sample]) -> bytes:
     return data
 
 
+Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
+
+
+def handler_for(url: str) -> Handler:
+    """prometheus_client's push handler, its proxy settings read once, now.
+
+    Its default handler lets urllib read os.environ for proxies on every push, from our
+    pushing thread, while pytest sets and deletes PYTEST_CURRENT_TEST on the main thread: a
+    KeyError now and then (1 push in 1,000 seen). This call runs on the main thread.
+    """
+    host = urllib.parse.urlsplit(url).hostname or ""
+    proxies = {} if urllib.request.proxy_bypass(host) else urllib.request.getproxies()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies))
+
+    def handler(
+        url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
+    ) -> Callable[[], None]:
+        def handle() -> None:
+            request = urllib.request.Request(url, data=data, method=method)
+            for key, value in headers:
+                request.add_header(key, value)
+            with opener.open(request, timeout=timeout):
+                pass  # urllib raises HTTPError for a status of 400 and above
+
+        return handle
+
+    return handler
+
+
 def push(
     url: str,
     job: str,
@@ -56,9 +87,11 @@ def push(
     *,
     replace: bool,
     timeout: float,
+    handler: Handler,
 ) -> None:
     """PUT (`replace`: the group holds these alone) or POST (same-named series replaced)."""
     from prometheus_client import push_to_gateway, pushadd_to_gateway
 
     send = push_to_gateway if replace else pushadd_to_gateway
-    send(url, job=job, registry=registry(samples), grouping_key=dict(grouping), timeout=timeout)
+    held = registry(samples)
+    send(url, job=job, registry=held, grouping_key=dict(grouping), timeout=timeout, handler=handler)

@@ -20,9 +20,12 @@ from . import client
 from .names import Labels
 from .series import Sample, live_samples
 
-PUSH_TIMEOUT = 2.0  # s per HTTP request to the gateway
+PUSH_TIMEOUT = 5.0  # s per HTTP request to the gateway
 QUEUE_LIMIT = 1000  # pushes waiting at most; more are dropped (and counted)
-DRAIN_TIMEOUT = 10.0  # s close() waits for the queue while the gateway answers
+# At the run's end queued pushes are waited for while the gateway keeps answering, at most
+# this long: a Pushgateway checking each push's consistency answers in 50-300 ms on a busy
+# 2-core machine (docs/monitoring.md), slower than a suite of trivial tests.
+DRAIN_TIMEOUT = 30.0
 
 Build = Callable[[], Sequence[Sample]]
 
@@ -74,6 +77,7 @@ class Pusher:
         self.gateway = gateway
         self.timeout = timeout
         self.tally = Tally()
+        self._handler = client.handler_for(gateway.url)
         self._queue: queue.Queue[_Push | None] = queue.Queue(QUEUE_LIMIT)
         self._live: dict[Labels, _Live] = {}
         self._last_failed = False
@@ -128,6 +132,7 @@ class Pusher:
                 samples,
                 replace=push.replace,
                 timeout=self.timeout,
+                handler=self._handler,
             )
         except Exception as error:
             self.tally.failed += 1
@@ -137,21 +142,25 @@ class Pusher:
             self._last_failed = False
 
     def close(self, timeout: float = DRAIN_TIMEOUT) -> None:
-        """Wait (bounded) for queued pushes; once the gateway fails, queued ones are dropped.
+        """Wait for queued pushes while they arrive, at most `timeout` s; once the gateway
+        fails (or answers nothing for a push's timeout), what is queued is dropped.
 
-        A push still hanging at the deadline is counted as failed; the thread (a daemon) is
-        left to its own timeout.
+        A push still hanging at the end is counted as failed; the thread (a daemon) is left
+        to its own timeout.
         """
         deadline = time.monotonic() + timeout
+        sent, progressed = self.tally.attempted, time.monotonic()
         while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            if self._last_failed:
+            if self.tally.attempted != sent:
+                sent, progressed = self.tally.attempted, time.monotonic()
+            if self._last_failed or time.monotonic() - progressed > self.timeout + 1.0:
                 self._drop_queued()
             time.sleep(0.005)
         self._drop_queued()
         if self._queue.unfinished_tasks:
             self.tally.failed += 1
             self.tally.first_error = self.tally.first_error or (
-                f"no answer within {timeout:g} s at the end of the run"
+                f"no answer within {self.timeout:g} s at the end of the run"
             )
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
