@@ -253,7 +253,7 @@ def test_a_broken_pushgateway_changes_no_verdict_and_is_one_warning_line(
 def test_a_malformed_url_or_interval_is_a_one_line_usage_error(
     pytester: pytest.Pytester, option: str, message: str
 ) -> None:
-    result = pytester.runpytest_subprocess("--qos", option)
+    result = pytester.runpytest("--qos", option)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.strip()]
     assert len(errors) == 1 and message in errors[0], result.errlines
