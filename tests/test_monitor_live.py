@@ -8,13 +8,18 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pytest_qos.hosts.target import local_target
+from pytest_qos.hosts.endpoints import Local
+from pytest_qos.hosts.ssh import MUX
+from pytest_qos.hosts.target import Target, local_target
+from pytest_qos.hosts.testbed import load_testbed
+from pytest_qos.lab.sitelab import SiteLab, sites_unavailable_reason
 from pytest_qos.measure.iperf3 import Iperf3
 from pytest_qos.measure.live import LiveFigures, observer_for, observing
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import Traffic
 from pytest_qos.probes import Probe, run_probe
 from pytest_qos.probes.live import LiveWindows, ProbeInterval
+from pytest_qos.scenario.sites import pair_target
 
 
 @dataclass
@@ -110,3 +115,51 @@ def test_a_running_flow_reports_its_receivers_throughput(direction: str) -> None
     assert all(30e6 < rate < 50e6 for rate in rates[:-1]), rates
     assert 30e6 < result.metrics["throughput"] < 50e6
     assert recorder.threads == {"qos-live-flow"}  # never the measuring thread
+
+
+class _ElsewhereLocal(Local):
+    """This host, but treated as a place the probe client must be spawned at (like ssh)."""
+
+
+def test_a_spawned_probe_client_hands_over_its_intervals_as_lines_while_it_runs() -> None:
+    recorder = Recorder(every=1.0)
+    probe = Probe.from_options({"interval": "20 ms", "duration": "4 s", "timeout": "200 ms"})
+    base = local_target()
+    target = Target(
+        name="elsewhere", host=base.host, client=_ElsewhereLocal(), server=_ElsewhereLocal()
+    )
+    with observing(recorder):
+        started = time.monotonic()
+        measurement = run_probe(probe, target, "far")
+        ended = time.monotonic()
+    assert "--live" in measurement.command
+    intervals = [(at, figures) for at, figures, _ in recorder.seen]
+    assert len(intervals) >= 3 and all(f.name == "far" for _, f in intervals)
+    assert ended - intervals[0][0] > 1.5  # handed over while the client still ran
+    assert intervals[0][0] - started < 4.0
+    assert sum(f.sent for _, f in intervals) == measurement.details["sent"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.root
+def test_a_probe_between_sites_over_ssh_hands_over_intervals_while_it_runs() -> None:
+    """The far host's client (the shipped script, over `ssh -tt`) prints each interval as a
+    line; they arrive here a second apart, before the probe ends."""
+    reason = sites_unavailable_reason()
+    if reason:
+        pytest.skip(f"site lab {reason}")
+    lab = SiteLab.create(2)
+    try:
+        target = pair_target(load_testbed(lab.testbed), ("site1", "site2"))
+        recorder = Recorder(every=1.0)
+        probe = Probe.from_options({"interval": "20 ms", "duration": "4 s"})
+        with observing(recorder):
+            measurement = run_probe(probe, target, "wan")
+            ended = time.monotonic()
+        assert measurement.command[0] == "ssh" and "--live" in measurement.command[-1]
+        arrivals = [at for at, figures, _ in recorder.seen if figures.name == "wan"]
+        assert len(arrivals) >= 3, recorder.seen
+        assert ended - arrivals[0] > 1.5  # the first came while the far client still ran
+        assert sum(f.sent for _, f, _ in recorder.seen) == measurement.details["sent"]  # type: ignore[attr-defined]
+    finally:
+        MUX.close()
+        lab.destroy()

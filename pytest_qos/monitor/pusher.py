@@ -78,6 +78,7 @@ class Pusher:
         self.timeout = timeout
         self.tally = Tally()
         self._handler = client.handler_for(gateway.url)
+        self._counting = threading.Lock()
         self._queue: queue.Queue[_Push | None] = queue.Queue(QUEUE_LIMIT)
         self._live: dict[Labels, _Live] = {}
         self._last_failed = False
@@ -107,7 +108,8 @@ class Pusher:
         try:
             self._queue.put_nowait(push)
         except queue.Full:
-            self.tally.dropped += 1
+            with self._counting:  # measuring threads and the main thread both get here
+                self.tally.dropped += 1
 
     def _run(self) -> None:
         while True:
@@ -171,7 +173,8 @@ class Pusher:
             left = len(self._queue.queue)
             self._queue.queue.clear()
             self._queue.unfinished_tasks -= left
-        self.tally.dropped += left
+        with self._counting:
+            self.tally.dropped += left
 
     def problem(self) -> str:
         """The run's one line about pushes that did not arrive ('' when all did)."""

@@ -12,8 +12,14 @@ probe's definition (no reply within the timeout), not an artefact of where a win
 
 from __future__ import annotations
 
+import contextlib
+import json
+import queue
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from .hdr import Histogram
 
@@ -36,6 +42,26 @@ class ProbeInterval:
     def received(self) -> int:
         """Replies within the timeout."""
         return self.histogram.count
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready: how a probe client on a far host reports the interval."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "sent": self.sent,
+            "histogram": self.histogram.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], name: str) -> ProbeInterval:
+        """The inverse of to_json, for the probe called `name` here."""
+        return cls(
+            name,
+            float(data["start"]),
+            float(data["end"]),
+            int(data["sent"]),
+            Histogram.from_json(data["histogram"]),
+        )
 
     def metrics(self) -> dict[str, float]:
         """latency.* (seconds) and latency.loss (percent) of this interval, as the catalogue
@@ -125,3 +151,36 @@ class LiveWindows:
         for index in sorted(self._open):
             self.sink(self._open.pop(index))
         self._next_close_ns = None
+
+
+LIVE_KEY = "live"  # a line {"live": {...}} of a probe client is one interval, not its record
+_WRITER_QUEUE = 64
+
+
+class LineWriter:
+    """A far host's probe client: each interval as one JSON line, written by a thread of its
+    own (the probe's thread only queues), all of them before the client's record."""
+
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self.stream = stream
+        self._queue: queue.Queue[ProbeInterval | None] = queue.Queue(_WRITER_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="qos-live-lines", daemon=True)
+        self._thread.start()
+
+    def sink(self, interval: ProbeInterval) -> None:
+        """Queue one interval (dropped if the reader has fallen far behind)."""
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(interval)
+
+    def _run(self) -> None:
+        while True:
+            interval = self._queue.get()
+            if interval is None:
+                return
+            self.stream.write(json.dumps({LIVE_KEY: interval.to_json()}) + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout=5.0)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
+import selectors
 import sys
+import time
 from typing import Any
 
 from ..errors import MeasurementError
-from ..hosts.endpoints import Endpoint, Local, Netns
+from ..hosts import endpoints
+from ..hosts.endpoints import Completed, Endpoint, Local, Netns, Process
 from ..hosts.target import Target
-from ..measure.live import observer_for
+from ..measure.live import LiveObserver, observer_for
 from ..measure.servers import SpawnedServer
 from ..results import Measurement
 from .farend import directions, dscp_metrics
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory
-from .live import LiveWindows
+from .live import LIVE_KEY, LiveWindows, ProbeInterval
 from .spec import MIN_INTERVAL, STAMP_PORT, Probe
 from .stats import Reply, record_metrics, replies_record
 from .tcp import TcpProbeClient
@@ -184,7 +188,13 @@ def _run_client(
     command = client_command(probe, host, port, target.client)
     opener = socket_factory(target.client)
     if opener is None:
-        completed = target.client.run(command, timeout=probe.timeout_total)
+        observer = observer_for(probe.send_time + probe.timeout)
+        if observer is None:
+            completed = target.client.run(command, timeout=probe.timeout_total)
+        else:
+            command += ["--live", repr(observer.every)]
+            spawned = target.client.spawn(command)
+            completed = read_live(spawned, probe.timeout_total, observer, name)
         return completed.argv, _client_record(completed.stdout, completed.stderr, command)
     command = target.client.command(command)  # what reproduces this run from a shell
     schedule: dict[str, Any] = {
@@ -210,6 +220,41 @@ def _run_client(
         raise MeasurementError(
             f"probe to {host} port {port}: {error.strerror or error}", command
         ) from None
+
+
+def read_live(process: Process, timeout: float, observer: LiveObserver, name: str) -> Completed:
+    """A spawned probe client's output, its {"live": ...} lines handed to `observer` as they
+    come (the rest is its record); the client is stopped at the end or at `timeout`."""
+    stdout = process.stdout
+    assert stdout is not None
+    deadline = time.monotonic() + timeout
+    pending, kept, read = b"", [], 0
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline and read <= endpoints.OUTPUT_LIMIT:
+                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                    continue
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                read += len(chunk)
+                *lines, pending = (pending + chunk).split(b"\n")
+                kept += [line for line in lines if not _handed_over(line, observer, name)]
+        _, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        process.stop()
+    text = b"\n".join([*kept, pending]).decode(errors="replace")
+    return Completed(process.argv, process.returncode or 0, text, err)
+
+
+def _handed_over(line: bytes, observer: LiveObserver, name: str) -> bool:
+    """True when `line` was an interval (given to the observer), False for anything else."""
+    if not line.lstrip().startswith(b'{"' + LIVE_KEY.encode()):
+        return False
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        observer.interval(ProbeInterval.from_json(json.loads(line)[LIVE_KEY], name))
+    return True
 
 
 def _same_clock(target: Target, host: str, spawned: bool) -> bool:
