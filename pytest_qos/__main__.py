@@ -3,7 +3,8 @@
 `responder` and `probe` (the far end and the client of latency probes) live in `probes/cli.py`,
 the module shipped to far hosts as a stdlib-only script; commands that need more than the
 standard library are dispatched here, each loaded only when asked for: `trend` (the history's
-change points, `history/cli.py`).
+change points, `history/cli.py`) and `rules` (alerting rules from scenario files,
+`monitor/cli.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .history import cli as trend_command
 
         return trend_command.main(arguments[1:])
+    if arguments[:1] == ["rules"]:
+        # A CLI subcommand loaded on demand: the probes' commands must not pay for it.
+        from .monitor import cli as rules_command
+
+        return rules_command.main(arguments[1:])
     return probe_commands.main(arguments)
 
 

@@ -17,6 +17,7 @@ PYTEST_LAYER = {
     "plugin.fixtures",
     "plugin.session",
     "plugin.meshsched",
+    "plugin.monitoring",
     "report.html",
 }
 MAX_FUNCTION_LINES = 60

@@ -75,6 +75,7 @@ class Concurrent:
                     endpoint=self.target.client,
                     server=server,
                     server_output=True,
+                    live_name=name,
                 )
             origin = min(flow.started for flow in running.values())
             if edges is not None:
@@ -84,7 +85,7 @@ class Concurrent:
             time.sleep(max(0.0, origin + settle - time.time()))
             probing = {
                 name: pool.submit(
-                    run_probe, replace(probe, duration=duration, count=None), self.target
+                    run_probe, replace(probe, duration=duration, count=None), self.target, name
                 )
                 for name, probe in probes.items()
             }

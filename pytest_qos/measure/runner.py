@@ -279,9 +279,9 @@ class Runner:
             return [self._flow(traffic, pair, update)]
         if traffic is None and len(probes) == 1:
             ((name, probe),) = probes.items()
-            return [prefixed(run_probe(probe, self.target), name)]
+            return [prefixed(run_probe(probe, self.target, name), name)]
         probing = {
-            name: pool.submit(run_probe, probe, self.target) for name, probe in probes.items()
+            name: pool.submit(run_probe, probe, self.target, name) for name, probe in probes.items()
         }
         measured = []
         if traffic is not None:
@@ -306,6 +306,7 @@ class Runner:
             endpoint=self.target.client,
             server=server,
             on_interval=None if update is ignore_progress else on_interval,
+            live_name="",
         )
 
 

@@ -22,6 +22,7 @@ from ..judge.thresholds import parse_compare_fail
 from ..lab.spec import router_overrides
 from ..lab.wan import wan_emulations
 from ..measure.progress import Progress
+from ..monitor.options import add_options as add_monitor_options
 from ..report import diagnosis, junit, matrix, terminal
 from ..report.html import QosHtmlExtras, html_report_requested
 from ..report.markdown import append_step_summary, escape, render_markdown, write_markdown
@@ -37,6 +38,7 @@ from ..store.baselines import (
     load_baseline,
     save_baseline,
 )
+from . import monitoring
 from .collect import ScenarioFile, explain, is_scenario_file
 from .fixtures import (
     iperf3,
@@ -47,7 +49,15 @@ from .fixtures import (
     qos_sites,
     qos_target,
 )
-from .session import QOS_MARKER, RESULT_KEY, SESSION_KEY, SKIP_REASON, QosSession, qos_session
+from .session import (
+    QOS_MARKER,
+    RESULT_KEY,
+    SESSION_KEY,
+    SKIP_REASON,
+    QosSession,
+    qos_session,
+    reports_result,
+)
 
 # pytest finds fixtures among a plugin module's names.
 __all__ = [
@@ -100,6 +110,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("qos_testbed", default="", help="testbed file for path: and mesh: scenarios")
     add_options(parser)  # --qos-history, --qos-trend and friends (pytest_qos.history)
+    add_monitor_options(group, parser)  # --qos-prometheus and friends (pytest_qos.monitor)
     parser.addini(
         "qos_file_patterns",
         type="linelist",
@@ -176,6 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SESSION_KEY] = store
+    monitoring.configure(config)
     _INTERRUPTED.clear()
     config.pluginmanager.register(QosReporter(store), "qos-reporter")
     if html_report_requested(config):
@@ -287,20 +299,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 # -- results -------------------------------------------------------------------------------
 
 
-def _reports_result(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
-    """True for the report that carries a test's QoS result: the call's, or a failed setup's
-    (a scenario test measures in setup: what stops it there is pytest's error)."""
-    if RESULT_KEY not in item.stash:
-        return False
-    return call.when == "call" or (call.when == "setup" and call.excinfo is not None)
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
     """Attach the test's QoS result to its report (JUnit properties, xdist transport)."""
-    carries = _reports_result(item, call)
+    carries = reports_result(item, call)
     if carries:
         item.user_properties.extend(junit.properties(item.stash[RESULT_KEY]))
     outcome = yield
@@ -406,7 +410,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     store = qos_session(session.config)
     if hasattr(session.config, "workerinput"):
         return
-    wanted = store.json_path is not None or store.save_name or store.md_path
+    openmetrics = session.config.getoption("qos_openmetrics")
+    wanted = store.json_path is not None or store.save_name or store.md_path or openmetrics
     if not (wanted or store.results):
         return
     if _INTERRUPTED and not store.interrupted:
@@ -415,25 +420,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         store.interrupted = "KeyboardInterrupt"
     incomplete = store.incomplete()
     annotate_mesh(store.results)
-    environment = json_report.environment(store.iperf3_version())
-    emulations = wan_emulations(store.results)
-    if emulations:
-        environment["wan"] = emulations
-    series = bool(session.config.getoption("qos_json_series", False))
-    document = json_report.build_document(store.results, environment, incomplete, series)
+    document = _document(session, store, incomplete)
     failed: list[str] = []
     json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
     if json_path is not None:
         _output(failed, "--qos-json", lambda: json_report.write_document(json_path, document))
+    if openmetrics:
+        _output(
+            failed,
+            "--qos-openmetrics",
+            lambda: monitoring.write_openmetrics(session.config, store.results),
+        )
     if store.results:
-        if store.save_name and incomplete:
-            _tell(
-                session,
-                f"QoS baseline '{store.save_name}' not saved: the run is incomplete "
-                f"({incomplete}); the previous baseline stays as it was",
-            )
-        elif store.save_name:
-            _output(failed, "--qos-save", lambda: _save(session, store, document))
+        if store.save_name:
+            _save_baseline(session, document, incomplete, failed)
         if plot_dir is not None:
             # series travel with results, also from xdist
             _output(
@@ -456,6 +456,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _tell(session, line, error=True)
     if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def _save_baseline(
+    session: pytest.Session, document: dict[str, Any], incomplete: str, failed: list[str]
+) -> None:
+    """--qos-save: a complete run only; an incomplete one leaves the previous baseline."""
+    store = qos_session(session.config)
+    if incomplete:
+        _tell(
+            session,
+            f"QoS baseline '{store.save_name}' not saved: the run is incomplete "
+            f"({incomplete}); the previous baseline stays as it was",
+        )
+        return
+    _output(failed, "--qos-save", lambda: _save(session, store, document))
+
+
+def _document(session: pytest.Session, store: QosSession, incomplete: str) -> dict[str, Any]:
+    """The run's results document (--qos-json, baselines, the history)."""
+    environment = json_report.environment(store.iperf3_version())
+    emulations = wan_emulations(store.results)
+    if emulations:
+        environment["wan"] = emulations
+    series = bool(session.config.getoption("qos_json_series", False))
+    return json_report.build_document(store.results, environment, incomplete, series)
 
 
 def _markdown(store: QosSession) -> str:

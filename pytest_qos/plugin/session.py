@@ -117,3 +117,11 @@ def item_result(item: pytest.Item) -> QosResult:
     if RESULT_KEY not in item.stash:
         item.stash[RESULT_KEY] = QosResult(test=item.nodeid)
     return item.stash[RESULT_KEY]
+
+
+def reports_result(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
+    """True for the report that carries a test's QoS result: the call's, or a failed setup's
+    (a scenario test measures in setup: what stops it there is pytest's error)."""
+    if RESULT_KEY not in item.stash:
+        return False
+    return call.when == "call" or (call.when == "setup" and call.excinfo is not None)

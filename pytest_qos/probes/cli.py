@@ -11,10 +11,12 @@ import ipaddress
 import json
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import MeasurementError
 from ..hosts.target import RESPONDER_PORT
 from .hops import HopProbeClient
+from .live import LineWriter, LiveWindows
 
 # Bounds of the command-line numbers; each error names its valid range.
 MIN_INTERVAL = 0.0001
@@ -178,6 +180,13 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--dscp", type=_integer(0, 63, "--dscp"), default=None, help="DSCP 0-63 to mark probes"
     )
+    probe.add_argument(
+        "--live",
+        type=_seconds(0.0, MAX_INTERVAL, "--live", low_open=True),
+        default=None,
+        metavar="SECONDS",
+        help='also print each interval\'s figures as a JSON line {"live": ...} while probing',
+    )
     return parser
 
 
@@ -209,30 +218,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             lifetime=options.lifetime,
             policy=policy,
         )
-    schedule = {
-        "interval": options.interval,
-        "count": options.count,
-        "timeout": options.timeout,
-        "dscp": options.dscp,
-    }
+    live = getattr(options, "live", None)  # the hops command reports at its end only
+    writer = LineWriter() if live is not None else None
     try:
-        if options.command == "hops":
-            record = _hops(options)
-        elif options.kind in ("udp", "stamp"):
-            from .udp import UdpProbeClient
-
-            record = UdpProbeClient(
-                options.host, options.port, size=options.size, kind=options.kind, **schedule
-            ).run()
-        else:
-            from .tcp import TcpProbeClient
-
-            record = TcpProbeClient(options.host, options.port, **schedule).run()
+        record = _hops(options) if options.command == "hops" else _probe(options, writer)
     except MeasurementError as error:
         print(json.dumps({"error": error.message}))
         return 3
     except OSError as error:
         print(json.dumps({"error": f"probe to {options.host} port {options.port}: {error}"}))
         return 3
+    finally:
+        if writer is not None:
+            writer.close()  # every interval's line before the record
     print(json.dumps(record))
     return 0
+
+
+def _probe(options: argparse.Namespace, writer: LineWriter | None) -> dict[str, Any]:
+    """Run the probe client the options ask for; its intervals to `writer` if given."""
+    schedule = {
+        "interval": options.interval,
+        "count": options.count,
+        "timeout": options.timeout,
+        "dscp": options.dscp,
+    }
+    live = None
+    if writer is not None:
+        live = LiveWindows(writer.sink, "", options.live, options.interval, options.timeout)
+    if options.kind in ("udp", "stamp"):
+        from .udp import UdpProbeClient
+
+        udp = UdpProbeClient(
+            options.host, options.port, size=options.size, kind=options.kind, **schedule
+        )
+        udp.live = live
+        return udp.run()
+    from .tcp import TcpProbeClient
+
+    tcp = TcpProbeClient(options.host, options.port, **schedule)
+    tcp.live = live
+    return tcp.run()

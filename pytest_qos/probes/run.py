@@ -5,18 +5,24 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
+import selectors
 import sys
+import time
 from typing import Any
 
 from ..errors import MeasurementError
-from ..hosts.endpoints import Endpoint, Local, Netns
+from ..hosts import endpoints
+from ..hosts.endpoints import Completed, Endpoint, Local, Netns, Process
 from ..hosts.target import Target
+from ..measure.live import LiveObserver, observer_for
 from ..measure.servers import SpawnedServer
 from ..results import Measurement
 from .farend import directions, dscp_metrics
 from .hops import BASE_PORT, HopProbeClient
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory
+from .live import LIVE_KEY, LiveWindows, ProbeInterval
 from .path import check_wanted, hop_details, hop_metrics
 from .spec import MIN_INTERVAL, STAMP_PORT, Probe
 from .stats import Reply, record_metrics, replies_record
@@ -105,9 +111,11 @@ def hops_command(probe: Probe, host: str, port: int, endpoint: Endpoint | None =
     return argv + _marking(probe)
 
 
-def run_probe(probe: Probe, target: Target) -> Measurement:
-    """Run `probe` across `target`: latency.* metrics, mos, and the RTT series (hop.N.* and
-    the path for a hops probe)."""
+def run_probe(probe: Probe, target: Target, name: str = "") -> Measurement:
+    """Run `probe` across `target`: latency.* metrics, mos, and the RTT series.
+
+    `name` is the probe's name in its test: its live figures (measure/live.py) carry it.
+    """
     host = probe.host or target.host
     if probe.kind == "icmp":
         return _run_ping(probe, target, host)
@@ -130,7 +138,7 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
         else:
             port = probe.port or target.responder_port
         try:
-            command, record = _run_client(probe, target, host, port)
+            command, record = _run_client(probe, target, (host, port), name)
         except MeasurementError as error:
             if responder is None or not error.message.startswith("no reply from"):
                 raise
@@ -247,14 +255,30 @@ def _run_hops(probe: Probe, target: Target, host: str) -> Measurement:
     return measurement
 
 
+def _live_windows(probe: Probe, name: str) -> LiveWindows | None:
+    """Per-interval figures for the live observer, when one is set and the probe outlasts
+    its interval (an in-process client only: a spawned one reports at its end)."""
+    observer = observer_for(probe.send_time + probe.timeout)
+    if observer is None:
+        return None
+    return LiveWindows(observer.interval, name, observer.every, probe.interval, probe.timeout)
+
+
 def _run_client(
-    probe: Probe, target: Target, host: str, port: int
+    probe: Probe, target: Target, where: tuple[str, int], name: str
 ) -> tuple[list[str], dict[str, Any]]:
     """Run the udp/stamp/tcp client: in this process when the endpoint allows, else spawned."""
+    host, port = where
     command = client_command(probe, host, port, target.client)
     opener = socket_factory(target.client)
     if opener is None:
-        completed = target.client.run(command, timeout=probe.timeout_total)
+        observer = observer_for(probe.send_time + probe.timeout)
+        if observer is None:
+            completed = target.client.run(command, timeout=probe.timeout_total)
+        else:
+            command += ["--live", repr(observer.every)]
+            spawned = target.client.spawn(command)
+            completed = read_live(spawned, probe.timeout_total, observer, name)
         return completed.argv, _client_record(completed.stdout, completed.stderr, command)
     command = target.client.command(command)  # what reproduces this run from a shell
     schedule: dict[str, Any] = {
@@ -267,10 +291,12 @@ def _run_client(
         if probe.kind == "tcp":
             client = TcpProbeClient(host, port, **schedule)
             client.socket_factory = opener
+            client.live = _live_windows(probe, name)
             return command, client.run()
         udp = UdpProbeClient(
             host, port, size=probe.size, kind=probe.kind, socket_factory=opener, **schedule
         )
+        udp.live = _live_windows(probe, name)
         return command, udp.run()
     except MeasurementError as error:
         raise MeasurementError(error.message, command) from None
@@ -278,6 +304,41 @@ def _run_client(
         raise MeasurementError(
             f"probe to {host} port {port}: {error.strerror or error}", command
         ) from None
+
+
+def read_live(process: Process, timeout: float, observer: LiveObserver, name: str) -> Completed:
+    """A spawned probe client's output, its {"live": ...} lines handed to `observer` as they
+    come (the rest is its record); the client is stopped at the end or at `timeout`."""
+    stdout = process.stdout
+    assert stdout is not None
+    deadline = time.monotonic() + timeout
+    pending, kept, read = b"", [], 0
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline and read <= endpoints.OUTPUT_LIMIT:
+                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                    continue
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                read += len(chunk)
+                *lines, pending = (pending + chunk).split(b"\n")
+                kept += [line for line in lines if not _handed_over(line, observer, name)]
+        _, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        process.stop()
+    text = b"\n".join([*kept, pending]).decode(errors="replace")
+    return Completed(process.argv, process.returncode or 0, text, err)
+
+
+def _handed_over(line: bytes, observer: LiveObserver, name: str) -> bool:
+    """True when `line` was an interval (given to the observer), False for anything else."""
+    if not line.lstrip().startswith(b'{"' + LIVE_KEY.encode()):
+        return False
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        observer.interval(ProbeInterval.from_json(json.loads(line)[LIVE_KEY], name))
+    return True
 
 
 def _same_clock(target: Target, host: str, spawned: bool) -> bool:

@@ -29,6 +29,7 @@ from .clock import (
     wait_readable,
 )
 from .hdr import Recorder, Series, series_period
+from .live import LiveWindows
 from .timesync import SyncUnreadable, read_sync_state
 
 # Sequence numbers of the handshake and of the closing count query: never measured probes.
@@ -116,6 +117,7 @@ class _Replies:
         self.stateless: bool | None = None
         self.reflector_error: int | None = None  # the raw Error Estimate field
         self.ttl: int | None = None
+        self.live: LiveWindows | None = None  # per live interval figures, if asked for
 
     def take(self, reply: stamp.Reflected, t4: int, tos: int | None, timeout_ns: int) -> bool:
         """Record one reflected packet; False when it is not a new measured probe."""
@@ -138,6 +140,8 @@ class _Replies:
             self.highest = sent_seq
         self.rtt.add(sent_seq, rtt)
         self.series.add(sent_seq, rtt)
+        if self.live is not None:
+            self.live.reply(sent_seq, rtt)
         up, down = reply.t2 - reply.t1, t4 - reply.t3
         if up < 0 or down < 0:
             self.negative_one_way += 1
@@ -196,6 +200,7 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
         self.with_cos = self.size >= stamp.PACKET_SIZE + stamp.COS_TLV_SIZE
         self.error_field = stamp.ErrorEstimate(False, 1.0).encode()
         self.sync: dict[str, Any] = {}
+        self.live: LiveWindows | None = None  # set to see figures per interval while it runs
 
     def run(self) -> dict[str, Any]:
         """Probe and return the JSON-ready record (summaries, not a list per packet)."""
@@ -283,6 +288,9 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
         started_wall = time.time()
         next_seq = 0
         datagram = self._packet(0)
+        live = replies.live = self.live
+        if live is not None:
+            live.begin(start)
         end = start + (self.count - 1) * self.interval_ns + self.timeout_ns
         # Each pass sends one probe or sleeps until the next event; bounded by count + replies.
         for _ in range(self.count * 4 + _DRAIN_LIMIT):
@@ -299,6 +307,8 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
                     except ConnectionRefusedError:
                         refused += 1
                     lateness.add(time.monotonic_ns() - scheduled)
+                    if live is not None:
+                        live.sent(next_seq)
                     next_seq += 1
                     continue
                 wake = scheduled
@@ -306,8 +316,12 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
                 if replies.received >= self.count or now >= end:
                     break
                 wake = end
+            if live is not None:
+                live.tick(now)  # between sends: a hand-off never delays one
             if wait_readable(sock, wake):
                 refused += self._drain(sock, replies)[0]
+        if live is not None:
+            live.finish()
         if replies.stateless is False:
             self._exchange(
                 sock, replies, TAIL_BASE, TAIL_ATTEMPTS, min(self.timeout_ns, _TAIL_WAIT_NS)
