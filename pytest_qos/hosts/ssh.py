@@ -197,6 +197,7 @@ class Mux:
             "-o",
             "ServerAliveCountMax=2",
             "-N",
+            "--",  # the destination is never read as an option
             options.destination,
         ]
         log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read below, then closed
@@ -303,11 +304,11 @@ class Ssh(Endpoint):
     def command(self, argv: Sequence[str], bound: float | None = None) -> list[str]:
         """ssh -tt through the host's master: the remote process gets SIGHUP if ssh dies."""
         connection = self._connection(connect=False)
-        return [*connection, "-tt", self.ssh.destination, self.remote_line(argv, bound)]
+        return [*connection, "-tt", "--", self.ssh.destination, self.remote_line(argv, bound)]
 
     def utility(self, argv: Sequence[str], timeout: float = CHECK_TIMEOUT) -> Completed:
         """A short command without a pty (stdout and stderr apart), e.g. reading /proc/net."""
-        full = [*self._connection(), "-T", self.ssh.destination, shlex.join(argv)]
+        full = [*self._connection(), "-T", "--", self.ssh.destination, shlex.join(argv)]
         completed = Local().run(full, timeout=timeout)
         if completed.returncode == 255:
             what, todo = _classify(completed.stderr)

@@ -42,8 +42,7 @@ def client_command(
         "probe",
         "--kind",
         probe.kind,
-        "--host",
-        host,
+        f"--host={host}",  # one word: a host is never read as an option
         "--port",
         str(port),
         "--interval",

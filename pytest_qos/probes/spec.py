@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError, check_key, did_you_mean
+from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
 from ..measure.traffic import parse_dscp
 from ..units import Kind, parse, whole_number
@@ -161,12 +162,10 @@ def _parse_target(value: Any) -> dict[str, Any]:
                 key=f"target.{key}",
             )
         if key == "host":
-            if not isinstance(item, str) or not item.strip():
-                raise InputError(
-                    f"host must be an address or name such as 198.18.1.2, got {item!r}",
-                    key="target.host",
-                )
-            parsed["host"] = item.strip()
+            try:
+                parsed["host"] = check_host(item.strip() if isinstance(item, str) else item)
+            except InputError as error:
+                raise InputError(error.message, key="target.host") from None
         else:
             try:
                 parsed["port"] = whole_number(item, 1, 65535, "port")
