@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 
 from pytest_qos.errors import InputError
 from pytest_qos.hosts.endpoints import Local
-from pytest_qos.judge import compare
 from pytest_qos.judge.bounds import check_bounds, parse_expectations
-from pytest_qos.judge.compare import Verdict, compare_all, judge_change, not_in_baseline
+from pytest_qos.judge.compare import Verdict, compare, compare_all, judge_change, not_in_baseline
 from pytest_qos.judge.metrics import CATALOGUE, Better
 from pytest_qos.judge.thresholds import Threshold, parse_compare_fail
 from pytest_qos.measure.iperf3 import Iperf3, Iperf3Server
@@ -120,7 +119,7 @@ def test_a_bad_baseline_file_gets_one_clear_error(
 _SAVER = textwrap.dedent(
     """
     import os, sys, time
-    from pytest_qos.baselines import save_baseline
+    from pytest_qos.store.baselines import save_baseline
     from pytest_qos.store.document import build_document, environment
     from pytest_qos.results import Measurement, QosResult
 

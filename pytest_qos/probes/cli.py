@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 from ..errors import MeasurementError
 from ..hosts.target import RESPONDER_PORT
+from .clock import MIN_INTERVAL
 
 # Bounds of the command-line numbers; each error names its valid range.
-MIN_INTERVAL = 0.0001
 MAX_INTERVAL = 3600.0
 MAX_COUNT = 1_000_000
 MAX_TIMEOUT = 3600.0
