@@ -190,7 +190,7 @@ def test_broken_iperf3_version_does_not_stop_the_outputs(
 ) -> None:
     _values(pytester)
     monkeypatch.setenv("FAKE_IPERF3_VERSION", how)
-    monkeypatch.setattr("pytest_qos.iperf3.VERSION_TIMEOUT", 1.0)
+    monkeypatch.setattr("pytest_qos.measure.iperf3.VERSION_TIMEOUT", 1.0)
     result = pytester.runpytest(
         "--qos", f"--qos-iperf3={FAKE}", "--qos-save=main", "--qos-json=r.json"
     )

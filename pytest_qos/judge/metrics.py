@@ -76,6 +76,8 @@ _UDP, _TCP, _BIDIR, _PROBE = Needs.UDP, Needs.TCP, Needs.BIDIR, Needs.PROBE
 _METHOD = Needs.METHOD
 _UP = (0.0, math.inf)  # a percent that can exceed 100
 _DSCP = (0.0, 63.0)
+# RFC 2679 §5.1: a percentile of a stream with lost packets counts them as infinitely large.
+_OVER_SENT = " over every probe sent, a lost one infinitely late ('lost' past the delivered share)"
 
 CATALOGUE: dict[str, Metric] = {
     m.name: m
@@ -130,11 +132,22 @@ CATALOGUE: dict[str, Metric] = {
         Metric("latency.min", Kind.DURATION, _L, "smallest round-trip time", needs=_PROBE),
         Metric("latency.mean", Kind.DURATION, _L, "mean round-trip time", needs=_PROBE),
         Metric(
-            "latency.p50", Kind.DURATION, _L, "median round-trip time (raw samples)", needs=_PROBE
+            "latency.p50",
+            Kind.DURATION,
+            _L,
+            f"median round-trip time{_OVER_SENT}",
+            needs=_PROBE,
         ),
-        Metric("latency.p90", Kind.DURATION, _L, "90th percentile round-trip time", needs=_PROBE),
-        Metric("latency.p95", Kind.DURATION, _L, "95th percentile round-trip time", needs=_PROBE),
-        Metric("latency.p99", Kind.DURATION, _L, "99th percentile round-trip time", needs=_PROBE),
+        *(
+            Metric(
+                f"latency.p{p}",
+                Kind.DURATION,
+                _L,
+                f"{p}th percentile round-trip time{_OVER_SENT}",
+                needs=_PROBE,
+            )
+            for p in (90, 95, 99)
+        ),
         Metric("latency.max", Kind.DURATION, _L, "largest round-trip time", needs=_PROBE),
         Metric(
             "latency.stdev",
@@ -280,7 +293,8 @@ CATALOGUE: dict[str, Metric] = {
                 f"latency.{way}.{figure}",
                 Kind.DURATION,
                 _L,
-                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)",
+                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)"
+                + (_OVER_SENT if figure.startswith("p") else ""),
                 needs=_PROBE,
             )
             for way, direction in (("up", "client → far end"), ("down", "far end → client"))

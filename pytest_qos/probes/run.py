@@ -146,7 +146,9 @@ def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:
         )
     parsed = parse_ping(completed.stdout, probe.interval, probe.timeout)
     replies = [Reply(int(seq), float(rtt)) for seq, rtt in parsed["replies"]]
-    received, summary, reordered = replies_record(replies, [reply.seq for reply in replies])
+    received, summary, reordered = replies_record(
+        replies, [reply.seq for reply in replies], int(parsed["sent"])
+    )
     per_packet = sorted([[seq, rtt * 1e9] for seq, rtt in parsed["replies"]])
     record = {
         **parsed,

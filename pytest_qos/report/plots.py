@@ -61,7 +61,11 @@ def _throughput(figure: Any, points: Sequence[tuple[float, float]], title: str) 
     axes.grid(True, alpha=0.3)
 
 
-def _rtt(figure: Any, points: Sequence[tuple[float, float]], title: str) -> None:
+def _rtt(
+    figure: Any, points: Sequence[tuple[float, float]], title: str, delivered: float = 1.0
+) -> None:
+    """RTT over time, and its CDF over every probe sent: lost probes never arrive (RFC 2679
+    §5.1 counts them infinitely late), so the curve stops at the share `delivered`."""
     times = [t for t, _ in points]
     millis = [value * 1e3 for _, value in points]
     series = figure.add_subplot(2, 1, 1)
@@ -74,9 +78,19 @@ def _rtt(figure: Any, points: Sequence[tuple[float, float]], title: str) -> None
     cdf = figure.add_subplot(2, 1, 2)
     ordered = sorted(millis)
     count = len(ordered)
-    cdf.step(ordered, [(index + 1) / count for index in range(count)], where="post")
+    cdf.step(ordered, [delivered * (index + 1) / count for index in range(count)], where="post")
+    if delivered < 1.0:
+        cdf.axhline(delivered, linestyle="--", color="C3", linewidth=1)
+        cdf.text(
+            0.01,
+            delivered,
+            f" {100 * (1 - delivered):.3g} % lost: percentiles past {100 * delivered:.3g} are lost",
+            transform=cdf.get_yaxis_transform(),
+            va="bottom",
+            color="C3",
+        )
     cdf.set_xlabel("RTT (ms)")
-    cdf.set_ylabel("fraction of replies ≤ RTT")
+    cdf.set_ylabel("fraction of probes ≤ RTT")
     cdf.set_ylim(0, 1.02)
     cdf.grid(True, alpha=0.3)
 
@@ -90,7 +104,10 @@ def plot_measurement(measurement: Measurement, title: str | None = None) -> byte
     label = title or measurement.tool
     if rtt:
         figure = _figure(2)
-        _rtt(figure, rtt, f"{label}: round-trip time ({len(rtt)} replies)")
+        sent = int(measurement.details.get("sent") or 0)
+        received = int(measurement.details.get("received", sent) or 0)
+        delivered = received / sent if sent > 0 else 1.0
+        _rtt(figure, rtt, f"{label}: round-trip time ({received or len(rtt)} replies)", delivered)
     else:
         figure = _figure(1)
         _throughput(figure, throughput, f"{label}: throughput per interval")
