@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 
 from ..errors import MeasurementError, ToolMissingError
 from .endpoints import Completed, Endpoint, Local, Process, Stream, parse_socket_table, wait_until
+from .farguard import HEARTBEAT, KILL_AFTER, guarded_command
 from .ship import python_argv
 
-# A remote process never lives longer than this, even if every other guard failed.
+# A remote process never lives longer than this, even if every other guard failed; servers
+# get their test's own bound (SpawnedServer.lifetime) and the guard of farguard.py.
 DEFAULT_LIFETIME = 900.0
 CONNECT_TIMEOUT = 5  # seconds; ssh's ConnectTimeout for the master connection
 MASTER_START_TIMEOUT = 15.0
 CHECK_TIMEOUT = 10.0  # one remote utility command (reading /proc/net, command -v)
 _CHECKED: set[tuple[str, str]] = set()  # (connection, tool) found on the far host
-_KILL_AFTER = 2  # `timeout -k`: SIGKILL this long after the bound's SIGTERM
 # Tools a testbed may relocate per host (`iperf3: /opt/bin/iperf3`), by program name.
 RELOCATABLE = ("iperf3", "python3", "ping")
 
@@ -291,20 +292,26 @@ class Ssh(Endpoint):
         """The far host's path of a tool the local argv names by its local path."""
         return far_program(argv0, self.programs)
 
-    def remote_line(self, argv: Sequence[str], bound: float | None = None) -> str:
-        """The one string the remote shell gets: tty settings, a hard bound, argv quoted."""
+    def remote_line(
+        self, argv: Sequence[str], bound: float | None = None, guarded: bool = False
+    ) -> str:
+        """The one string the remote shell gets: tty settings, a hard bound, argv quoted;
+        `guarded`: under farguard's guard, ended when this side's heartbeat stops."""
         words = [self.program(argv[0]), *argv[1:]]
-        limit = f"{bound if bound is not None else self.lifetime:.0f}"
+        lifetime = bound if bound is not None else self.lifetime
         # -onlcr: '\n' stays '\n' (a pty turns it into '\r\n'); -echo: nothing typed comes back.
-        return (
-            f"stty -onlcr -echo 2>/dev/null; exec timeout -k {_KILL_AFTER} {limit} "
-            + shlex.join(words)
-        )
+        tty = "stty -onlcr -echo 2>/dev/null; "
+        if guarded:
+            return tty + guarded_command(words, lifetime)
+        return tty + f"exec timeout -k {KILL_AFTER} {lifetime:.0f} " + shlex.join(words)
 
-    def command(self, argv: Sequence[str], bound: float | None = None) -> list[str]:
+    def command(
+        self, argv: Sequence[str], bound: float | None = None, guarded: bool = False
+    ) -> list[str]:
         """ssh -tt through the host's master: the remote process gets SIGHUP if ssh dies."""
         connection = self._connection(connect=False)
-        return [*connection, "-tt", "--", self.ssh.destination, self.remote_line(argv, bound)]
+        line = self.remote_line(argv, bound, guarded)
+        return [*connection, "-tt", "--", self.ssh.destination, line]
 
     def utility(self, argv: Sequence[str], timeout: float = CHECK_TIMEOUT) -> Completed:
         """A short command without a pty (stdout and stderr apart), e.g. reading /proc/net."""
@@ -351,11 +358,22 @@ class Ssh(Endpoint):
         stderr: Stream = subprocess.PIPE,
         stdin: Stream = subprocess.DEVNULL,
         env: Mapping[str, str] | None = None,
+        lifetime: float | None = None,
     ) -> Process:
-        """Start argv on the host (the tool's stdout and stderr arrive merged, on `stdout`)."""
+        """Start argv on the host (the tool's stdout and stderr arrive merged, on `stdout`).
+
+        It lives at most `lifetime` s (default DEFAULT_LIFETIME) and, unless the caller
+        feeds its stdin, under the far guard: it ends within farguard.SILENCE_S of this side
+        going silent (a blackholed host) or at once when the connection closes.
+        """
         self.require(argv[0])  # also brings the host's master up
-        full = self.command(_with_env(argv, env))
+        guarded = stdin == subprocess.DEVNULL
+        full = self.command(_with_env(argv, env), lifetime, guarded)
+        stdin = subprocess.PIPE if guarded else stdin
         process = Local().spawn(full, stdout=stdout, stderr=stderr, stdin=stdin)
+        process.what = f"{os.path.basename(argv[0])} on host {self.label} (over ssh)"
+        if guarded:
+            HEARTBEAT.watch(process)
         self._listening_at.pop(process.pid, None)  # a reused pid is a new server
         with contextlib.suppress(AttributeError, OSError, ValueError):
             self._logs[process.pid] = stdout.fileno()  # type: ignore[union-attr]
@@ -396,14 +414,15 @@ class Ssh(Endpoint):
         stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
         full = self.command(_with_env(argv, env), bound=timeout + 1)
         process = Local().spawn(full, stdin=stdin)
+        process.what = f"{os.path.basename(argv[0])} on host {self.label} (over ssh)"
         try:
             out, err = process.communicate(timeout=timeout, input=input)
         finally:
             process.stop()
         returncode = process.returncode or 0
-        if returncode == 255 and not out.strip():
-            what, todo = _classify(err)
-            raise SshError(f"host {self.label}: {what}: {_last_line(err)} — {todo}", argv)
+        failure = self.transport_failure(returncode, err) if not out.strip() else None
+        if failure is not None:
+            raise SshError(failure, argv)
         # -tt merged the tool's stderr into stdout; ssh's own messages stay on stderr.
         err = "\n".join(
             line for line in err.splitlines() if not line.startswith("Shared connection to")
@@ -414,6 +433,20 @@ class Ssh(Endpoint):
     def python_argv(self) -> list[str]:
         """`python3 -c SCRIPT`: the responder and probe client, nothing installed there."""
         return python_argv(self.programs.get("python3", "python3"))
+
+    def transport_failure(self, returncode: int, stderr: str) -> str | None:
+        """ssh's own failure (exit 255: the connection, the master, the login), naming the
+        host and what to do; None when the tool itself ran and exited."""
+        if returncode != 255:
+            return None
+        what, todo = _classify(stderr)
+        if not stderr.strip() or "Control" in stderr or "mux" in stderr or "master" in stderr:
+            what, todo = (
+                "the ssh connection ended (exit 255): its shared connection (ControlMaster) "
+                "was lost",
+                "it is opened again for the next command; if it keeps failing, try 'ssh HOST true'",
+            )
+        return f"host {self.label}: {what}: {_last_line(stderr)} — {todo}"
 
     def close(self) -> None:
         """Connections are the session's (closed by MUX.close); nothing per endpoint."""

@@ -195,6 +195,9 @@ class SiteLab:
                 f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile none\nUsePAM no\n"
                 "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
                 "MaxSessions 200\nMaxStartups 100\nLogLevel ERROR\nUseDNS no\n"
+                # A client gone silent (a blackholed path) ends its session within ~6 s, as
+                # the far guard ends the session's processes (hosts/farguard.py).
+                "ClientAliveInterval 2\nClientAliveCountMax 3\n"
             )
         (d / "known_hosts").write_text("\n".join(known) + "\n")
         relay = f"ip netns exec {self.router} {sys.executable} {d / 'relay.py'} %h %p"

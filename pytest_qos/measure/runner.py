@@ -72,6 +72,10 @@ def _annotate(measurements: list[Measurement], requires: str, label: str, waited
             measurement.details["path_wait"] = round(waited, 3)
 
 
+# Beyond a test's own bound, how long its spawned servers may live at a far host.
+SERVER_MARGIN = 30.0
+
+
 class Servers:
     """iperf3 servers for one test: spawned at the target, or the pool of running ones."""
 
@@ -79,6 +83,9 @@ class Servers:
         self.iperf3 = iperf3
         self.target = target
         self.spawned: list[Iperf3Server] = []
+        # How long servers must still live for the measurements ahead (None: the endpoint's
+        # default); a far host ends a server then, not 15 minutes later.
+        self.lease: float | None = None
 
     def get(self, count: int) -> list[Pair]:
         """`count` distinct (port, server) pairs; concurrent flows never share a server."""
@@ -92,8 +99,13 @@ class Servers:
                 )
             return [(port, None) for port in self.target.ports[:count]]
         assert self.target.server is not None
+        if self.lease is not None:  # a server that would end before the test: a new one
+            for old in [s for s in self.spawned if not s.lasts(self.lease)]:
+                old.stop()
+                self.spawned.remove(old)
         while len(self.spawned) < count:
             server = self.iperf3.server(self.target.server, self.target.bind or self.target.host)
+            server.lifetime = self.lease
             self.spawned.append(server)
             server.start()
         return [(server.port, server) for server in self.spawned[:count]]
@@ -179,6 +191,11 @@ class Runner:
             raise MeasurementError("nothing to measure: give traffic, flows or a probe")
         result = QosResult(test=test_id)
         servers = self.servers if traffic or load or flows else None
+        if servers is not None:
+            longest = [t.timeout for t in (traffic, *load, *(flows or {}).values()) if t]
+            longest += [p.timeout_total for p in named.values()]
+            longest += [Traffic(duration=duration).timeout] if flows else []
+            servers.lease = repeat * (settle + max(longest)) + SERVER_MARGIN
         runs: list[list[Measurement]] = []
         loads: list[Measurement] = []
         for _ in range(repeat):
