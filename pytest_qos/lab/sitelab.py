@@ -225,6 +225,12 @@ class SiteLab:
                 said = (self.directory / f"{site.name}_sshd.log").read_text().strip()
                 raise LabError(f"sshd in {site.namespace} did not start: {said or 'no output'}")
 
+    @property
+    def lock_scope(self) -> str:
+        """Whose sites these are, for host locks: this lab's own (each xdist worker and each
+        run builds its own lab; sites of the same name elsewhere are other namespaces)."""
+        return self.id
+
     def endpoint(self, site: str) -> Ssh:
         """An Ssh endpoint to one site, as the testbed describes it."""
         return Ssh(site, name=site, config=str(self.ssh_config))

@@ -176,6 +176,11 @@ class ScenarioFile(pytest.File):
         self._sitelab = SiteLab.create(sites, router)
         self.testbed = load_testbed(self._sitelab.testbed)
 
+    @property
+    def lock_scope(self) -> str:
+        """Whose hosts the pairs name: a site lab's own identity, or '' (the testbed's)."""
+        return str(self._sitelab.lock_scope) if self._sitelab is not None else ""
+
     def pair_target(self, pair: tuple[str, str]) -> Target:
         """Clients at the pair's `from` host, servers at its `to` host."""
         from ..scenario.sites import pair_target
@@ -246,7 +251,7 @@ class ScenarioItem(pytest.Item):
         spec = self.spec
         exclusive = spec.traffic is not None or bool(spec.load or spec.flows or spec.method)
         try:
-            with host_locks(list(self.pair or ()), exclusive):
+            with host_locks(list(self.pair or ()), exclusive, scope=parent.lock_scope):
                 result = run_test(
                     self.spec,
                     target,
