@@ -174,3 +174,35 @@ def test_output_errors_start_their_own_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(VALUES)
     result = pytester.runpytest("-q", "--qos-json=/proc/qos-r.json")
     result.stdout.fnmatch_lines(["pytest-qos: --qos-json: cannot write /proc/qos-r.json: *"])
+
+
+BLOCK_MATPLOTLIB = """
+import sys
+
+class _NoMatplotlib:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "matplotlib":
+            raise ImportError("matplotlib is not installed (blocked by the test)")
+
+sys.meta_path.insert(0, _NoMatplotlib())
+"""
+PLOTTABLE = """
+from pytest_qos.results import Measurement
+
+def test_{name}(qos_check):
+    measured = Measurement("probe:udp", {{"latency.p50": 0.001}}, series={{"rtt": [(0.0, 0.001)]}})
+    qos_check(measured, {{"latency.p50": "<= 1 s"}})
+"""
+
+
+def test_plot_dir_without_matplotlib_says_how_to_install_once(pytester: pytest.Pytester) -> None:
+    """--qos-plot-dir without matplotlib wrote nothing and said nothing."""
+    pytester.makeconftest(BLOCK_MATPLOTLIB)
+    pytester.makepyfile(PLOTTABLE.format(name="a") + PLOTTABLE.format(name="b"))
+    result = pytester.runpytest_subprocess("--qos-plot-dir=plots", "--qos-json=r.json")
+    lines = [line for line in result.outlines if "pip install 'pytest-qos[plots]'" in line]
+    assert lines == [
+        "pytest-qos: --qos-plot-dir: no plots written: plots need matplotlib: "
+        "pip install 'pytest-qos[plots]'"
+    ]
+    assert (pytester.path / "r.json").is_file()  # the other outputs are written

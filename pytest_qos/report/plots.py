@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import ToolMissingError
 from ..results import Measurement, QosResult
 from ..store.output import write_output
 
@@ -136,7 +137,15 @@ def file_stem(test_id: str) -> str:
 
 
 def write_plots(result: QosResult, directory: Path | str) -> list[Path]:
-    """Write a test's plots as DIR/<test>-<n>-<tool>.png (--qos-plot-dir); return the paths."""
+    """Write a test's plots as DIR/<test>-<n>-<tool>.png (--qos-plot-dir); return the paths.
+
+    Without matplotlib, a result with something to plot is a ToolMissingError saying how to
+    install the extra (it used to write nothing and say nothing).
+    """
+    parts = [*result.measurements, *result.loads]
+    plottable = any(m.series.get("throughput") or m.series.get("rtt") for m in parts)
+    if plottable and not matplotlib_available():
+        raise ToolMissingError(f"no plots written: {INSTALL_HINT}")
     folder = Path(directory)
     paths = []
     for label, png in plot_result(result):
