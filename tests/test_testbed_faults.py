@@ -110,3 +110,21 @@ def test_native_destination_is_a_host(tmp_path: Path, text: str, where: str) -> 
 def test_generated_testbeds_read_or_refuse_in_one_line(tmp_path: Path, seed: int) -> None:
     """The bounded version of benchmarks/fuzz_testbeds.py: no traceback, no multi-line error."""
     assert check(generate(seed), tmp_path / "testbed.yaml") is None
+
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize(("text", "_where"), BAD_INVENTORIES[:6])
+def test_bad_inventory_through_pytest_is_one_collection_line(
+    pytester: pytest.Pytester, text: str, _where: str
+) -> None:
+    (pytester.path / "inventory.yaml").write_text(text)
+    (pytester.path / "m.qos.yaml").write_text(
+        "mesh: {hosts: [a, b]}\ntests:\n  t: {traffic: {protocol: tcp}}\n"
+    )
+    result = pytester.runpytest("--collect-only", "--qos-testbed=inventory.yaml", "m.qos.yaml")
+    output = result.stdout.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+    assert not [line for line in result.outlines if line.startswith("E ")], output
+    result.stdout.fnmatch_lines(["*inventory.yaml:*"])
