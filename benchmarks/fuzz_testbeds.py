@@ -28,10 +28,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from fuzz_tally import Tally
 from testbed_fuzz import classify, generate
-
-SLOW = 1.0  # seconds one file may take
-
 
 MESH = "mesh: {hosts: [branch1, b-2, dc_1]}\ntests:\n  t: {traffic: {protocol: tcp}}\n"
 
@@ -68,36 +66,13 @@ def main(argv: list[str]) -> int:
         return through_pytest(int(rest[0]) if rest else 300, int(rest[1]) if len(rest) > 1 else 0)
     count = int(argv[0]) if argv else 10_000
     first = int(argv[1]) if len(argv) > 1 else 0
-    findings: collections.Counter[str] = collections.Counter()
-    example: dict[str, int] = {}
-    outcomes: collections.Counter[str] = collections.Counter()
-    slowest = 0.0
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="faults-fuzz-") as folder:
-        path = Path(folder) / "testbed.yaml"
-        for seed in range(first, first + count):
-            began = time.monotonic()
-            outcome = classify(generate(seed), path)
-            problem = None if outcome in ("testbed", "error") else outcome
-            took = time.monotonic() - began
-            slowest = max(slowest, took)
-            if took > SLOW:
-                problem = problem or f"slow: {took:.2f} s"
-            kind = problem.split(":", 1)[0] if problem else outcome
-            outcomes[kind] += 1
-            if problem:
-                key = problem.splitlines()[-1][:150]
-                findings[key] += 1
-                example.setdefault(key, seed)
-    elapsed = time.monotonic() - started
-    print(f"{count} generated testbeds in {elapsed:.1f} s (slowest {slowest * 1000:.0f} ms)")
-    print(f"  read: {outcomes['testbed']}, refused with one line: {outcomes['error']}")
-    for kind in ("traceback", "multi-line error", "error without the file", "slow"):
-        print(f"  {kind}: {outcomes.get(kind, 0)}")
-    print(f"  distinct findings: {len(findings)}")
-    for key, number in findings.most_common(20):
-        print(f"  {number} x (seed {example[key]}): {key}")
-    return 1 if findings else 0
+    tally = Tally(("testbed", "error")).run(
+        range(first, first + count),
+        "testbed.yaml",
+        lambda seed, path: classify(generate(seed), path),
+    )
+    kinds = ("traceback", "multi-line error", "error without the file")
+    return tally.report("generated testbeds", kinds)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nft_namespace import nft_namespace
 
 from pytest_qos.errors import MeasurementError
 from pytest_qos.hosts.endpoints import Netns
@@ -174,9 +172,6 @@ def test_qos_check_fails_a_lost_p99_and_every_output_says_lost(pytester: pytest.
 @pytest.fixture
 def lossy_namespace() -> Iterator[str]:
     """A namespace of our own whose loopback drops 30 % of UDP and TCP SYNs, ICMP echo too."""
-    if os.geteuid() != 0 or shutil.which("nft") is None:
-        pytest.skip("needs root and nft (nftables)")
-    name = f"qos-{os.getpid()}-lossy"
     rules = (
         "add table inet lossy\n"
         "add chain inet lossy input { type filter hook input priority 0; }\n"
@@ -184,20 +179,8 @@ def lossy_namespace() -> Iterator[str]:
         "add rule inet lossy input tcp flags & (syn | ack) == syn numgen random mod 100 < 30 drop\n"
         "add rule inet lossy input icmp type echo-request numgen random mod 100 < 30 drop\n"
     )
-    try:
-        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=10)
-        for step in (["ip", "link", "set", "lo", "up"], ["nft", "-f", "-"]):
-            subprocess.run(
-                ["ip", "netns", "exec", name, *step],
-                input=rules if step[0] == "nft" else None,
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=10,
-            )
+    with nft_namespace("lossy", rules) as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
 
 
 @pytest.mark.root
