@@ -145,9 +145,9 @@ def test_servers_live_as_long_as_their_test_not_fifteen_minutes() -> None:
     target.server = endpoint
     with Runner(None, target) as runner:
         runner.run("t", traffic=Traffic.from_options({"duration": "1 s"}), repeat=2, settle=0.0)
-    server_lifetime = endpoint.lifetimes[0]
+    (server_lifetime,) = endpoint.lifetimes  # one server, kept across the repeats
     assert server_lifetime is not None
     # 2 repeats × (1 s + iperf3's 10 s of slack) + 30 s of margin: far below 900 s.
-    assert server_lifetime == pytest.approx(2 * 11.0 + 30.0)
+    assert 2 * 11.0 + 30.0 - 5 <= server_lifetime <= 2 * 11.0 + 30.0
     probe = Probe.from_options({"duration": "2 s"})
     assert SpawnedResponder(endpoint, "127.0.0.1", probe).lifetime < 120

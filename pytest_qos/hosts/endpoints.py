@@ -287,6 +287,8 @@ class Endpoint(ABC):
     """
 
     name: str
+    # True where a spawn's `lifetime` is enforced (a far host); here processes die with us.
+    enforces_lifetime = False
 
     @abstractmethod
     def command(self, argv: Sequence[str]) -> list[str]:

@@ -47,6 +47,16 @@ def guarded_command(argv: list[str], lifetime: float) -> str:
     )
 
 
+def remote_line(words: list[str], lifetime: float, guarded: bool) -> str:
+    """The one string a far shell gets over `ssh -tt`: tty settings, then the tool (its argv
+    quoted once) bounded by `lifetime`, under the guard when `guarded`."""
+    # -onlcr: '\n' stays '\n' (a pty turns it into '\r\n'); -echo: nothing typed comes back.
+    tty = "stty -onlcr -echo 2>/dev/null; "
+    if guarded:
+        return tty + guarded_command(words, lifetime)
+    return tty + f"exec timeout -k {KILL_AFTER} {lifetime:.0f} " + shlex.join(words)
+
+
 class Heartbeat:
     """One thread writing a newline to each watched process's stdin every HEARTBEAT_S s.
 

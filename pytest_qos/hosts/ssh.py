@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ..errors import MeasurementError, ToolMissingError
 from .endpoints import Completed, Endpoint, Local, Process, Stream, parse_socket_table, wait_until
-from .farguard import HEARTBEAT, KILL_AFTER, guarded_command
+from .farguard import HEARTBEAT, remote_line
 from .ship import python_argv
 
 # A remote process never lives longer than this, even if every other guard failed; servers
@@ -59,6 +59,20 @@ def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.replace("\r", "").splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith(("Warning:", "debug"))]
     return (useful or lines or ["no output"])[-1]
+
+
+def transport_failure(label: str, returncode: int, stderr: str) -> str | None:
+    """ssh's own failure (exit 255: the connection, the master, the login), naming the host
+    and what to do; None when the tool itself ran and exited."""
+    if returncode != 255:
+        return None
+    what, todo = _classify(stderr)
+    if not stderr.strip() or "Control" in stderr or "mux" in stderr or "master" in stderr:
+        what, todo = (
+            "the ssh connection ended (exit 255): its shared connection (ControlMaster) was lost",
+            "it is opened again for the next command; if it keeps failing, try 'ssh HOST true'",
+        )
+    return f"host {label}: {what}: {_last_line(stderr)} — {todo}"
 
 
 def far_program(argv0: str, programs: Mapping[str, str]) -> str:
@@ -239,6 +253,8 @@ atexit.register(MUX.close)
 class Ssh(Endpoint):
     """A host reached with the system `ssh`; argv is quoted once (shlex), never re-interpreted."""
 
+    enforces_lifetime = True
+
     def __init__(
         self,
         destination: str,
@@ -295,15 +311,9 @@ class Ssh(Endpoint):
     def remote_line(
         self, argv: Sequence[str], bound: float | None = None, guarded: bool = False
     ) -> str:
-        """The one string the remote shell gets: tty settings, a hard bound, argv quoted;
-        `guarded`: under farguard's guard, ended when this side's heartbeat stops."""
+        """The remote shell's one string (farguard.remote_line), the tool by its far path."""
         words = [self.program(argv[0]), *argv[1:]]
-        lifetime = bound if bound is not None else self.lifetime
-        # -onlcr: '\n' stays '\n' (a pty turns it into '\r\n'); -echo: nothing typed comes back.
-        tty = "stty -onlcr -echo 2>/dev/null; "
-        if guarded:
-            return tty + guarded_command(words, lifetime)
-        return tty + f"exec timeout -k {KILL_AFTER} {lifetime:.0f} " + shlex.join(words)
+        return remote_line(words, bound if bound is not None else self.lifetime, guarded)
 
     def command(
         self, argv: Sequence[str], bound: float | None = None, guarded: bool = False
@@ -317,11 +327,9 @@ class Ssh(Endpoint):
         """A short command without a pty (stdout and stderr apart), e.g. reading /proc/net."""
         full = [*self._connection(), "-T", "--", self.ssh.destination, shlex.join(argv)]
         completed = Local().run(full, timeout=timeout)
-        if completed.returncode == 255:
-            what, todo = _classify(completed.stderr)
-            raise SshError(
-                f"host {self.label}: {what}: {_last_line(completed.stderr)} — {todo}", full
-            )
+        failure = transport_failure(self.label, completed.returncode, completed.stderr)
+        if failure is not None:
+            raise SshError(failure, full)
         return completed
 
     def _bound_ports(self, protocol: str, listening: bool) -> set[int]:
@@ -360,12 +368,8 @@ class Ssh(Endpoint):
         env: Mapping[str, str] | None = None,
         lifetime: float | None = None,
     ) -> Process:
-        """Start argv on the host (the tool's stdout and stderr arrive merged, on `stdout`).
-
-        It lives at most `lifetime` s (default DEFAULT_LIFETIME) and, unless the caller
-        feeds its stdin, under the far guard: it ends within farguard.SILENCE_S of this side
-        going silent (a blackholed host) or at once when the connection closes.
-        """
+        """Start argv on the host (its stdout and stderr merged, on `stdout`), for at most
+        `lifetime` s and, unless the caller feeds its stdin, under farguard's guard."""
         self.require(argv[0])  # also brings the host's master up
         guarded = stdin == subprocess.DEVNULL
         full = self.command(_with_env(argv, env), lifetime, guarded)
@@ -435,18 +439,8 @@ class Ssh(Endpoint):
         return python_argv(self.programs.get("python3", "python3"))
 
     def transport_failure(self, returncode: int, stderr: str) -> str | None:
-        """ssh's own failure (exit 255: the connection, the master, the login), naming the
-        host and what to do; None when the tool itself ran and exited."""
-        if returncode != 255:
-            return None
-        what, todo = _classify(stderr)
-        if not stderr.strip() or "Control" in stderr or "mux" in stderr or "master" in stderr:
-            what, todo = (
-                "the ssh connection ended (exit 255): its shared connection (ControlMaster) "
-                "was lost",
-                "it is opened again for the next command; if it keeps failing, try 'ssh HOST true'",
-            )
-        return f"host {self.label}: {what}: {_last_line(stderr)} — {todo}"
+        """ssh's own failure (exit 255), naming the host; None when the tool ran and exited."""
+        return transport_failure(self.label, returncode, stderr)
 
     def close(self) -> None:
         """Connections are the session's (closed by MUX.close); nothing per endpoint."""

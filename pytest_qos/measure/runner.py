@@ -62,6 +62,19 @@ def _path_turn(path: str, test_id: str) -> Iterator[_Turn]:
                 _FINISHED[key] = _FINISHED.get(key, 0) + 1
 
 
+def _longest(
+    traffic: Traffic | None,
+    others: list[Traffic],
+    probes: Mapping[str, Probe],
+    flows: Mapping[str, Traffic] | None,
+    duration: float,
+) -> float:
+    """The hard bound of one run of a test: its longest flow or probe (a flows window too)."""
+    bounds = [t.timeout for t in (traffic, *others) if t is not None]
+    bounds += [probe.timeout_total for probe in probes.values()]
+    return max([*bounds, Traffic(duration=duration).timeout if flows else 0.0])
+
+
 def _annotate(measurements: list[Measurement], requires: str, label: str, waited: float) -> None:
     """What every measurement of a run carries: what reproducing it needs, its label, its wait."""
     for measurement in measurements:
@@ -83,9 +96,9 @@ class Servers:
         self.iperf3 = iperf3
         self.target = target
         self.spawned: list[Iperf3Server] = []
-        # How long servers must still live for the measurements ahead (None: the endpoint's
-        # default); a far host ends a server then, not 15 minutes later.
-        self.lease: float | None = None
+        # Until when (time.monotonic()) servers must live for the measurements ahead (None:
+        # the endpoint's default); a far host ends a server then, not 15 minutes later.
+        self.needed_until: float | None = None
 
     def get(self, count: int) -> list[Pair]:
         """`count` distinct (port, server) pairs; concurrent flows never share a server."""
@@ -99,13 +112,14 @@ class Servers:
                 )
             return [(port, None) for port in self.target.ports[:count]]
         assert self.target.server is not None
-        if self.lease is not None:  # a server that would end before the test: a new one
-            for old in [s for s in self.spawned if not s.lasts(self.lease)]:
+        until = self.needed_until
+        if until is not None:  # a server that would end before the test does: a new one
+            for old in [s for s in self.spawned if not s.lives_until(until)]:
                 old.stop()
                 self.spawned.remove(old)
         while len(self.spawned) < count:
             server = self.iperf3.server(self.target.server, self.target.bind or self.target.host)
-            server.lifetime = self.lease
+            server.lifetime = None if until is None else until - time.monotonic()
             self.spawned.append(server)
             server.start()
         return [(server.port, server) for server in self.spawned[:count]]
@@ -192,10 +206,8 @@ class Runner:
         result = QosResult(test=test_id)
         servers = self.servers if traffic or load or flows else None
         if servers is not None:
-            longest = [t.timeout for t in (traffic, *load, *(flows or {}).values()) if t]
-            longest += [p.timeout_total for p in named.values()]
-            longest += [Traffic(duration=duration).timeout] if flows else []
-            servers.lease = repeat * (settle + max(longest)) + SERVER_MARGIN
+            longest = _longest(traffic, [*load, *(flows or {}).values()], named, flows, duration)
+            servers.needed_until = time.monotonic() + repeat * (settle + longest) + SERVER_MARGIN
         runs: list[list[Measurement]] = []
         loads: list[Measurement] = []
         for _ in range(repeat):

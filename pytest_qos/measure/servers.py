@@ -46,7 +46,7 @@ class SpawnedServer(ABC):
         self.port_protocols = tuple(port_protocols)
         self.process: Process | None = None
         self._log: IO[str] | None = None
-        # How long it may live at a far host (None: the endpoint's default); see lease().
+        # How long it may live at a far host (None: the endpoint's default); see lives_until().
         self.lifetime: float | None = None
         self._expires = math.inf
 
@@ -69,7 +69,7 @@ class SpawnedServer(ABC):
             self.process = self.endpoint.spawn(
                 self.command(), stdout=self._log, stderr=self._log, lifetime=self.lifetime
             )
-            if self.lifetime is not None:
+            if self.lifetime is not None and self.endpoint.enforces_lifetime:
                 self._expires = time.monotonic() + self.lifetime
             if self.wait_ready(START_TIMEOUT):
                 return self
@@ -83,9 +83,9 @@ class SpawnedServer(ABC):
             self.endpoint.command(self.command()),
         )
 
-    def lasts(self, seconds: float) -> bool:
-        """True when it will still be alive `seconds` from now (its lifetime allows it)."""
-        return time.monotonic() + seconds < self._expires
+    def lives_until(self, moment: float) -> bool:
+        """True when its lifetime lets it live until `moment` (time.monotonic())."""
+        return moment <= self._expires
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> bool:
         """True once the server listens (again: iperf3 re-opens its socket between tests)."""
