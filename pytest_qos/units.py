@@ -313,6 +313,9 @@ def format_value(value: float | None, kind: Kind) -> str:
     if math.isnan(value):
         return "n/a"
     if math.isinf(value):
+        # An infinite delay is a percentile that lost probes reached (RFC 2679 §5.1).
+        if value > 0 and kind is Kind.DURATION:
+            return "lost"
         return "∞" if value > 0 else "-∞"
     if kind is Kind.RATE:
         steps: tuple[tuple[float, float, str], ...] = _RATE_STEPS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -40,6 +41,30 @@ class Metric:
     better: Better
     definition: str
     needs: Needs = Needs.FLOW
+    # The values it can take; None: from its kind (a percent 0 .. 100, anything else 0 .. ∞).
+    span: tuple[float, float] | None = None
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(lowest, highest) value the metric can take."""
+        if self.span is not None:
+            return self.span
+        return (0.0, 100.0) if self.kind is Kind.PERCENT else (0.0, math.inf)
+
+    def admits(self, value: float) -> bool:
+        """True when `value` is one the metric can take."""
+        low, high = self.value_range
+        return low <= value <= high
+
+    def out_of_range(self, value: float) -> str | None:
+        """Why a limit of `value` is no bound on this metric (outside what it can take)."""
+        if self.admits(value):
+            return None
+        low, high = self.value_range
+        span = f"from {self.format(low)}" + (
+            f" to {self.format(high)}" if high < math.inf else " up"
+        )
+        return f"{self.format(value)} is outside what {self.name} can be ({span})"
 
     def format(self, value: float | None) -> str:
         """Humanise a base-unit value of this metric."""
@@ -49,6 +74,10 @@ class Metric:
 _H, _L, _N = Better.HIGHER, Better.LOWER, Better.NEITHER
 _UDP, _TCP, _BIDIR, _PROBE = Needs.UDP, Needs.TCP, Needs.BIDIR, Needs.PROBE
 _METHOD = Needs.METHOD
+_UP = (0.0, math.inf)  # a percent that can exceed 100
+_DSCP = (0.0, 63.0)
+# RFC 2679 §5.1: a percentile of a stream with lost packets counts them as infinitely large.
+_OVER_SENT = " over every probe sent, a lost one infinitely late ('lost' past the delivered share)"
 
 CATALOGUE: dict[str, Metric] = {
     m.name: m
@@ -96,17 +125,29 @@ CATALOGUE: dict[str, Metric] = {
             needs=_UDP,
         ),
         Metric("lost_packets", Kind.COUNT, _L, "UDP datagrams lost (counted window)", needs=_UDP),
-        Metric("cpu.local", Kind.PERCENT, _L, "CPU used by the iperf3 client host"),
-        Metric("cpu.remote", Kind.PERCENT, _L, "CPU used by the iperf3 server host"),
+        # iperf3's CPU figures are percent of one core: several busy threads exceed 100.
+        Metric("cpu.local", Kind.PERCENT, _L, "CPU used by the iperf3 client host", span=_UP),
+        Metric("cpu.remote", Kind.PERCENT, _L, "CPU used by the iperf3 server host", span=_UP),
         # latency probes
         Metric("latency.min", Kind.DURATION, _L, "smallest round-trip time", needs=_PROBE),
         Metric("latency.mean", Kind.DURATION, _L, "mean round-trip time", needs=_PROBE),
         Metric(
-            "latency.p50", Kind.DURATION, _L, "median round-trip time (raw samples)", needs=_PROBE
+            "latency.p50",
+            Kind.DURATION,
+            _L,
+            f"median round-trip time{_OVER_SENT}",
+            needs=_PROBE,
         ),
-        Metric("latency.p90", Kind.DURATION, _L, "90th percentile round-trip time", needs=_PROBE),
-        Metric("latency.p95", Kind.DURATION, _L, "95th percentile round-trip time", needs=_PROBE),
-        Metric("latency.p99", Kind.DURATION, _L, "99th percentile round-trip time", needs=_PROBE),
+        *(
+            Metric(
+                f"latency.p{p}",
+                Kind.DURATION,
+                _L,
+                f"{p}th percentile round-trip time{_OVER_SENT}",
+                needs=_PROBE,
+            )
+            for p in (90, 95, 99)
+        ),
         Metric("latency.max", Kind.DURATION, _L, "largest round-trip time", needs=_PROBE),
         Metric(
             "latency.stdev",
@@ -142,6 +183,7 @@ CATALOGUE: dict[str, Metric] = {
             _H,
             "ITU-T G.107 E-model MOS from one-way delay ≈ RTT/2, jitter and loss",
             needs=_PROBE,
+            span=(1.0, 4.5),  # G.107 Annex B's scale for the E-model
         ),
         # standard methods (docs/methods.md)
         Metric(
@@ -179,6 +221,7 @@ CATALOGUE: dict[str, Metric] = {
             _L,
             "RFC 6349 buffer delay: average RTT during the transfer above the idle baseline",
             needs=_METHOD,
+            span=_UP,  # a queue can add many times the idle RTT
         ),
         Metric(
             "tcp.baseline_rtt",
@@ -317,7 +360,8 @@ CATALOGUE: dict[str, Metric] = {
                 f"latency.{way}.{figure}",
                 Kind.DURATION,
                 _L,
-                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)",
+                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)"
+                + (_OVER_SENT if figure.startswith("p") else ""),
                 needs=_PROBE,
             )
             for way, direction in (("up", "client → far end"), ("down", "far end → client"))
@@ -353,6 +397,7 @@ CATALOGUE: dict[str, Metric] = {
             _N,
             "the DSCP (0-63) the far end saw most on the probes (RFC 8972 Class-of-Service TLV)",
             needs=_PROBE,
+            span=_DSCP,
         ),
         Metric(
             "dscp.changed",
@@ -367,6 +412,7 @@ CATALOGUE: dict[str, Metric] = {
             _N,
             "the DSCP (0-63) seen most on the replies arriving back",
             needs=_PROBE,
+            span=_DSCP,
         ),
         Metric(
             "dscp.return.changed",
@@ -455,7 +501,7 @@ def find(name: str) -> Metric | None:
         if pattern.match(own):
             family = CATALOGUE[pattern.sub(base, own)]
             definition = family.definition.replace("hop N", f"hop {own.split('.')[1]}")
-            return Metric(name, family.kind, family.better, definition, family.needs)
+            return Metric(name, family.kind, family.better, definition, family.needs, family.span)
     return None
 
 

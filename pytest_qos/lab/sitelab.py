@@ -192,6 +192,9 @@ class SiteLab:
                 f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile none\nUsePAM no\n"
                 "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
                 "MaxSessions 200\nMaxStartups 100\nLogLevel ERROR\nUseDNS no\n"
+                # A client gone silent (a blackholed path) ends its session within ~6 s, as
+                # the far guard ends the session's processes (hosts/farguard.py).
+                "ClientAliveInterval 2\nClientAliveCountMax 3\n"
             )
         (d / "known_hosts").write_text("\n".join(known) + "\n")
         relay = f"ip netns exec {self.router} {sys.executable} {d / 'relay.py'} %h %p"
@@ -218,6 +221,12 @@ class SiteLab:
             if not (wait_until(settled, SSHD_START_TIMEOUT) and process.alive()):
                 said = (self.directory / f"{site.name}_sshd.log").read_text().strip()
                 raise LabError(f"sshd in {site.namespace} did not start: {said or 'no output'}")
+
+    @property
+    def lock_scope(self) -> str:
+        """Whose sites these are, for host locks: this lab's own (each xdist worker and each
+        run builds its own lab; sites of the same name elsewhere are other namespaces)."""
+        return self.id
 
     def endpoint(self, site: str) -> Ssh:
         """An Ssh endpoint to one site, as the testbed describes it."""

@@ -259,7 +259,9 @@ class RunningFlow:
             if self._stopped:
                 raise MeasurementError("iperf3 client stopped before it finished", self.command)
             self.started = time.time()
-            self.process = self.endpoint.spawn(self.command)
+            # At a far host the client ends with its own bound, not a default 15 minutes.
+            lifetime = self.traffic.timeout + BUSY_RETRY_TIMEOUT
+            self.process = self.endpoint.spawn(self.command, lifetime=lifetime)
 
     def result(self, timeout: float | None = None, window: Window | None = None) -> Measurement:
         """Wait (each attempt up to `timeout`, default the traffic's) and parse the result."""
@@ -316,6 +318,10 @@ class RunningFlow:
             finally:
                 process.stop()
             completed = Completed(process.argv, process.returncode or 0, out, err)
+        # The way there failed (a lost ssh connection), not iperf3: say which host and why.
+        failure = self.endpoint.transport_failure(completed.returncode, completed.stderr)
+        if failure is not None and not completed.stdout.lstrip().startswith("{"):
+            raise MeasurementError(failure, self.where)
         return parse_json(completed.stdout, completed.stderr, completed.returncode, self.where)
 
     def stop(self) -> None:

@@ -64,6 +64,19 @@ def _path_turn(path: str, test_id: str) -> Iterator[_Turn]:
                 _FINISHED[key] = _FINISHED.get(key, 0) + 1
 
 
+def _longest(
+    traffic: Traffic | None,
+    others: list[Traffic],
+    probes: Mapping[str, Probe],
+    flows: Mapping[str, Traffic] | None,
+    duration: float,
+) -> float:
+    """The hard bound of one run of a test: its longest flow or probe (a flows window too)."""
+    bounds = [t.timeout for t in (traffic, *others) if t is not None]
+    bounds += [probe.timeout_total for probe in probes.values()]
+    return max([*bounds, Traffic(duration=duration).timeout if flows else 0.0])
+
+
 def _annotate(measurements: list[Measurement], requires: str, label: str, waited: float) -> None:
     """What every measurement of a run carries: what reproducing it needs, its label, its wait."""
     for measurement in measurements:
@@ -74,6 +87,10 @@ def _annotate(measurements: list[Measurement], requires: str, label: str, waited
             measurement.details["path_wait"] = round(waited, 3)
 
 
+# Beyond a test's own bound, how long its spawned servers may live at a far host.
+SERVER_MARGIN = 30.0
+
+
 class Servers:
     """iperf3 servers for one test: spawned at the target, or the pool of running ones."""
 
@@ -81,6 +98,9 @@ class Servers:
         self.iperf3 = iperf3
         self.target = target
         self.spawned: list[Iperf3Server] = []
+        # Until when (time.monotonic()) servers must live for the measurements ahead (None:
+        # the endpoint's default); a far host ends a server then, not 15 minutes later.
+        self.needed_until: float | None = None
 
     def get(self, count: int) -> list[Pair]:
         """`count` distinct (port, server) pairs; concurrent flows never share a server."""
@@ -94,8 +114,14 @@ class Servers:
                 )
             return [(port, None) for port in self.target.ports[:count]]
         assert self.target.server is not None
+        until = self.needed_until
+        if until is not None:  # a server that would end before the test does: a new one
+            for old in [s for s in self.spawned if not s.lives_until(until)]:
+                old.stop()
+                self.spawned.remove(old)
         while len(self.spawned) < count:
             server = self.iperf3.server(self.target.server, self.target.bind or self.target.host)
+            server.lifetime = None if until is None else until - time.monotonic()
             self.spawned.append(server)
             server.start()
         return [(server.port, server) for server in self.spawned[:count]]
@@ -175,12 +201,12 @@ class Runner:
         """
         check_label(label)
         named = {**({"": probe} if probe is not None else {}), **(probes or {})}
-        if flows and (traffic is not None or load):
-            raise MeasurementError("give named flows or traffic (with load), not both")
-        if traffic is None and not named and not flows:
-            raise MeasurementError("nothing to measure: give traffic, flows or a probe")
+        _check_request(traffic, load, flows, named)
         result = QosResult(test=test_id)
         servers = self.servers if traffic or load or flows else None
+        if servers is not None:
+            longest = _longest(traffic, [*load, *(flows or {}).values()], named, flows, duration)
+            servers.needed_until = time.monotonic() + repeat * (settle + longest) + SERVER_MARGIN
         runs: list[list[Measurement]] = []
         loads: list[Measurement] = []
         for _ in range(repeat):
@@ -344,3 +370,16 @@ def _measured_span(
         return start, start + traffic.duration
     start = min(m.started for m in measured)
     return start, start + max(max(probe.send_time for probe in probes), 1.0)
+
+
+def _check_request(
+    traffic: Traffic | None,
+    load: tuple[Traffic, ...],
+    flows: Mapping[str, Traffic] | None,
+    probes: Mapping[str, Probe],
+) -> None:
+    """Named flows or traffic (with load), and something to measure at all."""
+    if flows and (traffic is not None or load):
+        raise MeasurementError("give named flows or traffic (with load), not both")
+    if traffic is None and not probes and not flows:
+        raise MeasurementError("nothing to measure: give traffic, flows or a probe")

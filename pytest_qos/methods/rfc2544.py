@@ -77,6 +77,12 @@ class Rfc2544:
             values["resolution"] = _percent(options["resolution"], "resolution", 0.01, 50.0)
         if "max_loss" in options:
             values["max_loss"] = _percent(options["max_loss"], "max_loss", 0.0, 100.0)
+            if values["max_loss"] >= 100.0:  # every rate would pass: no throughput is found
+                raise InputError(
+                    f"max_loss must be below 100 % (at 100 % every rate passes), got "
+                    f"{options['max_loss']!r}",
+                    key="max_loss",
+                )
         if "trial" in options:
             values["trial"] = _whole_seconds(options["trial"], "trial")
         if "max_trials" in options:

@@ -9,6 +9,7 @@ minimum. See docs/methods.md.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -208,7 +209,10 @@ def step_figures(observed: Observed, service: Service) -> dict[str, float]:
             figures["sent"] += bits
     if "latency.mean" in probe:
         figures["ftd"] = probe["latency.mean"]
-        figures["fdv"] = probe["latency.p99"] - probe["latency.min"]
+        # Y.1564's FDV is over delivered frames: when lost probes make the p99 infinite, the
+        # largest delivered delay stands in (loss itself is FLR's to judge).
+        high = probe["latency.p99"] if math.isfinite(probe["latency.p99"]) else probe["latency.max"]
+        figures["fdv"] = high - probe["latency.min"]
     return figures
 
 

@@ -197,6 +197,11 @@ class ScenarioFile(pytest.File):
         self._sitelab = SiteLab.create(sites, router)
         self.testbed = load_testbed(self._sitelab.testbed)
 
+    @property
+    def lock_scope(self) -> str:
+        """Whose hosts the pairs name: a site lab's own identity, or '' (the testbed's)."""
+        return str(self._sitelab.lock_scope) if self._sitelab is not None else ""
+
     def pair_target(self, pair: tuple[str, str]) -> Target:
         """Clients at the pair's `from` host, servers at its `to` host."""
         from ..scenario.sites import pair_target
@@ -271,7 +276,7 @@ class ScenarioItem(pytest.Item):
             if parent.setup_error is not None:
                 raise parent.setup_error
             target = parent.pair_target(self.pair) if self.pair else parent.target_for(self.family)
-            with host_locks(list(self.pair or ()), exclusive):
+            with host_locks(list(self.pair or ()), exclusive, scope=parent.lock_scope):
                 result = run_test(
                     self.spec,
                     target,

@@ -512,6 +512,10 @@ def _output(failed: list[str], option: str, write: Callable[[], object]) -> None
 def _tell(session: pytest.Session, line: str, error: bool = False) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
+        # Never onto pytest's progress line ("....  [100%]" under -q or xdist).
+        writer = session.config.get_terminal_writer()
+        if writer.width_of_current_line:
+            writer.line()
         reporter.write_line(line, **({"red": True, "bold": True} if error else {}))
     elif error:
         sys.stderr.write(line + "\n")

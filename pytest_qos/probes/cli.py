@@ -13,13 +13,14 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import MeasurementError
+from ..errors import InputError, MeasurementError
+from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
+from .clock import MIN_INTERVAL
 from .hops import HopProbeClient
 from .live import LineWriter, LiveWindows
 
 # Bounds of the command-line numbers; each error names its valid range.
-MIN_INTERVAL = 0.0001
 MAX_INTERVAL = 3600.0
 MAX_COUNT = 1_000_000
 MAX_TIMEOUT = 3600.0
@@ -73,13 +74,26 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         ) from None
 
 
+def _bind(text: str) -> str:
+    """--bind: one address or host name; '' would listen on every address."""
+    try:
+        return check_host(text, "--bind")
+    except InputError as error:
+        raise argparse.ArgumentTypeError(
+            f"{error.message} (0.0.0.0 or :: listen on every address, if that is meant)"
+        ) from None
+
+
 def _responder_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     responder = commands.add_parser(
         "responder",
         help="a STAMP session-reflector for udp probes, and a TCP listener for tcp probes",
     )
     responder.add_argument(
-        "--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1: loopback)"
+        "--bind",
+        type=_bind,
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: loopback)",
     )
     responder.add_argument(
         "--port",

@@ -18,21 +18,23 @@ from ..hosts.target import Target
 from ..measure.live import LiveObserver, observer_for
 from ..measure.servers import SpawnedServer
 from ..results import Measurement
+from .clock import MIN_INTERVAL
 from .farend import directions, dscp_metrics
 from .hops import BASE_PORT, HopProbeClient
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory
 from .live import LIVE_KEY, LiveWindows, ProbeInterval
 from .path import check_wanted, hop_details, hop_metrics
-from .spec import MIN_INTERVAL, STAMP_PORT, Probe
+from .spec import STAMP_PORT, Probe
 from .stats import Reply, record_metrics, replies_record
 from .tcp import TcpProbeClient
 from .udp import UdpProbeClient
 
 # Keeps a spawned responder from outliving a run whose cleanup never happened.
 _RESPONDER_LIFETIME_MARGIN = 60.0
-# A spawned responder serves one test's probe: room for the fastest schedule (0.1 ms) twice over.
-SPAWNED_RATE = 2 / MIN_INTERVAL
+# A spawned responder serves one test's probe: its rate limit is twice that probe's schedule
+# (the fastest, MIN_INTERVAL, gives 2000/s), never the 20,000/s a forged loop could use.
+RATE_HEADROOM = 2.0
 
 
 def python_command(*arguments: str, endpoint: Endpoint | None = None) -> list[str]:
@@ -45,8 +47,7 @@ def python_command(*arguments: str, endpoint: Endpoint | None = None) -> list[st
 def _schedule(probe: Probe, host: str, port: int) -> list[str]:
     """The arguments every probe client takes: where to, how often, how many, how long."""
     return [
-        "--host",
-        host,
+        f"--host={host}",  # one word: a host is never read as an option
         "--port",
         str(port),
         "--interval",
@@ -78,7 +79,7 @@ def responder_command(
     bind: str,
     port: int,
     lifetime: float | None = None,
-    rate: float = SPAWNED_RATE,
+    rate: float = RATE_HEADROOM / MIN_INTERVAL,
     endpoint: Endpoint | None = None,
 ) -> list[str]:
     """The argv of a responder on `bind`:`port`, admitting `rate` packets/s per source
@@ -94,14 +95,17 @@ class SpawnedResponder(SpawnedServer):
 
     what = "the responder"
 
-    def __init__(self, endpoint: Endpoint, bind: str, lifetime: float, protocol: str) -> None:
+    def __init__(self, endpoint: Endpoint, bind: str, probe: Probe) -> None:
         # It answers udp and tcp probes on one port: the port must be free for both.
-        super().__init__(endpoint, bind, ready_protocol=protocol, port_protocols=("udp", "tcp"))
-        self.lifetime = lifetime
+        super().__init__(endpoint, bind, ready_protocol=probe.kind, port_protocols=("udp", "tcp"))
+        self.lifetime = probe.timeout_total + _RESPONDER_LIFETIME_MARGIN
+        self.rate = RATE_HEADROOM / probe.interval
 
     def command(self) -> list[str]:
         """The responder's argv."""
-        return responder_command(self.bind, self.port, self.lifetime, endpoint=self.endpoint)
+        return responder_command(
+            self.bind, self.port, self.lifetime, self.rate, endpoint=self.endpoint
+        )
 
 
 def hops_command(probe: Probe, host: str, port: int, endpoint: Endpoint | None = None) -> list[str]:
@@ -126,12 +130,7 @@ def run_probe(probe: Probe, target: Target, name: str = "") -> Measurement:
         if target.spawns_servers and not probe.explicit_target and probe.kind != "stamp":
             assert target.server is not None
             bind = target.bind or target.host
-            responder = SpawnedResponder(
-                target.server,
-                bind,
-                probe.timeout_total + _RESPONDER_LIFETIME_MARGIN,
-                probe.kind,
-            ).start()
+            responder = SpawnedResponder(target.server, bind, probe).start()
             port = responder.port
         elif probe.kind == "stamp":
             port = probe.port or STAMP_PORT
@@ -199,7 +198,9 @@ def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:
         )
     parsed = parse_ping(completed.stdout, probe.interval, probe.timeout)
     replies = [Reply(int(seq), float(rtt)) for seq, rtt in parsed["replies"]]
-    received, summary, reordered = replies_record(replies, [reply.seq for reply in replies])
+    received, summary, reordered = replies_record(
+        replies, [reply.seq for reply in replies], int(parsed["sent"])
+    )
     per_packet = sorted([[seq, rtt * 1e9] for seq, rtt in parsed["replies"]])
     record = {
         **parsed,

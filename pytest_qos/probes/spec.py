@@ -8,9 +8,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError, check_key, did_you_mean
+from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
 from ..measure.traffic import parse_dscp
-from ..units import Kind, parse, whole_number
+from ..units import Kind, format_value, parse, whole_number
+from .clock import MIN_INTERVAL
 
 KINDS = ("udp", "icmp", "tcp", "stamp", "hops")
 PROBE_KEYS = (
@@ -30,7 +32,6 @@ CLOCKS = ("auto", "synced", "none")
 STAMP_KINDS = ("udp", "stamp")  # the kinds that speak STAMP: one-way delay and the DSCP report
 STAMP_PORT = 862
 MAX_COUNT = 1_000_000
-MIN_INTERVAL = 0.0001  # 10 000 probes/s: beyond that the probe measures itself
 UDP_HEADER_BYTES = 44  # a STAMP test packet (see stamp.py); 52 with the Class-of-Service TLV
 MAX_SIZE = 65_000
 DEFAULT_DURATION = 1.0
@@ -206,12 +207,10 @@ def _parse_target(value: Any) -> dict[str, Any]:
                 key=f"target.{key}",
             )
         if key == "host":
-            if not isinstance(item, str) or not item.strip():
-                raise InputError(
-                    f"host must be an address or name such as 198.18.1.2, got {item!r}",
-                    key="target.host",
-                )
-            parsed["host"] = item.strip()
+            try:
+                parsed["host"] = check_host(item.strip() if isinstance(item, str) else item)
+            except InputError as error:
+                raise InputError(error.message, key="target.host") from None
         else:
             try:
                 parsed["port"] = whole_number(item, 1, 65535, "port")
@@ -235,9 +234,13 @@ def _parse_option(key: str, value: Any) -> Any:
         seconds = parse(value, Kind.DURATION)
         if not seconds > 0:
             raise InputError(f"{key} must be above 0, e.g. '20 ms', got {value!r}")
-        if key == "interval" and seconds < MIN_INTERVAL:
+        # A little tolerance: '1000 us' is 1 ms, however the float rounds.
+        if key == "interval" and seconds < MIN_INTERVAL * (1 - 1e-9):
+            smallest = format_value(MIN_INTERVAL, Kind.DURATION)
             raise InputError(
-                f"interval {value!r} is below the smallest supported, 0.1 ms (10 000 probes/s)"
+                f"interval {value!r} is below the smallest a probe keeps, {smallest} "
+                f"({1 / MIN_INTERVAL:,.0f} probes/s); faster, its own sends run late and it "
+                "measures itself"
             )
         return seconds
     if key == "count":

@@ -92,7 +92,7 @@ class TcpProbeClient(ScheduledClient):
             "received": self._recorder.histogram.count,
             "interval": self.interval_ns / 1e9,
             "started": started_wall,
-            "rtt": self._recorder.summary(),
+            "rtt": self._recorder.summary(sent),  # lost connects rank as infinitely late
             "replies": self._recorder.replies(),
             "reordered": 0,
             "series": {

@@ -166,6 +166,15 @@ class _Replies:
         elif self.tail_seq is None or reply.seq < self.tail_seq:
             self.tail_seq = reply.seq
 
+    def populations(self, sent: int) -> tuple[int, int]:
+        """How many probes each direction's delays rank among: the measured ones plus those lost
+        that way (lost ones are infinitely late). Without the reflector's count, a lost probe
+        is counted against both directions."""
+        reached = self.reflector_received(sent)
+        lost_up = sent - (self.received if reached is None else reached)
+        lost_down = (sent if reached is None else reached) - self.received
+        return self.up.histogram.count + lost_up, self.down.histogram.count + lost_down
+
     def reflector_received(self, sent: int) -> int | None:
         """How many measured probes reached the reflector (stateful reflectors only)."""
         if self.stateless or self.hello_seq is None or self.tail_seq is None:
@@ -340,6 +349,7 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
         error = None
         if replies.reflector_error is not None:
             error = stamp.ErrorEstimate.decode(replies.reflector_error)
+        up, down = replies.populations(sent)
         return {
             "kind": self.kind,
             "host": self.host,
@@ -348,11 +358,11 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
             "received": replies.received,
             "interval": self.interval_ns / 1e9,
             "started": started_wall,
-            "rtt": replies.rtt.summary(),
+            "rtt": replies.rtt.summary(sent),
             # Per reply while they are few (EXACT_LIMIT): [seq, RTT s] in arrival order.
             "replies": replies.rtt.replies(),
-            "up": replies.up.summary(),
-            "down": replies.down.summary(),
+            "up": replies.up.summary(up),
+            "down": replies.down.summary(down),
             "reordered": replies.reordered,
             "negative_one_way": replies.negative_one_way,
             "series": {"period": replies.series_period, "points": replies.series.finish()},

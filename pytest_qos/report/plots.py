@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import InputError
+from ..errors import InputError, ToolMissingError
 from ..judge.bounds import parse_bound
 from ..judge.metrics import find, split_name
 from ..results import Check, Measurement, QosResult, keyed, prefixes
@@ -109,7 +109,15 @@ def _throughput(
         axes.legend(loc="lower right", fontsize="small")
 
 
-def _rtt(figure: Any, points: Sequence[tuple[float, float]], title: str, marks: Marks) -> None:
+def _rtt(
+    figure: Any,
+    points: Sequence[tuple[float, float]],
+    title: str,
+    marks: Marks,
+    delivered: float = 1.0,
+) -> None:
+    """RTT over time, and its CDF over every probe sent: lost probes never arrive (RFC 2679
+    §5.1 counts them infinitely late), so the curve stops at the share `delivered`."""
     times = [t for t, _ in points]
     millis = [value * 1e3 for _, value in points]
     series = figure.add_subplot(2, 1, 1)
@@ -125,11 +133,21 @@ def _rtt(figure: Any, points: Sequence[tuple[float, float]], title: str, marks: 
     cdf = figure.add_subplot(2, 1, 2)
     ordered = sorted(millis)
     count = len(ordered)
-    cdf.step(ordered, [(index + 1) / count for index in range(count)], where="post")
+    cdf.step(ordered, [delivered * (index + 1) / count for index in range(count)], where="post")
     for label, value in marks.bounds:
         cdf.axvline(value * 1e3, color="C3", linestyle="--", linewidth=1.2, label=label)
+    if delivered < 1.0:
+        cdf.axhline(delivered, linestyle="--", color="C3", linewidth=1)
+        cdf.text(
+            0.01,
+            delivered,
+            f" {100 * (1 - delivered):.3g} % lost: percentiles past {100 * delivered:.3g} are lost",
+            transform=cdf.get_yaxis_transform(),
+            va="bottom",
+            color="C3",
+        )
     cdf.set_xlabel("RTT (ms)")
-    cdf.set_ylabel("fraction of replies ≤ RTT")
+    cdf.set_ylabel("fraction of probes ≤ RTT")
     cdf.set_ylim(0, 1.02)
     cdf.grid(True, alpha=0.3)
 
@@ -148,7 +166,11 @@ def plot_measurement(
     marks = marks or Marks()
     if rtt:
         figure = new_figure(2)
-        _rtt(figure, rtt, f"{label}: round-trip time ({len(rtt)} replies)", marks)
+        sent = int(measurement.details.get("sent") or 0)
+        received = int(measurement.details.get("received", sent) or 0)
+        delivered = received / sent if sent > 0 else 1.0
+        replies = received or len(rtt)
+        _rtt(figure, rtt, f"{label}: round-trip time ({replies} replies)", marks, delivered)
     else:
         figure = new_figure(1)
         _throughput(figure, throughput, f"{label}: throughput per interval", marks)
@@ -295,7 +317,15 @@ def file_stem(test_id: str) -> str:
 
 
 def write_plots(result: QosResult, directory: Path | str) -> list[Path]:
-    """Write a test's plots as DIR/<test>-<n>-<tool>.png (--qos-plot-dir); return the paths."""
+    """Write a test's plots as DIR/<test>-<n>-<tool>.png (--qos-plot-dir); return the paths.
+
+    Without matplotlib, a result with something to plot is a ToolMissingError saying how to
+    install the extra (it used to write nothing and say nothing).
+    """
+    parts = [*result.measurements, *result.loads]
+    plottable = any(m.series.get("throughput") or m.series.get("rtt") for m in parts)
+    if plottable and not matplotlib_available():
+        raise ToolMissingError(f"no plots written: {INSTALL_HINT}")
     folder = Path(directory)
     paths = []
     for label, png in plot_result(result):

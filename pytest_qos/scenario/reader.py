@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ScenarioError, did_you_mean
+from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
 from ..judge.bounds import Bound, parse_expectations
 from ..judge.metrics import reserved_names, split_name, unmeasurable
@@ -327,6 +328,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
                 "a target mapping needs 'host:' (the address iperf3 "
                 "servers run at), e.g. {host: 198.18.1.2, port: 5201}",
             )
+        self.guard((*path, "host"), lambda: check_host(host))
         if "port" in data and "ports" in data:
             raise self.error((*path, "ports"), "give 'port' or 'ports', not both")
         if "port" in data:
