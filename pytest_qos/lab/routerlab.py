@@ -25,18 +25,18 @@ from ..hosts.endpoints import Completed, Local, Netns, live_processes, wait_unti
 from ..hosts.target import Target
 from ..results import QosResult
 from .counters import RouterView, failure_context
+from .delaylines import DelayLineError, DelayLines
 from .wan import (
-    BACKEND_NAMES,
     TOWARD_ROUTER,
-    DelayLineError,
-    DelayLines,
     WanSpec,
+    backend_name,
     bridge_lines,
     choose_backend,
     hop_links,
     server_link,
     tc_lines,
 )
+from .wanview import DelayLineView
 
 # Every namespace the lab makes is named PREFIX-<owner pid>-<serial>-<role>; the pid lets a
 # later session tell a leftover of a SIGKILLed run (owner dead) from a lab in use. The site
@@ -299,7 +299,7 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
         self.wan: WanSpec | None = None  # set by create(wan=...) before building
         self.hop = f"{self.id}-{WAN_ROLE}"  # the WAN hop's namespace (exists only with wan)
         self.wan_backend: str | None = None  # 'netem', 'userspace' or 'bridge'
-        self._delay_lines = DelayLines()  # the userspace delay line's processes, if it runs
+        self._delay_lines = DelayLines(self.id)  # the userspace delay line's processes, if any
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -320,10 +320,10 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
 
     @property
     def wan_description(self) -> str | None:
-        """E.g. 'userspace delay line (Python, AF_PACKET): 20 ms each way', None without WAN."""
+        """E.g. 'userspace delay line (C engine, AF_PACKET): 20 ms each way'; None without WAN."""
         if self.wan is None or self.wan_backend is None:
             return None
-        return f"{BACKEND_NAMES[self.wan_backend]}: {self.wan.describe()}"
+        return f"{backend_name(self.wan_backend, self._delay_lines.engine)}: {self.wan.describe()}"
 
     def target(self, ipv6: bool = False) -> Target:
         """The path across the router: clients in the client namespace, servers in the server's."""
@@ -334,10 +334,16 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
             client=self.endpoint("client"),
             server=self.endpoint("server"),
             bind=host,
-            observers=[self.router_view()],
+            observers=[self.router_view(), *self._delay_line_view()],
             requires=f"as root, while the namespaces {self.id}-{{client,router,server}} of this "
             "run exist (pytest --qos-keep-lab keeps them)",
         )
+
+    def _delay_line_view(self) -> list[DelayLineView]:
+        """The delay line's own counts, if one runs: a test it could not carry is an error."""
+        if self.wan_backend != "userspace":
+            return []
+        return [DelayLineView(self._delay_lines, self.wan_description)]
 
     def router_view(self) -> RouterView:
         """Reads the router's qdisc and class counters on LAN and WAN (see router_counters)."""
@@ -432,6 +438,11 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
     def delay_line_report(self) -> str:
         """What the delay line printed (its counters, once stopped); '' without one."""
         return self._delay_lines.report()
+
+    def explain(self, cause: QosError | None = None) -> QosError | None:
+        """The error naming the lab's own processes (a WAN delay line) that died, if any did,
+        with `cause` (the test's own error) in it; else `cause`."""
+        return self._delay_lines.explain(cause)
 
     def stop_delay_line(self) -> str:
         """Stop the delay line (it prints its counters and lateness) and return its output."""
