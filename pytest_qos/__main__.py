@@ -2,7 +2,8 @@
 
 `responder` and `probe` (the far end and the client of latency probes) live in `probes/cli.py`,
 the module shipped to far hosts as a stdlib-only script; commands that need more than the
-standard library are dispatched here, each loaded only when asked for.
+standard library are dispatched here, each loaded only when asked for: `lab list|remove`
+(kept labs, `lab/kept.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from .probes import cli as probe_commands
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m pytest_qos` and the `pytest-qos` script."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["lab"]:
+        # Loaded here only: the lab's modules would slow every probe command's start.
+        from .lab import kept
+
+        return kept.main(arguments[1:])
     return probe_commands.main(arguments)
 
 

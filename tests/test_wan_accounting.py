@@ -1,4 +1,5 @@
-"""The delay line's account of a test, without root: windows, verdicts, records."""
+"""The delay line's account of a test, without root: windows, verdicts, records, the kept-lab
+command's refusals."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_qos.__main__ import main as command
 from pytest_qos.lab import delayline, delaylines, wanview
 from pytest_qos.lab.delaylines import WanRateWarning, carried, record_carried, warn_beyond_carried
 from pytest_qos.lab.wan import WanLink, parse_wan
@@ -120,3 +122,19 @@ def test_a_rate_beyond_what_the_line_carried_is_warned(monkeypatch: pytest.Monke
         warnings.simplefilter("error")
         warn_beyond_carried(parse_wan({"delay": "5 ms", "rate": "100 Mbit/s"}), "python")
         warn_beyond_carried(parse_wan({"delay": "5 ms"}), "python")
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "said"),
+    [
+        (["lab"], 2, "usage: python -m pytest_qos lab list"),
+        (["lab", "remove"], 2, "usage:"),
+        (["lab", "remove", "../etc"], 1, "error: '../etc' is not a lab name (qos-<pid>-<n>"),
+        (["lab", "remove", "qos-1-999999"], 1, "error: no lab qos-1-999999 (kept labs:"),
+    ],
+)
+def test_the_kept_lab_command_refuses_what_it_cannot_remove(
+    argv: list[str], code: int, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert command(argv) == code
+    assert said in capsys.readouterr().err

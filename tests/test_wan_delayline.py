@@ -1,10 +1,11 @@
 """The userspace delay line for real (root): both engines, its account of every test, a dead or
-overloaded line as an error, its memory bound, reordering at 15 k frames/s."""
+overloaded line as an error, its memory bound, reordering at 15 k frames/s, a kept WAN lab."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 from pytest_qos.lab import delayline, delaylines, wan
 from pytest_qos.lab.delaylines import STATE_DIRECTORY, WanEmulationError, WanRateWarning
-from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
+from pytest_qos.lab.routerlab import KEPT_DIRECTORY, Lab, lab_namespaces, lab_unavailable_reason
 from pytest_qos.lab.wan import parse_wan
 from pytest_qos.lab.wanview import DelayLineView
 from pytest_qos.measure.runner import Runner
@@ -284,6 +285,75 @@ def test_a_rate_beyond_what_the_line_carried_is_warned_when_the_lab_is_built() -
         Lab.create(wan=parse_wan({"delay": "5 ms", "rate": "10 Gbit/s"})).destroy()
     said = [str(warning.message) for warning in caught]
     assert len(said) == 2 and said[0].startswith("wan.rate 10 Gbit/s (up) is 825,627 full-sized")
+
+
+KEPT = """\
+lab: {wan: {delay: 10 ms}}
+tests:
+  bulk:
+    traffic: {protocol: udp, bitrate: 5 Mbit/s, duration: 2 s}
+    expect: {throughput: ">= 50 Mbit/s"}
+"""
+
+
+def ping(lab_id: str) -> str:
+    argv = ["ip", "netns", "exec", f"{lab_id}-client", "ping", "-n", "-c", "5", "-i", "0.2"]
+    return subprocess.run(
+        [*argv, "198.18.2.2"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+
+
+def test_a_kept_wan_lab_keeps_its_delay_line_until_removed(pytester: pytest.Pytester) -> None:
+    """--qos-keep-lab: after pytest exits, the WAN still delays; `lab remove` takes it all."""
+    pytester.makefile(".qos.yaml", kept=KEPT)
+    result = pytester.runpytest_subprocess("--qos", "--qos-keep-lab", "-p", "no:cacheprovider")
+    found = re.search(
+        r"QoS lab kept \(--qos-keep-lab\): (qos-\d+-\d+); remove it with: (.*)$",
+        result.stdout.str(),
+        re.M,
+    )
+    assert found, result.stdout.str()
+    lab_id, removal = found.group(1), found.group(2)
+    try:
+        result.assert_outcomes(failed=1)
+        assert removal.endswith(f" -m pytest_qos lab remove {lab_id}")
+        record = json.loads((KEPT_DIRECTORY / lab_id).read_text())
+        assert sorted(record["namespaces"]) == sorted(
+            f"{lab_id}-{role}" for role in ("client", "router", "server", "wan")
+        )
+        pids = [item["pid"] for item in record["processes"]]
+        assert len(pids) == 2 and all(Path(f"/proc/{pid}").exists() for pid in pids)
+        # The run is over; its delay line is not: round trips take the two 10 ms ways.
+        replies = ping(lab_id)
+        assert " 0% packet loss" in replies, replies
+        rtt = re.search(r"= [\d.]+/([\d.]+)/", replies)
+        assert rtt and 19.5 <= float(rtt.group(1)) <= 22.0, replies
+        # The reproduce lines of the failed test run through the kept WAN.
+        lines = [
+            line.strip()
+            for line in result.stdout.lines
+            if line.strip().startswith(("ip netns exec", "sleep"))
+        ]
+        script = "set -e\n" + "\n".join(lines) + "\nwait\n"
+        again = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+        received = json.loads(again.stdout)["end"]["sum_received"]["bits_per_second"]
+        assert received == pytest.approx(5e6, rel=0.1)
+        removed = subprocess.run(
+            ["bash", "-c", removal], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert removed.returncode == 0, removed.stderr
+        assert removed.stdout.startswith(f"removed {lab_id}: 4 namespaces, 2 recorded processes")
+        assert not [name for name in lab_namespaces() if name.startswith(f"{lab_id}-")]
+        assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+        assert not (KEPT_DIRECTORY / lab_id).exists() and not (STATE_DIRECTORY / lab_id).exists()
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "pytest_qos", "lab", "remove", lab_id],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
 
 
 def test_the_wan_account_is_on_every_lab_test_result(pytester: pytest.Pytester) -> None:

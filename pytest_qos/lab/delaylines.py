@@ -2,7 +2,8 @@
 
 One process per direction (`delayline.py`), each with its log and its statistics file in
 the lab's state directory, STATE_DIRECTORY/<lab id>/. They die with this process (PDEATHSIG,
-and they watch their parent).
+and they watch their parent); a kept lab (`--qos-keep-lab`) gets detached ones instead,
+which run until `python -m pytest_qos lab remove` stops them.
 """
 
 from __future__ import annotations
@@ -13,21 +14,23 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..errors import MeasurementError, QosError
-from ..hosts.endpoints import Endpoint, Process, wait_until
+from ..hosts.endpoints import TREE_VARIABLE, Endpoint, Process, wait_until
 from ..results import Measurement
 from ..units import Kind, format_value
 from .wan import WanSpec, delay_line_command
 
 WAYS = ("up", "down")
 STATE_DIRECTORY = Path("/run/pytest-qos/wan")  # per lab: statistics, and a kept lab's logs
+KEPT_MARK = "kept"  # a file in a lab's state directory: the lab outlives its owner on purpose
 DELAY_LINE_TIMEOUT = 5.0  # s: the delay line binds its sockets in ~30 ms
 ENGINE = "auto"  # 'auto' (c where it was built, else python), 'c' or 'python'
 _LAB_ID = re.compile(r"^qos-(?P<pid>\d+)-\d+$")
@@ -125,12 +128,55 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_stale_state() -> None:
-    """Remove the state directories of labs whose owner died."""
+    """Remove the state directories of labs whose owner died, unless kept on purpose."""
     with contextlib.suppress(OSError):
         for entry in STATE_DIRECTORY.iterdir():
             match = _LAB_ID.match(entry.name)
-            if match and not _alive(int(match["pid"])):
+            if match and not _alive(int(match["pid"])) and not (entry / KEPT_MARK).exists():
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of process `pid` (clock ticks since boot), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])  # field 22 of stat(5), counted after the command's ')'
+
+
+def end_recorded(processes: list[dict[str, Any]]) -> list[int]:
+    """SIGTERM, then SIGKILL, each recorded process that is still the one recorded."""
+    ended = []
+    for record in processes:
+        pid = int(record.get("pid", 0))
+        if pid > 0 and process_start(pid) == record.get("start"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+                ended.append(pid)
+    wait_until(lambda: not any(process_start(pid) for pid in ended), 2.0, 0.01)
+    for pid in ended:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return ended
+
+
+def kept_record(mark: Path) -> dict[str, Any]:
+    """What a kept lab's mark records (namespaces, processes); {} for an empty (older) mark."""
+    try:
+        data = json.loads(mark.read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def forget_kept(mark: Path) -> int:
+    """End the processes a kept lab's mark records and remove the lab's state; how many ended."""
+    processes = [item for item in kept_record(mark).get("processes", []) if isinstance(item, dict)]
+    ended = end_recorded(processes)
+    shutil.rmtree(STATE_DIRECTORY / mark.name, ignore_errors=True)
+    return len(ended)
 
 
 def _exit_words(returncode: int | None) -> str:
@@ -152,6 +198,7 @@ class DelayLines:
         self.wan: WanSpec | None = None
         self.running: list[tuple[str, Process, IO[str]]] = []  # (way, process, log)
         self.engine = ""  # 'c' or 'python', once they said ready
+        self.kept = False
 
     def stats_path(self, way: str) -> Path:
         """Where direction `way` keeps its statistics block."""
@@ -221,9 +268,57 @@ class DelayLines:
         for _way, line, _log in self.running:
             line.stop(grace=grace)
 
+    def keep(self, hop: Endpoint) -> list[dict[str, Any]]:
+        """Replace the lines, which die with this process, by detached ones; their records.
+
+        The detached lines run until SIGTERM (`python -m pytest_qos lab remove`); each
+        record says which process it is (pid and start time), its log and statistics.
+        """
+        if not self.running or self.wan is None:
+            return []
+        self.stop(grace=2.0)
+        (self.state / KEPT_MARK).touch()
+        self.kept = True
+        environment = {k: v for k, v in os.environ.items() if k != TREE_VARIABLE}
+        logs = []
+        for way in WAYS:
+            argv = delay_line_command(
+                self.wan, way, self.stats_path(way), engine=self.engine or ENGINE, parent=False
+            )
+            log = self.state / f"{way}.log"
+            with open(log, "w") as output:
+                # setsid --fork: the line's parent is init at once, never this process.
+                subprocess.run(
+                    ["setsid", "--fork", *hop.command(argv)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    env=environment,
+                    timeout=DELAY_LINE_TIMEOUT,
+                    check=False,
+                )
+            logs.append((way, log))
+        return [self._kept_record(way, log) for way, log in logs]
+
+    def _kept_record(self, way: str, log: Path) -> dict[str, Any]:
+        """Wait until a detached line is ready, then say which process it is."""
+        wait_until(lambda: "ready" in log.read_text(errors="replace"), DELAY_LINE_TIMEOUT, 0.005)
+        stats = self.stats_path(way)
+        pid = 0
+        with contextlib.suppress(OSError):
+            pid = int.from_bytes(stats.read_bytes()[16:24], "little")  # the block's pid word
+        return {
+            "role": f"WAN delay line {way}",
+            "pid": pid,
+            "start": process_start(pid) if pid else None,
+            "log": str(log),
+            "stats": str(stats),
+        }
+
     def close(self) -> None:
         """Reap them (the lab's teardown has killed them with their namespace), drop the logs."""
         self.stop(grace=0.5)
         for _way, _line, log in self.running:
             log.close()
-        shutil.rmtree(self.state, ignore_errors=True)
+        if not self.kept:
+            shutil.rmtree(self.state, ignore_errors=True)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import weakref
@@ -25,7 +28,7 @@ from ..hosts.endpoints import Completed, Local, Netns, live_processes, wait_unti
 from ..hosts.target import Target
 from ..results import QosResult
 from .counters import RouterView, failure_context
-from .delaylines import DelayLineError, DelayLines
+from .delaylines import DelayLineError, DelayLines, forget_kept
 from .wan import (
     TOWARD_ROUTER,
     WanSpec,
@@ -217,8 +220,10 @@ def sweep_stale_namespaces() -> list[str]:
         if owner_dead and name.rsplit("-", 1)[0] not in kept:
             stale.append(name)
     _delete_namespaces(stale)
-    # A kept lab removed by hand leaves its mark behind; nothing else would remove it.
+    # A kept lab removed by hand leaves its mark behind (and its detached delay line, which
+    # holds its hop's namespace alive); nothing else would remove them.
     for lab_id in kept - {name.rsplit("-", 1)[0] for name in names}:
+        forget_kept(KEPT_DIRECTORY / lab_id)
         with contextlib.suppress(OSError):
             (KEPT_DIRECTORY / lab_id).unlink()
     return stale
@@ -553,15 +558,18 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
 def keep_lab(lab: Lab) -> str:
     """Leave `lab` in place after this process ends, marked so no stale sweep takes it.
 
-    Its processes are the caller's to stop first; what runs in it afterwards is the user's.
-    Returns the shell line that removes it.
+    Its processes are the caller's to stop first; what runs in it afterwards is the user's,
+    but for its WAN delay line, restarted detached so it outlives this process. The mark
+    records the lab's namespaces and processes. Returns the command that removes it all.
     """
     _LIVE.discard(lab)
     lab.destroyed = True  # destroy() is now a no-op: the namespaces are the user's
+    processes = lab._delay_lines.keep(lab.endpoint(WAN_ROLE)) if lab.wan else []
     with contextlib.suppress(OSError):
         KEPT_DIRECTORY.mkdir(parents=True, exist_ok=True)
-        (KEPT_DIRECTORY / lab.id).touch()
-    return "; ".join(f"ip netns del {name}" for name in lab.namespaces)
+        record = {"namespaces": list(lab.namespaces), "processes": processes}
+        (KEPT_DIRECTORY / lab.id).write_text(json.dumps(record, indent=1))
+    return f"{shlex.quote(sys.executable)} -m pytest_qos lab remove {lab.id}"
 
 
 def _checked_config(router_config: Path | str) -> Path:
