@@ -364,3 +364,38 @@ def test_the_wan_account_is_on_every_lab_test_result(pytester: pytest.Pytester) 
         account = next(m for m in entry["measurements"] if m["tool"] == "wan")
         assert account["details"]["delay_line"]["up"]["sent"] > 0
         assert Measurement.from_json(account).details["wan"].endswith("5 ms each way")
+
+
+LONG = """\
+lab: {wan: {delay: 5 ms}}
+tests:
+  long:
+    probe: {kind: udp, interval: 10 ms, duration: 20 s}
+    expect: {latency.p99: "< 50 ms"}
+"""
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_the_delay_line_ends_with_pytest(pytester: pytest.Pytester, how: signal.Signals) -> None:
+    """Ctrl-C: the teardown stops it; SIGKILL: it dies with pytest, its lab goes at the next."""
+    (pytester.path / "long.qos.yaml").write_text(LONG)
+    child = pytester.popen(
+        [sys.executable, "-m", "pytest", "--qos", "-p", "no:cacheprovider"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # our own Ctrl-C must not reach it
+    )
+    try:
+        assert wait_for(lambda: stats_of(child.pid, "up")["sent"] >= 100)
+        lines = line_processes(child.pid)
+        assert sorted(lines) == ["down", "up"]
+        child.send_signal(how)
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in lines.values()), 5)
+    with Lab.create():  # sweeps what a SIGKILLed run could not remove
+        assert not [name for name in lab_namespaces() if name.startswith(f"qos-{child.pid}-")]
+        assert not list(STATE_DIRECTORY.glob(f"qos-{child.pid}-*"))

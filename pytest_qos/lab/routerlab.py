@@ -28,7 +28,7 @@ from ..hosts.endpoints import Completed, Local, Netns, live_processes, wait_unti
 from ..hosts.target import Target
 from ..results import QosResult
 from .counters import RouterView, failure_context
-from .delaylines import DelayLineError, DelayLines, forget_kept
+from .delaylines import DelayLineError, DelayLines, forget_kept, sweep_stale_state
 from .wan import (
     TOWARD_ROUTER,
     WanSpec,
@@ -226,6 +226,7 @@ def sweep_stale_namespaces() -> list[str]:
         forget_kept(KEPT_DIRECTORY / lab_id)
         with contextlib.suppress(OSError):
             (KEPT_DIRECTORY / lab_id).unlink()
+    sweep_stale_state()  # the delay lines' statistics of dead runs' labs
     return stale
 
 
