@@ -109,6 +109,7 @@ STATS_FIELDS = (
     "engine",  # ENGINES index
 )
 FIELD = {name: index for index, name in enumerate(STATS_FIELDS)}
+COUNTERS = STATS_FIELDS[4:15]  # those that only grow: received ... truncated
 STATS_HISTOGRAM = 32  # first word of the lateness histogram
 HISTOGRAM_BUCKETS = 512  # log-linear: exact below 16 ns, then 16 buckets per power of two
 STATS_WORDS = STATS_HISTOGRAM + HISTOGRAM_BUCKETS
@@ -265,22 +266,7 @@ class Direction:
     def publish(self, stats: Stats, early: int) -> None:
         """Copy the counters into the statistics block, then mark it updated."""
         words = stats.words
-        for name in (
-            "received",
-            "received_bytes",
-            "sent",
-            "sent_bytes",
-            "lost",
-            "rate_drops",
-            "bound_drops",
-            "kernel_drops",
-            "send_drops",
-            "send_errors",
-            "truncated",
-            "peak_bytes",
-            "queued_bytes",
-            "late_max",
-        ):
+        for name in (*COUNTERS, "peak_bytes", "queued_bytes", "late_max"):
             words[FIELD[name]] = getattr(self, name)
         words[FIELD["queued"]] = len(self.queue)
         words[FIELD["early"]] = early

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -118,22 +118,12 @@ def warn_beyond_carried(wan: WanSpec, engine: str) -> None:
             )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_stale_state() -> None:
+def sweep_stale_state(owner_alive: Callable[[int], bool]) -> None:
     """Remove the state directories of labs whose owner died, unless kept on purpose."""
     with contextlib.suppress(OSError):
         for entry in STATE_DIRECTORY.iterdir():
             match = _LAB_ID.match(entry.name)
-            if match and not _alive(int(match["pid"])) and not (entry / KEPT_MARK).exists():
+            if match and not owner_alive(int(match["pid"])) and not (entry / KEPT_MARK).exists():
                 shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -193,9 +183,8 @@ def _exit_words(returncode: int | None) -> str:
 class DelayLines:
     """One lab's delay-line processes, their logs and statistics files."""
 
-    def __init__(self, lab_id: str) -> None:
-        self.lab_id = lab_id
-        self.state = STATE_DIRECTORY / lab_id
+    def __init__(self) -> None:
+        self.state: Path | None = None  # STATE_DIRECTORY/<lab id>, once started
         self.wan: WanSpec | None = None
         self.running: list[tuple[str, Process, IO[str]]] = []  # (way, process, log)
         self.engine = ""  # 'c' or 'python', once they said ready
@@ -203,10 +192,13 @@ class DelayLines:
 
     def stats_path(self, way: str) -> Path:
         """Where direction `way` keeps its statistics block."""
+        assert self.state is not None, "the delay lines have not been started"
         return self.state / f"{way}.stats"
 
     def start(self, hop: Endpoint, wan: WanSpec, engine: str | None = None) -> None:
-        """Start both directions; on two cores neither waits while the other sends."""
+        """Start both directions in `hop` (a lab's `qos-<pid>-<n>-wan` namespace); on two
+        cores neither waits while the other sends."""
+        self.state = STATE_DIRECTORY / hop.name.rsplit("-", 1)[0]  # the lab's id
         self.state.mkdir(parents=True, exist_ok=True)
         self.wan = wan
         for way in WAYS:
@@ -274,7 +266,7 @@ class DelayLines:
         The detached lines run until SIGTERM (`python -m pytest_qos lab remove`); each
         record says which process it is (pid and start time), its log and statistics.
         """
-        if not self.running or self.wan is None:
+        if not self.running or self.wan is None or self.state is None:
             return []
         self.stop(grace=2.0)
         (self.state / KEPT_MARK).touch()
@@ -320,5 +312,5 @@ class DelayLines:
         self.stop(grace=0.5)
         for _way, _line, log in self.running:
             log.close()
-        if not self.kept:
+        if self.state is not None and not self.kept:
             shutil.rmtree(self.state, ignore_errors=True)

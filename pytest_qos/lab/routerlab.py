@@ -226,7 +226,7 @@ def sweep_stale_namespaces() -> list[str]:
         forget_kept(KEPT_DIRECTORY / lab_id)
         with contextlib.suppress(OSError):
             (KEPT_DIRECTORY / lab_id).unlink()
-    sweep_stale_state()  # the delay lines' statistics of dead runs' labs
+    sweep_stale_state(_owner_alive)  # the delay lines' statistics of dead runs' labs
     return stale
 
 
@@ -305,7 +305,7 @@ class Lab:  # long: the lab's one lifecycle (build, WAN hop, config, counters, t
         self.wan: WanSpec | None = None  # set by create(wan=...) before building
         self.hop = f"{self.id}-{WAN_ROLE}"  # the WAN hop's namespace (exists only with wan)
         self.wan_backend: str | None = None  # 'netem', 'userspace' or 'bridge'
-        self._delay_lines = DelayLines(self.id)  # the userspace delay line's processes, if any
+        self._delay_lines = DelayLines()  # the userspace delay line's processes, if it runs
 
     @property
     def namespaces(self) -> tuple[str, ...]:

@@ -27,19 +27,6 @@ LATENESS_TOLERANCE = 1e-3  # s: the p99 of its frames' lateness (send time - dep
 JUDGED_FRAMES = 100  # fewer frames sent in a window: their p99 lateness is not judged
 FRESH_TIMEOUT = 1.0  # s: a running line refreshes its block every 5 ms
 RECORD_SECONDS = 1.0  # a window at least this long may raise the carried-frames record
-COUNTS = (
-    "received",
-    "sent",
-    "lost",
-    "rate_drops",
-    "bound_drops",
-    "kernel_drops",
-    "send_drops",
-    "send_errors",
-    "truncated",
-    "received_bytes",
-    "sent_bytes",
-)
 
 
 @dataclass(frozen=True)
@@ -124,7 +111,7 @@ class Window:
 
 def window(way: str, link: WanLink, before: Reading, after: Reading) -> Window:
     """The change of one direction's block between two readings."""
-    counts = {key: after.counters[key] - before.counters[key] for key in COUNTS}
+    counts = {key: after.counters[key] - before.counters[key] for key in delayline.COUNTERS}
     histogram = [now - then for now, then in zip(after.histogram, before.histogram, strict=True)]
     top = max((index for index, count in enumerate(histogram) if count), default=0)
     return Window(
