@@ -383,8 +383,10 @@ static PyObject *forward(PyObject *self, PyObject *args, PyObject *kwargs) {
     line.stats[ST_ENGINE] = ENGINE_C;
     line.stats[ST_BOUND] = (uint64_t)bound;
     PyObject *result = NULL;
-    if (ring ? open_ring(&line) < 0 : !(line.staging = malloc((size_t)BATCH * FRAME_MAX))) {
-        PyErr_SetFromErrno(PyExc_OSError);
+    /* Without a ring (a short delay, or a kernel that refuses one): recvmmsg into staging. */
+    if (ring && open_ring(&line) < 0) ring = 0;
+    if (!ring && !(line.staging = malloc((size_t)BATCH * FRAME_MAX))) {
+        PyErr_NoMemory();
         goto done;
     }
     int64_t next_refresh = 0;

@@ -473,15 +473,24 @@ class Line:
         self.direction.publish(self.stats, early)
 
 
+def _reader(
+    source: _socket.socket, direction: Direction
+) -> Callable[[Direction, _random.Random], None]:
+    """The receive ring's reader when the delay allows it and the kernel gives one, else one
+    recvmsg per frame."""
+    if direction.delay - direction.jitter < RING_MIN_DELAY:
+        return partial(_read, source)
+    try:
+        return Ring(source).read
+    except OSError:  # a kernel without TPACKET_V3 rings (or without the memory for one)
+        return partial(_read, source)
+
+
 def forward_python(line: Line, rng: _random.Random) -> None:
     """The `python` engine, until SIGTERM: send what is due, sleep until the next departure
     or a frame's arrival, read."""
     direction, source, sink = line.direction, line.source, line.sink
-    read: Callable[[Direction, _random.Random], None]
-    if direction.delay - direction.jitter >= RING_MIN_DELAY:
-        read = Ring(source).read
-    else:
-        read = partial(_read, source)
+    read = _reader(source, direction)
     early = EARLY  # how long a timed wake-up overshoots, learnt as it runs
     next_refresh = 0
     try:
