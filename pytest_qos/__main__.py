@@ -3,8 +3,8 @@
 `responder` and `probe` (the far end and the client of latency probes) live in `probes/cli.py`,
 the module shipped to far hosts as a stdlib-only script; commands that need more than the
 standard library are dispatched here, each loaded only when asked for: `trend` (the history's
-change points, `history/cli.py`) and `rules` (alerting rules from scenario files,
-`monitor/cli.py`).
+change points, `history/cli.py`), `rules` (alerting rules from scenario files,
+`monitor/cli.py`) and `lab list|remove` (kept labs, `lab/kept.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .monitor import cli as rules_command
 
         return rules_command.main(arguments[1:])
+    if arguments[:1] == ["lab"]:
+        # Loaded here only: the lab's modules would slow every probe command's start.
+        from .lab import kept
+
+        return kept.main(arguments[1:])
     return probe_commands.main(arguments)
 
 

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 
 from ..hosts.endpoints import Completed, Local, Netns
 from .configs import LabError, check_completed
+from .delaylines import DelayLineError, DelayLines
 from .namespaces import COMMAND_TIMEOUT
 from .plan import AddressPlan, LabInterfaces
 from .routers import LabRouter
 from .wan import (
     TOWARD_ROUTER,
-    DelayLineError,
-    DelayLines,
     WanSpec,
     bridge_lines,
     hop_links,

@@ -9,14 +9,17 @@ site lab (sitelab.py) router and site<i>.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..hosts.endpoints import Local, live_processes, wait_until
+from .delaylines import forget_kept, sweep_stale_state
 
 PREFIX = "qos"
 _NAME = re.compile(
@@ -67,11 +70,12 @@ def kept_lab_ids() -> set[str]:
         return set()
 
 
-def mark_kept(lab_id: str) -> None:
-    """Mark a lab as kept, so no later sweep deletes it while its owner is dead."""
+def mark_kept(lab_id: str, record: Mapping[str, Any]) -> None:
+    """Mark a lab as kept, so no later sweep deletes it while its owner is dead; the mark
+    records what `python -m pytest_qos lab remove` must stop and delete (lab/kept.py)."""
     with contextlib.suppress(OSError):
         KEPT_DIRECTORY.mkdir(parents=True, exist_ok=True)
-        (KEPT_DIRECTORY / lab_id).touch()
+        (KEPT_DIRECTORY / lab_id).write_text(json.dumps(record, indent=1))
 
 
 def sweep_stale_namespaces() -> list[str]:
@@ -85,10 +89,13 @@ def sweep_stale_namespaces() -> list[str]:
         if owner_dead and name.rsplit("-", 1)[0] not in kept:
             stale.append(name)
     delete_namespaces(stale)
-    # A kept lab removed by hand leaves its mark behind; nothing else would remove it.
+    # A kept lab removed by hand leaves its mark behind (and its detached delay line, which
+    # holds its hop's namespace alive); nothing else would remove them.
     for lab_id in kept - {name.rsplit("-", 1)[0] for name in names}:
+        forget_kept(KEPT_DIRECTORY / lab_id)
         with contextlib.suppress(OSError):
             (KEPT_DIRECTORY / lab_id).unlink()
+    sweep_stale_state(owner_alive)  # the delay lines' statistics of dead runs' labs
     return stale
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shlex
+import sys
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InputError, MeasurementError
+from ..errors import InputError, MeasurementError, QosError
 from ..hosts.endpoints import Completed, Netns
 from ..hosts.target import Target
 from ..results import QosResult
@@ -49,7 +51,8 @@ from .namespaces import (
 from .plan import AddressPlan, LabAddresses, LabInterfaces
 from .routers import SINGLE, LabRouter
 from .spec import RouterSpec
-from .wan import BACKEND_NAMES, WanSpec, choose_backend
+from .wan import WanSpec, backend_name, choose_backend
+from .wanview import DelayLineView
 
 # The names other modules and tests have imported from here since before the split.
 __all__ = [
@@ -146,11 +149,12 @@ class Lab:
 
     @property
     def wan_description(self) -> str | None:
-        """E.g. 'userspace delay line (Python, AF_PACKET): 20 ms each way', None without WAN."""
+        """E.g. 'userspace delay line (C engine, AF_PACKET): 20 ms each way'; None without WAN."""
         if self.wan is None or self.wan_backend is None:
             return None
         where = f" after {self.routers[self.topology.hop_index - 1].name}" if self.chained else ""
-        return f"{BACKEND_NAMES[self.wan_backend]}: {self.wan.describe()}{where}"
+        backend = backend_name(self.wan_backend, self.topology.delay_lines.engine)
+        return f"{backend}: {self.wan.describe()}{where}"
 
     def target(self, ipv6: bool = False) -> Target:
         """The path across the router(s): clients in the client namespace, servers in the
@@ -163,12 +167,18 @@ class Lab:
             client=self.endpoint("client"),
             server=self.endpoint("server"),
             bind=host,
-            observers=list(self.router_views()),
+            observers=[*self.router_views(), *self._delay_line_view()],
             mtu=self.mtu or DEFAULT_MTU,
             requires=f"as root, while the namespaces {self.id}-{{{roles}}} of this run exist "
             "(pytest --qos-keep-lab keeps them)",
             hop_names=self.topology.plan.hop_names(tuple(r.name for r in self.routers)),
         )
+
+    def _delay_line_view(self) -> list[DelayLineView]:
+        """The delay line's own counts, if one runs: a test it could not carry is an error."""
+        if self.wan_backend != "userspace":
+            return []
+        return [DelayLineView(self.topology.delay_lines, self.wan_description)]
 
     def router_views(self) -> list[RouterView]:
         """Each router's qdisc and class counters on LAN and WAN, in line order."""
@@ -227,6 +237,11 @@ class Lab:
         except MeasurementError as error:
             raise LabError(str(error), command=error.command) from None
         self.mtu = mtu
+
+    def explain(self, cause: QosError | None = None) -> QosError | None:
+        """The error naming the lab's own processes (a WAN delay line) that died, if any did,
+        with `cause` (the test's own error) in it; else `cause`."""
+        return self.topology.delay_lines.explain(cause)
 
     def stop_delay_line(self) -> str:
         """Stop the delay line (it prints its counters and lateness) and return its output."""
@@ -304,13 +319,15 @@ def _checked_configs(
 def keep_lab(lab: Lab) -> str:
     """Leave `lab` in place after this process ends, marked so no stale sweep takes it.
 
-    Its processes are the caller's to stop first; what runs in it afterwards is the user's.
-    Returns the shell line that removes it.
+    Its processes are the caller's to stop first; what runs in it afterwards is the user's,
+    but for its WAN delay line, restarted detached so it outlives this process. The mark
+    records the lab's namespaces and processes. Returns the command that removes it all.
     """
     _LIVE.discard(lab)
     lab.destroyed = True  # destroy() is now a no-op: the namespaces are the user's
-    mark_kept(lab.id)
-    return "; ".join(f"ip netns del {name}" for name in lab.namespaces)
+    processes = lab.topology.delay_lines.keep(Netns(lab.hop)) if lab.wan else []
+    mark_kept(lab.id, {"namespaces": list(lab.namespaces), "processes": processes})
+    return f"{shlex.quote(sys.executable)} -m pytest_qos lab remove {lab.id}"
 
 
 @atexit.register

@@ -287,8 +287,13 @@ class ScenarioItem(pytest.Item):
                     diagnosis=session.diagnosis,
                 )
         except QosError as error:
-            self.stash[RESULT_KEY] = QosResult(test=self.nodeid, error=str(error))
-            raise
+            # A dead WAN delay line is named, not its symptom ("no reply", "unable to connect").
+            failure = (parent.lab.explain(error) if parent.lab is not None else None) or error
+            measured = list(getattr(failure, "measurements", []))  # what the WAN's line counted
+            self.stash[RESULT_KEY] = QosResult(self.nodeid, measured, error=str(failure))
+            if failure is error:
+                raise
+            raise failure from error
         session.compare(result)  # the history verdict (run_test judged the baseline)
         self.stash[RESULT_KEY] = result
         if result.error:

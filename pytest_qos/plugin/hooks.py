@@ -99,7 +99,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--qos-keep-lab",
         action="store_true",
         help="leave each router lab in place after its tests, so the reproduce lines of a "
-        "failure can be run in it (remove it with the 'ip netns del' lines printed at the end)",
+        "failure can be run in it (remove it with the 'python -m pytest_qos lab remove' line "
+        "printed at the end)",
     )
     _add_output_options(group)
     parser.addini(
