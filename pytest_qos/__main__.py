@@ -1,181 +1,39 @@
-"""`python -m pytest_qos responder|probe ...`: the far end and the client of latency probes."""
+"""`python -m pytest_qos COMMAND` and the `pytest-qos` script: the package's commands.
+
+`responder` and `probe` (the far end and the client of latency probes) live in `probes/cli.py`,
+the module shipped to far hosts as a stdlib-only script; commands that need more than the
+standard library are dispatched here, each loaded only when asked for: `trend` (the history's
+change points, `history/cli.py`), `rules` (alerting rules from scenario files,
+`monitor/cli.py`) and `lab list|remove` (kept labs, `lab/kept.py`).
+"""
 
 from __future__ import annotations
 
-import argparse
-import ipaddress
-import json
-import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from .errors import MeasurementError
-from .hosts.target import RESPONDER_PORT
-from .probes.clock import Schedule
-from .probes.responder import DEFAULT_RATE, Policy, serve
-from .probes.tcp import TcpProbeClient
-from .probes.udp import UdpProbeClient
-
-# Bounds of the command-line numbers; each error names its valid range.
-MIN_INTERVAL = 0.0001
-MAX_INTERVAL = 3600.0
-MAX_COUNT = 1_000_000
-MAX_TIMEOUT = 3600.0
-MAX_LIFETIME = 366 * 86400.0
-MAX_RATE = 1_000_000.0
-
-
-def _integer(low: int, high: int, what: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be a whole number from {low} to {high}, got {text!r}"
-            ) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(
-    low: float, high: float, what: str, *, low_open: bool = False, unit: str = "seconds"
-) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        below = value <= low if low_open else value < low
-        if not math.isfinite(value) or below or value > high:
-            opening = "above" if low_open else "from"
-            raise argparse.ArgumentTypeError(
-                f"{what} must be a finite number of {unit} {opening} {low:g} up to {high:.10g}, "
-                f"got {text!r}"
-            )
-        return value
-
-    return parse
-
-
-def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    try:
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--allow takes an address or network such as 198.18.1.0/24 or 2001:2::/48, "
-            f"got {text!r}"
-        ) from None
-
-
-def _responder_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    responder = commands.add_parser(
-        "responder",
-        help="a STAMP session-reflector for udp probes, and a TCP listener for tcp probes",
-    )
-    responder.add_argument(
-        "--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1: loopback)"
-    )
-    responder.add_argument(
-        "--port",
-        type=_integer(1, 65535, "--port"),
-        default=None,
-        help=f"UDP and TCP port (default {RESPONDER_PORT}, and UDP 862 too when privileged)",
-    )
-    responder.add_argument("--no-tcp", action="store_true", help="answer UDP probes only")
-    responder.add_argument(
-        "--lifetime",
-        type=_seconds(0.0, MAX_LIFETIME, "--lifetime", low_open=True),
-        default=None,
-        help="exit after this many seconds",
-    )
-    responder.add_argument(
-        "--allow",
-        type=_network,
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="answer only these sources (repeatable; default: any source that reaches --bind)",
-    )
-    responder.add_argument(
-        "--rate-limit",
-        type=_seconds(0.0, MAX_RATE, "--rate-limit", unit="packets per second"),
-        default=None,
-        metavar="PPS",
-        help="packets per second answered per source address (default 2000; 0: no limit)",
-    )
-    responder.add_argument(
-        "--stateless",
-        action="store_true",
-        help="STAMP stateless mode: replies copy the sender's sequence number (no per-"
-        "direction loss)",
-    )
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pytest_qos", description="pytest-qos helpers (no pytest needed)"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    _responder_parser(commands)
-    probe = commands.add_parser("probe", help="run a udp, stamp or tcp probe client; prints JSON")
-    probe.add_argument("--kind", choices=("udp", "stamp", "tcp"), default="udp")
-    probe.add_argument("--host", required=True)
-    probe.add_argument("--port", type=_integer(1, 65535, "--port"), default=RESPONDER_PORT)
-    probe.add_argument(
-        "--interval",
-        type=_seconds(MIN_INTERVAL, MAX_INTERVAL, "--interval"),
-        default=0.02,
-        help="seconds between probes",
-    )
-    probe.add_argument("--count", type=_integer(1, MAX_COUNT, "--count"), default=50)
-    probe.add_argument(
-        "--size", type=_integer(44, 65000, "--size"), default=64, help="UDP payload bytes"
-    )
-    probe.add_argument(
-        "--timeout",
-        type=_seconds(0.0, MAX_TIMEOUT, "--timeout", low_open=True),
-        default=1.0,
-        help="seconds; later is lost",
-    )
-    probe.add_argument(
-        "--dscp", type=_integer(0, 63, "--dscp"), default=None, help="DSCP 0-63 to mark probes"
-    )
-    return parser
+from .probes import cli as probe_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m pytest_qos` and the `pytest-qos` script."""
-    options = _parser().parse_args(argv)
-    if options.command == "responder":
-        rate = DEFAULT_RATE if options.rate_limit is None else options.rate_limit
-        policy = Policy(allow=options.allow, rate=rate, stateful=not options.stateless)
-        return serve(
-            options.bind,
-            options.port,
-            tcp=not options.no_tcp,
-            lifetime=options.lifetime,
-            policy=policy,
-        )
-    schedule = Schedule(options.interval, options.count, options.timeout, options.dscp)
-    try:
-        if options.kind in ("udp", "stamp"):
-            udp = UdpProbeClient(
-                options.host, options.port, schedule, size=options.size, kind=options.kind
-            )
-            record = udp.run()
-        else:
-            record = TcpProbeClient(options.host, options.port, schedule).run()
-    except MeasurementError as error:
-        print(json.dumps({"error": error.message}))
-        return 3
-    except OSError as error:
-        print(json.dumps({"error": f"probe to {options.host} port {options.port}: {error}"}))
-        return 3
-    print(json.dumps(record))
-    return 0
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["trend"]:
+        # A CLI subcommand loaded on demand: the far-end commands never pay for it.
+        from .history import cli as trend_command
+
+        return trend_command.main(arguments[1:])
+    if arguments[:1] == ["rules"]:
+        # A CLI subcommand loaded on demand: the probes' commands must not pay for it.
+        from .monitor import cli as rules_command
+
+        return rules_command.main(arguments[1:])
+    if arguments[:1] == ["lab"]:
+        # Loaded here only: the lab's modules would slow every probe command's start.
+        from .lab import kept
+
+        return kept.main(arguments[1:])
+    return probe_commands.main(arguments)
 
 
 if __name__ == "__main__":

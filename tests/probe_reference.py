@@ -29,5 +29,5 @@ def latency_metrics(
     """latency.* and mos (seconds, percent) from `sent` probes and their replies in memory."""
     if sent <= 0:
         raise ValueError("no probes were sent")
-    received, summary, reordered = replies_record(replies, arrival_order)
+    received, summary, reordered = replies_record(replies, arrival_order, sent)
     return record_metrics(sent, received, summary, reordered)

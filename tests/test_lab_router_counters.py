@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pytest_qos.errors import InputError, ScenarioError
 from pytest_qos.hosts.endpoints import Completed
 from pytest_qos.judge.bounds import parse_expectations
-from pytest_qos.judge.metrics import format_metric, lookup, parse_name
+from pytest_qos.judge.counternames import parse_name
+from pytest_qos.judge.metrics import format_metric, lookup
 from pytest_qos.lab.counters import (
     Counters,
     Entry,
@@ -169,7 +170,7 @@ def test_table_lists_every_object_by_interface() -> None:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("router.class.bytes", "is not a router counter; write router.[LAN.|WAN.]"),
+        ("router.class.bytes", "is not a router counter; write router.[whole.][LAN.|WAN.]"),
         ("router.DMZ.class.1:20.bytes", "'DMZ' is not an interface of the router"),
         ("router.filter.1:20.bytes", "'filter' is not qdisc or class"),
         ("router.class.1:20.byte", "unknown counter 'byte'"),

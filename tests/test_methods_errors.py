@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_qos.errors import ScenarioError
+from pytest_qos.methods import rpm
 from pytest_qos.scenario.reader import load_scenario
 
 CASES = [
@@ -75,6 +76,48 @@ CASES = [
         "'loss' is not measured by the rfc6349 method",
     ),
     (
+        "tests:\n  a:\n    rpm:\n      interval: 1 s\n      intervals: 4\n",
+        5,
+        "tests.a.rpm.intervals",
+        "unknown rpm key 'intervals' — did you mean 'interval'?",
+    ),
+    (
+        "tests:\n  a:\n    rpm:\n      connections: 0\n",
+        4,
+        "tests.a.rpm.connections",
+        "connections must be a whole number from 1 to 64, got 0",
+    ),
+    (
+        "tests:\n  a:\n    rpm: {tolerance: 100 %}\n",
+        3,
+        "tests.a.rpm.tolerance",
+        "tolerance must be above 0 % and below 100 % (the draft: 5 %), got '100 %'",
+    ),
+    (
+        "tests:\n  a:\n    rpm:\n      interval: 2 s\n      duration: 1 s\n",
+        5,
+        "tests.a.rpm.duration",
+        "duration 1 s is below one interval (2 s); stability takes at least 10 intervals",
+    ),
+    (
+        "tests:\n  a:\n    rpm: {}\n    expect:\n      bufferbloat.grade: '>= E'\n",
+        5,
+        "tests.a.expect.bufferbloat.grade",
+        "'E' is not a grade; write one of A+, A, B, C, D, F (A+ is best; there is no E)",
+    ),
+    (
+        "tests:\n  a:\n    rpm: {}\n    expect:\n      latency.p99: '<= 10 ms'\n",
+        5,
+        "tests.a.expect.latency.p99",
+        "'latency.p99' is not measured by the rpm method; it measures rpm, latency.idle",
+    ),
+    (
+        "tests:\n  a:\n    probe: {kind: udp}\n    expect: {bufferbloat.grade: '>= B'}\n",
+        4,
+        "tests.a.expect.bufferbloat.grade",
+        "'bufferbloat.grade' is measured by the rpm method; use 'rpm:' in a test of its own",
+    ),
+    (
         "tests:\n  a:\n    probe: {kind: udp}\n    expect: {y1541: class-8}\n",
         4,
         "tests.a.expect.y1541",
@@ -139,14 +182,19 @@ tests:
   b: {rfc6349: {bottleneck: 20 Mbit/s, duration: 2 s}, expect: {tcp.efficiency: ">= 99 %"}}
   c: {y1564: {services: {v: {cir: 1 Mbit/s, eir: 1 Mbit/s, dscp: EF, ftd: 5 ms}}}}
   d: {probe: {kind: udp}, expect: {y1541: class-0}}
+  e: {rpm: {congestion: cubic, interval: 1 s, tolerance: 5 %}, expect: {bufferbloat.grade: ">= B"}}
+  f: {rpm: {direction: both, sequential: true, dscp: AF11, probe_rate: 50}}
 """
     )
     jsonschema.validate(good, schema)
+    assert set(schema["$defs"]["rpm"]["properties"]) == set(rpm.KEYS)
     for bad in (
         {"tests": {"a": {"rfc2544": {"rang": "1 Mbit/s .. 2 Mbit/s"}}}},
         {"tests": {"a": {"y1564": {"services": {"v": {"eir": "1 Mbit/s"}}}}}},
         {"tests": {"a": {"traffic": {}, "rfc6349": {}}}},
         {"tests": {"a": {"probe": {}, "expect": {"y1541": "class-9"}}}},
+        {"tests": {"a": {"rpm": {"connection": 4}}}},
+        {"tests": {"a": {"rpm": {}, "load": {}}}},
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)

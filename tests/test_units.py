@@ -192,3 +192,12 @@ def test_a_capital_b_that_is_not_a_byte_unit_is_refused_not_read_as_bits(unit: s
 def test_unknown_units_suggest_the_closest(text: str, kind: Kind, suggestion: str) -> None:
     with pytest.raises(InputError, match=f"did you mean '{suggestion}'"):
         parse(text, kind)
+
+
+def test_grades_are_ranked_letters_best_highest() -> None:
+    ranks = [parse(letter, Kind.GRADE) for letter in ("F", "D", "C", "B", "A", "a+ ")]
+    assert ranks == sorted(ranks) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [format_value(rank, Kind.GRADE) for rank in ranks] == ["F", "D", "C", "B", "A", "A+"]
+    for wrong in ("E", "A++", 3, None):
+        with pytest.raises(InputError, match="is not a grade; write one of A\\+, A, B, C, D, F"):
+            parse(wrong, Kind.GRADE)

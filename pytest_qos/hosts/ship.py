@@ -10,8 +10,8 @@ import sys
 import zlib
 from pathlib import Path
 
-# `python -m pytest_qos` is the entry point; everything it imports comes along.
-ENTRY = "pytest_qos.__main__"
+# The probes' command line is the entry point; everything it imports comes along.
+ENTRY = "pytest_qos.probes.cli"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # pytest_qos/
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from ..results import Check, Comparison, MetricChange, QosResult, Verdict
@@ -65,6 +66,8 @@ def format_change(change: float | None, baseline: float | None, now: float | Non
     """A signed percentage ('-12.3 %', '+4 %'), 'from 0' when the baseline was 0, else '—'."""
     if baseline is None or now is None:
         return "—"
+    if now == math.inf or baseline == math.inf:
+        return "lost" if now == math.inf else "was lost"
     if change is None:
         return "from 0"
     if change == 0:
@@ -136,9 +139,11 @@ def judge_change(
     if now is None:
         return MetricChange(name, before, None, None, Verdict.GONE, percent, noise, floor)
     change = (now - before) / abs(before) * 100.0 if before != 0 else None
+    if change is not None and not math.isfinite(change):
+        change = None  # no percentage: to or from a lost percentile, or a change past 1e308 %
     metric = find(name)
     better = metric.better if metric else Better.NEITHER
-    delta = now - before
+    delta = 0.0 if now == before else now - before  # inf - inf would be NaN
     if delta == 0:
         verdict = Verdict.SAME
     elif noise > 0 and abs(delta) <= noise:

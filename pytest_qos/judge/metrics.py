@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import InputError
 from ..units import Kind, format_value
+from .counternames import ANY_ROUTER, DEFINITIONS, KINDS, SPANS, parse_name
 
 
 class Better(str, Enum):
@@ -31,7 +33,7 @@ class Needs(str, Enum):
     TCP = "a TCP flow"
     BIDIR = "a bidir flow"
     PROBE = "a latency probe"
-    METHOD = "a standard method (rfc2544, rfc6349, y1564)"
+    METHOD = "a standard method (rfc2544, rfc6349, y1564, rpm)"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,30 @@ class Metric:
     better: Better
     definition: str
     needs: Needs = Needs.FLOW
+    # The values it can take; None: from its kind (a percent 0 .. 100, anything else 0 .. ∞).
+    span: tuple[float, float] | None = None
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(lowest, highest) value the metric can take."""
+        if self.span is not None:
+            return self.span
+        return (0.0, 100.0) if self.kind is Kind.PERCENT else (0.0, math.inf)
+
+    def admits(self, value: float) -> bool:
+        """True when `value` is one the metric can take."""
+        low, high = self.value_range
+        return low <= value <= high
+
+    def out_of_range(self, value: float) -> str | None:
+        """Why a limit of `value` is no bound on this metric (outside what it can take)."""
+        if self.admits(value):
+            return None
+        low, high = self.value_range
+        span = f"from {self.format(low)}" + (
+            f" to {self.format(high)}" if high < math.inf else " up"
+        )
+        return f"{self.format(value)} is outside what {self.name} can be ({span})"
 
     def format(self, value: float | None) -> str:
         """Humanise a base-unit value of this metric."""
@@ -52,6 +78,10 @@ class Metric:
 _H, _L, _N = Better.HIGHER, Better.LOWER, Better.NEITHER
 _UDP, _TCP, _BIDIR, _PROBE = Needs.UDP, Needs.TCP, Needs.BIDIR, Needs.PROBE
 _METHOD = Needs.METHOD
+_UP = (0.0, math.inf)  # a percent that can exceed 100
+_DSCP = (0.0, 63.0)
+# RFC 2679 §5.1: a percentile of a stream with lost packets counts them as infinitely large.
+_OVER_SENT = " over every probe sent, a lost one infinitely late ('lost' past the delivered share)"
 
 CATALOGUE: dict[str, Metric] = {
     m.name: m
@@ -99,17 +129,29 @@ CATALOGUE: dict[str, Metric] = {
             needs=_UDP,
         ),
         Metric("lost_packets", Kind.COUNT, _L, "UDP datagrams lost (counted window)", needs=_UDP),
-        Metric("cpu.local", Kind.PERCENT, _L, "CPU used by the iperf3 client host"),
-        Metric("cpu.remote", Kind.PERCENT, _L, "CPU used by the iperf3 server host"),
+        # iperf3's CPU figures are percent of one core: several busy threads exceed 100.
+        Metric("cpu.local", Kind.PERCENT, _L, "CPU used by the iperf3 client host", span=_UP),
+        Metric("cpu.remote", Kind.PERCENT, _L, "CPU used by the iperf3 server host", span=_UP),
         # latency probes
         Metric("latency.min", Kind.DURATION, _L, "smallest round-trip time", needs=_PROBE),
         Metric("latency.mean", Kind.DURATION, _L, "mean round-trip time", needs=_PROBE),
         Metric(
-            "latency.p50", Kind.DURATION, _L, "median round-trip time (raw samples)", needs=_PROBE
+            "latency.p50",
+            Kind.DURATION,
+            _L,
+            f"median round-trip time{_OVER_SENT}",
+            needs=_PROBE,
         ),
-        Metric("latency.p90", Kind.DURATION, _L, "90th percentile round-trip time", needs=_PROBE),
-        Metric("latency.p95", Kind.DURATION, _L, "95th percentile round-trip time", needs=_PROBE),
-        Metric("latency.p99", Kind.DURATION, _L, "99th percentile round-trip time", needs=_PROBE),
+        *(
+            Metric(
+                f"latency.p{p}",
+                Kind.DURATION,
+                _L,
+                f"{p}th percentile round-trip time{_OVER_SENT}",
+                needs=_PROBE,
+            )
+            for p in (90, 95, 99)
+        ),
         Metric("latency.max", Kind.DURATION, _L, "largest round-trip time", needs=_PROBE),
         Metric(
             "latency.stdev",
@@ -145,6 +187,7 @@ CATALOGUE: dict[str, Metric] = {
             _H,
             "ITU-T G.107 E-model MOS from one-way delay ≈ RTT/2, jitter and loss",
             needs=_PROBE,
+            span=(1.0, 4.5),  # G.107 Annex B's scale for the E-model
         ),
         # standard methods (docs/methods.md)
         Metric(
@@ -182,6 +225,7 @@ CATALOGUE: dict[str, Metric] = {
             _L,
             "RFC 6349 buffer delay: average RTT during the transfer above the idle baseline",
             needs=_METHOD,
+            span=_UP,  # a queue can add many times the idle RTT
         ),
         Metric(
             "tcp.baseline_rtt",
@@ -232,6 +276,73 @@ CATALOGUE: dict[str, Metric] = {
             "Y.1564 frame delay variation (RTT p99 - minimum)",
             needs=_METHOD,
         ),
+        # responsiveness under working conditions (draft-ietf-ippm-responsiveness; rpm:)
+        Metric(
+            "rpm",
+            Kind.COUNT,
+            _H,
+            "responsiveness in round trips per minute: the mean of rpm.foreign and rpm.loaded "
+            "once goodput and responsiveness were stable",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rpm.foreign",
+            Kind.COUNT,
+            _H,
+            "60 s / the foreign RTT: mean of the trimmed means of new TCP connections' "
+            "handshake times and UDP (STAMP) round trips beside the load",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rpm.loaded",
+            Kind.COUNT,
+            _H,
+            "60 s / the trimmed mean of the load-generating connections' own RTT (TCP_INFO)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rpm.goodput",
+            Kind.RATE,
+            _H,
+            "goodput of the load-generating connections (moving average, bytes acknowledged)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "rpm.connections",
+            Kind.COUNT,
+            _N,
+            "load-generating connections open when the figures were taken",
+            needs=_METHOD,
+        ),
+        Metric(
+            "latency.idle",
+            Kind.DURATION,
+            _L,
+            "RTT before any load: mean of the trimmed means of TCP handshakes and UDP round trips",
+            needs=_METHOD,
+        ),
+        Metric(
+            "latency.loaded",
+            Kind.DURATION,
+            _L,
+            "RTT under working conditions: 60 s / rpm",
+            needs=_METHOD,
+        ),
+        Metric(
+            "latency.increase",
+            Kind.DURATION,
+            _L,
+            "latency.loaded - latency.idle: what the load added (the bufferbloat)",
+            needs=_METHOD,
+        ),
+        Metric(
+            "bufferbloat.grade",
+            Kind.GRADE,
+            _H,
+            "A+ .. F from latency.increase: < 5 ms A+, < 30 ms A, < 60 ms B, < 200 ms C, "
+            "< 400 ms D, else F (the DSLReports grades)",
+            needs=_METHOD,
+        ),
         Metric("y1541.iptd", Kind.DURATION, _L, "Y.1541 IPTD estimate: mean RTT / 2", needs=_PROBE),
         Metric(
             "y1541.ipdv",
@@ -253,7 +364,8 @@ CATALOGUE: dict[str, Metric] = {
                 f"latency.{way}.{figure}",
                 Kind.DURATION,
                 _L,
-                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)",
+                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)"
+                + (_OVER_SENT if figure.startswith("p") else ""),
                 needs=_PROBE,
             )
             for way, direction in (("up", "client → far end"), ("down", "far end → client"))
@@ -289,6 +401,7 @@ CATALOGUE: dict[str, Metric] = {
             _N,
             "the DSCP (0-63) the far end saw most on the probes (RFC 8972 Class-of-Service TLV)",
             needs=_PROBE,
+            span=_DSCP,
         ),
         Metric(
             "dscp.changed",
@@ -303,12 +416,49 @@ CATALOGUE: dict[str, Metric] = {
             _N,
             "the DSCP (0-63) seen most on the replies arriving back",
             needs=_PROBE,
+            span=_DSCP,
         ),
         Metric(
             "dscp.return.changed",
             Kind.PERCENT,
             _L,
             "replies whose DSCP differed from the one the probe asked the reflector to use",
+            needs=_PROBE,
+        ),
+        # the hops probe (docs/probes.md): one family per hop N, named hop.N.…
+        Metric(
+            "hops",
+            Kind.COUNT,
+            _N,
+            "hops to the destination: the TTL at which it answered (hops probe)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.latency.p50",
+            Kind.DURATION,
+            _L,
+            "median round trip to hop N: its ICMP answers to the probes that expired there",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.latency.p99",
+            Kind.DURATION,
+            _L,
+            "99th percentile round trip to hop N (its ICMP answers to probes that expired there)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.loss",
+            Kind.PERCENT,
+            _L,
+            "probes to hop N it did not answer; not path loss: routers rate-limit ICMP answers",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.dscp",
+            Kind.DSCP,
+            _N,
+            "the DSCP hop N received the probes with, from the IP header it quotes back",
             needs=_PROBE,
         ),
     )
@@ -318,15 +468,28 @@ CATALOGUE: dict[str, Metric] = {
 _FAMILIES = (
     (re.compile(r"^(rfc2544\.(?:throughput|frame_rate))\.\d+$"), r"\1"),
     (re.compile(r"^y1564\.[A-Za-z][A-Za-z0-9_-]*\.[a-z0-9]+\.(ir|flr|ftd|fdv)$"), r"y1564.\1"),
+    # an rpm test that loads upload and download in turn: each direction's own figures
+    (
+        re.compile(
+            r"^(rpm(?:\.(?:foreign|loaded|goodput|connections))?|latency\.(?:loaded|increase)"
+            r"|bufferbloat\.grade)\.(?:upload|download)$"
+        ),
+        r"\1",
+    ),
+    (re.compile(r"^hop\.[1-9]\d*\.(latency\.p50|latency\.p99|loss|dscp)$"), r"hop.N.\1"),
 )
+
+
+def _family(name: str) -> bool:
+    return any(pattern.match(name) for pattern, _ in _FAMILIES)
 
 
 def split_name(name: str) -> tuple[str, str]:
     """('video', 'throughput') for a named flow's or probe's metric; ('', name) otherwise."""
-    if name in CATALOGUE:
+    if name in CATALOGUE or _family(name):
         return "", name
     prefix, _, rest = name.partition(".")
-    if prefix and rest in CATALOGUE:
+    if prefix and (rest in CATALOGUE or _family(rest)):
         return prefix, rest
     return "", name
 
@@ -337,10 +500,12 @@ def find(name: str) -> Metric | None:
     metric = CATALOGUE.get(split_name(name)[1])
     if metric is not None:
         return metric
+    own = split_name(name)[1]
     for pattern, base in _FAMILIES:
-        if pattern.match(name):
-            family = CATALOGUE[pattern.sub(base, name)]
-            return Metric(name, family.kind, family.better, family.definition, family.needs)
+        if pattern.match(own):
+            family = CATALOGUE[pattern.sub(base, own)]
+            definition = family.definition.replace("hop N", f"hop {own.split('.')[1]}")
+            return Metric(name, family.kind, family.better, definition, family.needs, family.span)
     return None
 
 
@@ -395,11 +560,20 @@ def unmeasurable(
     metric = find(name)
     needs = metric.needs if metric else Needs.FLOW
     if needs is Needs.METHOD:
-        method = {"rfc2544": "rfc2544", "tcp": "rfc6349", "y1564": "y1564"}[name.split(".")[0]]
+        method = {
+            "rfc2544": "rfc2544",
+            "tcp": "rfc6349",
+            "y1564": "y1564",
+            "rpm": "rpm",
+            "latency": "rpm",
+            "bufferbloat": "rpm",
+        }[name.split(".")[0]]
         return f"'{name}' is measured by the {method} method; use '{method}:' in a test of its own"
     if needs is Needs.PROBE:
         if has_probe:
             return None
+        if name == "hops" or name.startswith("hop."):
+            return f"'{name}' is measured by a hops probe; add 'probe: {{kind: hops}}' to this test"
         return f"'{name}' is measured by a latency probe; add 'probe: {{kind: udp}}' to this test"
     if protocol is None:
         return f"'{name}' is measured by an iperf3 flow; add 'traffic:' to this test"
@@ -416,71 +590,20 @@ def unmeasurable(
 
 
 # -- the lab router's counters -------------------------------------------------------------
-# Named by the router's own qdisc handles and class ids, so they are parsed, not listed:
-#     router.qdisc.1:.drops            summed over the router's interfaces (LAN and WAN)
-#     router.WAN.class.1:20.bytes      that interface's only
-
-SIDES = ("LAN", "WAN")
-OBJECTS = ("qdisc", "class")
-COUNTERS = ("bytes", "packets", "drops", "overlimits", "requeues", "backlog")
-_ROUTER_NAME = re.compile(
-    r"^router\.(?:(?P<side>[A-Za-z]+)\.)?(?P<object>[a-z]+)\.(?P<id>[0-9a-fA-F]*:[0-9a-fA-F]*)"
-    r"\.(?P<counter>[a-z_]+)$"
-)
-_COUNTER_KINDS = {"bytes": Kind.SIZE, "backlog": Kind.SIZE}
-_COUNTER_DEFINITIONS = {
-    "bytes": "bytes the router sent through it during the test (frames, Ethernet header included)",
-    "packets": "packets sent through it during the test (a GSO super-frame counts once)",
-    "drops": "packets it dropped during the test",
-    "overlimits": "times it held a packet back over its rate during the test",
-    "requeues": "packets requeued during the test",
-    "backlog": "bytes queued in it when the test ended",
-}
-NAME_HELP = (
-    "router.[LAN.|WAN.]qdisc.<handle>.<counter> or router.[LAN.|WAN.]class.<classid>.<counter>, "
-    f"counter one of {', '.join(COUNTERS)} (e.g. router.class.1:20.bytes, router.qdisc.1:.drops)"
-)
-
-
-@dataclass(frozen=True)
-class CounterName:
-    """A parsed `router.` metric name."""
-
-    side: str | None  # None: summed over both interfaces
-    object: str
-    id: str
-    counter: str
-
-
-def parse_name(name: str) -> CounterName:
-    """Split a router metric name; InputError saying what a right one looks like."""
-    match = _ROUTER_NAME.match(name)
-    if not match:
-        raise InputError(f"'{name}' is not a router counter; write {NAME_HELP}")
-    side = match["side"]
-    if side is not None and side.upper() not in SIDES:
-        raise InputError(
-            f"'{name}': '{side}' is not an interface of the router; write LAN or WAN "
-            "(or nothing, for the sum of both)"
-        )
-    if match["object"] not in OBJECTS:
-        raise InputError(f"'{name}': '{match['object']}' is not qdisc or class; write {NAME_HELP}")
-    if match["counter"] not in COUNTERS:
-        raise InputError(
-            f"'{name}': unknown counter '{match['counter']}' (counters: {', '.join(COUNTERS)})"
-        )
-    return CounterName(
-        side.upper() if side else None, match["object"], match["id"], match["counter"]
-    )
+# Named by the router's own qdisc handles and class ids, so they are parsed (counternames.py),
+# not listed.
 
 
 def router_metric(name: str) -> Metric:
     """The catalogue entry of a `router.` metric name (bytes and backlog in B, others counts)."""
-    parsed = parse_name(name)
-    where = f"on the router's {parsed.side}" if parsed.side else "summed over LAN and WAN"
+    parsed = parse_name(name, ANY_ROUTER)
+    owner = f"router {parsed.router}" if parsed.router else "the router"
+    where = f"on {owner}'s {parsed.side}" if parsed.side else "summed over LAN and WAN"
+    if parsed.router and not parsed.side:
+        where = f"on router {parsed.router}, {where}"
     return Metric(
         name,
-        _COUNTER_KINDS.get(parsed.counter, Kind.COUNT),
+        KINDS.get(parsed.counter, Kind.COUNT),
         Better.NEITHER,
-        f"{parsed.object} {parsed.id} {where}: {_COUNTER_DEFINITIONS[parsed.counter]}",
+        f"{parsed.object} {parsed.id} {where}: {DEFINITIONS[parsed.counter]} {SPANS[parsed.span]}",
     )

@@ -6,7 +6,7 @@ test's `qos_check` (the pytest layer) and any script: nothing here measures or w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..results import Measurement, QosResult, prefixes
@@ -46,14 +46,19 @@ def judge(
     expect: Mapping[str, Bound],
     baseline: Baseline | None = None,
     thresholds: Thresholds | None = None,
+    unjudged: Callable[[QosResult], str] | None = None,
 ) -> QosResult:
     """Judge `expect` on the result's metrics, then its baseline; the checks join the result's.
 
     A bound relative to the baseline ('>= 95% of baseline') reads the stored run's value;
     `thresholds` are the test's own (its `compare:`), over the run's --qos-compare-fail.
+    `unjudged`, asked once the bounds are checked (before the baseline), says why the figures
+    cannot be judged at all (a sender short of a method's rates): the result's error then.
     """
     stored = baseline.metrics(result.test) if baseline is not None else None
     result.checks += check_bounds(result.metrics, dict(expect), stored)
+    if unjudged is not None:
+        result.error = unjudged(result) or result.error
     if baseline is not None:
         baseline.judge(result, thresholds)
     return result

@@ -17,7 +17,9 @@ from ..errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from ..hosts import endpoints
 from ..hosts.endpoints import Completed, Endpoint, Local, Process
 from ..hosts.servers import SpawnedServer
+from ..live import observer_for
 from ..results import Measurement
+from .live import ByteCounter, FlowSampler, process_bytes
 from .loss import WindowLoss, window_loss
 from .traffic import Traffic, check_congestion
 from .windows import Window, window_metrics
@@ -153,6 +155,7 @@ class Iperf3:
         `on_interval(seconds, bits_per_second)` sees each interval live where iperf3 can
         stream them (>= 3.17); older versions report only at the end. `server_output` fetches
         the server's intervals, for a window of the run given later to `result(window=...)`.
+        The live observer (live.py) sees the flow once `watch_live` names it.
         """
         # The data's sender needs the congestion control: the client, and for a download
         # (or both ways) the server we started.
@@ -183,10 +186,7 @@ class Iperf3:
             traffic, host, port, endpoint=endpoint, server=server, on_interval=on_interval
         )
         flow.busy_timeout = busy_timeout
-        try:
-            return flow.result()
-        finally:
-            flow.stop()
+        return flow.finish()
 
 
 class RunningFlow:
@@ -216,6 +216,23 @@ class RunningFlow:
         self._first_start: float | None = None  # monotonic time of the first spawn
         self._lock = threading.Lock()  # result() may run in a worker while stop() is called
         self._stopped = False
+        self.sampler: FlowSampler | None = None  # live throughput, when asked for
+
+    def watch_live(self, name: str) -> RunningFlow:
+        """Report its throughput to the live observer (live.py), if one is set, while it runs:
+        `name` is the flow's name in its test ('' for a test's only flow)."""
+        observer = observer_for(self.traffic.duration + self.traffic.omit)
+        counter = live_counter(self) if observer is not None else None
+        if observer is not None and counter is not None:
+            self.sampler = FlowSampler(observer, name, counter, time.monotonic()).start()
+        return self
+
+    def finish(self) -> Measurement:
+        """Its measurement, once it ends; the client is stopped either way."""
+        try:
+            return self.result()
+        finally:
+            self.stop()
 
     @property
     def host(self) -> str:
@@ -243,7 +260,9 @@ class RunningFlow:
             self.started = time.time()
             if self._first_start is None:
                 self._first_start = time.monotonic()
-            self.process = self.endpoint.spawn(self.command)
+            # At a far host the client ends with its own bound, not a default 15 minutes.
+            lifetime = self.traffic.timeout + BUSY_RETRY_TIMEOUT
+            self.process = self.endpoint.spawn(self.command, lifetime=lifetime)
 
     def result(self, timeout: float | None = None, window: Window | None = None) -> Measurement:
         """Wait (each attempt up to `timeout`, default the traffic's) and parse the result."""
@@ -300,6 +319,10 @@ class RunningFlow:
             finally:
                 process.stop()
             completed = Completed(process.argv, process.returncode or 0, out, err)
+        # The way there failed (a lost ssh connection), not iperf3: say which host and why.
+        failure = self.endpoint.transport_failure(completed.returncode, completed.stderr)
+        if failure is not None and not completed.stdout.lstrip().startswith("{"):
+            raise MeasurementError(failure, self.where)
         return parse_json(completed.stdout, completed.stderr, completed.returncode, self.where)
 
     def stop(self) -> None:
@@ -307,8 +330,51 @@ class RunningFlow:
         with self._lock:
             self._stopped = True
             process = self.process
+        if self.sampler is not None:
+            self.sampler.stop()
         if process is not None:
             process.stop()
+
+
+def live_counter(flow: RunningFlow) -> ByteCounter | None:
+    """The bytes behind a flow's live throughput: its receiver's reads (the server's for an
+    upload, the client's for a download), else its sender's writes; None when neither
+    process is on this host."""
+    server = flow.server
+    on_server = (
+        {
+            field: process_bytes(lambda: server.process, server.endpoint, field)
+            for field in ("rchar", "wchar")
+        }
+        if server is not None
+        else {"rchar": None, "wchar": None}
+    )
+    on_client = {
+        field: process_bytes(lambda: flow.process, flow.endpoint, field)
+        for field in ("rchar", "wchar")
+    }
+    forward = ("throughput", on_server["rchar"], on_client["wchar"])
+    backward = ("throughput", on_client["rchar"], on_server["wchar"])
+    ways = {
+        "upload": [forward],
+        "download": [backward],
+        "bidir": [forward, ("throughput.reverse", *backward[1:])],
+    }[flow.traffic.direction]
+    readers: dict[str, Callable[[], int | None]] = {}
+    for name, received, sent in ways:
+        if received is not None:
+            readers[name] = received
+        elif sent is not None and name == "throughput":
+            readers["throughput.sent"] = sent
+    if not readers:
+        return None
+
+    def count() -> dict[str, int] | None:
+        values = {name: read() for name, read in readers.items()}
+        counted = {name: value for name, value in values.items() if value is not None}
+        return counted or None
+
+    return count
 
 
 def read_stream(
@@ -586,6 +652,8 @@ def _details(fields: _Fields, protocol: str) -> dict[str, Any]:
         "blksize": whole("start", "test_start", "blksize"),
         "reverse": bool(fields.get("start", "test_start", "reverse", default=0)),
         "tos": whole("start", "test_start", "tos"),
+        # -b as iperf3 took it (bit/s of payload; 0: unlimited): what the sender was asked for.
+        "bitrate": whole("start", "test_start", "target_bitrate"),
         "mss": whole("start", "tcp_mss_default"),
         "version": str(fields.get("start", "version", default="")),
         "duration": fields.finite(

@@ -9,6 +9,10 @@ its own worker, every failure names its flow or probe, and everything started is
 Named flows (`FlowsRequest`) are all background flows of one common window
 [settle, settle + duration); their metrics come back prefixed with their names
 ('video.throughput'), as the probes' do ('ef.latency.p99').
+
+A round's `WindowEdges` (the lab router's observers, edges.py) are read when its measured
+window opens and closes; every measured flow and probe hands its figures to the live observer
+(live.py) under its name in the test ('' for a test's only one) while it runs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..hosts.target import Target
 from ..judge.metrics import format_metric
 from ..probes import Probe, run_probe
 from ..results import Measurement, prefixed
+from .edges import WindowEdges
 from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
 from .progress import Update, ignore_progress
 from .request import FlowsRequest, TrafficRequest
@@ -74,8 +79,12 @@ class _Pool:
         self.workers = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="qos")
         self.running: list[RunningFlow] = []
 
-    def start(self, traffic: Traffic) -> tuple[RunningFlow, Future[dict[str, Any]]]:
-        """Start a background flow at the next free server; its document arrives in a worker."""
+    def start(
+        self, traffic: Traffic, live_name: str | None = None
+    ) -> tuple[RunningFlow, Future[dict[str, Any]]]:
+        """Start a background flow at the next free server; its document arrives in a worker.
+
+        A named flow (`live_name`) shows its throughput to the live observer meanwhile."""
         port, server = self.pairs.pop(0)
         flow = self.iperf3.start(
             traffic,
@@ -85,13 +94,15 @@ class _Pool:
             server=server,
             server_output=True,
         )
+        if live_name is not None:
+            flow.watch_live(live_name)
         self.running.append(flow)
         return flow, self.workers.submit(flow.document)
 
     def probing(self, probes: Mapping[str, Probe]) -> dict[str, Future[Measurement]]:
         """Each probe started in its own worker, by name."""
         return {
-            name: self.workers.submit(run_probe, probe, self.target)
+            name: self.workers.submit(run_probe, probe, self.target, name)
             for name, probe in probes.items()
         }
 
@@ -127,8 +138,15 @@ def probed(
     return measured
 
 
-def flows_round(iperf3: Iperf3, target: Target, pairs: list[Pair], request: FlowsRequest) -> Round:
-    """Named flows started together, and the probes, measured over the request's window."""
+def flows_round(
+    iperf3: Iperf3,
+    target: Target,
+    pairs: list[Pair],
+    request: FlowsRequest,
+    edges: WindowEdges | None = None,
+) -> Round:
+    """Named flows started together, and the probes, measured over the request's window;
+    `edges` are read when the window opens and closes."""
     settle, duration = request.settle, request.duration
     lasting = float(math.ceil(settle + duration) + FLOW_TAIL)
     probes = {
@@ -138,10 +156,13 @@ def flows_round(iperf3: Iperf3, target: Target, pairs: list[Pair], request: Flow
     pool = _Pool(iperf3, target, pairs, len(request.flows) + len(probes))
     try:
         waiting = {
-            name: pool.start(replace(traffic, duration=lasting, omit=0.0))
+            name: pool.start(replace(traffic, duration=lasting, omit=0.0), name)
             for name, traffic in request.flows.items()
         }
         origin = min(flow.started for flow, _ in waiting.values())
+        if edges is not None:
+            edges.at("open", origin + settle)
+            edges.at("close", origin + settle + duration)
         time.sleep(max(0.0, origin + settle - time.time()))
         probing = pool.probing(probes)
         window = (origin + settle, origin + settle + duration)
@@ -156,9 +177,16 @@ def flows_round(iperf3: Iperf3, target: Target, pairs: list[Pair], request: Flow
 
 
 def traffic_round(
-    iperf3: Iperf3, target: Target, pairs: list[Pair], request: TrafficRequest, progress: Measuring
+    iperf3: Iperf3,
+    target: Target,
+    pairs: list[Pair],
+    request: TrafficRequest,
+    progress: Measuring,
+    edges: WindowEdges | None = None,
 ) -> Round:
-    """The background load, then after `settle` the measured flow and the probes beside it."""
+    """The background load, then after `settle` the measured flow and the probes beside it;
+    `edges` are read when the measured window opens (after the flow's omitted seconds) and
+    closes."""
     traffic, probes = request.traffic, request.named_probes
     measuring = _duration(traffic, probes.values())
     # One worker per background flow (each waits for its client, retrying a busy server at
@@ -169,10 +197,13 @@ def traffic_round(
         waiting = [pool.start(_lasting(load, request.settle + measuring)) for load in request.load]
         if request.load:
             time.sleep(request.settle)
+        # The window: the measured flow after its omitted seconds, or the probes' run.
+        if edges is not None:
+            edges.open_after(traffic.omit if traffic else 0.0)
         with progress(measuring) as update:
             if traffic is None and len(probes) == 1:
                 ((name, probe),) = probes.items()
-                measured = [prefixed(run_probe(probe, target), name)]
+                measured = [prefixed(run_probe(probe, target, name), name)]
             else:
                 probing = pool.probing(probes)
                 measured = []
@@ -180,6 +211,8 @@ def traffic_round(
                     flow = _measured_flow(iperf3, target, traffic, measured_pair, update)
                     measured.append(flow)
                 measured += probed(probing, probes, 0.0)
+        if edges is not None:
+            edges.close()
         span = _measured_span(measured, traffic, probes.values())
         loads = [
             over_span(flow, future, span, f"background load {index}")
@@ -198,13 +231,14 @@ def _lasting(traffic: Traffic, covering: float) -> Traffic:
 def _measured_flow(
     iperf3: Iperf3, target: Target, traffic: Traffic, pair: Pair, update: Update
 ) -> Measurement:
-    """The measured flow, its whole run; each interval's rate to the progress line."""
+    """The measured flow, its whole run; each interval's rate to the progress line, its
+    throughput to the live observer (as the test's only flow, '')."""
     port, server = pair
 
     def on_interval(seconds: float, bits_per_second: float) -> None:
         update(f"{format_metric('throughput', bits_per_second)} at {seconds:.0f} s")
 
-    return iperf3.run(
+    flow = iperf3.start(
         traffic,
         target.host,
         port,
@@ -212,6 +246,7 @@ def _measured_flow(
         server=server,
         on_interval=None if update is ignore_progress else on_interval,
     )
+    return flow.watch_live("").finish()
 
 
 def _duration(traffic: Traffic | None, probes: Iterable[Probe]) -> float:

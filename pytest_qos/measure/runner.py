@@ -17,16 +17,21 @@ from ..errors import MeasurementError
 from ..hosts.locks import path_lock
 from ..hosts.target import Target
 from ..results import Measurement, QosResult, aggregate
+from .edges import WindowEdges, observed
 from .iperf3 import Iperf3, Iperf3Server
 from .progress import Progress
 from .request import AnyRequest, FlowsRequest
 from .rounds import Pair, Round, flows_round, traffic_round
+from .sender import sender_error
+from .traffic import Traffic
 
 # Measurements finished per (path, test) in this process: tells a wait for a sibling thread's
 # measurement (reported) from a wait for another test (the lock's ordinary job).
 _FINISHED: dict[tuple[str, str], int] = {}
 _FINISHED_LOCK = threading.Lock()
 PATH_WAIT_NOTED = 0.2  # s; a longer wait for the path lock is reported with the measurement
+# Beyond a test's own bound, how long its spawned servers may live at a far host.
+SERVER_MARGIN = 30.0
 
 
 def _finished(key: tuple[str, str]) -> int:
@@ -60,6 +65,16 @@ def _path_turn(path: str, test_id: str) -> Iterator[Turn]:
                 _FINISHED[key] = _FINISHED.get(key, 0) + 1
 
 
+def _longest(request: AnyRequest) -> float:
+    """The hard bound of one round of a request: its longest flow or probe (a flows window)."""
+    if isinstance(request, FlowsRequest):
+        flows = [*request.flows.values(), Traffic(duration=request.duration)]
+    else:
+        flows = [t for t in (request.traffic, *request.load) if t is not None]
+    bounds = [flow.timeout for flow in flows]
+    return max([*bounds, *(probe.timeout_total for probe in request.named_probes.values())])
+
+
 def _annotate(measurements: list[Measurement], requires: str, label: str, turn: Turn) -> None:
     """What every measurement of a run carries: what reproducing it needs, its label, its wait."""
     for measurement in measurements:
@@ -77,6 +92,9 @@ class Servers:
         self.iperf3 = iperf3
         self.target = target
         self.spawned: list[Iperf3Server] = []
+        # Until when (time.monotonic()) servers must live for the measurements ahead (None:
+        # the endpoint's default); a far host ends a server then, not 15 minutes later.
+        self.needed_until: float | None = None
 
     def get(self, count: int) -> list[Pair]:
         """`count` distinct (port, server) pairs; concurrent flows never share a server."""
@@ -90,8 +108,14 @@ class Servers:
                 )
             return [(port, None) for port in self.target.ports[:count]]
         assert self.target.server is not None
+        until = self.needed_until
+        if until is not None:  # a server that would end before the test does: a new one
+            for old in [s for s in self.spawned if not s.lives_until(until)]:
+                old.stop()
+                self.spawned.remove(old)
         while len(self.spawned) < count:
             server = self.iperf3.server(self.target.server, self.target.bind or self.target.host)
+            server.lifetime = None if until is None else until - time.monotonic()
             self.spawned.append(server)
             server.start()
         return [(server.port, server) for server in self.spawned[:count]]
@@ -151,17 +175,22 @@ class Runner:
         """Measure `request.repeat` times, holding the path each time; medians and spreads.
 
         Judging is the caller's (judge.verdict): the result holds what was measured, the
-        router's counters (the metrics the request wants) among it. Errors propagate.
+        router's counters (the metrics the request wants; over the whole test and over the
+        measured window, edges.py) among it, and an error when a sender fell short of what it
+        was asked (then nothing is judged). Errors propagate.
         """
         result = QosResult(test=test_id)
         runs: list[list[Measurement]] = []
+        if isinstance(request, FlowsRequest) or request.traffic or request.load:
+            longest = request.repeat * (request.settle + _longest(request))
+            self.servers.needed_until = time.monotonic() + longest + SERVER_MARGIN
+        observers = self.target.observers
         for _ in range(request.repeat):
             with self.holding_path(test_id) as turn:
-                before = [observer.snapshot() for observer in self.target.observers]
-                measured = self.measure(request, test_id)
-                for observer, snapshot in zip(self.target.observers, before, strict=True):
-                    after = observer.snapshot()
-                    measured.measured.append(observer.measurement(snapshot, after, request.wanted))
+                before = [observer.snapshot() for observer in observers]
+                edges = WindowEdges(observers)
+                measured = self.measure(request, test_id, edges)
+                measured.measured += observed(observers, before, edges, list(request.wanted))
             _annotate(
                 [*measured.measured, *measured.loads], self.target.requires, request.label, turn
             )
@@ -171,6 +200,7 @@ class Runner:
             merged, spread = aggregate([run[index] for run in runs])
             result.measurements.append(merged)
             result.spread.update(spread)
+        result.error = sender_error([*result.measurements, *result.loads])  # no verdict then
         return result
 
     @contextlib.contextmanager
@@ -182,17 +212,25 @@ class Runner:
         with _path_turn(self.target.name, test_id) as turn:
             yield turn
 
-    def measure(self, request: AnyRequest, progress_label: str = "") -> Round:
+    def measure(
+        self, request: AnyRequest, progress_label: str = "", edges: WindowEdges | None = None
+    ) -> Round:
         """One round of `request` (no repeats, no lock: the caller holds the path).
 
-        `progress_label` names the live progress line of the measured flow ('' shows none).
+        `progress_label` names the live progress line of the measured flow ('' shows none);
+        `edges` are read when the measured window opens and closes.
         """
         if isinstance(request, FlowsRequest):
             pairs = self.servers.get(len(request.flows))
-            return flows_round(self.iperf3, self.target, pairs, request)
+            return flows_round(self.iperf3, self.target, pairs, request, edges)
         count = (1 if request.traffic else 0) + len(request.load)
         pairs = self.servers.get(count) if count else []
         shown = self.progress if progress_label else Progress(None)
         return traffic_round(
-            self.iperf3, self.target, pairs, request, partial(shown.measuring, progress_label)
+            self.iperf3,
+            self.target,
+            pairs,
+            request,
+            partial(shown.measuring, progress_label),
+            edges,
         )

@@ -1,4 +1,5 @@
-"""Standard test methods as scenario tests: RFC 2544, RFC 6349, ITU-T Y.1564, Y.1541 presets.
+"""Standard test methods as scenario tests: RFC 2544, RFC 6349, ITU-T Y.1564, RPM
+(draft-ietf-ippm-responsiveness), Y.1541 presets.
 
 Each method is search or step logic over a `Trial` (run flows for a while, get Measurements),
 usable without pytest and testable with a formula for a trial; `execute.run_method` runs one

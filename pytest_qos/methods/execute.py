@@ -6,11 +6,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ..errors import MeasurementError
+from ..hosts.pathmtu import path_mtu
 from ..judge.bounds import Bound
 from ..measure.request import FlowsRequest, TrafficRequest
 from ..measure.runner import Runner
 from ..results import Measurement, QosResult
-from . import rfc2544, rfc6349, y1541, y1564
+from . import rfc2544, rfc6349, rpm_run, y1541, y1564
+from .rpm import Rpm
 from .spec import MethodSpec
 from .trial import Flow, Observed
 
@@ -92,12 +94,14 @@ def run_method(method: MethodSpec, runner: Runner, test_id: str) -> QosResult:
     # One method is one measurement of the path: no other test may share it meanwhile.
     with runner.holding_path(test_id):
         if isinstance(method, rfc2544.Rfc2544):
-            outcome = rfc2544.run(method, trial, ipv6=ipv6)
+            outcome = rfc2544.run(method, trial, ipv6=ipv6, mtu=path_mtu(runner.target))
         elif isinstance(method, rfc6349.Rfc6349):
             outcome, transfer = rfc6349.run(method, trial, ipv6=ipv6)
             extra.append(transfer)
+        elif isinstance(method, Rpm):  # its own loop: it decides every interval (rpm_run.py)
+            outcome = rpm_run.run(method, runner)
         else:
-            outcome = y1564.run(method, trial, ipv6=ipv6)
+            outcome = y1564.run(method, trial, ipv6=ipv6, mtu=path_mtu(runner.target))
     outcome.details["trials_run"] = trial.count
     result = QosResult(test=test_id, measurements=[outcome.measurement(), *extra])
     result.checks = list(outcome.checks)

@@ -132,8 +132,10 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
     lab = Lab.create(router_config=config, wan=wan)
     flows = _client(Iperf3Client, request, lab.target())
     probes = _client(LatencyProbe, request, lab.target())
+    died = None
     try:
         yield QosLab(lab, flows, probes)
+        died = lab.explain()  # a WAN delay line that died during the test: an error naming it
     finally:
         # Servers and responders first: destroying the namespaces would orphan them.
         flows.close()
@@ -142,6 +144,8 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
             session.kept_labs.append(f"{lab.id}; remove it with: {keep_lab(lab)}")
         else:
             lab.destroy()
+    if died is not None:
+        raise died
 
 
 def benchmark_metrics(benchmark: Any) -> dict[str, float] | None:
@@ -205,9 +209,12 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
         metrics = _metrics_of(subject)
         result = item_result(request.node)
         part = _recorded(subject, result, metrics, label)
-        checked = judge_part(result, metrics, expect, qos_session(request.config).baseline, part)
+        session = qos_session(request.config)
+        checked = judge_part(result, metrics, expect, session.baseline, part)
+        session.judge_trend(checked)
         result.checks += checked.checks
         result.comparison = checked.comparison
+        result.trend = checked.trend
         if not checked.passed:
             raise QosFailure(checked)
         return result

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ..diagnose import Diagnosis
 from ..errors import QosError, ToolMissingError
+from ..history.store import HistoryOptions
+from ..history.verdict import TrendJudge
 from ..judge.compare import Comparison
 from ..judge.verdict import Baseline
 from ..measure.iperf3 import Iperf3
@@ -28,15 +31,21 @@ class QosSession:
     iperf3_path: str | None = None
     json_path: Path | None = None
     router_config: Path | None = None
+    router_configs: dict[str, Path] = field(default_factory=dict)  # NAME=PATH, in a chain
+    diagnosis: Diagnosis = field(default_factory=Diagnosis)  # --qos-diagnose
     keep_lab: bool = False  # --qos-keep-lab: labs stay after the run, for reproduce lines
     kept_labs: list[str] = field(default_factory=list)  # "lab id: how to remove it"
     save_name: str | None = None
     save_dir: Path = Path(DEFAULT_DIRECTORY)
     md_path: Path | None = None
     plot_dir: Path | None = None
+    openmetrics: str | None = None  # --qos-openmetrics: written by the monitor (monitoring.py)
+    json_series: bool = False  # --qos-json-series: per-sample series kept whole in --qos-json
     baseline: Baseline | None = None  # --qos-compare's stored run, --qos-compare-fail's limits
     baseline_name: str | None = None
     baseline_note: str = ""  # why nothing was compared although --qos-compare was given
+    history: HistoryOptions | None = None  # --qos-history: where complete runs are kept
+    trend: TrendJudge | None = None  # --qos-trend: each result judged against its history
     results: list[QosResult] = field(default_factory=list)
     expected: set[str] = field(default_factory=set)  # node ids of the tests that must report
     reported: set[str] = field(default_factory=set)  # node ids whose teardown reported
@@ -59,7 +68,13 @@ class QosSession:
     @property
     def writes_outputs(self) -> bool:
         """True when the run's end writes anything: a file asked for, or results to report."""
-        return self.asked.files or bool(self.results)
+        return self.asked.files or bool(self.results) or bool(self.openmetrics)
+
+    def judge_trend(self, result: QosResult) -> None:
+        """Judge `result` against its history (--qos-trend), once; with --qos-trend-fail its
+        checks can fail."""
+        if self.trend is not None and result.trend is None:
+            self.trend.judge(result)
 
     def note_interrupt(self, signalled: str) -> None:
         """Keep the first interruption seen (a signal, Ctrl-C): the run is then incomplete."""
@@ -73,6 +88,7 @@ class QosSession:
             self.baseline_name,
             self.incomplete(),
             self.iperf3_version(),
+            self.json_series,
         )
 
     def comparisons(self) -> dict[str, Comparison] | None:
@@ -121,3 +137,11 @@ def item_result(item: pytest.Item) -> QosResult:
     if RESULT_KEY not in item.stash:
         item.stash[RESULT_KEY] = QosResult(test=item.nodeid)
     return item.stash[RESULT_KEY]
+
+
+def reports_result(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
+    """True for the report that carries a test's QoS result: the call's, or a failed setup's
+    (a scenario test measures in setup: what stops it there is pytest's error)."""
+    if RESULT_KEY not in item.stash:
+        return False
+    return call.when == "call" or (call.when == "setup" and call.excinfo is not None)

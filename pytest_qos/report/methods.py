@@ -1,4 +1,5 @@
-"""Tables of the standard methods: every RFC 2544 trial, every Y.1564 step, RFC 6349 figures."""
+"""Tables of the standard methods: every RFC 2544 trial, every Y.1564 step, RFC 6349 figures,
+every interval of an rpm test."""
 
 from __future__ import annotations
 
@@ -24,8 +25,14 @@ def _time(value: float | None) -> str:
     return format_value(value, Kind.DURATION) if value is not None else "—"
 
 
+def _trial_verdict(trial: dict[str, Any]) -> str:
+    if trial.get("limited"):
+        return "limited (sender)"
+    return "pass" if trial["passed"] else "loss"
+
+
 def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
-    """frame size, trial number, offered rate, loss, delivered, verdict — one row per trial."""
+    """frame size, trial number, offered and sent rates, loss, delivered, verdict per trial."""
     rows = []
     for search in details.get("searches", []):
         for number, trial in enumerate(search["trials"], 1):
@@ -34,9 +41,10 @@ def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
                     str(search["frame_size"]),
                     str(number),
                     _rate(trial["rate"]),
+                    _rate(trial.get("sent")),
                     _percent(trial["loss"]),
                     _rate(trial["delivered"]),
-                    "pass" if trial["passed"] else "loss",
+                    _trial_verdict(trial),
                 ]
             )
         rows.append(
@@ -44,6 +52,7 @@ def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
                 str(search["frame_size"]),
                 "result",
                 _rate(search["throughput"]),
+                "",
                 "",
                 f"{search['frame_rate']:.0f} frames/s",
                 search["note"] or ("" if search["converged"] else "not converged"),
@@ -53,26 +62,40 @@ def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
 
 
 def y1564_rows(details: dict[str, Any]) -> list[list[str]]:
-    """service, step, offered, IR, FLR, FTD, FDV, verdict — one row per step."""
+    """service, step, offered, sent, IR, FLR, FTD, FDV, verdict — one row per step."""
     return [
         [
             row["service"],
             row["step"],
             _rate(row["rate"]),
+            _rate(row.get("sent")),
             _rate(row["ir"]),
             _percent(row["flr"]),
             _time(row["ftd"]),
             _time(row["fdv"]),
-            "pass" if row["passed"] else "FAIL",
+            "limited (sender)" if row.get("limited") else "pass" if row["passed"] else "FAIL",
         ]
         for row in details.get("steps", [])
     ]
 
 
 HEADERS = {
-    "rfc2544": ["frame", "trial", "offered", "loss", "delivered", "verdict"],
-    "y1564": ["service", "step", "offered", "IR", "FLR", "FTD (RTT)", "FDV", "verdict"],
+    "rfc2544": ["frame", "trial", "offered", "sent", "loss", "delivered", "verdict"],
+    "y1564": ["service", "step", "offered", "sent", "IR", "FLR", "FTD (RTT)", "FDV", "verdict"],
     "rfc6349": ["figure", "value"],
+    "rpm": [
+        "interval",
+        "start",
+        "conns",
+        "goodput",
+        "moving average",
+        "stage",
+        "tcp, udp replies (asked)",
+        "RTT samples",
+        "foreign RTT",
+        "loaded RTT",
+        "RPM",
+    ],
 }
 
 
@@ -91,6 +114,65 @@ def rfc6349_rows(measurement: Measurement) -> list[list[str]]:
     return rows
 
 
+def _rates(values: dict[str, float] | None) -> str:
+    """'18.9 Mbit/s', or one rate per direction: 'up 9.4 Mbit/s, down 9.5 Mbit/s'."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return _rate(next(iter(values.values())))
+    short = {"upload": "up", "download": "down"}
+    return ", ".join(f"{short.get(name, name)} {_rate(value)}" for name, value in values.items())
+
+
+def rpm_rows(phase: dict[str, Any]) -> list[list[str]]:
+    """One row per interval of an rpm phase: the load, the stage reached, the probes, RPM."""
+    rows = []
+    for step in phase.get("steps", []):
+        sent, answered = step.get("sent", {}), step.get("answered", {})
+        probes = ", ".join(f"{answered.get(k, 0)} ({sent.get(k, 0)})" for k in ("tcp", "udp"))
+        rows.append(
+            [
+                str(step["index"]),
+                f"{round(step['start'], 2):g} s",
+                str(step["connections"]),
+                _rates(step.get("goodput")),
+                _rates(step.get("moving_goodput")),
+                step["stage"],
+                probes,
+                str(step.get("loaded_samples", 0)),
+                _time(step.get("foreign_rtt")),
+                _time(step.get("loaded_rtt")),
+                f"{step['rpm']:.0f}" if step.get("rpm") else "—",
+            ]
+        )
+    return rows
+
+
+def rpm_title(measurement: Measurement, phase: dict[str, Any], alone: bool) -> str:
+    """'RPM upload: 167 (foreign 167, loaded 168), grade D, …; confidence …'."""
+    suffix = "" if alone else f".{phase['label']}"
+    metrics = measurement.metrics
+    parts = [f"RPM {phase['label']}: {format_metric('rpm', metrics.get('rpm' + suffix))}"]
+    parts.append(
+        f"(foreign {format_metric('rpm', metrics.get('rpm.foreign' + suffix))}, "
+        f"loaded {format_metric('rpm', metrics.get('rpm.loaded' + suffix))})"
+    )
+    if f"bufferbloat.grade{suffix}" in metrics:
+        parts.append(
+            f"grade {format_metric('bufferbloat.grade', metrics['bufferbloat.grade' + suffix])}: "
+            f"{_time(metrics.get('latency.idle'))} idle, "
+            f"{_time(metrics.get('latency.loaded' + suffix))} loaded"
+        )
+    confidence = phase.get("confidence", {})
+    stable = phase.get("stable_at")
+    parts.append(
+        f"{'stable at interval ' + str(stable) if stable is not None else 'not stable'}; "
+        f"confidence: goodput {confidence.get('goodput')}, "
+        f"responsiveness {confidence.get('responsiveness')}"
+    )
+    return " ".join(parts[:2]) + ", " + ", ".join(parts[2:])
+
+
 def method_tables(result: QosResult) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, headers, rows) for each method measurement of `result`."""
     tables = []
@@ -105,6 +187,11 @@ def method_tables(result: QosResult) -> list[tuple[str, list[str], list[list[str
             tables.append((title, HEADERS["y1564"], y1564_rows(measurement.details)))
         elif measurement.tool == "rfc6349":
             tables.append(("RFC 6349", HEADERS["rfc6349"], rfc6349_rows(measurement)))
+        elif measurement.tool == "rpm":
+            phases = measurement.details.get("phases", [])
+            for phase in phases:
+                title = rpm_title(measurement, phase, alone=len(phases) == 1)
+                tables.append((title, HEADERS["rpm"], rpm_rows(phase)))
     return tables
 
 

@@ -3,8 +3,8 @@
 `write_outputs(run, outputs)` writes every output of the list; one that cannot be written is
 one line in `Written.failures` and the others are still written. `standard_outputs(asked)`
 is the list the options ask for (--qos-json, --qos-save, --qos-plot-dir, --qos-md and the
-GitHub job summary); another output joins the list as one more `Output`, e.g.
-`Output("--qos-openmetrics", write_openmetrics)`.
+GitHub job summary); another output joins the list as one more `Output`: the pytest layer adds
+the OpenMetrics textfile (monitor/) and the run's history (history/) that way.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from ..lab.wan import wan_emulations
 from ..results import Comparison, QosResult
 from ..store.baselines import DEFAULT_DIRECTORY, save_baseline
 from ..store.document import build_document, environment, write_document
-from . import matrix
-from .markdown import append_step_summary, render_markdown, write_markdown
+from . import diagnosis, matrix
+from .markdown import append_step_summary, escape, render_markdown, write_markdown
 from .plots import write_plots
 
 
@@ -34,22 +34,27 @@ class Run:
     baseline_name: str | None = None
     incomplete: str = ""  # why the run is not whole ('' when it is)
     iperf3_version: str | None = None
+    series: bool = False  # per-sample series kept whole (--qos-json-series), else summarised
 
     @functools.cached_property
     def document(self) -> dict[str, Any]:
-        """The results document (--qos-json, baselines), with the WAN emulation if any."""
+        """The results document (--qos-json, baselines, the history), with the WAN emulation
+        if any."""
         env = environment(self.iperf3_version)
         emulations = wan_emulations(self.results)
         if emulations:
             env["wan"] = emulations
-        return build_document(self.results, env, self.incomplete)
+        return build_document(self.results, env, self.incomplete, self.series)
 
     @functools.cached_property
     def markdown(self) -> str:
-        """The Markdown report (--qos-md, the GitHub job summary), mesh matrices included."""
+        """The Markdown report (--qos-md, the GitHub job summary): the results table, the mesh
+        matrices, the diagnoses."""
         text = render_markdown(self.results, self.comparisons, self.baseline_name)
         grids = matrix.render_markdown(self.results)
-        return text + f"\n### QoS mesh matrix\n\n{grids}\n" if grids else text
+        if grids:
+            text += f"\n### QoS mesh matrix\n\n{grids}\n"
+        return text + diagnosis.render_markdown(self.results, escape)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScenarioError
+from ..lab.spec import LabSpec, bound_problem
 from ..yamldoc import LocatedYaml
 from .section import Section
 from .sections import DefaultsReader, LabReader, PlacesReader, TargetReader
@@ -57,8 +58,7 @@ class ScenarioReader(Section):
         if (mesh or path or any(t.site_path for t in tests)) and "target" in top:
             raise self.error(("target",), "give 'target:' or 'path:'/'mesh:', not both")
         lab = LabReader(self.document).read(top["lab"]) if "lab" in top else None
-        if lab is None:
-            self.no_router_metrics(tests)
+        self.lab_metrics(tests, lab)
         return Scenario(
             path=self.document.path,
             tests=tests,
@@ -96,13 +96,10 @@ class ScenarioReader(Section):
             )
         return {**top, "tests": tests}
 
-    def no_router_metrics(self, tests: tuple[AnyTest, ...]) -> None:
-        """`router.` bounds read the lab router's counters: without a lab, nothing has them."""
+    def lab_metrics(self, tests: tuple[AnyTest, ...], lab: LabSpec | None) -> None:
+        """`router.` bounds need the lab's router(s); `hop.N.` bounds a hop its path has."""
         for spec in tests:
             for name in spec.expect:
-                if name.startswith("router."):
-                    raise self.error(
-                        ("tests", spec.name, "expect", name),
-                        f"'{name}' is a counter of the lab router; this file has no 'lab:' "
-                        "(add 'lab: {router: config.sh}' or remove the bound)",
-                    )
+                problem = bound_problem(lab, name)
+                if problem:
+                    raise self.error(("tests", spec.name, "expect", name), problem)

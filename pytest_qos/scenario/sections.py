@@ -5,22 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
-from ..lab.wan import parse_wan
+from ..lab.spec import LAB_KEYS, LabSpec, parse_lab
 from ..measure.traffic import TRAFFIC_KEYS, Traffic
 from ..units import whole_number
 from ..yamldoc import KeyPath, dotted
 from .section import Section, describe
-from .spec import HostRef, LabSpec, MeshSpec, PathSpec, TargetSpec
+from .spec import HostRef, MeshSpec, PathSpec, TargetSpec
 
 TARGET_KEYS = ("host", "port", "ports", "responder_port")
-LAB_KEYS = ("router", "sites", "wan", "ip")
 PATH_KEYS = ("from", "to")
 MESH_KEYS = ("hosts", "group", "from", "to")
 DEFAULT_KEYS = (*TRAFFIC_KEYS, "repeat", "settle")
-IP_FAMILIES = {4: (4,), 6: (6,), "4": (4,), "6": (6,), "both": (4, 6)}
 MAX_PORTS = 64
-MAX_PATH = 4096  # PATH_MAX
 DEFAULT_PORT = 5201
 
 
@@ -47,6 +45,7 @@ class TargetReader(Section):
                 "a target mapping needs 'host:' (the address iperf3 "
                 "servers run at), e.g. {host: 198.18.1.2, port: 5201}",
             )
+        self.guard((*path, "host"), lambda: check_host(host))
         if "port" in data and "ports" in data:
             raise self.error((*path, "ports"), "give 'port' or 'ports', not both")
         if "port" in data:
@@ -80,52 +79,17 @@ class TargetReader(Section):
 
 
 class LabReader(Section):
-    """`lab: {router: path/to/config, sites: N, wan: {...}, ip: 4 | 6 | both}`."""
+    """`lab: {router: CONFIG | routers: [...], wan: {...}, ip: 4 | 6 | both, mtu: N}` or
+    `{sites: N}`: parsed by lab/spec.py, its errors at their line here."""
 
     def read(self, value: Any) -> LabSpec:
-        """The lab section; the router config is relative to the scenario file."""
+        """The lab section; router configs are relative to the scenario file."""
         if value is None:
             return LabSpec(router=None)
         data = self.mapping(value, ("lab",), "'lab'")
         self.known_keys(data, LAB_KEYS, ("lab",), "'lab'")
-        sites = data.get("sites")
-        if sites is not None and (
-            isinstance(sites, bool) or not isinstance(sites, int) or not 2 <= sites <= 32
-        ):
-            raise self.error(
-                ("lab", "sites"), f"sites is a whole number from 2 to 32, got {sites!r}"
-            )
-        wan = self.guard(("lab", "wan"), lambda: parse_wan(data["wan"])) if "wan" in data else None
-        ip = data.get("ip", 4)
-        families = IP_FAMILIES.get(ip) if isinstance(ip, (int, str)) else None
-        if families is None or isinstance(ip, bool):
-            raise self.error(("lab", "ip"), f"ip is 4, 6 or both, got {ip!r}")
-        router = data.get("router")
-        config = self.router(router) if router is not None else None
-        return LabSpec(router=config, sites=sites, wan=wan, families=families)
-
-    def router(self, router: Any) -> Any:
-        """The router config's resolved path; it must exist and be usable."""
-        if not isinstance(router, str):
-            raise self.error(("lab", "router"), "router is the path of an executable config")
-        if "\0" in router or len(router) > MAX_PATH:
-            raise self.error(
-                ("lab", "router"),
-                f"router config {router[:60]!r} is not a usable path (no NUL characters, "
-                f"at most {MAX_PATH} characters)",
-            )
-        try:
-            config = (self.document.path.parent / router).resolve()
-            exists = config.is_file()
-        except (OSError, RuntimeError) as error:  # a name over NAME_MAX, a symlink loop
-            raise self.error(
-                ("lab", "router"), f"router config '{router[:60]}' cannot be used: {error}"
-            ) from None
-        if not exists:
-            raise self.error(
-                ("lab", "router"), f"router config '{router}' does not exist (looked for {config})"
-            )
-        return config
+        lab: LabSpec = self.guard(("lab",), lambda: parse_lab(data, self.document.path.parent))
+        return lab
 
 
 class PlacesReader(Section):

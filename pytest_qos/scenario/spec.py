@@ -14,7 +14,7 @@ from pathlib import Path
 from ..hosts.target import RESPONDER_PORT
 from ..judge.bounds import Bound
 from ..judge.thresholds import Threshold
-from ..lab.wan import WanSpec
+from ..lab.spec import LabSpec
 from ..measure.request import FlowsRequest, TrafficRequest
 from ..methods.spec import MethodSpec
 
@@ -31,16 +31,6 @@ class TargetSpec:
     def is_local(self) -> bool:
         """True for the built-in default target."""
         return self.host is None
-
-
-@dataclass(frozen=True)
-class LabSpec:
-    """`lab:` — client/router/server namespaces, or `sites: N` site namespaces with sshd."""
-
-    router: Path | None
-    sites: int | None = None
-    wan: WanSpec | None = None  # a WAN hop between router and server
-    families: tuple[int, ...] = (4,)  # IP versions each test runs over, in order
 
 
 @dataclass(frozen=True)
@@ -108,7 +98,7 @@ class FlowsTest(TestSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class MethodTest(TestSpec):
-    """A standard method (`rfc2544:`, `rfc6349:` or `y1564:`), which runs its own flows."""
+    """A standard method (`rfc2544:`, `rfc6349:`, `y1564:` or `rpm:`), which runs its own flows."""
 
     method: MethodSpec
     method_key: str
