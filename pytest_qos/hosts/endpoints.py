@@ -334,6 +334,24 @@ class Endpoint(ABC):
             popen = _SPAWNER.call(start)
         return Process(full, popen, tag)
 
+    def start_detached(self, argv: Sequence[str], output: IO[str], timeout: float) -> None:
+        """Start `argv` here detached from this Python process, its output to `output`.
+
+        Not ours to end: it outlives pytest (a kept lab's delay line runs until
+        `python -m pytest_qos lab remove`). `setsid --fork` makes init its parent at once, and
+        it carries no tag of ours, so the sweep of our spawned processes leaves it alone.
+        """
+        environment = {k: v for k, v in os.environ.items() if k != TREE_VARIABLE}
+        subprocess.run(
+            ["setsid", "--fork", *self.command(argv)],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            timeout=timeout,
+            check=False,
+        )
+
     def run(
         self,
         argv: Sequence[str],

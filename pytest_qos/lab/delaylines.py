@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 import warnings
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import MeasurementError, QosError
-from ..hosts.endpoints import TREE_VARIABLE, Endpoint, Process, wait_until
+from ..hosts.endpoints import Endpoint, Process, wait_until
 from ..results import Measurement
 from ..units import Kind, format_value
 from .wan import WanSpec, delay_line_command
@@ -271,7 +270,6 @@ class DelayLines:
         self.stop(grace=2.0)
         (self.state / KEPT_MARK).touch()
         self.kept = True
-        environment = {k: v for k, v in os.environ.items() if k != TREE_VARIABLE}
         logs = []
         for way in WAYS:
             argv = delay_line_command(
@@ -279,16 +277,7 @@ class DelayLines:
             )
             log = self.state / f"{way}.log"
             with open(log, "w") as output:
-                # setsid --fork: the line's parent is init at once, never this process.
-                subprocess.run(
-                    ["setsid", "--fork", *hop.command(argv)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    env=environment,
-                    timeout=DELAY_LINE_TIMEOUT,
-                    check=False,
-                )
+                hop.start_detached(argv, output, DELAY_LINE_TIMEOUT)
             logs.append((way, log))
         return [self._kept_record(way, log) for way, log in logs]
 
