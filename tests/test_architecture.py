@@ -24,8 +24,7 @@ FOUNDATION = ("errors", "units", "results", "yamldoc", "live")
 # pytest_qos`. They may import any room below the pytest layer.
 ENTRY_POINTS = ("", "__main__")
 # The rooms, lowest first. A room imports the foundation, itself and the rooms of lower ranks;
-# rooms of one rank do not import each other. A room that does not exist yet is skipped:
-# diagnose (issue 19), monitor (issue 18) and history (issue 22) are being added now.
+# rooms of one rank do not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("judge",),
     ("hosts",),
@@ -60,9 +59,6 @@ MAX_LOCAL_IMPORTS = 6
 MAX_FUNCTION_LINES = 60
 MAX_CLASS_LINES = 250
 MAX_PARAMETERS = 7
-# Temporary, and owned by the diagnose work (issue 19), which restructures the router lab
-# for several routers and brings the class under the limit: then this entry goes.
-TEMPORARY_WAIVERS = {"lab.routerlab.Lab": "issue 19 (diagnose): several routers in the lab"}
 
 
 @dataclass
@@ -323,16 +319,13 @@ def test_no_function_over_60_lines() -> None:
     assert long == []
 
 
-def test_no_class_over_250_lines_but_the_named_temporary_waiver() -> None:
+def test_no_class_over_250_lines() -> None:
     large = {
         name: _lines(node)
         for name, node in _definitions()
         if isinstance(node, ast.ClassDef) and _lines(node) > MAX_CLASS_LINES
     }
-    assert set(large) - set(TEMPORARY_WAIVERS) == set(), large
-    # A waiver no longer needed goes: the limit then holds for that class too.
-    fits = set(TEMPORARY_WAIVERS) - set(large)
-    assert fits == set(), f"{fits} fit(s) now: delete its TEMPORARY_WAIVERS entry and '# long:'"
+    assert large == {}
 
 
 def test_no_size_waiver_comments() -> None:
@@ -342,8 +335,7 @@ def test_no_size_waiver_comments() -> None:
         for number, line in enumerate(module.path.read_text().splitlines(), 1)
         if "# long:" in line
     ]
-    allowed = {"lab.routerlab"}  # the Lab class's temporary waiver (TEMPORARY_WAIVERS)
-    assert [where for where in waived if where.split(":")[0] not in allowed] == []
+    assert waived == []
 
 
 def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
