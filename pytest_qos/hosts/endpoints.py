@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -431,6 +431,41 @@ def listening_in(pid: int, port: int, protocol: str = "tcp") -> bool:
         ):
             text += lines.read()
     return port in parse_socket_table(text, protocol, listening=True)
+
+
+def read_lines(
+    process: Process,
+    deadline: float,
+    on_line: Callable[[bytes], None],
+    until: Callable[[], bool] = lambda: False,
+) -> tuple[bytes, str]:
+    """Hand each line of `process`'s stdout to `on_line` as it arrives.
+
+    Raw reads, not readline(): a half-written line never blocks past `deadline`
+    (time.monotonic()). Reading stops when the output ends, when `until()` is true after a
+    chunk's lines, at the deadline, or past OUTPUT_LIMIT bytes (that chunk not handed over).
+    Returns the unterminated rest and why it stopped: 'end', 'done', 'deadline' or 'limit'.
+    """
+    stdout = process.stdout
+    assert stdout is not None
+    pending, read = b"", 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        while not until():
+            if time.monotonic() >= deadline:
+                return pending, "deadline"
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                continue
+            chunk = os.read(stdout.fileno(), 65536)
+            if not chunk:
+                return pending, "end"
+            read += len(chunk)
+            if read > OUTPUT_LIMIT:
+                return pending, "limit"
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                on_line(line)
+    return pending, "done"
 
 
 def wait_until(condition: Any, timeout: float, interval: float = 0.01) -> bool:

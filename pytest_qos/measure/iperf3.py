@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import selectors
 import shutil
 import threading
 import time
@@ -388,37 +386,25 @@ def read_stream(
     document: dict[str, Any] = {"intervals": []}
     unparsed: list[str] = []
     deadline = time.monotonic() + timeout
-    stdout = process.stdout
-    assert stdout is not None
-    pending = b""
-    read = 0
+
+    def event(line: bytes) -> None:
+        _stream_event(line.decode(errors="replace"), document, unparsed, on_interval)
+
     try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            # Raw reads, not readline(): a half-written line must not block past the deadline.
-            while "end" not in document:
-                if time.monotonic() >= deadline:
-                    process.stop()
-                    raise MeasurementTimeout(
-                        f"iperf3 did not finish within {timeout:.1f} s and was killed", command
-                    )
-                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                    continue
-                chunk = os.read(stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                read += len(chunk)
-                if read > endpoints.OUTPUT_LIMIT:
-                    raise MeasurementError(
-                        f"iperf3 printed more than {endpoints.OUTPUT_LIMIT // 2**20} MiB and "
-                        "was stopped (the limit is pytest_qos.hosts.endpoints.OUTPUT_LIMIT)",
-                        command,
-                    )
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    _stream_event(line.decode(errors="replace"), document, unparsed, on_interval)
+        pending, why = endpoints.read_lines(process, deadline, event, lambda: "end" in document)
+        if why == "deadline":
+            process.stop()
+            raise MeasurementTimeout(
+                f"iperf3 did not finish within {timeout:.1f} s and was killed", command
+            )
+        if why == "limit":
+            raise MeasurementError(
+                f"iperf3 printed more than {endpoints.OUTPUT_LIMIT // 2**20} MiB and "
+                "was stopped (the limit is pytest_qos.hosts.endpoints.OUTPUT_LIMIT)",
+                command,
+            )
         if pending.strip():
-            _stream_event(pending.decode(errors="replace"), document, unparsed, on_interval)
+            event(pending)
         _, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         process.stop()

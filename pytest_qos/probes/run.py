@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
-import selectors
 import sys
 import time
 from typing import Any
@@ -302,22 +300,15 @@ def _run_client(
 def read_live(process: Process, timeout: float, observer: LiveObserver, name: str) -> Completed:
     """A spawned probe client's output, its {"live": ...} lines handed to `observer` as they
     come (the rest is its record); the client is stopped at the end or at `timeout`."""
-    stdout = process.stdout
-    assert stdout is not None
     deadline = time.monotonic() + timeout
-    pending, kept, read = b"", [], 0
+    kept: list[bytes] = []
+
+    def keep(line: bytes) -> None:
+        if not _handed_over(line, observer, name):
+            kept.append(line)
+
     try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            while time.monotonic() < deadline and read <= endpoints.OUTPUT_LIMIT:
-                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                    continue
-                chunk = os.read(stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                read += len(chunk)
-                *lines, pending = (pending + chunk).split(b"\n")
-                kept += [line for line in lines if not _handed_over(line, observer, name)]
+        pending, _why = endpoints.read_lines(process, deadline, keep)
         _, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         process.stop()
