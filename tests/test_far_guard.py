@@ -19,6 +19,7 @@ from pytest_qos.hosts.ssh import MUX
 from pytest_qos.hosts.target import local_target
 from pytest_qos.lab.sitelab import SiteLab, site_processes, sites_unavailable_reason
 from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.request import TrafficRequest
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import Traffic
 from pytest_qos.probes import Probe
@@ -144,7 +145,8 @@ def test_servers_live_as_long_as_their_test_not_fifteen_minutes() -> None:
     target = local_target()
     target.server = endpoint
     with Runner(None, target) as runner:
-        runner.run("t", traffic=Traffic.from_options({"duration": "1 s"}), repeat=2, settle=0.0)
+        traffic = Traffic.from_options({"duration": "1 s"})
+        runner.run("t", TrafficRequest(traffic=traffic, repeat=2, settle=0.0))
     (server_lifetime,) = endpoint.lifetimes  # one server, kept across the repeats
     assert server_lifetime is not None
     # 2 repeats × (1 s + iperf3's 10 s of slack) + 30 s of margin: far below 900 s.

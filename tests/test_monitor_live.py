@@ -15,6 +15,7 @@ from pytest_qos.hosts.testbed import load_testbed
 from pytest_qos.lab.sitelab import SiteLab, sites_unavailable_reason
 from pytest_qos.live import LiveFigures, observer_for, observing
 from pytest_qos.measure.iperf3 import Iperf3
+from pytest_qos.measure.request import TrafficRequest
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import Traffic
 from pytest_qos.probes import Probe, run_probe
@@ -106,7 +107,7 @@ def test_a_running_flow_reports_its_receivers_throughput(direction: str) -> None
     recorder = Recorder(every=1.0)
     traffic = Traffic(protocol="udp", bitrate=40e6, duration=4.0, direction=direction)
     with observing(recorder), Runner(Iperf3(), local_target()) as runner:
-        result = runner.run("live-flow", traffic=traffic)
+        result = runner.run("live-flow", TrafficRequest(traffic=traffic))
     rates = [
         metrics["throughput"] for _, figures, metrics in recorder.seen if figures.kind == "flow"
     ]

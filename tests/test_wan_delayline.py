@@ -21,6 +21,7 @@ from pytest_qos.lab.delaylines import STATE_DIRECTORY, WanEmulationError, WanRat
 from pytest_qos.lab.routerlab import KEPT_DIRECTORY, Lab, lab_namespaces, lab_unavailable_reason
 from pytest_qos.lab.wan import parse_wan
 from pytest_qos.lab.wanview import DelayLineView
+from pytest_qos.measure.request import TrafficRequest
 from pytest_qos.measure.runner import Runner
 from pytest_qos.measure.traffic import Traffic
 from pytest_qos.probes import Probe
@@ -58,7 +59,7 @@ def wan_account(result: QosResult) -> dict[str, object]:
 def measure(lab: Lab, **options: object) -> QosResult:
     """One test across the lab through the library's runner (observers included)."""
     with Runner(None, lab.target()) as runner:
-        return runner.run("t", settle=0.0, **options)  # type: ignore[arg-type]
+        return runner.run("t", TrafficRequest(settle=0.0, **options))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
