@@ -8,7 +8,8 @@ with the optional `pytest-qos[trend]` extra) and the verdict of a run's newest v
 its own history (`--qos-trend`, `--qos-trend-fail`).
 
 Sits after `report/` and before `plugin/`: it may import the foundation, `judge/`, `hosts/`,
-`store/` (the results document, the output writer) and `report/` (plots and tables); nothing
+`lab/` (the router config under test), `store/` (the results document, the output writer)
+and `report/` (plots and tables); nothing
 below `plugin/` imports it. Library code: it imports without pytest, and without the extra
 until a change point is asked for.
 """

@@ -1,4 +1,5 @@
 """Files on disk: the results document (--qos-json), baselines, and the one output writer.
 
-Imports only the foundation; nothing here measures or judges.
+Imports the foundation and `judge` (the metric catalogue a baseline is validated against);
+nothing here measures or judges.
 """
