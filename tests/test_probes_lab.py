@@ -140,7 +140,7 @@ def test_the_start_up_check_survives_a_path_losing_half_its_packets(
         probe = Probe.from_options({"interval": "10 ms", "count": 20, "timeout": "300 ms"})
         losses = [run_probe(probe, lab.target()).metrics["latency.loss"] for _ in range(12)]
     finally:
-        lab.reset_router()
+        lab.routers[0].reset()
     # Each run measured the path's loss; round-trip loss 75 %, 20 probes each.
     assert 50 < sum(losses) / len(losses) < 95, losses
 
@@ -155,7 +155,7 @@ def test_a_path_losing_everything_says_what_was_checked(lab: Lab, tmp_path: Path
             run_probe(probe, lab.target())
         elapsed = time.monotonic() - started
     finally:
-        lab.reset_router()
+        lab.routers[0].reset()
     message = str(raised.value)
     assert message.startswith("no reply from 198.18.2.2:"), message
     assert "within 1 s (50 hello packets sent, one every 20 ms; no reply and no ICMP" in message
