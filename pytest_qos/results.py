@@ -370,6 +370,9 @@ class QosResult:
     diagnosis_time: float | None = None
     # Against the test's own history (--qos-trend, pytest_qos.history): each metric's verdict.
     trend: Comparison | None = None
+    # Metrics a document states without the measurements they come from (a hand-written
+    # baseline's): kept as stated, never dressed up as a measurement.
+    stated: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -387,8 +390,9 @@ class QosResult:
 
     @property
     def metrics(self) -> dict[str, float]:
-        """Every measured metric of this test, each measurement's under its prefix()."""
-        merged: dict[str, float] = {}
+        """Every measured metric of this test, each measurement's under its prefix() (and the
+        metrics a document stated without measurements)."""
+        merged: dict[str, float] = dict(self.stated)
         for prefix, measurement in zip(prefixes(self.measurements), self.measurements, strict=True):
             merged.update(keyed(prefix, measurement.metrics))
         return merged
@@ -428,12 +432,11 @@ class QosResult:
         """Rebuild a result from its JSON form (baselines, xdist workers).
 
         A result without measurements (a test that failed before measuring) is rebuilt empty;
-        one with metrics but no measurements to hold them is refused (ValueError): every
-        metric comes from a measurement, and none is made up to carry them.
+        one that states metrics without the measurements they come from (a hand-written
+        baseline) keeps them as `stated`: no measurement is made up to carry them.
         """
         measurements = [Measurement.from_json(m) for m in data.get("measurements", [])]
-        if not measurements and data.get("metrics"):
-            raise ValueError("'metrics' without the 'measurements' they come from")
+        stated = {} if measurements else metrics_from_json(dict(data.get("metrics", {})))
         comparison, trend = data.get("comparison"), data.get("trend")
         return cls(
             test=data["test"],
@@ -452,4 +455,5 @@ class QosResult:
             diagnosis=[dict(item) for item in data.get("diagnosis", [])],
             diagnosis_time=data.get("diagnosis_time"),
             trend=Comparison.from_json(trend) if trend is not None else None,
+            stated=stated,
         )
