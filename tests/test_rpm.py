@@ -230,7 +230,7 @@ def test_defaults_are_the_drafts() -> None:
         ({"intervall": "1 s"}, "intervall", "unknown rpm key 'intervall' — did you mean"),
         ({"direction": "sideways"}, "direction", "is not upload, download or both"),
         ({"sequential": True}, "sequential", "needs 'direction: both'"),
-        ({"congestion": "vegas"}, "congestion", "not available on this kernel"),
+        ({"congestion": "ve gas"}, "congestion", "is not the name of a TCP congestion control"),
         ({"moving_average": 1}, "moving_average", "from 2 to 20"),
         ({"probe_rate": 0}, "probe_rate", "1 to 1000"),
     ],

@@ -113,6 +113,21 @@ def test_a_failing_load_connection_aborts_with_one_line(responder: int) -> None:
     assert "unable to connect" in message and "\n" not in caught.value.message
 
 
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_a_congestion_control_the_sending_host_lacks_is_refused_before_the_load(
+    direction: str,
+) -> None:
+    """Checked where the data is sent (the client, or the server of a download), as a flow's."""
+    spec = rpm.Rpm.from_options(
+        {**QUICK, "idle": "0.1 s", "direction": direction, "congestion": "vegas"}
+    )
+    with Runner(None, local_target()) as runner, pytest.raises(MeasurementError) as caught:
+        rpm_run.run(spec, runner)
+    assert caught.value.message.startswith(
+        "TCP congestion control 'vegas' is not available on this host"
+    ), caught.value.message
+
+
 def test_download_needs_the_server_side(responder: int) -> None:
     target = remote_target("127.0.0.1", [5201, 5202], responder_port=responder)
     spec = rpm.Rpm.from_options({**QUICK, "idle": "0.1 s", "direction": "download"})

@@ -24,7 +24,7 @@ from ..measure.iperf3 import Iperf3Server, RunningFlow, document_error, parse_js
 from ..measure.rounds import Pair
 from ..measure.runner import Runner
 from ..measure.tcpinfo import Snapshot, TcpInfoSampler
-from ..measure.traffic import Traffic
+from ..measure.traffic import Traffic, check_congestion
 from .rpm import Rpm
 
 SAMPLES_PER_INTERVAL = 10  # TCP_INFO snapshots per interval: ten loaded RTTs per connection
@@ -129,6 +129,10 @@ class Load:
                 "rpm download reads TCP_INFO where the data is sent, at the server side: "
                 "this target's servers are not ours to reach (give the target a server host)"
             )
+        for direction in self.directions:  # the congestion control is the sending host's
+            sender = target.client if direction == "upload" else target.server
+            assert sender is not None
+            check_congestion(Traffic(congestion=self.spec.congestion), sender)
         total = self.spec.connections * len(self.directions)
         self.pairs = self._start_servers(total)
         chosen = free_client_ports(target.client, total)
