@@ -22,6 +22,7 @@ from pytest_qos.probes import Probe, run_probe
 from pytest_qos.probes.hops import _Answers
 from pytest_qos.probes.path import check_wanted, hop_details, hop_metrics
 from pytest_qos.scenario.reader import parse_scenario
+from pytest_qos.scenario.spec import TrafficTest
 from pytest_qos.units import Kind
 
 CAPTURED = json.loads((Path(__file__).parent / "data" / "hops" / "chain-remark.json").read_text())
@@ -84,9 +85,11 @@ def test_a_hops_test_alone() -> None:
         "      hops: '<= 4'\n      hop.2.dscp: '== EF'\n"
     )
     (spec,) = parse_scenario(text, Path("h.qos.yaml")).tests
+    assert isinstance(spec, TrafficTest)
     assert spec.expect["hop.2.dscp"].limit == 46
-    assert spec.probe is not None and spec.probe.needs_hop == 2 and spec.probe.needs_hops
-    assert spec.probe.needs_hop_dscp
+    probe = spec.request.probe
+    assert probe is not None and probe.needs_hop == 2 and probe.needs_hops
+    assert probe.needs_hop_dscp
 
 
 # --- a captured run -------------------------------------------------------------------------
