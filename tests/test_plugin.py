@@ -95,6 +95,24 @@ def test_missed_bound_fails_with_table_and_reproducing_command(
     assert "Traceback" not in result.stdout.str()
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
+def test_on_ci_the_short_summary_gives_a_missed_bound_one_line(
+    write_scenario: ScenarioWriter,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: list[str],
+) -> None:
+    """pytest does not trim summary messages on CI: the table must not come twice."""
+    monkeypatch.setenv("CI", "true")
+    write_scenario(UDP_5M.replace("4.5 Mbit/s .. 5.5 Mbit/s", ">= 50 Mbit/s"))
+    result = pytester.runpytest_subprocess("--qos", "-rf", *workers)
+    result.assert_outcomes(failed=1)
+    summary = result.stdout.str().split("short test summary info")[1].splitlines()[1:]
+    assert summary[0] == "FAILED scenarios/path.yaml::udp-5m - QoS bounds missed: throughput"
+    assert summary[1].startswith("=")
+    assert result.stdout.str().count("reproduce (iperf3):") == 1
+
+
 def test_python_tests_use_fixtures_and_qos_check(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

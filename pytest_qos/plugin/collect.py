@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pytest._code.code import ExceptionInfo, TerminalRepr
+from _pytest._code.code import (
+    ExceptionChainRepr,
+    ExceptionInfo,
+    ReprFileLocation,
+    ReprTracebackNative,
+    TerminalRepr,
+)
 
 from ..errors import MeasurementError, QosError, ScenarioError
 from ..hosts.locks import host_locks
@@ -75,6 +81,18 @@ def explain(error: BaseException) -> str | None:
     if isinstance(error, QosError):
         return str(error)
     return None
+
+
+def explained(text: str, path: Path, line: int) -> TerminalRepr:
+    """`text` as the failure's report, its first line as the short summary's message.
+
+    A plain string would be its own summary message, and pytest does not trim that on CI:
+    `-r` would print every table, diagnosis and reproduce line twice. A native-style traceback
+    (the text as is) keeps the first line apart and crosses pytest-xdist's wire intact.
+    """
+    first_line = text.split("\n", 1)[0]
+    traceback = ReprTracebackNative([text if text.endswith("\n") else text + "\n"])
+    return ExceptionChainRepr([(traceback, ReprFileLocation(str(path), line, first_line), None)])
 
 
 def testbed_option(config: pytest.Config) -> Path | None:

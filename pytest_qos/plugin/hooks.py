@@ -32,7 +32,7 @@ from ..results import QosResult
 from ..scenario.sites import PAIR_WORD
 from ..store.baselines import DEFAULT_DIRECTORY, BaselineMissing, check_name, load_baseline
 from . import monitoring
-from .collect import ScenarioFile, explain, is_scenario_file
+from .collect import ScenarioFile, explain, explained, is_scenario_file
 from .fixtures import (
     iperf3,
     iperf3_server,
@@ -317,7 +317,7 @@ def pytest_runtest_makereport(
     if call.excinfo is not None and report.failed and call.when in ("setup", "call"):
         message = explain(call.excinfo.value)
         if message is not None:
-            report.longrepr = message
+            report.longrepr = explained(message, item.path, report.location[1] or 0)
 
 
 class QosReporter:
