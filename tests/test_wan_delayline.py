@@ -330,9 +330,10 @@ def test_a_kept_wan_lab_keeps_its_delay_line_until_removed(pytester: pytest.Pyte
         rtt = re.search(r"= [\d.]+/([\d.]+)/", replies)
         assert rtt and 19.5 <= float(rtt.group(1)) <= 22.0, replies
         # The reproduce lines of the failed test run through the kept WAN.
+        block = result.stdout.str().split("reproduce (iperf3)", 1)[1].split("\n\n", 1)[0]
         lines = [
             line.strip()
-            for line in result.stdout.lines
+            for line in block.splitlines()
             if line.strip().startswith(("ip netns exec", "sleep"))
         ]
         script = "set -e\n" + "\n".join(lines) + "\nwait\n"
