@@ -266,7 +266,11 @@ def test_xdist_workers_report_into_one_table_and_never_share_a_path(
     assert second - first >= 0.95
 
 
-def test_qos_check_judges_pytest_benchmark_timings(pytester: pytest.Pytester) -> None:
+def test_qos_check_judges_pytest_benchmark_timings(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest-benchmark disables itself inside an xdist worker: this run is not one.
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     pytester.makepyfile(
         """
         import time
@@ -289,6 +293,9 @@ def test_qos_check_judges_pytest_benchmark_timings(pytester: pytest.Pytester) ->
             "*test_fast_enough*latency.p99*<= 500 ms*ms*pass*",
         ]
     )
+    untimed = pytester.runpytest("-p", "no:randomly", "--benchmark-disable", "-rs")
+    untimed.assert_outcomes(skipped=2)
+    untimed.stdout.fnmatch_lines(["*qos_check: pytest-benchmark timed nothing*"])
 
 
 def test_latency_probe_fixture_and_probe_scenario_reach_every_report(
