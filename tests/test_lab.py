@@ -114,6 +114,11 @@ def test_shipped_configs_are_executable() -> None:
         assert config.read_text().startswith("#!/bin/sh\n")
 
 
+def own_namespaces() -> set[str]:
+    """This process's lab namespaces (labs other test processes build meanwhile do not count)."""
+    return {name for name in lab_namespaces() if name.startswith(f"qos-{os.getpid()}-")}
+
+
 # --- topology ---------------------------------------------------------------------------
 
 
@@ -121,7 +126,7 @@ def test_shipped_configs_are_executable() -> None:
 @needs_lab
 def test_topology_routes_both_families_and_leaves_nothing() -> None:
     """Client reaches server through the router on IPv4 and IPv6; destroy removes it all."""
-    before = set(lab_namespaces())
+    before = own_namespaces()
     with Lab.create() as built:
         assert set(built.namespaces) <= set(lab_namespaces())
         assert all(name.startswith(f"qos-{os.getpid()}-") for name in built.namespaces)
@@ -137,7 +142,7 @@ def test_topology_routes_both_families_and_leaves_nothing() -> None:
             replies.append(ping.stdout)
         # Routed, not bridged: the router took one off the TTL and the hop limit.
         assert "ttl=63" in replies[0] and "ttl=63" in replies[1]
-    assert set(lab_namespaces()) == before
+    assert own_namespaces() == before
     assert built.destroyed
 
 
@@ -145,13 +150,13 @@ def test_topology_routes_both_families_and_leaves_nothing() -> None:
 @needs_lab
 def test_a_failing_test_body_still_removes_the_lab() -> None:
     """An exception (a failed bound, a MeasurementTimeout) inside the block: all removed."""
-    before = set(lab_namespaces())
+    before = own_namespaces()
     with pytest.raises(RuntimeError, match="bound failed"), Lab.create(router_config=GOOD) as built:
         sleeper = built.endpoint("client").spawn(["sleep", "30"])  # left running inside
         raise RuntimeError("bound failed")
     assert wait_until(lambda: not sleeper.alive(), 2.0)  # killed by destroy(), reaped here
     sleeper.stop()
-    assert set(lab_namespaces()) == before
+    assert own_namespaces() == before
     assert not any(os.path.exists(f"/run/netns/{name}") for name in built.namespaces)
 
 
@@ -183,27 +188,27 @@ def test_config_runs_in_the_router_with_lan_and_wan(
 @needs_lab
 def test_failing_config_fails_with_its_own_stderr_and_cleans_up(tmp_path: Path) -> None:
     """Non-zero exit: LabError quoting the config's stderr; no namespace is left."""
-    before = set(lab_namespaces())
+    before = own_namespaces()
     config = write_config(tmp_path, "echo \"rule 7: no such chain 'voice'\" >&2\nexit 3\n")
     with pytest.raises(LabError) as caught:
         Lab.create(router_config=config)
     assert "exit 3" in str(caught.value)
     assert "rule 7: no such chain 'voice'" in str(caught.value)
     assert caught.value.stderr.strip() == "rule 7: no such chain 'voice'"
-    assert set(lab_namespaces()) == before
+    assert own_namespaces() == before
 
 
 @pytest.mark.root
 @needs_lab
 def test_hanging_config_is_killed_at_its_timeout(tmp_path: Path) -> None:
     """A config that never ends: killed after config_timeout, LabError says so, nothing left."""
-    before = set(lab_namespaces())
+    before = own_namespaces()
     config = write_config(tmp_path, "sleep 30\n")
     started = time.monotonic()
     with pytest.raises(LabError, match=r"did not finish within 1 s and was killed"):
         Lab.create(router_config=config, config_timeout=1.0)
     assert time.monotonic() - started < 5.0
-    assert set(lab_namespaces()) == before
+    assert own_namespaces() == before
 
 
 @pytest.mark.root
