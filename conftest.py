@@ -68,7 +68,11 @@ def nothing_left_running() -> object:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In CI (QOS_REQUIRE_ROOT_TESTS=1) a root-only test that cannot run fails instead."""
+    """Lab modules first; in CI (QOS_REQUIRE_ROOT_TESTS=1) a root test that cannot run fails."""
+    # The lab's modules are the long ones: under `-n N --dist loadfile` (make test) they start
+    # first, so no worker begins a two-minute module when the others are done. Stable: the
+    # order within each group stays as collected, identical on every worker.
+    items.sort(key=lambda item: item.get_closest_marker("root") is None)
     if os.environ.get("QOS_REQUIRE_ROOT_TESTS") != "1":
         return
     for item in items:

@@ -14,6 +14,7 @@ from pytest_qos.methods.execute import IperfTrial
 
 pytestmark = [
     pytest.mark.root,
+    pytest.mark.alone,  # a binary search within 2 %: a busy core's late sends read as the limit
     pytest.mark.skipif(lab_unavailable_reason() is not None, reason=f"{lab_unavailable_reason()}"),
 ]
 

@@ -58,6 +58,7 @@ def test_rate_and_whole_names() -> None:
 
 
 @pytest.mark.root
+@pytest.mark.alone  # within 4 % of the flow's own rate: a sender starved of CPU falls short
 @pytest.mark.skipif(UNAVAILABLE is not None, reason=f"router lab {UNAVAILABLE}")
 def test_a_class_rate_compares_with_the_flows_throughput_directly(
     pytester: pytest.Pytester,
