@@ -27,6 +27,7 @@ _SCALE = {
     Kind.SIZE: (1.0, "bytes"),
 }
 VALUES, BOUND, CHANGE, LEVEL = "#1f77b4", "#d62728", "#ff7f0e", "#666666"
+Y_TICKS, X_TICKS = 5, 8  # at most one more of each: few labels keep a small plot readable
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,12 @@ class _Canvas:
             f'<rect x="{f.left}" y="{f.top}" width="{right - f.left}" '
             f'height="{bottom - f.top}" fill="none" stroke="#999"/>'
         )
-        step = tick_step(y.low, y.high, 5)
-        for value in ticks(y.low, y.high, 5):
+        step = tick_step(y.low, y.high, Y_TICKS)
+        for value in ticks(y.low, y.high, Y_TICKS):
             at = y.at(value)
             self.parts.append(f'<path d="M{f.left} {at:.1f}H{right}" stroke="#ddd"/>')
             self.text(f.left - 4, at + 3.5, tick_label(value, step), 'text-anchor="end"')
-        for run in ticks(x.low, x.high, 8, integer=True):
+        for run in ticks(x.low, x.high, X_TICKS, integer=True):
             self.text(x.at(run), bottom + 13, f"{run:.0f}", 'text-anchor="middle"')
         self.text((f.left + right) / 2, f.height - 6, "run", 'text-anchor="middle"')
         middle = (f.top + bottom) / 2
