@@ -2,6 +2,9 @@
 (and --qos-trend) add to a run.
 
 Run: pytest benchmarks/bench_history.py --benchmark-only -p no:cacheprovider -s
+Against another version in the same run (the trend page's before and after):
+    git archive main | tar -x -C /tmp/main-src
+    QOS_TREND_REFERENCE=/tmp/main-src pytest benchmarks/bench_history.py -k each -s ...
 The machine is shared and loaded: compare the figures of one run with each other.
 """
 
@@ -77,7 +80,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_history(tmp_path_factory.mktemp("history") / "hist", RUNS)
 
 
-def _trend(directory: Path, *outputs: str) -> tuple[float, float, str, float]:
+def _trend(
+    directory: Path, *outputs: str, environment: dict[str, str] | None = None
+) -> tuple[float, float, str, float]:
     """Wall seconds, peak RSS (MiB), output and CPU seconds of `python -m pytest_qos trend`."""
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
@@ -85,6 +90,8 @@ def _trend(directory: Path, *outputs: str) -> tuple[float, float, str, float]:
             [sys.executable, "-m", "pytest_qos", "trend", str(directory), *outputs],
             stdout=output,
             stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=directory.parent,  # not the checkout: `-m` would import the package from there
         )
         try:
             # wait4 gives this child's own peak RSS (RUSAGE_CHILDREN keeps the highest ever).
@@ -167,29 +174,59 @@ def test_trend_memory_does_not_grow_with_the_documents(
     assert large_peak < 2 * small_peak
 
 
-def test_trend_page_with_one_plot_per_series(
+OUTPUTS = {"html": "page.html", "json": "t.json", "md": "t.md"}
+
+
+def _trees() -> dict[str, dict[str, str]]:
+    """The code timed: this tree, and QOS_TREND_REFERENCE's source tree when it names one."""
+    trees = {"this": dict(os.environ)}
+    reference = os.environ.get("QOS_TREND_REFERENCE")
+    if reference:
+        trees["reference"] = {**os.environ, "PYTHONPATH": str(Path(reference).resolve())}
+    return trees
+
+
+def test_trend_html_json_and_markdown_each(
     benchmark: pytest.FixtureRequest, history: Path, tmp_path: Path
 ) -> None:
-    """The HTML page: 250 PNG plots on one reused figure (needs matplotlib)."""
-    pytest.importorskip("matplotlib")
-    walls: list[float] = []
-    page_path = str(tmp_path / "page.html")
-    cpus: list[float] = []
+    """Each output alone (the page: 250 plots, inline SVG), CPU and wall, medians of 3: ≤ 10 s.
 
-    def page_round() -> None:
-        wall, _, _, cpu = _trend(history, "--html", page_path)
-        walls.append(wall)
-        cpus.append(cpu)
+    `QOS_TREND_REFERENCE=DIR` (a source tree of another pytest-qos, e.g. `git archive main`)
+    times that one too, in the same rounds, interleaved, and prints the ratios: on this
+    loaded machine only figures of one run compare.
+    """
+    trees = _trees()
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
 
-    benchmark.pedantic(page_round, rounds=1)  # type: ignore[attr-defined]
-    wall, cpu = walls[0], cpus[0]
-    page = (tmp_path / "page.html").read_text()
-    plots = page.count("data:image/png;base64,")
-    assert plots == TESTS * len(BOUNDS)
+    def one_round() -> None:
+        for output, name in OUTPUTS.items():
+            for tree, environment in trees.items():
+                path = str(tmp_path / f"{tree}-{name}")
+                wall, _, _, cpu = _trend(history, f"--{output}", path, environment=environment)
+                figures.setdefault((output, tree), []).append((wall, cpu))
+
+    benchmark.pedantic(one_round, rounds=3, iterations=1)  # type: ignore[attr-defined]
+    medians = {
+        key: (sorted(w for w, _ in runs)[1], sorted(c for _, c in runs)[1])
+        for key, runs in figures.items()
+    }
     print(
-        f"\ntrend --html over {RUNS} runs: CPU {cpu:.1f} s, wall {wall:.1f} s with {plots} plots, "
-        f"{len(page) / 2**20:.1f} MiB page (loaded 2-core machine)"
+        f"\ntrend over {RUNS} runs × {TESTS} tests × {len(BOUNDS)} metrics, medians of 3 "
+        "(loaded 2-core machine):"
     )
+    for output in OUTPUTS:
+        wall, cpu = medians[output, "this"]
+        line = f"  --{output:4} CPU {cpu:5.2f} s, wall {wall:5.2f} s"
+        if "reference" in trees:
+            old_wall, old_cpu = medians[output, "reference"]
+            line += (
+                f"; reference CPU {old_cpu:5.2f} s, wall {old_wall:5.2f} s; "
+                f"reference ÷ this: CPU {old_cpu / cpu:.2f}×, wall {old_wall / wall:.2f}×"
+            )
+        print(line)
+    page = (tmp_path / "this-page.html").read_text()
+    assert page.count("<svg xmlns=") == TESTS * len(BOUNDS)
+    assert medians["html", "this"][1] <= 10.0
 
 
 def test_cost_of_qos_history_on_a_run(benchmark: pytest.FixtureRequest, history: Path) -> None:

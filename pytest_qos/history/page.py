@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from typing import Any
@@ -11,9 +10,8 @@ from tabulate import tabulate
 
 from ..judge.metrics import format_metric
 from ..report.markdown import escape
-from ..report.plots import INSTALL_HINT as PLOTS_HINT
 from .changepoints import MIN_SEGMENT, PENALTY, SIGNIFICANCE
-from .plot import TrendPlotter
+from .plot import DOT_DEFINITION, plot_svg
 from .series import Series
 from .trends import Change, Trends
 
@@ -160,9 +158,8 @@ def _html_changes(trends: Trends) -> str:
     return table.replace("<td>WORSE", '<td class="worse">WORSE')
 
 
-def render_html(trends: Trends, plotter: TrendPlotter | None = None) -> str:
-    """A self-contained page: changes first (worst first), then one plot per series."""
-    draw = plotter or TrendPlotter()
+def render_html(trends: Trends) -> str:
+    """A self-contained page: changes first (worst first), then one plot (SVG) per series."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>QoS trends</title>",
         f"<style>{_STYLE}</style></head><body><h1>QoS trends</h1>",
@@ -174,22 +171,15 @@ def render_html(trends: Trends, plotter: TrendPlotter | None = None) -> str:
     parts += ["<h2>Changes, worst first</h2>", _html_changes(trends)]
     parts += ["<h2>Series</h2>", f"<p class='rule'>{html.escape(SERIES_RULE)}</p>"]
     parts.append(f"<p class='rule'>{html.escape(METHOD)}</p>")
-    if not draw.available:
-        parts.append(f"<p class='rule'>No plots: {html.escape(PLOTS_HINT)}</p>")
-    parts += [_html_series(trends, series, draw) for series in trends.series]
+    parts.append(DOT_DEFINITION)
+    parts += [_html_series(trends, series) for series in trends.series]
     parts.append("</body></html>\n")
     return "".join(parts)
 
 
-def _html_series(trends: Trends, series: Series, draw: TrendPlotter) -> str:
+def _html_series(trends: Trends, series: Series) -> str:
     title = _series_title(series)
-    png = draw.plot(series, trends.steps.get(series.key, []), title)
-    image = (
-        f"<img alt='{html.escape(title, quote=True)}' "
-        f"src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
-        if png
-        else ""
-    )
+    image = plot_svg(series, trends.steps.get(series.key, []), title)
     return (
         f"<section class='series' data-test='{html.escape(series.test, quote=True)}' "
         f"data-metric='{html.escape(series.metric, quote=True)}'>"
