@@ -81,6 +81,8 @@ def test_tick_labels_show_the_digits_of_their_step_and_no_float_noise() -> None:
     assert [tick_label(v, 2.5) for v in (0, 2.5, 5.0)] == ["0", "2.5", "5.0"]
     assert tick_label(-0.0, 0.5) == "0" and tick_label(100.0, 25) == "100"
     assert tick_label(4.25, 0.25) == "4.25"
+    # Steps whose fixed-point digits would be noise (or overflow an int) get 4 significant ones.
+    assert tick_label(3.0685e-305, 2e-307) == "3.069e-305" and tick_label(3e16, 1e16) == "3e+16"
 
 
 def test_bound_lines_step_between_runs_and_break_where_a_run_has_none() -> None:

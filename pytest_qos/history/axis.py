@@ -63,6 +63,8 @@ def ticks(low: float, high: float, most: int = 5, integer: bool = False) -> list
 
 def tick_label(value: float, step: float) -> str:
     """A tick's text with the digits its step needs and no float noise: '0.3', '12.5', '2'."""
+    if not 1e-9 <= step < 1e15:
+        return f"{value:.4g}"  # fixed-point digits past these would be noise, or overflow
     decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
     if not math.isclose(step * 10**decimals, round(step * 10**decimals), rel_tol=1e-9):
         decimals += 1  # a step of 2.5 × 10^k needs one more digit
