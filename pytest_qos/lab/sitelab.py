@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..hosts.endpoints import Endpoint, Local, Netns, Process, listening_in, wait_until
+from ..hosts.serverpool import POOL
 from ..hosts.ssh import MUX
 from ..hosts.testbed import Testbed
 from .configs import CONFIG_TIMEOUT, LabError, checked_config, lab_unavailable_reason
@@ -261,6 +262,7 @@ class SiteLab:
             return
         with no_interrupts():
             # Clients first: after sshd dies its per-connection children wait for them.
+            POOL.close(containing=str(self.ssh_config))
             MUX.close(containing=str(self.ssh_config))
             for process in self.sshd.values():
                 process.stop(grace=0.5)
