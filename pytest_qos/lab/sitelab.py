@@ -185,6 +185,10 @@ class SiteLab:
                 # A client gone silent (a blackholed path) ends its session within ~6 s, as
                 # the far guard ends the session's processes (hosts/farguard.py).
                 "ClientAliveInterval 2\nClientAliveCountMax 3\n"
+                # A site is a clean host: bash reads ~/.bashrc in every ssh session unless it
+                # runs nested (SHLVL); this machine's root rc (pyenv init) is not the site's,
+                # and it cost 0.2 s of every remote command (issue 21).
+                "SetEnv SHLVL=1\n"
             )
         (d / "known_hosts").write_text("\n".join(known) + "\n")
         relay = f"ip netns exec {self.router} {sys.executable} {d / 'relay.py'} %h %p"
