@@ -122,13 +122,14 @@ class SpawnedServer(ABC):
             return self.endpoint.announcing(argv, self.port, self.ready_protocol, START_TIMEOUT)
         return argv
 
-    def read_log(self) -> str:
-        """The log so far, read without moving the offset the server writes at (pread)."""
+    def read_log(self, start: int = 0, size: int = 1 << 20) -> bytes:
+        """Up to `size` bytes of the log from `start`, read without moving the offset the
+        server writes at (pread)."""
         if self._log is None:
-            return ""
+            return b""
         with contextlib.suppress(ValueError, OSError):
-            return os.pread(self._log.fileno(), 1 << 20, 0).decode(errors="replace")
-        return ""
+            return os.pread(self._log.fileno(), size, start)
+        return b""
 
     def lives_until(self, moment: float) -> bool:
         """True when its lifetime lets it live until `moment` (time.monotonic())."""
@@ -144,7 +145,7 @@ class SpawnedServer(ABC):
             if not process.alive():
                 return True
             if self._from_log:
-                return says_listening(self.read_log(), self.port)
+                return says_listening(self.read_log().decode(errors="replace"), self.port)
             return self.endpoint.is_listening(self.port, self.ready_protocol, process)
 
         return wait_until(settled, timeout, interval=0.005) and process.alive()
