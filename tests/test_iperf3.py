@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -437,3 +438,24 @@ def test_hang_times_out_and_leaves_nothing(
     assert process_gone(fake_pid)
     # The grandchild shared the fake's process group, so it was killed with it.
     assert wait_until(lambda: process_gone(grandchild_pid), 2.0)
+
+
+def test_a_kept_server_is_idle_once_its_log_ends_every_test_it_served() -> None:
+    """iperf3 -J prints one document per test, closed by '}' at column 0: a server that
+    served two tests is idle at the second document's end, not at the first, and a
+    document still being written does not count."""
+    server = Iperf3Server("/usr/bin/iperf3", Local(), "127.0.0.1", 5201)
+    document = '{\n\t"start": {\n\t\t"version": "3.12"\n\t},\n\t"end": {}\n}\n'
+    with tempfile.TemporaryFile(mode="w+") as log:
+        server._log = log
+        server.served = 2
+        log.write("qos: listening on port 5201\n" + document)
+        log.flush()
+        assert not server.idle()
+        log.write(document[:-2])  # the second document, its last line not written yet
+        log.flush()
+        assert not server.idle()
+        log.write("}\n")
+        log.flush()
+        assert server.idle()
+        server._log = None

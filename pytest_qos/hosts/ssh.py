@@ -154,7 +154,7 @@ def far_program(argv0: str, programs: Mapping[str, str]) -> str:
     return argv0
 
 
-def _says_listening(log: str, port: int) -> bool:
+def says_listening(log: str, port: int) -> bool:
     """True when the last line saying "listening on ... PORT" follows the last accepted test.
 
     iperf3 prints "Server listening on PORT" whenever its socket is open again (after each
@@ -166,6 +166,30 @@ def _says_listening(log: str, port: int) -> bool:
         return False
     accepted = log.rfind("Accepted connection")
     return marks[-1] > accepted
+
+
+# Wraps a server that prints nothing when its socket opens (iperf3 -J) on the far host: $1 the
+# port, $2 a pattern of it listening in /proc/net/$4 (hex port, state), $3 polls of 20 ms, $4
+# the protocol, then the server's argv. The far shell watches its own socket tables and says
+# "listening on port P" in the server's log, so readiness costs no ssh round trip; signals
+# reach the server, and its exit status is the wrapper's.
+ANNOUNCE = (
+    'p=$1 h=$2 n=$3 t=$4; shift 4; "$@" & s=$!; '
+    "trap 'kill -TERM $s 2>/dev/null' HUP INT TERM; "
+    'i=0; while [ "$i" -lt "$n" ] && kill -0 "$s" 2>/dev/null; do '
+    'if grep -qs ":$h" "/proc/net/$t" "/proc/net/${t}6"; then '
+    'echo "qos: listening on port $p"; break; fi; sleep 0.02; i=$((i + 1)); done; '
+    'wait "$s"; r=$?; while kill -0 "$s" 2>/dev/null; do wait "$s"; r=$?; done; exit "$r"'
+)
+ANNOUNCE_INTERVAL = 0.02  # s between the far shell's looks at its socket tables
+_SOCKET_STATE = {"tcp": "0A", "udp": "07"}  # LISTEN; an unconnected bound UDP socket
+
+
+def announced(argv: Sequence[str], port: int, protocol: str, within: float) -> list[str]:
+    """`argv` under the far-side announcer (ANNOUNCE): the log says when `port` listens."""
+    pattern = f"{port:04X} [0-9A-F]*:0000 {_SOCKET_STATE[protocol]}"
+    polls = max(1, round(within / ANNOUNCE_INTERVAL))
+    return ["sh", "-c", ANNOUNCE, "qos-announce", str(port), pattern, str(polls), protocol, *argv]
 
 
 def _with_env(argv: Sequence[str], env: Mapping[str, str] | None) -> list[str]:
@@ -451,6 +475,12 @@ class Ssh(Endpoint):
             self._logs[process.pid] = stdout.fileno()  # type: ignore[union-attr]
         return process
 
+    def announcing(self, argv: Sequence[str], port: int, protocol: str, within: float) -> list[str]:
+        """`argv` (the tool by its far path) under the far-side announcer: its log will say
+        when `port` listens, so waiting for it costs no round trip."""
+        self.require(argv[0])  # the announcer's argv[0] is sh: check the tool itself
+        return announced([self.program(argv[0]), *argv[1:]], port, protocol, within)
+
     def is_listening(
         self, port: int, protocol: str = "tcp", process: Process | None = None
     ) -> bool:
@@ -462,7 +492,7 @@ class Ssh(Endpoint):
         log = b""
         with contextlib.suppress(OSError):
             log = os.pread(fd, 1 << 20, 0)
-        if _says_listening(log.decode(errors="replace"), port):
+        if says_listening(log.decode(errors="replace"), port):
             return True
         # Seen listening, and silent since: no test has run against it (iperf3 -J prints a
         # document after each), so it still listens.
@@ -539,4 +569,4 @@ class Exec(Endpoint):
         return python_argv(self.programs.get("python3", "python3"))
 
 
-__all__ = ["MUX", "Exec", "Mux", "Ssh", "SshError", "SshOptions"]
+__all__ = ["MUX", "Exec", "Mux", "Ssh", "SshError", "SshOptions", "announced", "says_listening"]

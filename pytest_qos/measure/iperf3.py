@@ -35,6 +35,7 @@ _BUSY = "the server is busy"
 _BETWEEN_TESTS = ("Connection refused", "Connection reset by peer")
 _MAX_ATTEMPTS = 50
 _RECEIVER_ONLY = ("jitter", "loss", "packets", "lost_packets")
+_DOCUMENT_END = re.compile(rb"^}\r?$", re.MULTILINE)  # iperf3 -J closes a document at column 0
 
 
 def find_iperf3(path: str | None = None) -> str:
@@ -55,6 +56,25 @@ class Iperf3Server(SpawnedServer):
     def __init__(self, path: str, endpoint: Endpoint, bind: str, port: int | None = None) -> None:
         super().__init__(endpoint, bind, port)
         self.path = path
+        self.served = 0  # tests it finished for our clients (each prints one document)
+        self._documents = 0  # documents seen in its log, up to byte `_scanned`
+        self._scanned = 0
+
+    def reuse_key(self) -> tuple[str, ...]:
+        """Any test's server at the same host and bind address, by the same iperf3."""
+        return ("iperf3", self.path, self.bind)
+
+    def idle(self) -> bool:
+        """True once its log holds a document for each test it served (-J prints one when a
+        test ends, then it listens again)."""
+        while self._documents < self.served:
+            chunk = self.read_log(self._scanned)
+            complete = chunk[: chunk.rfind(b"\n") + 1]  # whole lines only
+            if not complete:
+                return False
+            self._documents += len(_DOCUMENT_END.findall(complete))
+            self._scanned += len(complete)
+        return True
 
     def command(self) -> list[str]:
         """The server's argv."""
@@ -299,6 +319,8 @@ class RunningFlow:
                 )
             if error:
                 raise MeasurementError(f"iperf3 failed: {error}", self.where)
+            if self.server is not None:
+                self.server.served += 1
             return document
         raise MeasurementError(
             f"iperf3 server at {self.host}:{self.port} stayed busy for {self.busy_timeout:g} s",

@@ -15,6 +15,7 @@ from functools import partial
 
 from ..errors import MeasurementError
 from ..hosts.locks import path_lock
+from ..hosts.serverpool import POOL
 from ..hosts.target import Target
 from ..results import Measurement, QosResult, aggregate
 from .edges import WindowEdges, observed
@@ -116,14 +117,14 @@ class Servers:
         while len(self.spawned) < count:
             server = self.iperf3.server(self.target.server, self.target.bind or self.target.host)
             server.lifetime = None if until is None else until - time.monotonic()
-            self.spawned.append(server)
-            server.start()
+            self.spawned.append(server)  # stopped by stop() even when its start fails
+            self.spawned[-1] = POOL.lend(server, until)  # a kept one, or this one started
         return [(server.port, server) for server in self.spawned[:count]]
 
-    def stop(self) -> None:
-        """Stop every spawned server."""
+    def stop(self, clean: bool = False) -> None:
+        """Stop every spawned server; after a `clean` test, kept ones go back to the pool."""
         for server in self.spawned:
-            server.stop()
+            POOL.give_back(server, clean)
         self.spawned.clear()
 
 
@@ -143,16 +144,16 @@ class Runner:
         self._servers: Servers | None = None
         self._lazy = threading.RLock()
 
-    def close(self) -> None:
-        """Stop the servers this runner spawned."""
+    def close(self, clean: bool = False) -> None:
+        """Stop the servers this runner spawned (after a `clean` run, kept ones are kept)."""
         if self._servers is not None:
-            self._servers.stop()
+            self._servers.stop(clean)
 
     def __enter__(self) -> Runner:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(clean=kind is None)
 
     @property
     def servers(self) -> Servers:

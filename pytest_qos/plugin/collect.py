@@ -19,6 +19,7 @@ from _pytest._code.code import (
 
 from ..errors import MeasurementError, QosError, ScenarioError
 from ..hosts.locks import host_locks
+from ..hosts.serverpool import POOL
 from ..hosts.target import Target, local_target, remote_target
 from ..hosts.testbed import Testbed, load_testbed
 from ..lab.routerlab import Lab, keep_lab, lab_unavailable_reason
@@ -279,8 +280,12 @@ class ScenarioItem(pytest.Item):
             if parent.setup_error is not None:
                 raise parent.setup_error
             target = parent.pair_target(self.pair) if self.pair else parent.target_for(self.family)
-            with host_locks(
-                list(self.pair or ()), self.spec.holds_hosts_alone, scope=parent.lock_scope
+            # Servers at far hosts are kept for the session's next tests (hosts/serverpool.py).
+            with (
+                POOL.lending(),
+                host_locks(
+                    list(self.pair or ()), self.spec.holds_hosts_alone, scope=parent.lock_scope
+                ),
             ):
                 result = run_test(
                     self.spec,

@@ -18,6 +18,7 @@ from ..diagnose import WHEN, WHEN_HELP, Diagnosis
 from ..diagnose.mesh import annotate as annotate_mesh
 from ..errors import InputError
 from ..history.options import add_options, history_options, record_run, trend_judge
+from ..hosts.serverpool import POOL
 from ..hosts.ssh import MUX
 from ..judge.thresholds import parse_compare_fail
 from ..judge.verdict import Baseline
@@ -223,7 +224,9 @@ def _configure_baselines(config: pytest.Config, store: QosSession) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Close the session's ssh connections; give SIGTERM and SIGINT back their defaults."""
+    """Stop the kept servers, close the session's ssh connections; give SIGTERM and SIGINT
+    back their defaults."""
+    POOL.close()
     MUX.close()
     with contextlib.suppress(ValueError):
         if signal.getsignal(signal.SIGTERM) is _interrupt:

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import MeasurementError
 from ..hosts import endpoints
 from ..hosts.endpoints import Completed, Endpoint, Local, Netns, Process
+from ..hosts.serverpool import POOL
 from ..hosts.servers import SpawnedServer
 from ..hosts.target import Target
 from ..live import LiveObserver, observer_for
@@ -92,12 +93,17 @@ class SpawnedResponder(SpawnedServer):
     """A responder started at the target's server endpoint, ready once its socket is bound."""
 
     what = "the responder"
+    announces = True  # "responder: listening on BIND port PORT"
 
     def __init__(self, endpoint: Endpoint, bind: str, probe: Probe) -> None:
         # It answers udp and tcp probes on one port: the port must be free for both.
         super().__init__(endpoint, bind, ready_protocol=probe.kind, port_protocols=("udp", "tcp"))
         self.lifetime = probe.timeout_total + _RESPONDER_LIFETIME_MARGIN
         self.rate = RATE_HEADROOM / probe.interval
+
+    def reuse_key(self) -> tuple[str, ...]:
+        """Any probe's responder at the same host and bind address admitting the same rate."""
+        return ("responder", self.bind, f"{self.rate:g}")
 
     def command(self) -> list[str]:
         """The responder's argv."""
@@ -124,11 +130,13 @@ def run_probe(probe: Probe, target: Target, name: str = "") -> Measurement:
     if probe.kind == "hops":
         return _run_hops(probe, target, host)
     responder: SpawnedResponder | None = None
+    clean = False
     try:
         if target.spawns_servers and not probe.explicit_target and probe.kind != "stamp":
             assert target.server is not None
             bind = target.bind or target.host
-            responder = SpawnedResponder(target.server, bind, probe).start()
+            until = time.monotonic() + probe.timeout_total + _RESPONDER_LIFETIME_MARGIN
+            responder = POOL.lend(SpawnedResponder(target.server, bind, probe), until)
             port = responder.port
         elif probe.kind == "stamp":
             port = probe.port or STAMP_PORT
@@ -150,10 +158,11 @@ def run_probe(probe: Probe, target: Target, name: str = "") -> Measurement:
         measurement = _measurement(probe, record, command, extra, same_host)
         if responder is not None:
             measurement.setup = [responder.reproduce_command()]
+        clean = True
         return measurement
     finally:
         if responder is not None:
-            responder.stop()
+            POOL.give_back(responder, clean)  # kept for the next probe, or stopped
 
 
 def _responder_state(responder: SpawnedResponder) -> str:
