@@ -1,13 +1,21 @@
-"""Seams shared by the test modules: writing scenario files where a test's pytest runs."""
+"""Seams shared by the test modules: scenario files where a test's pytest runs, own labs."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from pytest_qos.lab.namespaces import lab_namespaces
+
 ScenarioWriter = Callable[..., Path]
+
+
+def own_namespaces() -> set[str]:
+    """This process's lab namespaces: labs other test processes build meanwhile do not count."""
+    return {name for name in lab_namespaces() if name.startswith(f"qos-{os.getpid()}-")}
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import own_namespaces
 from pytest_qos.errors import InputError
 from pytest_qos.hosts.endpoints import Local, wait_until
 from pytest_qos.lab.routerlab import (
@@ -112,11 +113,6 @@ def test_shipped_configs_are_executable() -> None:
     for config in (GOOD, REGRESSED):
         assert os.access(config, os.X_OK), config
         assert config.read_text().startswith("#!/bin/sh\n")
-
-
-def own_namespaces() -> set[str]:
-    """This process's lab namespaces (labs other test processes build meanwhile do not count)."""
-    return {name for name in lab_namespaces() if name.startswith(f"qos-{os.getpid()}-")}
 
 
 # --- topology ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import own_namespaces
 from pytest_qos.lab import delaylines
 from pytest_qos.lab import routerlab as lab_module
 from pytest_qos.lab.counters import delta as counter_delta
@@ -112,7 +113,7 @@ def test_rate_alone_is_a_bridge_and_a_tbf_at_that_rate() -> None:
 
 
 def test_the_wan_hop_and_its_delay_line_go_with_the_lab() -> None:
-    before = set(lab_namespaces())
+    before = own_namespaces()
     lab = Lab.create(wan=parse_wan({"delay": "5 ms"}))
     try:
         assert lab.hop in lab_namespaces() and lab.hop.endswith("-wan")
@@ -125,7 +126,7 @@ def test_the_wan_hop_and_its_delay_line_go_with_the_lab() -> None:
                 assert cmdline[3].endswith(b"delayline.py")
     finally:
         lab.destroy()
-    assert set(lab_namespaces()) == before
+    assert own_namespaces() == before
     assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
 
 
@@ -135,10 +136,10 @@ def test_a_delay_line_that_cannot_start_fails_the_lab_clearly(
     failing = [sys.executable, "-c", "import sys; sys.exit('error: no AF_PACKET here')"]
     monkeypatch.setattr(delaylines, "delay_line_command", lambda *_a, **_k: failing)
     monkeypatch.setattr(lab_module, "kernel_qdiscs", lambda: frozenset({"tbf", "htb"}))
-    before = set(lab_namespaces())
+    before = own_namespaces()
     with pytest.raises(LabError, match="the WAN delay line did not start: error: no AF_PACKET"):
         Lab.create(wan=parse_wan({"delay": "5 ms"}))
-    assert set(lab_namespaces()) == before
+    assert own_namespaces() == before
 
 
 @pytest.mark.kernel_optional
