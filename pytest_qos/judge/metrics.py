@@ -40,6 +40,9 @@ class Metric:
     better: Better
     definition: str
     needs: Needs = Needs.FLOW
+    # False: a figure about the measurement itself (the probe's own schedule), not the path;
+    # compared with a baseline only when a bound or threshold names it.
+    of_path: bool = True
 
     def format(self, value: float | None) -> str:
         """Humanise a base-unit value of this metric."""
@@ -142,6 +145,26 @@ CATALOGUE: dict[str, Metric] = {
             _H,
             "ITU-T G.107 E-model MOS from one-way delay ≈ RTT/2, jitter and loss",
             needs=_PROBE,
+        ),
+        # the probe's own schedule: how late its sends left (icmp: estimated from ping's output)
+        *(
+            Metric(
+                f"probe.send_late.{figure}",
+                Kind.DURATION,
+                _L,
+                f"{meaning} of how late the probe's sends left after their scheduled time",
+                needs=_PROBE,
+                of_path=False,
+            )
+            for figure, meaning in (("p50", "median"), ("p99", "99th percentile"), ("max", "most"))
+        ),
+        Metric(
+            "probe.send_late.over_1ms",
+            Kind.PERCENT,
+            _L,
+            "probe sends that left more than 1 ms after their scheduled time",
+            needs=_PROBE,
+            of_path=False,
         ),
         # standard methods (docs/methods.md)
         Metric(
@@ -412,7 +435,9 @@ def find(name: str) -> Metric | None:
     for pattern, base in _FAMILIES:
         if pattern.match(name):
             family = CATALOGUE[pattern.sub(base, name)]
-            return Metric(name, family.kind, family.better, family.definition, family.needs)
+            return Metric(
+                name, family.kind, family.better, family.definition, family.needs, family.of_path
+            )
     return None
 
 

@@ -13,6 +13,7 @@ from ..hosts.endpoints import Endpoint, Local, Netns
 from ..hosts.target import Target
 from ..measure.servers import SpawnedServer
 from ..results import Measurement
+from . import lateness
 from .farend import directions, dscp_metrics
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory
@@ -223,10 +224,8 @@ def _client_record(stdout: str, stderr: str, command: list[str]) -> dict[str, An
 
 _DETAIL_KEYS = (
     "cpu_s",
-    "send_late_p50",
-    "send_late_p99",
-    "send_late_max",
-    "send_late_over_1ms",
+    "send_priority",
+    "send_late_basis",
     "refused",
     "timed_out",
     "skipped",
@@ -241,6 +240,8 @@ def _measurement(
         raise MeasurementError("the probe sent nothing", command)
     received = int(record["received"])
     metrics = record_metrics(sent, received, record["rtt"], int(record.get("reordered", 0)))
+    metrics.update(lateness.metrics_of(record))
+    lateness.check(metrics, probe.send_late_limits, sent, command)
     details: dict[str, Any] = {
         "kind": probe.kind,
         "interval": probe.interval,

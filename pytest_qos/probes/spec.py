@@ -10,6 +10,7 @@ from ..errors import InputError, check_key, did_you_mean
 from ..hosts.target import RESPONDER_PORT
 from ..measure.traffic import parse_dscp
 from ..units import Kind, parse, whole_number
+from .lateness import Limits, default_limits, parse_limits
 
 KINDS = ("udp", "icmp", "tcp", "stamp")
 PROBE_KEYS = (
@@ -22,6 +23,7 @@ PROBE_KEYS = (
     "timeout",
     "target",
     "clock",
+    "send_late",
 )
 TARGET_KEYS = ("host", "port")
 CLOCKS = ("auto", "synced", "none")
@@ -52,6 +54,18 @@ class Probe:
     clock: str = "auto"  # one-way delay: "auto" (same host only), "synced" (declared), "none"
     needs_one_way: bool = False  # a bound reads latency.up.* / latency.down.*
     needs_dscp: bool = False  # a bound reads dscp.*
+    send_late: Limits | None = None  # upper limits on send lateness; None: the default
+
+    @property
+    def send_late_limits(self) -> Limits:
+        """The send-lateness limits beyond which a run is an error (lateness.check).
+
+        ping keeps its own schedule, which we cannot tighten: its (estimated) lateness is
+        judged only against limits the probe states.
+        """
+        if self.send_late is not None:
+            return self.send_late
+        return () if self.kind == "icmp" else default_limits(self.interval)
 
     @property
     def packets(self) -> int:
@@ -207,6 +221,8 @@ def _parse_option(key: str, value: Any) -> Any:
         return int(size)
     if key == "dscp":
         return parse_dscp(value)
+    if key == "send_late":
+        return parse_limits(value)
     if key == "clock":
         text = str(value).strip().lower()
         if text not in CLOCKS:
