@@ -7,7 +7,7 @@ controller and every report; only the measurement is a test double, standing in 
 depend only on the pair (a few fail their bound, a few are tool errors). No traffic, no process.
 
 QOS_SIM_STATS=FILE: the controller writes its own costs there at exit (CPU seconds, peak RSS,
-wall times of collection and of the run), each xdist worker to FILE.gwN.
+wall times of collection and of the run).
 """
 
 from __future__ import annotations
@@ -71,19 +71,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _marks["collected"] = time.perf_counter()
 
 
-def pytest_runtestloop(session: pytest.Session) -> None:
-    _marks.setdefault("loop", time.perf_counter())
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     collect.run_test = _REAL  # in-process (pytester) runs share the module
     path = os.environ.get("QOS_SIM_STATS")
     if not path:
         return
-    worker = getattr(config, "workerinput", {}).get("workerid")
-    if worker:  # a worker's own costs, beside the controller's
-        path = f"{path}.{worker}"
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller's costs are measured
     usage = resource.getrusage(resource.RUSAGE_SELF)
     now = time.perf_counter()
     stats = {
