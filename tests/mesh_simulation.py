@@ -34,6 +34,24 @@ class FakeWorker:
         self.shutting_down = True
 
 
+class SchedulerConfig:
+    """The little of pytest's config the scheduler reads: `--tx N*popen`."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def getvalue(self, name: str) -> Any:
+        return [f"{self.workers}*popen"] if name == "tx" else None
+
+    def getoption(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+def make_scheduler(workers: int, cls: Any = HostAwareScheduling) -> Any:
+    """A host-aware scheduler (or `cls`, e.g. another version of it) for `workers` workers."""
+    return cls(SchedulerConfig(workers))
+
+
 def mesh_collection(hosts: int, tests: tuple[str, ...] = ("tcp",)) -> list[str]:
     """Node ids of a mesh of `hosts` sites (sim01 ...), every ordered pair per test."""
     names = tuple(f"sim{i:02d}" for i in range(1, hosts + 1))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mesh_simulation import lockstep, mesh_collection, optimum, simulate
+from mesh_simulation import lockstep, make_scheduler, mesh_collection, optimum, simulate
 
 from pytest_qos.plugin.meshsched import HostAwareScheduling, hosts_of
 from pytest_qos.scenario.sites import round_robin
@@ -11,6 +11,11 @@ from pytest_qos.scenario.sites import round_robin
 
 def _scheduler(pytester: pytest.Pytester, workers: int) -> HostAwareScheduling:
     return HostAwareScheduling(pytester.parseconfig("--tx", f"{workers}*popen"))
+
+
+def test_the_simulations_stand_in_config_schedules_like_pytests() -> None:
+    collection = mesh_collection(6)
+    assert len(lockstep(make_scheduler(3), collection, 3)) == 10
 
 
 def test_six_hosts_three_workers_make_ten_disjoint_rounds(pytester: pytest.Pytester) -> None:
