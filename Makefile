@@ -9,9 +9,15 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SYSTEM_TOOLS := iperf3:iperf3 ping:iputils-ping ip:iproute2 tc:iproute2 ss:iproute2 nft:nftables
 # The test suite also opens the pytest-html report in a headless browser, checks the
-# STAMP packets of the udp probe with Wireshark's decoder (tshark), and runs a real OpenSSH
-# sshd in each site namespace of the site lab (sshd lives in /usr/sbin, checked too).
-TEST_TOOLS := $(SYSTEM_TOOLS) chromium:chromium tshark:tshark sshd:openssh-server ssh:openssh-client
+# STAMP packets of the udp probe with Wireshark's decoder (tshark), runs a real OpenSSH
+# sshd in each site namespace of the site lab (sshd lives in /usr/sbin, checked too), pushes
+# to a real Prometheus Pushgateway that a real Prometheus scrapes (promtool comes with
+# prometheus; installing them starts no service: the tests start their own on loopback), and
+# tests both engines of the WAN delay line: its C engine is built by the install where a C
+# compiler and Python's headers exist (optional for users: without them it runs in Python).
+TEST_TOOLS := $(SYSTEM_TOOLS) chromium:chromium tshark:tshark sshd:openssh-server ssh:openssh-client \
+  prometheus:prometheus promtool:prometheus prometheus-pushgateway:prometheus-pushgateway \
+  gcc:gcc python3-config:python3-dev
 
 .PHONY: install test-install system-deps apt-tools venv qos test lint bench clean wheel-check
 
@@ -41,7 +47,7 @@ install: system-deps venv
 
 test-install: venv
 	@$(MAKE) --no-print-directory apt-tools TOOLS="$(TEST_TOOLS)"
-	$(PY) -m pip install -q -e '.[dev,plots]'
+	$(PY) -m pip install -q -e '.[dev,plots,trend]'
 
 qos: install
 	$(PY) -m pytest --qos scenarios/ -p no:cacheprovider

@@ -16,6 +16,41 @@ if TYPE_CHECKING:
 
 Series = dict[str, list[tuple[float, float]]]
 _LABEL = re.compile(r"^[A-Za-z0-9_-]*$")
+# A delay percentile ranks lost probes as infinitely late (RFC 2679 §5.1, RFC 7679): past
+# the share of probes delivered it is infinite. JSON has no infinity: documents write LOST.
+LOST = "lost"
+_PERCENTILE = re.compile(r"(?:^|\.)p\d+$")
+
+
+def may_be_lost(name: str) -> bool:
+    """True for a metric that lost probes can make infinite: a delay percentile (….p99)."""
+    return _PERCENTILE.search(name) is not None
+
+
+def number_to_json(value: float | None) -> float | str | None:
+    """A value as strict JSON holds it: an infinite (lost) percentile becomes "lost"."""
+    return LOST if value == math.inf else value
+
+
+def number_from_json(value: Any) -> float | None:
+    """The inverse of number_to_json."""
+    if value is None:
+        return None
+    return math.inf if value == LOST else float(value)
+
+
+def metrics_to_json(metrics: dict[str, float]) -> dict[str, float | str | None]:
+    """A metrics dict as strict JSON holds it."""
+    return {name: number_to_json(value) for name, value in metrics.items()}
+
+
+def metrics_from_json(data: dict[str, Any]) -> dict[str, float]:
+    """The inverse of metrics_to_json."""
+    numbers = {str(name): number_from_json(value) for name, value in data.items()}
+    missing = [name for name, value in numbers.items() if value is None]
+    if missing:
+        raise TypeError(f"metric {missing[0]} has no value")
+    return {name: value for name, value in numbers.items() if value is not None}
 
 
 @dataclass
@@ -40,7 +75,7 @@ class Measurement:
         check_label(self.label)
         # NaN never fails a bound and infinity breaks reports and JSON: neither is a value.
         for name, value in self.metrics.items():
-            if not math.isfinite(value):
+            if not math.isfinite(value) and not (value == math.inf and may_be_lost(name)):
                 raise MeasurementError(
                     f"{self.tool} reported {name} = {value}, not a finite number; "
                     "the measurement is unusable",
@@ -51,7 +86,7 @@ class Measurement:
         """A JSON-ready dict; metric values are plain numbers in base units."""
         return {
             "tool": self.tool,
-            "metrics": dict(self.metrics),
+            "metrics": metrics_to_json(self.metrics),
             "command": list(self.command),
             "started": self.started,
             "details": dict(self.details),
@@ -67,7 +102,7 @@ class Measurement:
         """Rebuild a measurement from its JSON form."""
         return cls(
             tool=item["tool"],
-            metrics=dict(item["metrics"]),
+            metrics=metrics_from_json(dict(item["metrics"])),
             command=list(item.get("command", [])),
             started=float(item.get("started", 0.0)),
             details=dict(item.get("details", {})),
@@ -123,9 +158,11 @@ def aggregate(runs: list[Measurement]) -> tuple[Measurement, dict[str, float]]:
         return runs[0], {}
     names = [name for name in runs[0].metrics if all(name in run.metrics for run in runs)]
     medians = {name: statistics.median(run.metrics[name] for run in runs) for name in names}
+    # A lost (infinite) percentile in any run leaves its spread unknown, not infinite or NaN.
     spread = {
         name: max(run.metrics[name] for run in runs) - min(run.metrics[name] for run in runs)
         for name in names
+        if all(math.isfinite(run.metrics[name]) for run in runs)
     }
     first = runs[0]
     merged = Measurement(
@@ -188,11 +225,11 @@ class Check:
         data: dict[str, Any] = {
             "metric": self.metric,
             "bound": self.bound,
-            "measured": self.measured,
+            "measured": number_to_json(self.measured),
             "passed": self.passed,
         }
         if self.baseline is not None:
-            data["baseline"] = self.baseline
+            data["baseline"] = number_to_json(self.baseline)
         if self.note:
             data["note"] = self.note
         return data
@@ -203,9 +240,9 @@ class Check:
         return cls(
             metric=data["metric"],
             bound=data["bound"],
-            measured=data.get("measured"),
+            measured=number_from_json(data.get("measured")),
             passed=bool(data["passed"]),
-            baseline=data.get("baseline"),
+            baseline=number_from_json(data.get("baseline")),
             note=data.get("note", ""),
         )
 
@@ -226,6 +263,12 @@ class QosResult:
     error: str = ""
     # Against --qos-compare's baseline: computed once per test, carried to every report.
     comparison: Comparison | None = None
+    # Where it failed: [{"what", "where", "evidence"}] (diagnose/), and the seconds its
+    # per-hop probing took (None when it did not probe).
+    diagnosis: list[dict[str, Any]] = field(default_factory=list)
+    diagnosis_time: float | None = None
+    # Against the test's own history (--qos-trend, pytest_qos.history): each metric's verdict.
+    trend: Comparison | None = None
 
     @property
     def passed(self) -> bool:
@@ -257,10 +300,10 @@ class QosResult:
 
     def to_json(self) -> dict[str, Any]:
         """The `results[]` entry of the --qos-json document."""
-        data = {
+        data: dict[str, Any] = {
             "test": self.test,
             "outcome": self.status,
-            "metrics": self.metrics,
+            "metrics": metrics_to_json(self.metrics),
             "spread": self.spread,
             "bounds": [check.to_json() for check in self.checks],
             "command": self.command,
@@ -271,21 +314,32 @@ class QosResult:
         }
         if self.comparison is not None:
             data["comparison"] = self.comparison.to_json()
+        if self.diagnosis:
+            data["diagnosis"] = [dict(item) for item in self.diagnosis]
+        if self.diagnosis_time is not None:
+            data["diagnosis_time"] = self.diagnosis_time
+        if self.trend is not None:
+            data["trend"] = self.trend.to_json()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QosResult:
         """Rebuild a result from its JSON form (baselines, xdist workers)."""
-        comparison = None
-        if "comparison" in data:
+        comparison = trend = None
+        if "comparison" in data or "trend" in data:
             from .judge.compare import Comparison
 
-            comparison = Comparison.from_json(data["comparison"])
+            comparison = Comparison.from_json(data["comparison"]) if "comparison" in data else None
+            trend = Comparison.from_json(data["trend"]) if "trend" in data else None
         return cls(
             test=data["test"],
             measurements=[Measurement.from_json(m) for m in data.get("measurements", [])]
             or [
-                Measurement("unknown", dict(data.get("metrics", {})), list(data.get("command", [])))
+                Measurement(
+                    "unknown",
+                    metrics_from_json(dict(data.get("metrics", {}))),
+                    list(data.get("command", [])),
+                )
             ],
             checks=[Check.from_json(c) for c in data.get("bounds", [])],
             loads=[Measurement.from_json(m) for m in data.get("loads", [])],
@@ -298,4 +352,7 @@ class QosResult:
             outcome=data.get("outcome"),
             error=data.get("error", ""),
             comparison=comparison,
+            diagnosis=[dict(item) for item in data.get("diagnosis", [])],
+            diagnosis_time=data.get("diagnosis_time"),
+            trend=trend,
         )

@@ -1,9 +1,10 @@
-"""Parse and format quantities: bit rates, durations, percentages, sizes, plain numbers."""
+"""Parse and format quantities: bit rates, durations, percentages, sizes, plain numbers, DSCPs."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from enum import Enum
 
 from .errors import InputError, did_you_mean
@@ -19,6 +20,52 @@ class Kind(str, Enum):
     COUNT = "count"  # dimensionless
     SCORE = "score"  # dimensionless, fractional (MOS)
     GRADE = "grade"  # a letter grade A+ .. F, stored as its rank (F 0 .. A+ 5; higher is better)
+    DSCP = "dscp"  # a DiffServ code point, 0-63: 'EF', 'AF41', 'CS1' or the number
+
+
+DSCP_NAMES: dict[str, int] = {
+    "BE": 0,
+    "DF": 0,
+    "CS0": 0,
+    "CS1": 8,
+    "CS2": 16,
+    "CS3": 24,
+    "CS4": 32,
+    "CS5": 40,
+    "CS6": 48,
+    "CS7": 56,
+    "EF": 46,
+    "VA": 44,
+    "LE": 1,
+    **{f"AF{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
+}
+# The name each value is shown by: the first name listed for it (BE for 0, not DF or CS0).
+_DSCP_SHOWN = {value: name for name, value in reversed(list(DSCP_NAMES.items()))}
+
+
+def parse_dscp(value: object) -> int:
+    """A DSCP name (EF, AF41, CS1, ...) or a number 0-63."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= 63:
+            return value
+        raise InputError(f"DSCP {value} is out of range; use 0-63 or a name such as EF or AF41")
+    if isinstance(value, str):
+        name = value.strip().upper()
+        if name in DSCP_NAMES:
+            return DSCP_NAMES[name]
+        if re.fullmatch("[0-9]{1,3}", name):  # not isdigit(): '²' is a digit int() refuses
+            return parse_dscp(int(name))
+        raise InputError(
+            f"unknown DSCP '{value}': use a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63"
+            f"{did_you_mean(name, DSCP_NAMES)}"
+        )
+    raise InputError(f"DSCP must be a name such as EF or a number 0-63, got {value!r}")
+
+
+def dscp_name(value: int) -> str:
+    """'EF (46)', 'CS1 (8)', or '13' for a code point without a name."""
+    name = _DSCP_SHOWN.get(value)
+    return f"{name} ({value})" if name else str(value)
 
 
 # Decimal prefixes, as iperf3 uses for rates.
@@ -70,6 +117,7 @@ _UNITS: dict[Kind, tuple[str, ...]] = {
     Kind.COUNT: (),
     Kind.SCORE: (),
     Kind.GRADE: (),
+    Kind.DSCP: (),
 }
 _EXAMPLE = {
     Kind.RATE: "10 Mbit/s",
@@ -79,6 +127,7 @@ _EXAMPLE = {
     Kind.COUNT: "3",
     Kind.SCORE: "4.0",
     Kind.GRADE: "B",
+    Kind.DSCP: "EF",
 }
 UNIT_HELP = {
     Kind.RATE: "bit/s, kbit/s, Mbit/s, Gbit/s (or bps, kbps, Mbps, Gbps; B/s, kB/s, MB/s, GB/s "
@@ -89,6 +138,7 @@ UNIT_HELP = {
     Kind.COUNT: "none",
     Kind.SCORE: "none",
     Kind.GRADE: "none (a letter: A+, A, B, C, D or F)",
+    Kind.DSCP: "a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63",
 }
 BASE_UNIT = {
     Kind.RATE: "bit/s",
@@ -98,6 +148,7 @@ BASE_UNIT = {
     Kind.COUNT: "",
     Kind.SCORE: "",
     Kind.GRADE: "",
+    Kind.DSCP: "",
 }
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -134,6 +185,7 @@ _NOUN = {
     Kind.COUNT: "a count",
     Kind.SCORE: "a score",
     Kind.GRADE: "a grade",
+    Kind.DSCP: "a DSCP",
 }
 
 
@@ -159,6 +211,8 @@ def parse(value: object, kind: Kind, what: str | None = None) -> float:
     """
     if kind is Kind.GRADE:
         return _grade(value)
+    if kind is Kind.DSCP:
+        return float(parse_dscp(value))
     if isinstance(value, bool):
         raise InputError(f"{value!r} is not a quantity; write e.g. '{example(kind)}'")
     if isinstance(value, (int, float)):
@@ -227,6 +281,31 @@ _RATE_STEPS = (
 _DURATION_STEPS = ((1.0, 1.0, "s"), (1e-4, 1e-3, "ms"), (1e-6, 1e-6, "µs"), (1e-9, 1e-9, "ns"))
 
 
+def common_unit(values: Iterable[float], kind: Kind) -> tuple[float, str]:
+    """(scale, unit) that shows every one of `values` in one unit: their median's.
+
+    A grid of rates reads '1200, 950, 95.4' in Mbit/s rather than mixing Mbit/s and Gbit/s.
+    """
+    finite = sorted(abs(v) for v in values if math.isfinite(v) and v != 0)
+    if kind is Kind.PERCENT:
+        return 1.0, "%"
+    if kind is Kind.SIZE:
+        return 1.0, "B"
+    if kind not in (Kind.RATE, Kind.DURATION) or not finite:
+        return 1.0, BASE_UNIT.get(kind, "")
+    steps = _RATE_STEPS if kind is Kind.RATE else _DURATION_STEPS
+    middle = finite[len(finite) // 2]
+    for smallest, scale, unit in steps:
+        if middle >= smallest:
+            return scale, unit
+    return steps[-1][1], steps[-1][2]
+
+
+def format_number(value: float, scale: float) -> str:
+    """`value` / `scale` to three significant digits, no unit (for a grid in one unit)."""
+    return _three_significant(value / scale)
+
+
 def format_value(value: float | None, kind: Kind) -> str:
     """Humanise a base-unit value: 94100000 → '94.1 Mbit/s', 0.00021 → '0.21 ms'."""
     if value is None:
@@ -234,6 +313,9 @@ def format_value(value: float | None, kind: Kind) -> str:
     if math.isnan(value):
         return "n/a"
     if math.isinf(value):
+        # An infinite delay is a percentile that lost probes reached (RFC 2679 §5.1).
+        if value > 0 and kind is Kind.DURATION:
+            return "lost"
         return "∞" if value > 0 else "-∞"
     if kind is Kind.RATE:
         steps: tuple[tuple[float, float, str], ...] = _RATE_STEPS
@@ -248,6 +330,8 @@ def format_value(value: float | None, kind: Kind) -> str:
     elif kind is Kind.GRADE:
         rank = round(value)
         return GRADES[rank] if 0 <= rank < len(GRADES) else _three_significant(value)
+    elif kind is Kind.DSCP:
+        return dscp_name(int(value)) if float(value).is_integer() else _three_significant(value)
     else:
         return f"{value:.2f}"
     if value == 0:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_qos.errors import ScenarioError
+from pytest_qos.hosts.testbed import HostSpec, Testbed
 from pytest_qos.judge.metrics import lookup
 from pytest_qos.measure.iperf3 import Iperf3
 from pytest_qos.scenario.reader import Scenario, parse_scenario
+from pytest_qos.scenario.sites import pair_target, plan, uses_sites
 
 # Keys that are different text but one key once YAML reads them (the merge the issue found).
 EQUAL_KEYS = [
@@ -121,6 +123,27 @@ LAB = [
     "{router: 5}",
     "{router: missing.sh}",
 ]
+# Scenarios across sites, judged against SITES below: paths and meshes, good and odd.
+SITE_HEADS = [
+    "path: {from: h1, to: h2}",
+    "path: {to: h2}",
+    "path: {to: here}",
+    "path: {from: here, to: here}",
+    "path: {from: h1, to: h1}",
+    "path: {from: h9, to: h2}",
+    "mesh: {group: g}",
+    "mesh: {hosts: [h1, h2, h3]}",
+    "mesh: {from: h1, to: [h1]}",
+    "mesh: {from: g, to: [h1]}",
+    "mesh: {from: [h1], to: [h2, h1]}",
+    "mesh: {hosts: [h1, h1]}",
+    "mesh: {group: here}",
+]
+SITES = Testbed(
+    Path("testbed.yaml"),
+    {f"h{i}": HostSpec(f"h{i}", i, "local", (f"198.18.{i}.2",)) for i in (1, 2, 3)},
+    {"g": ("h1", "h2", "h3")},
+)
 ODD = [
     "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
     + "".join(
@@ -255,6 +278,8 @@ def structured(rng: random.Random) -> Case:
         head.append(f"target: {rng.choice(TARGET)}")
     if rng.random() < 0.05:
         head.append(f"lab: {rng.choice(LAB)}")
+    elif rng.random() < 0.1:
+        head.append(rng.choice(SITE_HEADS))
     if rng.random() < 0.08:
         head.append(rng.choice(ODD).rstrip("\n"))
     text = "\n".join(head) + ("\n" if head else "") + "tests:\n" + "".join(tests)
@@ -289,7 +314,11 @@ def _unquoted(name: str) -> str:
 
 
 def _use(scenario: Scenario) -> None:
-    """What later stages do with a scenario: argv, bound texts, limits (must not raise)."""
+    """What later stages do with a scenario: argv, bound texts, limits, and across sites its
+    items and their pair targets (must not raise)."""
+    for _, pair, _ in plan(scenario, SITES if uses_sites(scenario) else None):
+        if pair is not None:
+            pair_target(SITES, pair)
     tool = Iperf3.__new__(Iperf3)
     tool.path = "iperf3"
     for spec in scenario.tests:

@@ -103,7 +103,7 @@ def test_a_missing_baseline_in_an_empty_directory_says_none_is_stored(tmp_path: 
         ('{"version": 1, "results": [', "is not valid JSON"),
         ("[1, 2]", "is not a pytest-qos results document"),
         ('{"version": 99, "results": []}', "has schema version 99"),
-        ('{"version": 1, "results": [{"no_test_key": 1}]}', "result #1 is malformed"),
+        ('{"version": 1, "results": [{"no_test_key": 1}]}', "results.0: has no 'test'"),
     ],
 )
 def test_a_bad_baseline_file_gets_one_clear_error(

@@ -170,7 +170,7 @@ def test_table_lists_every_object_by_interface() -> None:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("router.class.bytes", "is not a router counter; write router.[LAN.|WAN.]"),
+        ("router.class.bytes", "is not a router counter; write router.[whole.][LAN.|WAN.]"),
         ("router.DMZ.class.1:20.bytes", "'DMZ' is not an interface of the router"),
         ("router.filter.1:20.bytes", "'filter' is not qdisc or class"),
         ("router.class.1:20.byte", "unknown counter 'byte'"),

@@ -36,7 +36,7 @@ def _results(hosts: list[str], extra_failing: int = 0) -> list[QosResult]:
 def test_a_small_mesh_keeps_its_full_grid() -> None:
     text = matrix.render_terminal(_results(HOSTS[:3]))
     assert "from \\ to  sim01" in text
-    assert "190 Mbit/s ✓" in text
+    assert "sim01             190 ✓  190 ✓" in text
     assert matrix.folded(_results(HOSTS[:3])) == set()
 
 
@@ -45,20 +45,20 @@ def test_fifty_sites_are_summarised_one_symbol_per_pair() -> None:
     text = matrix.render_terminal(_results(HOSTS, extra_failing=30))
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= matrix.TERMINAL_WIDTH
-    assert lines[0] == (
-        "mesh.yaml::tcp  (✓ pass, ✗ fail, ! error, · not measured) — "
-        "50 hosts, 2450 pairs: 2418 ✓, 31 ✗, 1 !"
+    assert (
+        lines[0] == "mesh.yaml::tcp — throughput (Mbit/s); ✓ pass, ✗ fail, ! error, · not measured"
     )
+    assert lines[1] == "50 hosts, 2450 pairs: 2418 ✓, 31 ✗, 1 !"
     # Column numbers written downwards: tens, then ones.
-    assert lines[1].endswith("11111111112222222222333333333344444444445")
-    assert lines[2].startswith("from \\ to") and lines[2].endswith("1234567890" * 5)
-    grid = {line.split()[1]: line[-50:] for line in lines[3:53]}
+    assert lines[2].endswith("11111111112222222222333333333344444444445")
+    assert lines[3].startswith("from \\ to") and lines[3].endswith("1234567890" * 5)
+    grid = {line.split()[1]: line[-50:] for line in lines[4:54]}
     assert grid["sim02"][1] == "·" and grid["sim02"][19] == "✗"
     assert grid["sim03"][3] == "!" and grid["sim40"][4] == "✗"
     assert sum(row.count("✓") for row in grid.values()) == 2418
-    assert lines[53] == "did not pass:"
-    assert lines[54] == "  sim02->sim03  95 Mbit/s ✗"  # in host order
-    listed = [line for line in lines[54:] if re.match(r"  sim\d\d->sim\d\d ", line)]
+    assert lines[54] == "did not pass:"
+    assert lines[55] == "  sim02->sim03  95 ✗"  # in host order, in the grid's unit
+    listed = [line for line in lines[55:] if re.match(r"  sim\d\d->sim\d\d ", line)]
     assert len(listed) == matrix.LISTED
     assert lines[-1] == "  … and 12 more (every pair: --qos-md, --html)"
 
@@ -74,9 +74,10 @@ def test_the_terminal_table_lists_only_what_did_not_pass_of_a_large_mesh() -> No
 
 def test_the_html_matrix_scrolls_with_its_host_names_in_view() -> None:
     page = matrix.render_html(_results(HOSTS))
-    assert page.startswith('<div class="qos-matrix-scroll" style="overflow:auto;')
-    assert page.count("left:0") == 51  # the corner and every row's host
-    assert page.count("position:sticky;top:0") == 51  # the corner and every column's host
+    assert page.count('<div class="qos-matrix-scroll"><table class="qos-matrix">') == 1
+    assert "div.qos-matrix-scroll{overflow:auto;" in page
+    assert "table.qos-matrix tr:first-child th{position:sticky;top:0" in page
+    assert "table.qos-matrix th:first-child{position:sticky;left:0}" in page
     assert page.count('class="qos-fail"') == 2 and page.count('class="qos-error"') == 1
 
 
@@ -105,7 +106,7 @@ def test_fifty_site_run_through_the_plugin(pytester: pytest.Pytester) -> None:
         "--qos", "-p", "sim_sites", f"--qos-testbed={testbed}", "mesh.qos.yaml", "--qos-md=r.md"
     )
     outcomes = result.parseoutcomes()
-    assert outcomes["passed"] + outcomes["failed"] == 2450
+    assert outcomes["passed"] + outcomes["failed"] + outcomes.get("errors", 0) == 2450
     output = result.stdout.str()
     section = output[output.index("QoS results") : output.index("short test summary")]
     assert "passing pairs of large meshes not listed" in section

@@ -169,7 +169,7 @@ def test_missing_iperf3_says_how_to_install(
 ) -> None:
     write_scenario(UDP_5M)
     result = pytester.runpytest("--qos", "--qos-iperf3=/nonexistent/iperf3")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*apt-get install iperf3*--qos-iperf3=PATH*"])
     assert "Traceback" not in result.stdout.str()
 
@@ -331,7 +331,7 @@ def test_port_pool_gives_each_concurrent_flow_its_own_running_server(
     pytester.runpytest("--qos").assert_outcomes(passed=1)
     write_scenario(f"target: {{host: 127.0.0.1, port: {first.port}}}\n" + flows)
     short = pytester.runpytest("--qos")
-    short.assert_outcomes(failed=1)
+    short.assert_outcomes(errors=1)
     short.stdout.fnmatch_lines(
         [
             f"*target 127.0.0.1 has 1 iperf3 port(s) but this test runs 2 concurrent flows: give "

@@ -35,7 +35,7 @@ def test_iperf3_error_json_fails_with_its_text(
     monkeypatch.setenv("FAKE_IPERF3_MODE", "error")
     monkeypatch.setenv("FAKE_IPERF3_ERROR", "unable to send cookie to server: injected")
     result = pytester.runpytest("--qos", f"--qos-iperf3={FAKE}", "--qos-json=r.json")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
             "*iperf3 failed: unable to send cookie to server: injected*",
@@ -55,7 +55,7 @@ def test_truncated_output_fails_clearly(
     _scenario(write_scenario, iperf3_server().port)
     monkeypatch.setenv("FAKE_IPERF3_MODE", "truncated")
     result = pytester.runpytest("--qos", f"--qos-iperf3={FAKE}")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*iperf3 printed no complete JSON (exit 0)*"])
 
 
@@ -73,7 +73,7 @@ def test_hung_iperf3_is_killed_within_its_timeout(
     started = time.monotonic()
     result = pytester.runpytest("--qos", f"--qos-iperf3={FAKE}")
     elapsed = time.monotonic() - started
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*did not finish within 11.0 s and was killed*"])
     assert elapsed < 11.0 + 8.0  # the 1 s test's hard timeout, plus the kill grace
     pids = [int(pid) for pid in pidfile.read_text().split()]

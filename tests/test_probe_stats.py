@@ -93,8 +93,10 @@ def test_latency_metrics_from_raw_samples() -> None:
     assert metrics["latency.min"] == 0.010
     assert metrics["latency.max"] == 0.040
     assert metrics["latency.mean"] == pytest.approx(0.025)
-    assert metrics["latency.p50"] == 0.020
-    assert metrics["latency.p99"] == 0.040
+    # Ranked among all 5 probes sent, the lost one infinitely late (RFC 2679 §5.1): the median
+    # is the 3rd of 5, and the 99th percentile falls on the lost probe.
+    assert metrics["latency.p50"] == 0.030
+    assert metrics["latency.p99"] == math.inf
     assert metrics["latency.stdev"] == pytest.approx(math.sqrt(5e-4 / 3))
     # jitter in sequence order 10, 20, 30, 40 ms: every step 10 ms
     assert metrics["latency.jitter"] == pytest.approx(0.010)
@@ -102,9 +104,10 @@ def test_latency_metrics_from_raw_samples() -> None:
     assert 1.0 <= metrics["mos"] <= 4.5
 
 
-def test_no_reply_at_all_is_full_loss_without_latency() -> None:
+def test_no_reply_at_all_is_full_loss_with_every_percentile_lost() -> None:
     metrics = latency_metrics(10, [])
-    assert metrics == {"latency.loss": 100.0, "latency.reordered": 0.0, "mos": 1.0}
+    lost = {f"latency.p{p}": math.inf for p in (50, 90, 95, 99)}
+    assert metrics == {"latency.loss": 100.0, "latency.reordered": 0.0, "mos": 1.0, **lost}
 
 
 # --- E-model: values computed by hand from the formulas in docs/probes.md -------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_qos.errors import MeasurementError
 from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
 from pytest_qos.measure.iperf3 import Iperf3, parse_json
 from pytest_qos.measure.traffic import Traffic
@@ -118,3 +119,48 @@ def test_ef_remarked_to_cs1_fails_dscp_changed_naming_both(
     result = pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider", str(scenario))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*dscp.changed*", "*DSCP sent EF (46)*CS1 (8)*"])
+
+
+# nft drops forwarded UDP at random, both ways (the router config of a lossy path).
+_LOSSY = """nft add table inet lossy
+nft add chain inet lossy fwd_chain '{{ type filter hook forward priority 0; }}'
+nft add rule inet lossy fwd_chain meta l4proto udp numgen random mod 100 '<' {percent} drop
+"""
+
+
+def test_the_start_up_check_survives_a_path_losing_half_its_packets(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """50 % loss each way (75 % of round trips): the probe measures, it does not error out.
+
+    Before, three hellos over the timeout failed 42 % of runs (0.75³); now 50 hellos.
+    """
+    lab.apply(_config(tmp_path, _LOSSY.format(percent=50), "lossy.sh"))
+    try:
+        probe = Probe.from_options({"interval": "10 ms", "count": 20, "timeout": "300 ms"})
+        losses = [run_probe(probe, lab.target()).metrics["latency.loss"] for _ in range(12)]
+    finally:
+        lab.routers[0].reset()
+    # Each run measured the path's loss; round-trip loss 75 %, 20 probes each.
+    assert 50 < sum(losses) / len(losses) < 95, losses
+
+
+def test_a_path_losing_everything_says_what_was_checked(lab: Lab, tmp_path: Path) -> None:
+    blackhole = _LOSSY.format(percent=0).replace("numgen random mod 100 '<' 0 ", "")
+    lab.apply(_config(tmp_path, blackhole, "blackhole.sh"))
+    try:
+        probe = Probe.from_options({"interval": "10 ms", "count": 5, "timeout": "200 ms"})
+        started = time.monotonic()
+        with pytest.raises(MeasurementError) as raised:
+            run_probe(probe, lab.target())
+        elapsed = time.monotonic() - started
+    finally:
+        lab.routers[0].reset()
+    message = str(raised.value)
+    assert message.startswith("no reply from 198.18.2.2:"), message
+    assert "within 1 s (50 hello packets sent, one every 20 ms; no reply and no ICMP" in message
+    assert message.endswith("is open, so the hellos or their replies were lost on the path"), (
+        message
+    )
+    assert "Checked at the server: the responder is running and udp port" in message
+    assert elapsed < 10, elapsed

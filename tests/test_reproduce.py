@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -19,8 +20,9 @@ from pytest_qos.lab.routerlab import (
     sweep_stale_namespaces,
 )
 from pytest_qos.measure.iperf3 import parse_result
-from pytest_qos.report.reproduce import reproduce_lines, reproduce_together
-from pytest_qos.results import Measurement
+from pytest_qos.report.html import render_html
+from pytest_qos.report.reproduce import reproduce_lines, reproduce_result, reproduce_together
+from pytest_qos.results import Measurement, QosResult
 
 REASON = lab_unavailable_reason()
 needs_iperf3 = pytest.mark.skipif(shutil.which("iperf3") is None, reason="iperf3 is not installed")
@@ -81,6 +83,25 @@ def test_concurrent_named_flows_reproduce_together() -> None:
         "  iperf3 -c h -p 2 >bulk.json &",
         "  wait",
     ]
+
+
+def test_a_mix_reproduces_at_once_in_the_terminal_and_in_html_alike() -> None:
+    """One renderer: the HTML report shows the mix's lines exactly as the terminal prints them
+    (all clients at once and `wait`, never one after another with `sleep 1`)."""
+    flows = []
+    for port, name in ((1, "video"), (2, "bulk"), (3, "voice"), (4, "backup")):
+        flow = Measurement("iperf3", {}, command=["iperf3", "-c", "h", "-p", str(port)])
+        flow.setup, flow.details["name"] = [["iperf3", "-s", "-p", str(port), "-1"]], name
+        flows.append(flow)
+    result = QosResult("mix.yaml::branch", flows, window=(1.0, 5.0))
+    terminal_lines = [line.strip() for line in reproduce_result(result).splitlines()]
+    assert terminal_lines[0] == "reproduce (4 at once, each into NAME.json):"
+    assert terminal_lines[-1] == "wait" and "sleep 1" in terminal_lines
+    page = render_html(result)
+    blocks = re.findall(r'<p class="qos-command">(.*?)</p><pre[^>]*><code>(.*?)</code>', page, re.S)
+    assert len(blocks) == 1, blocks
+    heading, body = (html.unescape(part) for part in blocks[0])
+    assert [heading, *body.splitlines()] == terminal_lines
 
 
 @needs_iperf3

@@ -70,7 +70,7 @@ def test_regressed_config_fails_voice_and_shows_why(
             "  ip netns exec qos-*-client *iperf3 -c 198.18.2.2 * -C cubic* >/dev/null &",
             "  sleep *",
             "  ip netns exec qos-*-client *-m pytest_qos probe --kind udp*",
-            "router counters during this test (change; backlog at the end):",
+            "router counters over the measured window (* s, read at its edges; change;*",
             "WAN*qdisc 1:*tbf*root*",
             "router filters (tc filter show):",
         ]
@@ -78,7 +78,7 @@ def test_regressed_config_fails_voice_and_shows_why(
     assert _no_lab_left(before)
 
 
-def test_failing_router_config_fails_with_its_own_stderr(pytester: pytest.Pytester) -> None:
+def test_failing_router_config_is_an_error_with_its_own_stderr(pytester: pytest.Pytester) -> None:
     config = pytester.path / "broken.sh"
     config.write_text("#!/bin/sh\necho 'tc: no such qdisc fq_pie' >&2\nexit 3\n")
     config.chmod(0o755)
@@ -86,7 +86,7 @@ def test_failing_router_config_fails_with_its_own_stderr(pytester: pytest.Pytest
         "lab: {router: broken.sh}\ntests:\n  t:\n    traffic: {protocol: tcp, duration: 1 s}\n"
     )
     result = pytester.runpytest_subprocess("--qos")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*broken.sh*exit 3*tc: no such qdisc fq_pie*"])
     assert "Traceback" not in result.stdout.str()
 

@@ -147,7 +147,7 @@ def test_a_busy_background_server_is_retried_while_the_load_runs(
 
 
 def test_a_probe_error_propagates(runner: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(probe: Probe, target: Target) -> Measurement:
+    def broken(probe: Probe, target: Target, name: str = "") -> Measurement:
         raise MeasurementError("the probe client failed: injected")
 
     monkeypatch.setattr(runner_module, "run_probe", broken)
@@ -158,7 +158,7 @@ def test_a_probe_error_propagates(runner: Runner, monkeypatch: pytest.MonkeyPatc
 def test_a_probe_overrunning_its_join_is_a_measurement_error(
     runner: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def slow(probe: Probe, target: Target) -> Measurement:
+    def slow(probe: Probe, target: Target, name: str = "") -> Measurement:
         time.sleep(1.5)
         return Measurement("probe:udp", {"latency.p99": 0.001})
 

@@ -125,8 +125,11 @@ def test_missing_tool_is_one_line(sites: SiteLab) -> None:
 
 @pytest.mark.root
 @needs_sites
-def test_host_key_mismatch_and_unreachable(sites: SiteLab, tmp_path: os.PathLike[str]) -> None:
-    """BatchMode: a wrong host key or a closed port fails at once with what to do."""
+def test_host_key_changed_not_known_and_unreachable(
+    sites: SiteLab, tmp_path: os.PathLike[str]
+) -> None:
+    """BatchMode: a changed host key, an unknown one, a closed port each fail at once, told
+    apart, naming the known-hosts file ssh used and what to do."""
     wrong = os.path.join(tmp_path, "known_hosts")
     with open(wrong, "w") as known:
         known.write(
@@ -136,8 +139,26 @@ def test_host_key_mismatch_and_unreachable(sites: SiteLab, tmp_path: os.PathLike
     host = Ssh(
         "site1", name="s1", config=str(sites.ssh_config), options=[f"UserKnownHostsFile={wrong}"]
     )
-    with pytest.raises(SshError, match=r"host s1 \(site1\): host key mismatch"):
+    with pytest.raises(SshError) as changed:
         host.run(["true"], timeout=10)
+    said = str(changed.value)
+    assert said.startswith("host s1 (site1): host key changed"), said
+    assert f"recorded in {wrong}:1" in said and f"ssh-keygen -f {wrong} -R 198.19.1.2" in said
+    empty = os.path.join(tmp_path, "empty_known_hosts")
+    open(empty, "w").close()
+    for strict in ("yes", "ask"):  # ask + BatchMode: ssh says only "verification failed"
+        unknown = Ssh(
+            "site1",
+            name="s1",
+            config=str(sites.ssh_config),
+            options=[f"UserKnownHostsFile={empty}", f"StrictHostKeyChecking={strict}"],
+        )
+        with pytest.raises(SshError) as not_known:
+            unknown.run(["true"], timeout=10)
+        said = str(not_known.value)
+        assert said.startswith("host s1 (site1): host key not known"), said
+        assert f"known-hosts files ssh read: {empty})" in said, said
+        assert "ssh-keygen -R" not in said and "StrictHostKeyChecking=accept-new" in said
     closed = Ssh("site1", name="s1", port=2, config=str(sites.ssh_config))
     with pytest.raises(SshError, match=r"host s1 \(site1\): unreachable: .*sshd listens"):
         closed.run(["true"], timeout=10)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_qos.lab import delaylines
 from pytest_qos.lab import routerlab as lab_module
-from pytest_qos.lab import wan as wan_module
 from pytest_qos.lab.counters import delta as counter_delta
 from pytest_qos.lab.counters import metrics
 from pytest_qos.lab.routerlab import (
@@ -133,7 +133,7 @@ def test_a_delay_line_that_cannot_start_fails_the_lab_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     failing = [sys.executable, "-c", "import sys; sys.exit('error: no AF_PACKET here')"]
-    monkeypatch.setattr(wan_module, "delay_line_command", lambda wan, ways: failing)
+    monkeypatch.setattr(delaylines, "delay_line_command", lambda *_a, **_k: failing)
     monkeypatch.setattr(lab_module, "kernel_qdiscs", lambda: frozenset({"tbf", "htb"}))
     before = set(lab_namespaces())
     with pytest.raises(LabError, match="the WAN delay line did not start: error: no AF_PACKET"):

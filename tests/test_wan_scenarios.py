@@ -77,7 +77,7 @@ def test_deep_fifo_shows_bufferbloat_on_top_of_the_wan(
             "QoS bounds missed: latency.p99",
             "*latency.min*>= 29.5 ms*pass*",
             "*latency.p99*< 31 ms*FAIL*",
-            "router counters during this test (change; backlog at the end):",
+            "router counters over the measured window (* s, read at its edges; change;*",
             "WAN*qdisc 1:*tbf*root*",
             "router filters (tc filter show):",
             "WAN hop: * 15 ms each way",
@@ -117,7 +117,7 @@ def test_router_expectations_pass_on_the_good_classes(
     assert rows[("LAN", "class", "1:20")]["bytes"] < 1e5  # only the reverse acks
     if html:
         page = (pytester.path / "classes.html").read_text()
-        assert "router counters during this test" in page and "class 1:20" in page
+        assert "router counters over the measured window" in page and "class 1:20" in page
 
 
 @pytest.mark.usefixtures("no_lab_left")
@@ -138,7 +138,7 @@ def test_broken_af41_filter_fails_naming_the_class_with_its_delta(
             "QoS bounds missed: router.class.1:20.bytes, router.WAN.class.1:20.packets",
             "*throughput*>= 7.5 Mbit/s*pass*",
             "*router.class.1:20.bytes*> 1000000 B*FAIL*",
-            "router counters during this test (change; backlog at the end):",
+            "router counters over the measured window (* s, read at its edges; change;*",
             "if*object*kind*parent*bytes*packets*drops*overlimits*requeues*backlog",
             "WAN*class 1:20*htb*1:1*0*0*",
             "WAN*class 1:30*htb*1:1*",

@@ -172,6 +172,8 @@ class Process:
         self.argv = argv
         self._popen = popen
         self.tag = tag  # the TREE_VARIABLE value this process and its descendants carry
+        # How errors name it: the tool, or e.g. "iperf3 on host site2 (over ssh)".
+        self.what = os.path.basename(argv[0]) if argv else "process"
         _LIVE.add(self)
 
     @property
@@ -183,6 +185,11 @@ class Process:
     def returncode(self) -> int | None:
         """The exit status once it has exited (negative: killed by that signal), else None."""
         return self._popen.poll()
+
+    @property
+    def stdin(self) -> IO[str] | None:
+        """The input pipe (spawned with stdin=PIPE), e.g. for a far side's heartbeat."""
+        return self._popen.stdin
 
     @property
     def stdout(self) -> IO[str] | None:
@@ -224,9 +231,7 @@ class Process:
     def _timeout(self, timeout: float) -> MeasurementTimeout:
         self.stop()
         return MeasurementTimeout(
-            f"{os.path.basename(self.argv[0])} did not finish within {timeout:.1f} s "
-            "and was killed",
-            self.argv,
+            f"{self.what} did not finish within {timeout:.1f} s and was killed", self.argv
         )
 
     def _collect(
@@ -390,6 +395,8 @@ class Endpoint(ABC):
     """
 
     name: str
+    # True where a spawn's `lifetime` is enforced (a far host); here processes die with us.
+    enforces_lifetime = False
 
     @abstractmethod
     def command(self, argv: Sequence[str]) -> list[str]:
@@ -403,11 +410,13 @@ class Endpoint(ABC):
         stderr: Stream = subprocess.PIPE,
         stdin: Stream = subprocess.DEVNULL,
         env: Mapping[str, str] | None = None,
+        lifetime: float | None = None,
     ) -> Process:
         """Start `argv` here in a new process group that dies with this Python process.
 
         `env` adds variables to the inherited environment (never through an `env` argv:
-        a program path containing '=' would be read as an assignment).
+        a program path containing '=' would be read as an assignment). `lifetime` bounds how
+        long it may run where nothing else ends it (a far host); here it dies with us.
         """
         full = self.command(argv)
         tag = f"{os.getpid()}-{next(_serial)}"
@@ -468,6 +477,10 @@ class Endpoint(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook; local endpoints hold nothing
         """Release what the endpoint holds open (an ssh connection); local ones hold nothing."""
+
+    def transport_failure(self, returncode: int, stderr: str) -> str | None:
+        """What failed on the way to this endpoint (not the tool), or None; local: nothing."""
+        return None
 
 
 def parse_socket_table(text: str, protocol: str, listening: bool) -> set[int]:

@@ -80,14 +80,21 @@ def _is_at(handle: IO[str], path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def host_locks(hosts: list[str], exclusive: bool, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold every host's lock: exclusive for throughput, shared for probes (sorted: no deadlock)."""
+def host_locks(
+    hosts: list[str], exclusive: bool, timeout: float = LOCK_TIMEOUT, scope: str = ""
+) -> Iterator[None]:
+    """Hold every host's lock: exclusive for throughput, shared for probes (sorted: no deadlock).
+
+    `scope` is whose hosts these are: '' for a testbed's real hosts (shared by every run that
+    names them), a site lab's identity for its namespaces, which no other lab or run shares.
+    """
     # Host lock files are kept: a testbed's host names are few and the same every session.
     mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
     with contextlib.ExitStack() as stack:
         deadline = time.monotonic() + timeout
         for host in sorted(set(hosts)):
-            handle = stack.enter_context(open(_lock_file(f"host:{host}"), "a+"))
+            name = f"host:{scope}:{host}" if scope else f"host:{host}"
+            handle = stack.enter_context(open(_lock_file(name), "a+"))
             while True:
                 try:
                     fcntl.flock(handle, mode | fcntl.LOCK_NB)

@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 
 from ..errors import MeasurementError, ToolMissingError
 from .endpoints import Completed, Endpoint, Local, Process, Stream, parse_socket_table, wait_until
+from .farguard import HEARTBEAT, remote_line
 from .ship import python_argv
 
-# A remote process never lives longer than this, even if every other guard failed.
+# A remote process never lives longer than this, even if every other guard failed; servers
+# get their test's own bound (SpawnedServer.lifetime) and the guard of farguard.py.
 DEFAULT_LIFETIME = 900.0
 CONNECT_TIMEOUT = 5  # seconds; ssh's ConnectTimeout for the master connection
 MASTER_START_TIMEOUT = 15.0
 CHECK_TIMEOUT = 10.0  # one remote utility command (reading /proc/net, command -v)
 _CHECKED: set[tuple[str, str]] = set()  # (connection, tool) found on the far host
-_KILL_AFTER = 2  # `timeout -k`: SIGKILL this long after the bound's SIGTERM
 # Tools a testbed may relocate per host (`iperf3: /opt/bin/iperf3`), by program name.
 RELOCATABLE = ("iperf3", "python3", "ping")
 
@@ -35,15 +36,11 @@ class SshError(MeasurementError):
     """A host could not be reached, refused us, or lacks a tool; one line says what to do."""
 
 
-def _classify(stderr: str) -> tuple[str, str]:
+def _classify(stderr: str, options: SshOptions | None = None) -> tuple[str, str]:
     """(what failed, what to do) from ssh's own error output."""
     text = stderr.strip()
     if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION" in text:
-        return (
-            "host key mismatch (the key offered is not the one in known_hosts)",
-            "if the host was reinstalled, remove its old key with 'ssh-keygen -R HOST' "
-            "and accept the new one once by hand",
-        )
+        return _host_key_problem(text, options)
     if "Permission denied" in text:
         return (
             "login refused",
@@ -54,10 +51,97 @@ def _classify(stderr: str) -> tuple[str, str]:
     return "unreachable", "check the host is up and its sshd listens (try 'ssh HOST true')"
 
 
+_OFFENDING = re.compile(r"Offending \S+ key in (?P<file>.+?):(?P<line>\d+)\s*$", re.MULTILINE)
+
+
+def _host_key_problem(text: str, options: SshOptions | None) -> tuple[str, str]:
+    """A host key that is not known yet, or one that changed, told apart; the files named."""
+    seen = ssh_settings(options) if options is not None else {}
+    host = (seen.get("hostname") or ["HOST"])[0]
+    port = (seen.get("port") or ["22"])[0]
+    pattern = host if port == "22" else f"[{host}]:{port}"
+    files = known_hosts_files(seen)
+    offending = _OFFENDING.search(text)
+    changed = offending is not None or "HAS CHANGED" in text
+    if not changed and "host key is known for" not in text:
+        # ssh said only "Host key verification failed" (LogLevel QUIET hides the rest):
+        # a recorded key for the host means the offered one differs from it.
+        changed = any(_has_key(pattern, name) for name in files)
+    destination = options.destination if options is not None else "HOST"
+    if changed:
+        where = (
+            f"{offending['file']}:{offending['line']}"
+            if offending
+            else " or ".join(files) or "known_hosts"
+        )
+        file = offending["file"] if offending else (files[0] if files else "~/.ssh/known_hosts")
+        return (
+            f"host key changed (the key {pattern} offered is not the one recorded in {where})",
+            f"if the host was reinstalled, remove the old key with "
+            f"'ssh-keygen -f {file} -R {shlex.quote(pattern)}' and accept the new one once by "
+            f"hand ('ssh {destination} true'); if it was not, find out why it changed first",
+        )
+    return (
+        f"host key not known ({pattern} is in none of the known-hosts files ssh read: "
+        f"{', '.join(files) or 'none'})",
+        f"accept it once by hand ('ssh {destination} true', after checking its fingerprint), "
+        f"or add ssh_options: [StrictHostKeyChecking=accept-new] to the host in the testbed",
+    )
+
+
+def ssh_settings(options: SshOptions) -> dict[str, list[str]]:
+    """`ssh -G`: the settings ssh uses for a host (its config and -o applied); connects nowhere."""
+    try:
+        completed = Local().run(
+            ["ssh", "-G", *options.argv(), options.destination], timeout=CHECK_TIMEOUT
+        )
+    except (OSError, MeasurementError):
+        return {}
+    settings: dict[str, list[str]] = {}
+    for line in completed.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        settings.setdefault(key.lower(), []).extend(value.split() or [""])
+    return settings
+
+
+def known_hosts_files(settings: Mapping[str, list[str]]) -> list[str]:
+    """The known-hosts files ssh reads for a host (user's first), as paths; /dev/null left out."""
+    names = [*settings.get("userknownhostsfile", []), *settings.get("globalknownhostsfile", [])]
+    return [os.path.expanduser(name) for name in names if name and name != "/dev/null"]
+
+
+def _has_key(pattern: str, file: str) -> bool:
+    """True when `file` records a key for `pattern` (hashed entries too: ssh-keygen -F)."""
+    if not os.path.exists(file):
+        return False
+    try:
+        found = Local().run(["ssh-keygen", "-F", pattern, "-f", file], timeout=CHECK_TIMEOUT)
+    except (OSError, MeasurementError):
+        return False
+    return found.returncode == 0 and bool(found.stdout.strip())
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.replace("\r", "").splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith(("Warning:", "debug"))]
     return (useful or lines or ["no output"])[-1]
+
+
+def transport_failure(
+    label: str, returncode: int, stderr: str, options: SshOptions | None = None
+) -> str | None:
+    """ssh's own failure (exit 255: the connection, the master, the login), naming the host
+    and what to do; None when the tool itself ran and exited. `options` name the known-hosts
+    files a host-key problem points at."""
+    if returncode != 255:
+        return None
+    what, todo = _classify(stderr, options)
+    if not stderr.strip() or "Control" in stderr or "mux" in stderr or "master" in stderr:
+        what, todo = (
+            "the ssh connection ended (exit 255): its shared connection (ControlMaster) was lost",
+            "it is opened again for the next command; if it keeps failing, try 'ssh HOST true'",
+        )
+    return f"host {label}: {what}: {_last_line(stderr)} — {todo}"
 
 
 def far_program(argv0: str, programs: Mapping[str, str]) -> str:
@@ -197,6 +281,7 @@ class Mux:
             "-o",
             "ServerAliveCountMax=2",
             "-N",
+            "--",  # the destination is never read as an option
             options.destination,
         ]
         log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read below, then closed
@@ -214,7 +299,7 @@ class Mux:
             said = log.read()
         finally:
             log.close()
-        what, todo = _classify(said)
+        what, todo = _classify(said, options)
         raise SshError(f"host {label}: {what}: {_last_line(said)} — {todo}", argv)
 
     def close(self, containing: str | None = None) -> None:
@@ -236,6 +321,8 @@ atexit.register(MUX.close)
 
 class Ssh(Endpoint):
     """A host reached with the system `ssh`; argv is quoted once (shlex), never re-interpreted."""
+
+    enforces_lifetime = True
 
     def __init__(
         self,
@@ -290,30 +377,28 @@ class Ssh(Endpoint):
         """The far host's path of a tool the local argv names by its local path."""
         return far_program(argv0, self.programs)
 
-    def remote_line(self, argv: Sequence[str], bound: float | None = None) -> str:
-        """The one string the remote shell gets: tty settings, a hard bound, argv quoted."""
+    def remote_line(
+        self, argv: Sequence[str], bound: float | None = None, guarded: bool = False
+    ) -> str:
+        """The remote shell's one string (farguard.remote_line), the tool by its far path."""
         words = [self.program(argv[0]), *argv[1:]]
-        limit = f"{bound if bound is not None else self.lifetime:.0f}"
-        # -onlcr: '\n' stays '\n' (a pty turns it into '\r\n'); -echo: nothing typed comes back.
-        return (
-            f"stty -onlcr -echo 2>/dev/null; exec timeout -k {_KILL_AFTER} {limit} "
-            + shlex.join(words)
-        )
+        return remote_line(words, bound if bound is not None else self.lifetime, guarded)
 
-    def command(self, argv: Sequence[str], bound: float | None = None) -> list[str]:
+    def command(
+        self, argv: Sequence[str], bound: float | None = None, guarded: bool = False
+    ) -> list[str]:
         """ssh -tt through the host's master: the remote process gets SIGHUP if ssh dies."""
         connection = self._connection(connect=False)
-        return [*connection, "-tt", self.ssh.destination, self.remote_line(argv, bound)]
+        line = self.remote_line(argv, bound, guarded)
+        return [*connection, "-tt", "--", self.ssh.destination, line]
 
     def utility(self, argv: Sequence[str], timeout: float = CHECK_TIMEOUT) -> Completed:
         """A short command without a pty (stdout and stderr apart), e.g. reading /proc/net."""
-        full = [*self._connection(), "-T", self.ssh.destination, shlex.join(argv)]
+        full = [*self._connection(), "-T", "--", self.ssh.destination, shlex.join(argv)]
         completed = Local().run(full, timeout=timeout)
-        if completed.returncode == 255:
-            what, todo = _classify(completed.stderr)
-            raise SshError(
-                f"host {self.label}: {what}: {_last_line(completed.stderr)} — {todo}", full
-            )
+        failure = self.transport_failure(completed.returncode, completed.stderr)
+        if failure is not None:
+            raise SshError(failure, full)
         return completed
 
     def _bound_ports(self, protocol: str, listening: bool) -> set[int]:
@@ -350,11 +435,18 @@ class Ssh(Endpoint):
         stderr: Stream = subprocess.PIPE,
         stdin: Stream = subprocess.DEVNULL,
         env: Mapping[str, str] | None = None,
+        lifetime: float | None = None,
     ) -> Process:
-        """Start argv on the host (the tool's stdout and stderr arrive merged, on `stdout`)."""
+        """Start argv on the host (its stdout and stderr merged, on `stdout`), for at most
+        `lifetime` s and, unless the caller feeds its stdin, under farguard's guard."""
         self.require(argv[0])  # also brings the host's master up
-        full = self.command(_with_env(argv, env))
+        guarded = stdin == subprocess.DEVNULL
+        full = self.command(_with_env(argv, env), lifetime, guarded)
+        stdin = subprocess.PIPE if guarded else stdin
         process = Local().spawn(full, stdout=stdout, stderr=stderr, stdin=stdin)
+        process.what = f"{os.path.basename(argv[0])} on host {self.label} (over ssh)"
+        if guarded:
+            HEARTBEAT.watch(process)
         self._listening_at.pop(process.pid, None)  # a reused pid is a new server
         with contextlib.suppress(AttributeError, OSError, ValueError):
             self._logs[process.pid] = stdout.fileno()  # type: ignore[union-attr]
@@ -395,14 +487,15 @@ class Ssh(Endpoint):
         stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
         full = self.command(_with_env(argv, env), bound=timeout + 1)
         process = Local().spawn(full, stdin=stdin)
+        process.what = f"{os.path.basename(argv[0])} on host {self.label} (over ssh)"
         try:
             out, err = process.communicate(timeout=timeout, input=input)
         finally:
             process.stop()
         returncode = process.returncode or 0
-        if returncode == 255 and not out.strip():
-            what, todo = _classify(err)
-            raise SshError(f"host {self.label}: {what}: {_last_line(err)} — {todo}", argv)
+        failure = self.transport_failure(returncode, err) if not out.strip() else None
+        if failure is not None:
+            raise SshError(failure, argv)
         # -tt merged the tool's stderr into stdout; ssh's own messages stay on stderr.
         err = "\n".join(
             line for line in err.splitlines() if not line.startswith("Shared connection to")
@@ -413,6 +506,10 @@ class Ssh(Endpoint):
     def python_argv(self) -> list[str]:
         """`python3 -c SCRIPT`: the responder and probe client, nothing installed there."""
         return python_argv(self.programs.get("python3", "python3"))
+
+    def transport_failure(self, returncode: int, stderr: str) -> str | None:
+        """ssh's own failure (exit 255), naming the host; None when the tool ran and exited."""
+        return transport_failure(self.label, returncode, stderr, self.ssh)
 
     def close(self) -> None:
         """Connections are the session's (closed by MUX.close); nothing per endpoint."""

@@ -19,8 +19,11 @@ class Observer(Protocol):
     def snapshot(self) -> Any:
         """The state now."""
 
-    def measurement(self, before: Any, after: Any, wanted: Collection[str] = ()) -> Measurement:
-        """What changed between two snapshots, as a Measurement (`wanted`: metrics to judge)."""
+    def measurement(
+        self, before: Any, after: Any, wanted: Collection[str] = (), window: Any = None
+    ) -> Measurement:
+        """What changed between two snapshots, as a Measurement (`wanted`: metrics to judge);
+        `window` (measure.edges.Window): the snapshots at the measured window's edges."""
 
 
 @dataclass
@@ -38,6 +41,9 @@ class Target:
     # Read around every measurement; their Measurements join the result (router counters).
     observers: list[Observer] = field(default_factory=list)
     requires: str = ""  # what must exist to reproduce a measurement here (a lab), for reports
+    # Names of the addresses a path's hops answer from (a lab's routers), for per-hop reports.
+    hop_names: dict[str, str] = field(default_factory=dict)
+    mtu: int | None = None  # the path's MTU when known (a lab's links); None: ask the client
 
     @property
     def spawns_servers(self) -> bool:

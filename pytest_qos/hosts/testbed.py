@@ -6,16 +6,14 @@ inventory (`all:`, `children:`, `ansible_host`, ...). Errors name file, line and
 
 from __future__ import annotations
 
-import ipaddress
-import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ScenarioError, did_you_mean
+from ..errors import InputError, ScenarioError, did_you_mean
 from ..yamldoc import KeyPath, LocatedYaml
-from .endpoints import Endpoint, Local
-from .ssh import Exec, Ssh
+from .hostspec import HostSpec, Testbed, addresses
+from .inventory import ANSIBLE_VARS, AnsibleInventory
+from .names import check_destination
 
 TOP_KEYS = ("description", "hosts", "groups", "ssh_config")
 HOST_KEYS = (
@@ -31,77 +29,7 @@ HOST_KEYS = (
     "ssh_options",
 )
 SSH_ONLY = ("port", "user", "identity_file", "ssh_options")
-ANSIBLE_VARS = {
-    "ansible_host": "where ssh connects (default: the host's name)",
-    "ansible_user": "ssh user",
-    "ansible_port": "ssh port",
-    "ansible_ssh_private_key_file": "identity file",
-    "ansible_ssh_common_args": "extra ssh arguments ('-o Key=Value' pairs)",
-    "ansible_connection": "'local' for this machine",
-    "ansible_python_interpreter": "python3 on the host",
-    "qos_address": "the data-plane address measured to (default: ansible_host)",
-    "qos_iperf3": "iperf3 on the host",
-}
 _NESTING = "a testbed nests a few levels (hosts: name: key: value)"
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    """One host: how processes get there, and the address measurements send to."""
-
-    name: str
-    line: int
-    kind: str  # "ssh", "exec" or "local"
-    addresses: tuple[str, ...]
-    destination: str = ""  # ssh
-    port: int | None = None
-    user: str | None = None
-    identity_file: str | None = None
-    ssh_options: tuple[str, ...] = ()
-    ssh_config: str | None = None
-    prefix: tuple[str, ...] = ()  # exec
-    iperf3: str | None = None
-    python: str | None = None
-
-    @property
-    def address(self) -> str:
-        """The first (preferred) data-plane address."""
-        return self.addresses[0]
-
-    def programs(self) -> dict[str, str]:
-        """Tools relocated on this host."""
-        found = {"iperf3": self.iperf3, "python3": self.python}
-        return {tool: path for tool, path in found.items() if path}
-
-    def endpoint(self) -> Endpoint:
-        """Where this host's processes run."""
-        if self.kind == "local":
-            return Local()
-        if self.kind == "exec":
-            return Exec(list(self.prefix), name=self.name, programs=self.programs())
-        return Ssh(
-            self.destination,
-            name=self.name,
-            port=self.port,
-            user=self.user,
-            identity_file=self.identity_file,
-            options=self.ssh_options,
-            config=self.ssh_config,
-            programs=self.programs(),
-        )
-
-
-@dataclass(frozen=True)
-class Testbed:
-    """The hosts and groups of one testbed file."""
-
-    path: Path
-    hosts: dict[str, HostSpec]
-    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def names(self) -> list[str]:
-        """Every host and group name (for did-you-mean)."""
-        return [*self.hosts, *self.groups]
 
 
 def load_testbed(path: Path | str) -> Testbed:
@@ -116,7 +44,7 @@ def load_testbed(path: Path | str) -> Testbed:
     if not isinstance(data, dict) or not data:
         raise where.error((), "a testbed is a mapping with 'hosts:' (or an Ansible inventory)")
     if "hosts" not in data and _looks_like_ansible(data):
-        return _Ansible(where).testbed()
+        return AnsibleInventory(where).testbed()
     return _Native(where).testbed()
 
 
@@ -124,21 +52,6 @@ def _looks_like_ansible(data: dict[str, Any]) -> bool:
     return "all" in data or any(
         isinstance(v, dict) and ({"hosts", "children", "vars"} & set(v)) for v in data.values()
     )
-
-
-def _address(where: LocatedYaml, value: Any, path: KeyPath) -> tuple[str, ...]:
-    values = value if isinstance(value, list) else [value]
-    if not values:
-        raise where.error(path, "give at least one address")
-    for index, item in enumerate(values):
-        at = (*path, str(index)) if isinstance(value, list) else path
-        try:
-            ipaddress.ip_address(str(item))
-        except ValueError:
-            raise where.error(
-                at, f"'{item}' is not an IP address (e.g. 198.18.10.2 or 2001:2:0:10::2)"
-            ) from None
-    return tuple(str(item) for item in values)
 
 
 class _Native:
@@ -197,7 +110,7 @@ class _Native:
         kind = kinds[0]
         if "address" not in value:
             raise w.error(path, "needs 'address:' (where measurements send to)")
-        addresses = _address(w, value["address"], (*path, "address"))
+        host_addresses = addresses(w, value["address"], (*path, "address"))
         for key in SSH_ONLY:
             if key in value and kind != "ssh":
                 raise w.error((*path, key), f"'{key}' applies to ssh hosts only")
@@ -205,7 +118,7 @@ class _Native:
             "name": name,
             "line": w.line(path),
             "kind": kind,
-            "addresses": addresses,
+            "addresses": host_addresses,
             "iperf3": self.text(value, path, "iperf3"),
             "python": self.text(value, path, "python"),
         }
@@ -227,8 +140,10 @@ class _Native:
     def ssh(self, value: dict[str, Any], path: KeyPath) -> dict[str, Any]:
         w = self.where
         destination = value["ssh"]
-        if not isinstance(destination, str) or not destination or destination.startswith("-"):
-            raise w.error((*path, "ssh"), "ssh is a destination such as ops@branch1 or an alias")
+        try:
+            check_destination(destination, "ssh destination")
+        except InputError as error:
+            raise w.error((*path, "ssh"), error.message) from None
         port = value.get("port")
         if port is not None and (
             isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
@@ -282,101 +197,4 @@ class _Native:
         return groups
 
 
-class _Ansible:
-    """An Ansible YAML inventory: groups of hosts with connection variables."""
-
-    def __init__(self, where: LocatedYaml) -> None:
-        self.where = where
-        self.vars: dict[str, dict[str, Any]] = {}
-        self.lines: dict[str, int] = {}
-        self.groups: dict[str, list[str]] = {}
-
-    def testbed(self) -> Testbed:
-        for name, group in self.where.data.items():
-            self.group(str(name), group, (str(name),), {})
-        hosts = {name: self.host(name, variables) for name, variables in self.vars.items()}
-        if not hosts:
-            raise self.where.error((), "the inventory lists no hosts")
-        groups = {
-            name: tuple(dict.fromkeys(members))
-            for name, members in self.groups.items()
-            if members and name not in hosts
-        }
-        return Testbed(self.where.path, hosts, groups)
-
-    def group(self, name: str, data: Any, path: KeyPath, inherited: dict[str, Any]) -> list[str]:
-        """Hosts of group `name` (children included); host vars override group vars."""
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise self.where.error(path, "an inventory group is a mapping (hosts, children, vars)")
-        for key in data:
-            if key not in ("hosts", "children", "vars"):
-                raise self.where.error(
-                    (*path, str(key)),
-                    f"unknown inventory key '{key}'"
-                    f"{did_you_mean(str(key), ('hosts', 'children', 'vars'))}",
-                )
-        variables = {**inherited, **(data.get("vars") or {})}
-        members: list[str] = []
-        for host, host_vars in (data.get("hosts") or {}).items():
-            host = str(host)
-            merged = {**variables, **self.vars.get(host, {}), **(host_vars or {})}
-            self.vars[host] = merged
-            self.lines.setdefault(host, self.where.line((*path, "hosts", host)))
-            members.append(host)
-        for child, child_data in (data.get("children") or {}).items():
-            members += self.group(
-                str(child), child_data, (*path, "children", str(child)), variables
-            )
-        self.groups.setdefault(name, []).extend(members)
-        return members
-
-    def host(self, name: str, variables: dict[str, Any]) -> HostSpec:
-        line = self.lines.get(name, 1)
-        for key in variables:
-            if key.startswith("qos_") and key not in ANSIBLE_VARS:
-                raise ScenarioError(
-                    str(self.where.path),
-                    line,
-                    f"{name}.{key}",
-                    f"unknown variable{did_you_mean(key, ANSIBLE_VARS)} "
-                    f"(pytest-qos reads: {', '.join(ANSIBLE_VARS)})",
-                )
-        target = str(variables.get("ansible_host", name))
-        raw_address = variables.get("qos_address", variables.get("ansible_host"))
-        if raw_address is None:
-            raise ScenarioError(
-                str(self.where.path),
-                line,
-                name,
-                "needs 'qos_address' (or an 'ansible_host' IP): the address measured to",
-            )
-        addresses = _address(self.where, raw_address, (name,))
-        python = variables.get("ansible_python_interpreter")
-        common: dict[str, Any] = {
-            "name": name,
-            "line": line,
-            "addresses": addresses,
-            "iperf3": variables.get("qos_iperf3"),
-            "python": str(python) if python else None,
-        }
-        if variables.get("ansible_connection") == "local":
-            return HostSpec(kind="local", **common)
-        options = []
-        words = shlex.split(str(variables.get("ansible_ssh_common_args", "")))
-        for index, word in enumerate(words):
-            if word == "-o" and index + 1 < len(words):
-                options.append(words[index + 1])
-            elif word.startswith("-o") and len(word) > 2:
-                options.append(word[2:])
-        port = variables.get("ansible_port")
-        return HostSpec(
-            kind="ssh",
-            destination=target,
-            port=int(port) if port is not None else None,
-            user=variables.get("ansible_user"),
-            identity_file=variables.get("ansible_ssh_private_key_file"),
-            ssh_options=tuple(options),
-            **common,
-        )
+__all__ = ["ANSIBLE_VARS", "HostSpec", "Testbed", "load_testbed"]

@@ -62,7 +62,27 @@ class Bound:
 
 
 def parse_bound(text: object, metric: Metric) -> Bound:
-    """Parse a bound written for `metric`; errors say what a right bound looks like."""
+    """Parse a bound written for `metric`; errors say what a right bound looks like.
+
+    A limit outside what the metric can take (the catalogue's range) is refused: such a bound
+    could never pass, or never fail.
+    """
+    bound = _parse_bound(text, metric)
+    if bound.of_baseline:
+        if bound.limit < 0:
+            raise InputError(
+                f"'{bound.text}' is a negative share of the baseline; write e.g. "
+                "'>= 95% of baseline'"
+            )
+        return bound
+    for limit in (bound.limit, bound.high):
+        why = None if limit is None else metric.out_of_range(limit)
+        if why is not None:
+            raise InputError(f"bound '{bound.text}' would always pass or never: {why}")
+    return bound
+
+
+def _parse_bound(text: object, metric: Metric) -> Bound:
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise InputError(f"a bound is a string such as {BOUND_HELP}, got {text!r}")
     if isinstance(text, (int, float)):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ..results import Check, QosResult
+from ..results import Check, QosResult, number_from_json, number_to_json
 from .metrics import CATALOGUE, Better, find, split_name
 from .thresholds import Threshold
 
@@ -40,6 +41,7 @@ class MetricChange:
     threshold: float | None = None  # allowed change in percent in the bad direction
     noise: float = 0.0  # the larger spread (max - min over repeats) of the two runs
     floor: float = 0.0  # ... and the smallest change (base units) that counts at all
+    note: str = ""  # the verdict's reason in words, when a plain threshold cannot say it
 
     @property
     def failed(self) -> bool:
@@ -50,13 +52,14 @@ class MetricChange:
         """A JSON-ready dict in base units."""
         return {
             "metric": self.metric,
-            "baseline": self.baseline,
-            "now": self.now,
+            "baseline": number_to_json(self.baseline),
+            "now": number_to_json(self.now),
             "change_percent": self.change,
             "verdict": self.verdict.value,
             "threshold_percent": self.threshold,
             "noise": self.noise,
             **({"threshold_floor": self.floor} if self.floor else {}),
+            **({"note": self.note} if self.note else {}),
         }
 
     @classmethod
@@ -64,13 +67,14 @@ class MetricChange:
         """Rebuild a change from its JSON form."""
         return cls(
             metric=data["metric"],
-            baseline=data.get("baseline"),
-            now=data.get("now"),
+            baseline=number_from_json(data.get("baseline")),
+            now=number_from_json(data.get("now")),
             change=data.get("change_percent"),
             verdict=Verdict(data["verdict"]),
             threshold=data.get("threshold_percent"),
             noise=float(data.get("noise", 0.0)),
             floor=float(data.get("threshold_floor", 0.0)),
+            note=str(data.get("note", "")),
         )
 
 
@@ -150,6 +154,8 @@ def format_change(change: float | None, baseline: float | None, now: float | Non
     """A signed percentage ('-12.3 %', '+4 %'), 'from 0' when the baseline was 0, else '—'."""
     if baseline is None or now is None:
         return "—"
+    if now == math.inf or baseline == math.inf:
+        return "lost" if now == math.inf else "was lost"
     if change is None:
         return "from 0"
     if change == 0:
@@ -227,9 +233,11 @@ def judge_change(
     if now is None:
         return MetricChange(name, before, None, None, Verdict.GONE, percent, noise, floor)
     change = (now - before) / abs(before) * 100.0 if before != 0 else None
+    if change is not None and not math.isfinite(change):
+        change = None  # no percentage: to or from a lost percentile, or a change past 1e308 %
     metric = find(name)
     better = metric.better if metric else Better.NEITHER
-    delta = now - before
+    delta = 0.0 if now == before else now - before  # inf - inf would be NaN
     if delta == 0:
         verdict = Verdict.SAME
     elif noise > 0 and abs(delta) <= noise:

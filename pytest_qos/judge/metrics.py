@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -40,9 +41,33 @@ class Metric:
     better: Better
     definition: str
     needs: Needs = Needs.FLOW
+    # The values it can take; None: from its kind (a percent 0 .. 100, anything else 0 .. ∞).
+    span: tuple[float, float] | None = None
     # False: a figure about the measurement itself (the probe's own schedule), not the path;
     # compared with a baseline only when a bound or threshold names it.
     of_path: bool = True
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(lowest, highest) value the metric can take."""
+        if self.span is not None:
+            return self.span
+        return (0.0, 100.0) if self.kind is Kind.PERCENT else (0.0, math.inf)
+
+    def admits(self, value: float) -> bool:
+        """True when `value` is one the metric can take."""
+        low, high = self.value_range
+        return low <= value <= high
+
+    def out_of_range(self, value: float) -> str | None:
+        """Why a limit of `value` is no bound on this metric (outside what it can take)."""
+        if self.admits(value):
+            return None
+        low, high = self.value_range
+        span = f"from {self.format(low)}" + (
+            f" to {self.format(high)}" if high < math.inf else " up"
+        )
+        return f"{self.format(value)} is outside what {self.name} can be ({span})"
 
     def format(self, value: float | None) -> str:
         """Humanise a base-unit value of this metric."""
@@ -52,6 +77,10 @@ class Metric:
 _H, _L, _N = Better.HIGHER, Better.LOWER, Better.NEITHER
 _UDP, _TCP, _BIDIR, _PROBE = Needs.UDP, Needs.TCP, Needs.BIDIR, Needs.PROBE
 _METHOD = Needs.METHOD
+_UP = (0.0, math.inf)  # a percent that can exceed 100
+_DSCP = (0.0, 63.0)
+# RFC 2679 §5.1: a percentile of a stream with lost packets counts them as infinitely large.
+_OVER_SENT = " over every probe sent, a lost one infinitely late ('lost' past the delivered share)"
 
 CATALOGUE: dict[str, Metric] = {
     m.name: m
@@ -99,17 +128,29 @@ CATALOGUE: dict[str, Metric] = {
             needs=_UDP,
         ),
         Metric("lost_packets", Kind.COUNT, _L, "UDP datagrams lost (counted window)", needs=_UDP),
-        Metric("cpu.local", Kind.PERCENT, _L, "CPU used by the iperf3 client host"),
-        Metric("cpu.remote", Kind.PERCENT, _L, "CPU used by the iperf3 server host"),
+        # iperf3's CPU figures are percent of one core: several busy threads exceed 100.
+        Metric("cpu.local", Kind.PERCENT, _L, "CPU used by the iperf3 client host", span=_UP),
+        Metric("cpu.remote", Kind.PERCENT, _L, "CPU used by the iperf3 server host", span=_UP),
         # latency probes
         Metric("latency.min", Kind.DURATION, _L, "smallest round-trip time", needs=_PROBE),
         Metric("latency.mean", Kind.DURATION, _L, "mean round-trip time", needs=_PROBE),
         Metric(
-            "latency.p50", Kind.DURATION, _L, "median round-trip time (raw samples)", needs=_PROBE
+            "latency.p50",
+            Kind.DURATION,
+            _L,
+            f"median round-trip time{_OVER_SENT}",
+            needs=_PROBE,
         ),
-        Metric("latency.p90", Kind.DURATION, _L, "90th percentile round-trip time", needs=_PROBE),
-        Metric("latency.p95", Kind.DURATION, _L, "95th percentile round-trip time", needs=_PROBE),
-        Metric("latency.p99", Kind.DURATION, _L, "99th percentile round-trip time", needs=_PROBE),
+        *(
+            Metric(
+                f"latency.p{p}",
+                Kind.DURATION,
+                _L,
+                f"{p}th percentile round-trip time{_OVER_SENT}",
+                needs=_PROBE,
+            )
+            for p in (90, 95, 99)
+        ),
         Metric("latency.max", Kind.DURATION, _L, "largest round-trip time", needs=_PROBE),
         Metric(
             "latency.stdev",
@@ -145,6 +186,7 @@ CATALOGUE: dict[str, Metric] = {
             _H,
             "ITU-T G.107 E-model MOS from one-way delay ≈ RTT/2, jitter and loss",
             needs=_PROBE,
+            span=(1.0, 4.5),  # G.107 Annex B's scale for the E-model
         ),
         # the probe's own schedule: how late its sends left (icmp: estimated from ping's output)
         *(
@@ -202,6 +244,7 @@ CATALOGUE: dict[str, Metric] = {
             _L,
             "RFC 6349 buffer delay: average RTT during the transfer above the idle baseline",
             needs=_METHOD,
+            span=_UP,  # a queue can add many times the idle RTT
         ),
         Metric(
             "tcp.baseline_rtt",
@@ -340,7 +383,8 @@ CATALOGUE: dict[str, Metric] = {
                 f"latency.{way}.{figure}",
                 Kind.DURATION,
                 _L,
-                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)",
+                f"{meaning} one-way delay {direction} (STAMP timestamps; same or synced clocks)"
+                + (_OVER_SENT if figure.startswith("p") else ""),
                 needs=_PROBE,
             )
             for way, direction in (("up", "client → far end"), ("down", "far end → client"))
@@ -376,6 +420,7 @@ CATALOGUE: dict[str, Metric] = {
             _N,
             "the DSCP (0-63) the far end saw most on the probes (RFC 8972 Class-of-Service TLV)",
             needs=_PROBE,
+            span=_DSCP,
         ),
         Metric(
             "dscp.changed",
@@ -390,12 +435,49 @@ CATALOGUE: dict[str, Metric] = {
             _N,
             "the DSCP (0-63) seen most on the replies arriving back",
             needs=_PROBE,
+            span=_DSCP,
         ),
         Metric(
             "dscp.return.changed",
             Kind.PERCENT,
             _L,
             "replies whose DSCP differed from the one the probe asked the reflector to use",
+            needs=_PROBE,
+        ),
+        # the hops probe (docs/probes.md): one family per hop N, named hop.N.…
+        Metric(
+            "hops",
+            Kind.COUNT,
+            _N,
+            "hops to the destination: the TTL at which it answered (hops probe)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.latency.p50",
+            Kind.DURATION,
+            _L,
+            "median round trip to hop N: its ICMP answers to the probes that expired there",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.latency.p99",
+            Kind.DURATION,
+            _L,
+            "99th percentile round trip to hop N (its ICMP answers to probes that expired there)",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.loss",
+            Kind.PERCENT,
+            _L,
+            "probes to hop N it did not answer; not path loss: routers rate-limit ICMP answers",
+            needs=_PROBE,
+        ),
+        Metric(
+            "hop.N.dscp",
+            Kind.DSCP,
+            _N,
+            "the DSCP hop N received the probes with, from the IP header it quotes back",
             needs=_PROBE,
         ),
     )
@@ -413,15 +495,20 @@ _FAMILIES = (
         ),
         r"\1",
     ),
+    (re.compile(r"^hop\.[1-9]\d*\.(latency\.p50|latency\.p99|loss|dscp)$"), r"hop.N.\1"),
 )
+
+
+def _family(name: str) -> bool:
+    return any(pattern.match(name) for pattern, _ in _FAMILIES)
 
 
 def split_name(name: str) -> tuple[str, str]:
     """('video', 'throughput') for a named flow's or probe's metric; ('', name) otherwise."""
-    if name in CATALOGUE:
+    if name in CATALOGUE or _family(name):
         return "", name
     prefix, _, rest = name.partition(".")
-    if prefix and rest in CATALOGUE:
+    if prefix and (rest in CATALOGUE or _family(rest)):
         return prefix, rest
     return "", name
 
@@ -432,11 +519,19 @@ def find(name: str) -> Metric | None:
     metric = CATALOGUE.get(split_name(name)[1])
     if metric is not None:
         return metric
+    own = split_name(name)[1]
     for pattern, base in _FAMILIES:
-        if pattern.match(name):
-            family = CATALOGUE[pattern.sub(base, name)]
+        if pattern.match(own):
+            family = CATALOGUE[pattern.sub(base, own)]
+            definition = family.definition.replace("hop N", f"hop {own.split('.')[1]}")
             return Metric(
-                name, family.kind, family.better, family.definition, family.needs, family.of_path
+                name,
+                family.kind,
+                family.better,
+                definition,
+                family.needs,
+                family.span,
+                family.of_path,
             )
     return None
 
@@ -498,6 +593,8 @@ def unmeasurable(
     if needs is Needs.PROBE:
         if has_probe:
             return None
+        if name == "hops" or name.startswith("hop."):
+            return f"'{name}' is measured by a hops probe; add 'probe: {{kind: hops}}' to this test"
         return f"'{name}' is measured by a latency probe; add 'probe: {{kind: udp}}' to this test"
     if protocol is None:
         return f"'{name}' is measured by an iperf3 flow; add 'traffic:' to this test"

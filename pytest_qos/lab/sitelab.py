@@ -20,17 +20,14 @@ from pathlib import Path
 from ..errors import InputError
 from ..hosts.endpoints import Local, Netns, Process, listening_in, wait_until
 from ..hosts.ssh import MUX, Ssh
-from .routerlab import (
+from .configs import CONFIG_TIMEOUT, LabError, checked_config, lab_unavailable_reason
+from .namespaces import (
     COMMAND_TIMEOUT,
-    CONFIG_TIMEOUT,
     PREFIX,
-    LabError,
-    _checked_config,
-    _delete_namespaces,
-    _next_serial,
-    _no_interrupts,
-    _owner_alive,
-    lab_unavailable_reason,
+    delete_namespaces,
+    next_serial,
+    no_interrupts,
+    owner_alive,
     sweep_stale_namespaces,
 )
 
@@ -116,16 +113,16 @@ class SiteLab:
         """Sweep leftovers, build namespaces, start each site's sshd, write the testbed."""
         if not 2 <= sites <= MAX_SITES:
             raise InputError(f"a site lab has 2 to {MAX_SITES} sites, not {sites}", key="sites")
-        config = _checked_config(router_config) if router_config is not None else None
+        config = checked_config(router_config) if router_config is not None else None
         reason = sites_unavailable_reason()
         if reason:
             raise LabError(f"the site lab {reason}")
         sweep_stale_namespaces()
         _sweep_stale_directories()
-        lab = cls(sites, _next_serial())
+        lab = cls(sites, next_serial())
         _LIVE.add(lab)
         try:
-            with _no_interrupts():
+            with no_interrupts():
                 lab._build()
                 lab._keys_and_files()
             lab._start_sshds()
@@ -195,6 +192,9 @@ class SiteLab:
                 f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile none\nUsePAM no\n"
                 "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
                 "MaxSessions 200\nMaxStartups 100\nLogLevel ERROR\nUseDNS no\n"
+                # A client gone silent (a blackholed path) ends its session within ~6 s, as
+                # the far guard ends the session's processes (hosts/farguard.py).
+                "ClientAliveInterval 2\nClientAliveCountMax 3\n"
             )
         (d / "known_hosts").write_text("\n".join(known) + "\n")
         relay = f"ip netns exec {self.router} {sys.executable} {d / 'relay.py'} %h %p"
@@ -222,6 +222,12 @@ class SiteLab:
                 said = (self.directory / f"{site.name}_sshd.log").read_text().strip()
                 raise LabError(f"sshd in {site.namespace} did not start: {said or 'no output'}")
 
+    @property
+    def lock_scope(self) -> str:
+        """Whose sites these are, for host locks: this lab's own (each xdist worker and each
+        run builds its own lab; sites of the same name elsewhere are other namespaces)."""
+        return self.id
+
     def endpoint(self, site: str) -> Ssh:
         """An Ssh endpoint to one site, as the testbed describes it."""
         return Ssh(site, name=site, config=str(self.ssh_config))
@@ -243,7 +249,7 @@ class SiteLab:
 
     def apply(self, router_config: Path | str) -> None:
         """Run an executable router config inside the router namespace."""
-        config = _checked_config(router_config)
+        config = checked_config(router_config)
         assignments = [f"{k}={v}" for k, v in self.environment().items()]
         done = Netns(self.router).run(["env", *assignments, str(config)], CONFIG_TIMEOUT)
         if done.returncode != 0:
@@ -263,13 +269,13 @@ class SiteLab:
         """Close ssh connections, stop sshd, delete namespaces and files; idempotent."""
         if self.destroyed:
             return
-        with _no_interrupts():
+        with no_interrupts():
             # Clients first: after sshd dies its per-connection children wait for them.
             MUX.close(containing=str(self.ssh_config))
             for process in self.sshd.values():
                 process.stop(grace=0.5)
             existing = [n for n in self.namespaces if os.path.exists(f"/run/netns/{n}")]
-            _delete_namespaces(existing)
+            delete_namespaces(existing)
             shutil.rmtree(self.directory, ignore_errors=True)
             self.destroyed = True
         _LIVE.discard(self)
@@ -286,7 +292,7 @@ def _sweep_stale_directories() -> None:
     root = Path(tempfile.gettempdir())
     for entry in root.glob("pytest-qos-sites-*"):
         owner = entry.name.split("-")[3]
-        if owner.isdigit() and not _owner_alive(int(owner)):
+        if owner.isdigit() and not owner_alive(int(owner)):
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import math
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from ..errors import InputError, QosError, did_you_mean
-from ..hosts.endpoints import Endpoint, Process, wait_until
+from ..errors import InputError, did_you_mean
 from ..results import QosResult
 from ..units import Kind, format_value, parse
 
@@ -29,6 +27,11 @@ QUEUE_TIME = 0.1  # s: a rate limit queues up to this much traffic, like an ISP'
 DELAY_LINE = Path(__file__).with_name("delayline.py")
 DELAY_LINE_TIMEOUT = 5.0  # s: the delay line binds its sockets in ~30 ms
 DELAY_LINE_PRIORITY = 10  # SCHED_FIFO: above every ordinary process, far below the kernel's own
+# The delay line's queue bound (queue_bound): a link without a rate is taken to carry this much.
+UNSHAPED_RATE = 2.5e9  # bit/s
+QUEUE_FACTOR = 1.25
+QUEUE_MARGIN = 4 * 1024 * 1024  # bytes: bursts, and a few 64 KiB GSO super-frames
+MAX_BOUND = 256 * 1024 * 1024  # bytes held per direction, whatever the link
 
 # Interface names inside the hop namespace.
 TOWARD_ROUTER = "torouter"
@@ -154,9 +157,17 @@ def choose_backend(wan: WanSpec, kernel_has_netem: bool) -> str:
 
 BACKEND_NAMES = {
     "netem": "netem (kernel)",
-    "userspace": "userspace delay line (Python, AF_PACKET)",
+    "userspace": "userspace delay line (AF_PACKET)",
     "bridge": "bridge + tbf (rate only)",
 }
+ENGINE_NAMES = {"c": "C engine", "python": "Python engine"}
+
+
+def backend_name(backend: str, engine: str = "") -> str:
+    """E.g. 'userspace delay line (C engine, AF_PACKET)': which backend, which engine."""
+    if backend == "userspace" and engine in ENGINE_NAMES:
+        return f"userspace delay line ({ENGINE_NAMES[engine]}, AF_PACKET)"
+    return BACKEND_NAMES[backend]
 
 
 def server_link(hop: str, server: str, server_device: str) -> str:
@@ -216,31 +227,63 @@ def tc_lines(wan: WanSpec, backend: str) -> list[str]:
     return lines
 
 
-def delay_line_command(wan: WanSpec, ways: str = "both", seed: int | None = None) -> list[str]:
-    """The argv of the userspace delay line (`ways`: up, down or both), run in the hop."""
+def queue_bound(link: WanLink) -> int:
+    """Bytes the delay line may hold one way: what `link` can have in flight, plus a margin.
 
-    def way(link: WanLink) -> str:
-        return f"{link.delay!r},{link.jitter!r},{link.loss!r},{int(link.reorder)}"
+    A TCP window can sit in the line whole (sent at once, held for the delay), and a rate
+    limit's queue (QUEUE_TIME) lies behind it: so twice the delay, plus QUEUE_TIME, of the
+    link's rate (UNSHAPED_RATE without one), QUEUE_FACTOR over, plus QUEUE_MARGIN for bursts,
+    at most MAX_BOUND.
+    """
+    rate = link.rate or UNSHAPED_RATE
+    in_flight = rate / 8 * (2 * (link.delay + link.jitter) + QUEUE_TIME)
+    return int(min(in_flight * QUEUE_FACTOR + QUEUE_MARGIN, MAX_BOUND))
 
+
+def delay_line_command(
+    wan: WanSpec,
+    way: str,
+    stats: Path,
+    *,
+    engine: str = "auto",
+    parent: bool = True,
+    seed: int | None = None,
+) -> list[str]:
+    """The argv of one direction of the userspace delay line ('up' or 'down'), run in the hop.
+
+    `stats` is its statistics file; `parent=False` makes a line that outlives this process
+    (a kept lab's), stopped only by SIGTERM.
+    """
+    link, source, sink = (
+        (wan.up, TOWARD_ROUTER, TOWARD_SERVER)
+        if way == "up"
+        else (wan.down, TOWARD_SERVER, TOWARD_ROUTER)
+    )
     argv = [
         sys.executable,
         "-I",  # isolated: no user site, no PYTHON* variables
         "-S",  # no site import: starts in ~20 ms
         str(DELAY_LINE),
-        "--up-from",
-        TOWARD_ROUTER,
-        "--down-from",
-        TOWARD_SERVER,
-        "--up",
-        way(wan.up),
-        "--down",
-        way(wan.down),
+        "--name",
+        way,
+        "--from",
+        source,
+        "--to",
+        sink,
+        "--link",
+        f"{link.delay!r},{link.jitter!r},{link.loss!r},{int(link.reorder)}",
+        "--bound",
+        str(queue_bound(link)),
+        "--stats",
+        str(stats),
+        "--engine",
+        engine,
         "--rt-priority",
         str(DELAY_LINE_PRIORITY),
-        "--ways",
-        ways,
         "--bring-up",  # it sets its interfaces up itself: no `ip` process in the build
         "1",
+        "--parent",
+        "1" if parent else "0",
     ]
     if seed is not None:
         argv += ["--seed", str(seed)]
@@ -256,60 +299,3 @@ def wan_emulations(results: Iterable[QosResult]) -> list[str]:
             if isinstance(wan, str):
                 seen.setdefault(wan, None)
     return list(seen)
-
-
-class DelayLineError(QosError):
-    """The userspace delay line did not start; `output` is what it printed."""
-
-    def __init__(self, message: str, output: str, command: list[str]) -> None:
-        super().__init__(message)
-        self.output = output
-        self.command = command
-
-
-class DelayLines:
-    """The userspace delay line's processes in the hop: one per direction, each with its log."""
-
-    def __init__(self) -> None:
-        self.running: list[tuple[Process, IO[str]]] = []
-
-    def start(self, hop: Endpoint, wan: WanSpec) -> None:
-        """Start both directions; on two cores neither waits while the other sends."""
-        for ways in ("up", "down"):
-            # Closed in close(): it outlives this method, so no `with`.
-            log = tempfile.TemporaryFile("w+", prefix="qos-delayline-")  # noqa: SIM115
-            self.running.append(
-                (hop.spawn(delay_line_command(wan, ways), stdout=log, stderr=log), log)
-            )
-
-    @staticmethod
-    def _output(log: IO[str]) -> str:
-        log.seek(0)
-        return log.read()
-
-    def wait_ready(self) -> None:
-        """Until each says 'ready'; DelayLineError with its output if one died or hung."""
-        for line, log in self.running:
-            ready = wait_until(
-                lambda: not line.alive() or "ready" in self._output(log),  # noqa: B023
-                DELAY_LINE_TIMEOUT,
-                0.002,
-            )
-            if not ready or not line.alive():
-                said = self._output(log).strip() or "no output"
-                raise DelayLineError(f"the WAN delay line did not start: {said}", said, line.argv)
-
-    def report(self) -> str:
-        """What they printed (their counters and lateness, once stopped)."""
-        return "\n".join(self._output(log).strip() for _line, log in self.running)
-
-    def stop(self, grace: float) -> None:
-        """Stop them (SIGTERM: each prints its counters)."""
-        for line, _log in self.running:
-            line.stop(grace=grace)
-
-    def close(self) -> None:
-        """Reap them (the lab's teardown has killed them with their namespace), drop the logs."""
-        self.stop(grace=0.5)
-        for _line, log in self.running:
-            log.close()

@@ -20,6 +20,7 @@ from ..errors import MeasurementError
 from ..hosts.target import Target
 from ..probes import Probe, run_probe
 from ..results import Measurement, prefixed
+from .edges import WindowEdges
 from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
 from .traffic import Traffic
 
@@ -57,8 +58,11 @@ class Concurrent:
         probes: Mapping[str, Probe],
         settle: float,
         duration: float,
+        edges: WindowEdges | None = None,
     ) -> list[Measurement]:
-        """Each flow's, then each probe's measurement over the window, metrics prefixed."""
+        """Each flow's, then each probe's measurement over the window, metrics prefixed.
+
+        `edges` (the router's observers) are read when the window opens and closes."""
         lasting = float(math.ceil(settle + duration) + FLOW_TAIL)
         pool = ThreadPoolExecutor(max_workers=len(flows) + len(probes), thread_name_prefix="qos")
         running: dict[str, RunningFlow] = {}
@@ -71,13 +75,17 @@ class Concurrent:
                     endpoint=self.target.client,
                     server=server,
                     server_output=True,
+                    live_name=name,
                 )
             origin = min(flow.started for flow in running.values())
+            if edges is not None:
+                edges.at("open", origin + settle)
+                edges.at("close", origin + settle + duration)
             waiting = {name: pool.submit(flow.document) for name, flow in running.items()}
             time.sleep(max(0.0, origin + settle - time.time()))
             probing = {
                 name: pool.submit(
-                    run_probe, replace(probe, duration=duration, count=None), self.target
+                    run_probe, replace(probe, duration=duration, count=None), self.target, name
                 )
                 for name, probe in probes.items()
             }

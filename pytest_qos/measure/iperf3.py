@@ -17,6 +17,7 @@ from ..errors import MeasurementError, MeasurementTimeout, ToolMissingError
 from ..hosts import endpoints
 from ..hosts.endpoints import Completed, Endpoint, Local, Process
 from ..results import Measurement
+from .live import ByteCounter, FlowSampler, observer_for, process_bytes
 from .loss import WindowLoss, window_loss
 from .servers import SpawnedServer
 from .traffic import Traffic
@@ -150,13 +151,16 @@ class Iperf3:
         on_interval: IntervalCallback | None = None,
         window: Window | None = None,
         server_output: bool = False,
+        live_name: str | None = None,
     ) -> RunningFlow:
         """Start a client measuring `traffic`; `.result()` waits for it (retrying a busy server).
 
         `on_interval(seconds, bits_per_second)` sees each interval live where iperf3 can
         stream them (>= 3.17); older versions report only at the end. With a `window`
         (seconds of the run) the result counts only that span; `server_output` fetches the
-        server's intervals for a window given later, to `result(window=...)`.
+        server's intervals for a window given later, to `result(window=...)`. A `live_name`
+        (the flow's name in its test, '' for its only flow) reports its throughput to the
+        live observer (measure/live.py) while it runs.
         """
         wants_server = server_output or window is not None
         command = self.command(traffic, host, port, server_output=wants_server)
@@ -166,6 +170,11 @@ class Iperf3:
         flow = RunningFlow(traffic, command, endpoint or Local(), server, busy_timeout, streaming)
         flow.window = window
         flow.spawn()
+        observer = observer_for(traffic.duration + traffic.omit) if live_name is not None else None
+        counter = live_counter(flow) if observer is not None else None
+        if observer is not None and counter is not None:
+            flow.sampler = FlowSampler(observer, live_name or "", counter, time.monotonic())
+            flow.sampler.start()
         return flow
 
     def run(
@@ -177,6 +186,7 @@ class Iperf3:
         server: Iperf3Server | None = None,
         busy_timeout: float = BUSY_RETRY_TIMEOUT,
         on_interval: IntervalCallback | None = None,
+        live_name: str | None = None,
     ) -> Measurement:
         """Measure `traffic` to its end: start() then result(); a busy server is retried."""
         flow = self.start(
@@ -187,6 +197,7 @@ class Iperf3:
             server=server,
             busy_timeout=busy_timeout,
             on_interval=on_interval,
+            live_name=live_name,
         )
         try:
             return flow.result()
@@ -222,6 +233,7 @@ class RunningFlow:
         self._deadline = time.monotonic() + busy_timeout
         self._lock = threading.Lock()  # result() may run in a worker while stop() is called
         self._stopped = False
+        self.sampler: FlowSampler | None = None  # live throughput, when asked for
 
     @property
     def host(self) -> str:
@@ -247,7 +259,9 @@ class RunningFlow:
             if self._stopped:
                 raise MeasurementError("iperf3 client stopped before it finished", self.command)
             self.started = time.time()
-            self.process = self.endpoint.spawn(self.command)
+            # At a far host the client ends with its own bound, not a default 15 minutes.
+            lifetime = self.traffic.timeout + BUSY_RETRY_TIMEOUT
+            self.process = self.endpoint.spawn(self.command, lifetime=lifetime)
 
     def result(self, timeout: float | None = None, window: Window | None = None) -> Measurement:
         """Wait (each attempt up to `timeout`, default the traffic's) and parse the result."""
@@ -304,6 +318,10 @@ class RunningFlow:
             finally:
                 process.stop()
             completed = Completed(process.argv, process.returncode or 0, out, err)
+        # The way there failed (a lost ssh connection), not iperf3: say which host and why.
+        failure = self.endpoint.transport_failure(completed.returncode, completed.stderr)
+        if failure is not None and not completed.stdout.lstrip().startswith("{"):
+            raise MeasurementError(failure, self.where)
         return parse_json(completed.stdout, completed.stderr, completed.returncode, self.where)
 
     def stop(self) -> None:
@@ -311,8 +329,51 @@ class RunningFlow:
         with self._lock:
             self._stopped = True
             process = self.process
+        if self.sampler is not None:
+            self.sampler.stop()
         if process is not None:
             process.stop()
+
+
+def live_counter(flow: RunningFlow) -> ByteCounter | None:
+    """The bytes behind a flow's live throughput: its receiver's reads (the server's for an
+    upload, the client's for a download), else its sender's writes; None when neither
+    process is on this host."""
+    server = flow.server
+    on_server = (
+        {
+            field: process_bytes(lambda: server.process, server.endpoint, field)
+            for field in ("rchar", "wchar")
+        }
+        if server is not None
+        else {"rchar": None, "wchar": None}
+    )
+    on_client = {
+        field: process_bytes(lambda: flow.process, flow.endpoint, field)
+        for field in ("rchar", "wchar")
+    }
+    forward = ("throughput", on_server["rchar"], on_client["wchar"])
+    backward = ("throughput", on_client["rchar"], on_server["wchar"])
+    ways = {
+        "upload": [forward],
+        "download": [backward],
+        "bidir": [forward, ("throughput.reverse", *backward[1:])],
+    }[flow.traffic.direction]
+    readers: dict[str, Callable[[], int | None]] = {}
+    for name, received, sent in ways:
+        if received is not None:
+            readers[name] = received
+        elif sent is not None and name == "throughput":
+            readers["throughput.sent"] = sent
+    if not readers:
+        return None
+
+    def count() -> dict[str, int] | None:
+        values = {name: read() for name, read in readers.items()}
+        counted = {name: value for name, value in values.items() if value is not None}
+        return counted or None
+
+    return count
 
 
 def run_streaming(
@@ -597,6 +658,8 @@ def _details(fields: _Fields, protocol: str) -> dict[str, Any]:
         "blksize": whole("start", "test_start", "blksize"),
         "reverse": bool(fields.get("start", "test_start", "reverse", default=0)),
         "tos": whole("start", "test_start", "tos"),
+        # -b as iperf3 took it (bit/s of payload; 0: unlimited): what the sender was asked for.
+        "bitrate": whole("start", "test_start", "target_bitrate"),
         "mss": whole("start", "tcp_mss_default"),
         "version": str(fields.get("start", "version", default="")),
         "duration": fields.finite(

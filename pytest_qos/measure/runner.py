@@ -18,9 +18,11 @@ from ..judge.bounds import Bound, check_bounds
 from ..judge.metrics import format_metric
 from ..probes import Probe, run_probe
 from ..results import Measurement, QosResult, aggregate, check_label, prefixed
+from .edges import WindowEdges, observed
 from .flows import PROBE_START_ALLOWANCE, Concurrent, Pair, collect
 from .iperf3 import BUSY_RETRY_TIMEOUT, Iperf3, Iperf3Server, RunningFlow
 from .progress import Progress, Update, ignore_progress
+from .sender import sender_error
 from .traffic import Traffic
 
 # Measurements finished per (path, test) in this process: tells a wait for a sibling thread's
@@ -62,6 +64,19 @@ def _path_turn(path: str, test_id: str) -> Iterator[_Turn]:
                 _FINISHED[key] = _FINISHED.get(key, 0) + 1
 
 
+def _longest(
+    traffic: Traffic | None,
+    others: list[Traffic],
+    probes: Mapping[str, Probe],
+    flows: Mapping[str, Traffic] | None,
+    duration: float,
+) -> float:
+    """The hard bound of one run of a test: its longest flow or probe (a flows window too)."""
+    bounds = [t.timeout for t in (traffic, *others) if t is not None]
+    bounds += [probe.timeout_total for probe in probes.values()]
+    return max([*bounds, Traffic(duration=duration).timeout if flows else 0.0])
+
+
 def _annotate(measurements: list[Measurement], requires: str, label: str, waited: float) -> None:
     """What every measurement of a run carries: what reproducing it needs, its label, its wait."""
     for measurement in measurements:
@@ -72,6 +87,10 @@ def _annotate(measurements: list[Measurement], requires: str, label: str, waited
             measurement.details["path_wait"] = round(waited, 3)
 
 
+# Beyond a test's own bound, how long its spawned servers may live at a far host.
+SERVER_MARGIN = 30.0
+
+
 class Servers:
     """iperf3 servers for one test: spawned at the target, or the pool of running ones."""
 
@@ -79,6 +98,9 @@ class Servers:
         self.iperf3 = iperf3
         self.target = target
         self.spawned: list[Iperf3Server] = []
+        # Until when (time.monotonic()) servers must live for the measurements ahead (None:
+        # the endpoint's default); a far host ends a server then, not 15 minutes later.
+        self.needed_until: float | None = None
 
     def get(self, count: int) -> list[Pair]:
         """`count` distinct (port, server) pairs; concurrent flows never share a server."""
@@ -92,8 +114,14 @@ class Servers:
                 )
             return [(port, None) for port in self.target.ports[:count]]
         assert self.target.server is not None
+        until = self.needed_until
+        if until is not None:  # a server that would end before the test does: a new one
+            for old in [s for s in self.spawned if not s.lives_until(until)]:
+                old.stop()
+                self.spawned.remove(old)
         while len(self.spawned) < count:
             server = self.iperf3.server(self.target.server, self.target.bind or self.target.host)
+            server.lifetime = None if until is None else until - time.monotonic()
             self.spawned.append(server)
             server.start()
         return [(server.port, server) for server in self.spawned[:count]]
@@ -173,28 +201,30 @@ class Runner:
         """
         check_label(label)
         named = {**({"": probe} if probe is not None else {}), **(probes or {})}
-        if flows and (traffic is not None or load):
-            raise MeasurementError("give named flows or traffic (with load), not both")
-        if traffic is None and not named and not flows:
-            raise MeasurementError("nothing to measure: give traffic, flows or a probe")
+        _check_request(traffic, load, flows, named)
         result = QosResult(test=test_id)
         servers = self.servers if traffic or load or flows else None
+        if servers is not None:
+            longest = _longest(traffic, [*load, *(flows or {}).values()], named, flows, duration)
+            servers.needed_until = time.monotonic() + repeat * (settle + longest) + SERVER_MARGIN
         runs: list[list[Measurement]] = []
         loads: list[Measurement] = []
         for _ in range(repeat):
             # Two tests measuring one path at once would each see the other's traffic.
             with _path_turn(self.target.name, test_id) as turn:
                 before = [observer.snapshot() for observer in self.target.observers]
+                # The observers are read at the measured window's edges too (edges.py).
+                edges = WindowEdges(self.target.observers)
                 if flows:
                     assert servers is not None
                     concurrent = Concurrent(self.iperf3, self.target, servers.get(len(flows)))
-                    measured, loads = concurrent.run(flows, named, settle, duration), []
+                    measured, loads = concurrent.run(flows, named, settle, duration, edges), []
                     result.window = (settle, settle + duration)
                 else:
-                    measured, loads = self._once(test_id, servers, traffic, named, load, settle)
-                for observer, snapshot in zip(self.target.observers, before, strict=True):
-                    after = observer.snapshot()
-                    measured.append(observer.measurement(snapshot, after, list(expect or {})))
+                    measured, loads = self._once(
+                        test_id, servers, traffic, named, load, settle, edges
+                    )
+                measured += observed(self.target.observers, before, edges, list(expect or {}))
             _annotate([*measured, *loads], self.target.requires, label, turn.waited)
             runs.append(measured)
             result.loads = loads
@@ -203,6 +233,7 @@ class Runner:
             result.measurements.append(merged)
             result.spread.update(spread)
         result.checks = check_bounds(result.metrics, expect or {}, baseline)
+        result.error = sender_error([*result.measurements, *result.loads])  # no verdict then
         return result
 
     def _once(
@@ -213,6 +244,7 @@ class Runner:
         probes: dict[str, Probe],
         load: tuple[Traffic, ...],
         settle: float,
+        edges: WindowEdges,
     ) -> tuple[list[Measurement], list[Measurement]]:
         pairs = servers.get((1 if traffic else 0) + len(load)) if servers else []
         measuring = _duration(traffic, probes.values())
@@ -227,10 +259,13 @@ class Runner:
             waiting = [pool.submit(flow.document) for flow in running]
             if load:
                 time.sleep(settle)
+            # The window: the measured flow after its omitted seconds, or the probes' run.
+            edges.open_after(traffic.omit if traffic else 0.0)
             with self.progress.measuring(test_id, measuring) as update:
                 measured = self._measure(
                     pool, traffic, probes, pairs[0] if traffic else None, update
                 )
+            edges.close()
             span = _measured_span(measured, traffic, probes.values())
             loads = [
                 _load_result(future, flow, index, span)
@@ -270,9 +305,9 @@ class Runner:
             return [self._flow(traffic, pair, update)]
         if traffic is None and len(probes) == 1:
             ((name, probe),) = probes.items()
-            return [prefixed(run_probe(probe, self.target), name)]
+            return [prefixed(run_probe(probe, self.target, name), name)]
         probing = {
-            name: pool.submit(run_probe, probe, self.target) for name, probe in probes.items()
+            name: pool.submit(run_probe, probe, self.target, name) for name, probe in probes.items()
         }
         measured = []
         if traffic is not None:
@@ -297,6 +332,7 @@ class Runner:
             endpoint=self.target.client,
             server=server,
             on_interval=None if update is ignore_progress else on_interval,
+            live_name="",
         )
 
 
@@ -334,3 +370,16 @@ def _measured_span(
         return start, start + traffic.duration
     start = min(m.started for m in measured)
     return start, start + max(max(probe.send_time for probe in probes), 1.0)
+
+
+def _check_request(
+    traffic: Traffic | None,
+    load: tuple[Traffic, ...],
+    flows: Mapping[str, Traffic] | None,
+    probes: Mapping[str, Probe],
+) -> None:
+    """Named flows or traffic (with load), and something to measure at all."""
+    if flows and (traffic is not None or load):
+        raise MeasurementError("give named flows or traffic (with load), not both")
+    if traffic is None and not probes and not flows:
+        raise MeasurementError("nothing to measure: give traffic, flows or a probe")

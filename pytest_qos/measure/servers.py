@@ -7,7 +7,9 @@ port when the chosen one turned out taken, stop and reap.
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import IO, TypeVar
@@ -44,6 +46,9 @@ class SpawnedServer(ABC):
         self.port_protocols = tuple(port_protocols)
         self.process: Process | None = None
         self._log: IO[str] | None = None
+        # How long it may live at a far host (None: the endpoint's default); see lives_until().
+        self.lifetime: float | None = None
+        self._expires = math.inf
 
     @abstractmethod
     def command(self) -> list[str]:
@@ -61,7 +66,11 @@ class SpawnedServer(ABC):
                 self.port = self.endpoint.free_port(self.bind, self.port_protocols)
             # A file, not a pipe: a long-lived server writing to an unread pipe would block.
             self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as the server
-            self.process = self.endpoint.spawn(self.command(), stdout=self._log, stderr=self._log)
+            self.process = self.endpoint.spawn(
+                self.command(), stdout=self._log, stderr=self._log, lifetime=self.lifetime
+            )
+            if self.lifetime is not None and self.endpoint.enforces_lifetime:
+                self._expires = time.monotonic() + self.lifetime
             if self.wait_ready(START_TIMEOUT):
                 return self
             log = self.log()
@@ -73,6 +82,10 @@ class SpawnedServer(ABC):
             f"{log.strip() or 'no output'}",
             self.endpoint.command(self.command()),
         )
+
+    def lives_until(self, moment: float) -> bool:
+        """True when its lifetime lets it live until `moment` (time.monotonic())."""
+        return moment <= self._expires
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> bool:
         """True once the server listens (again: iperf3 re-opens its socket between tests)."""

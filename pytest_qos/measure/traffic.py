@@ -2,53 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError, check_key, did_you_mean
-from ..units import Kind, parse, whole_number
+from ..units import DSCP_NAMES, Kind, parse, parse_dscp, whole_number
 
-DSCP_NAMES: dict[str, int] = {
-    "BE": 0,
-    "DF": 0,
-    "CS0": 0,
-    "CS1": 8,
-    "CS2": 16,
-    "CS3": 24,
-    "CS4": 32,
-    "CS5": 40,
-    "CS6": 48,
-    "CS7": 56,
-    "EF": 46,
-    "VA": 44,
-    "LE": 1,
-    **{f"AF{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
-}
+__all__ = ["DSCP_NAMES", "Traffic", "parse_dscp"]  # the DSCP names live in units.py
+
 PROTOCOLS = ("tcp", "udp")
 MIN_BITRATE = 1.0
 MAX_BITRATE = 10e12
 DIRECTIONS = ("upload", "download", "bidir")
-
-
-def parse_dscp(value: object) -> int:
-    """A DSCP name (EF, AF41, CS1, ...) or a number 0-63."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value <= 63:
-            return value
-        raise InputError(f"DSCP {value} is out of range; use 0-63 or a name such as EF or AF41")
-    if isinstance(value, str):
-        name = value.strip().upper()
-        if name in DSCP_NAMES:
-            return DSCP_NAMES[name]
-        if re.fullmatch("[0-9]{1,3}", name):  # not isdigit(): '²' is a digit int() refuses
-            return parse_dscp(int(name))
-        raise InputError(
-            f"unknown DSCP '{value}': use a name (EF, AF11-AF43, CS0-CS7, BE) or a number 0-63"
-            f"{did_you_mean(name, DSCP_NAMES)}"
-        )
-    raise InputError(f"DSCP must be a name such as EF or a number 0-63, got {value!r}")
 
 
 def available_congestion_controls() -> list[str]:

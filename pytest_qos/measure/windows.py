@@ -107,9 +107,8 @@ def window_metrics(document: Mapping[str, Any], window: Window, protocol: str) -
         metrics["throughput.reverse"] = _rate(
             _sums(client, "sum_bidir_reverse"), window, "receiver"
         )
+    # The whole run's intervals: a plot shades the window over settle and tail (report/plots).
     series = [
-        (float(i["end"]), float(i["bits_per_second"]))
-        for i in counted
-        if _overlap(i, window) > 0 and not i.get("omitted")
+        (float(i["end"]), float(i["bits_per_second"])) for i in counted if not i.get("omitted")
     ]
     return WindowFigures(metrics, source, series)

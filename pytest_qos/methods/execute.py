@@ -8,12 +8,14 @@ from dataclasses import replace
 
 from ..errors import MeasurementError
 from ..hosts.locks import path_lock
+from ..hosts.pathmtu import path_mtu
 from ..judge.bounds import Bound, check_bounds
 from ..measure.flows import Concurrent
 from ..measure.runner import Runner
 from ..probes import run_probe
 from ..results import Measurement, QosResult
 from . import rfc2544, rfc6349, rpm_run, y1541, y1564
+from .limits import limit_error
 from .rpm import Rpm
 from .spec import MethodSpec
 from .trial import Flow, Observed
@@ -108,17 +110,18 @@ def run_method(
     # One method is one measurement of the path: no other test may share it meanwhile.
     with path_lock(runner.target.name):
         if isinstance(method, rfc2544.Rfc2544):
-            outcome = rfc2544.run(method, trial, ipv6=ipv6)
+            outcome = rfc2544.run(method, trial, ipv6=ipv6, mtu=path_mtu(runner.target))
         elif isinstance(method, rfc6349.Rfc6349):
             outcome, transfer = rfc6349.run(method, trial, ipv6=ipv6)
             extra.append(transfer)
         elif isinstance(method, Rpm):  # its own loop: it decides every interval (rpm_run.py)
             outcome = rpm_run.run(method, runner)
         else:
-            outcome = y1564.run(method, trial, ipv6=ipv6)
+            outcome = y1564.run(method, trial, ipv6=ipv6, mtu=path_mtu(runner.target))
     outcome.details["trials_run"] = trial.count
     result = QosResult(test=test_id, measurements=[outcome.measurement(), *extra])
     result.checks = outcome.checks + check_bounds(result.metrics, expect or {}, baseline)
+    result.error = limit_error(outcome, result.checks)  # the sender fell short: no verdict
     return result
 
 

@@ -78,8 +78,16 @@ class Prober:
         if target.server is not None:
             phases = len(self.spec.phases)
             lifetime = self.spec.idle + phases * (self.spec.duration + PROBE_TIMEOUT)
+            # The whole method's probing as one probe: the responder lives that long and
+            # admits the probe rate (with the responder's headroom) from each source.
+            probing = Probe(
+                kind="tcp",
+                interval=1.0 / self.spec.probe_rate,
+                duration=lifetime + RESPONDER_MARGIN,
+                timeout=PROBE_TIMEOUT,
+            )
             self.responder = SpawnedResponder(
-                target.server, target.bind or target.host, lifetime + RESPONDER_MARGIN, "tcp"
+                target.server, target.bind or target.host, probing
             ).start()
             self.port = self.responder.port
         return self

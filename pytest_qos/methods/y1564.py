@@ -9,6 +9,7 @@ minimum. See docs/methods.md.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from ..measure.traffic import parse_dscp
 from ..probes import Probe
 from ..results import Check
 from ..units import Kind, format_value, parse
-from .frames import overhead, udp_payload
+from .frames import check_mtu, overhead, sent_frame_rate, short_of, udp_payload
 from .rfc2544 import _percent, _whole_seconds
 from .trial import Flow, MethodResult, Observed, Trial, frame_counts, frame_flow
 
@@ -194,16 +195,24 @@ def step_figures(observed: Observed, service: Service) -> dict[str, float]:
     """ir, flr, ftd, fdv of one step (ftd/fdv only when the probe got replies)."""
     counts = frame_counts(observed.measured, service.frame_size)
     figures = {"ir": counts.delivered, "flr": counts.loss, "offered": counts.offered}
+    ipv6 = bool(observed.measured.details.get("ipv6", False))
+    sent = sent_frame_rate(observed.measured, service.frame_size, ipv6)
+    if sent is not None:
+        figures["sent"] = sent
     probe = observed.probe.metrics if observed.probe is not None else {}
     if observed.probe is not None:
         # The probe's frames are service frames too (one-way delivery estimated from replies).
-        ipv6 = bool(observed.measured.details.get("ipv6", False))
         bits = probe_rate(_probe_of(observed), ipv6)
         figures["offered"] += bits
         figures["ir"] += bits * (1 - probe.get("latency.loss", 0.0) / 100.0)
+        if "sent" in figures:
+            figures["sent"] += bits
     if "latency.mean" in probe:
         figures["ftd"] = probe["latency.mean"]
-        figures["fdv"] = probe["latency.p99"] - probe["latency.min"]
+        # Y.1564's FDV is over delivered frames: when lost probes make the p99 infinite, the
+        # largest delivered delay stands in (loss itself is FLR's to judge).
+        high = probe["latency.p99"] if math.isfinite(probe["latency.p99"]) else probe["latency.max"]
+        figures["fdv"] = high - probe["latency.min"]
     return figures
 
 
@@ -275,14 +284,16 @@ def _flow(service: Service, rate: float, seconds: float, ipv6: bool) -> Flow:
     )
 
 
-def run(spec: Y1564, trial: Trial, *, ipv6: bool = False) -> MethodResult:
+def run(spec: Y1564, trial: Trial, *, ipv6: bool = False, mtu: int | None = None) -> MethodResult:
     """Both tests; metrics y1564.SERVICE.STEP.{ir,flr,ftd,fdv}, a check per criterion."""
+    check_mtu([service.frame_size for service in spec.services], mtu)
     result = MethodResult("y1564")
     rows: list[dict[str, Any]] = []
 
     def record(service: Service, step: Step, observed: Observed) -> None:
         figures = step_figures(observed, service)
         checks = judge(step, service, figures)
+        limited = short_of(figures.get("sent"), step.offered, service.ir / 100.0)
         for name in ("ir", "flr", "ftd", "fdv"):
             if name in figures:
                 result.metrics[f"y1564.{service.name}.{step.id}.{name}"] = figures[name]
@@ -294,7 +305,9 @@ def run(spec: Y1564, trial: Trial, *, ipv6: bool = False) -> MethodResult:
                 "rate": step.offered,
                 "offered": figures["offered"],
                 **{name: figures.get(name) for name in ("ir", "flr", "ftd", "fdv")},
-                "passed": all(check.passed for check in checks),
+                "passed": all(check.passed for check in checks) and not limited,
+                **({"sent": figures["sent"]} if "sent" in figures else {}),
+                **({"limited": True} if limited else {}),
             }
         )
 
@@ -305,14 +318,10 @@ def run(spec: Y1564, trial: Trial, *, ipv6: bool = False) -> MethodResult:
         flows = [_flow(s, s.cir, spec.performance, ipv6) for s in spec.services]
         for service, observed in zip(spec.services, trial(flows), strict=True):
             record(service, Step("performance", service.cir, "performance"), observed)
-    verdicts = {
-        service.name: all(row["passed"] for row in rows if row["service"] == service.name)
-        for service in spec.services
-    }
     result.details = {
         "method": "y1564",
         "steps": rows,
-        "verdicts": {name: "pass" if ok else "FAIL" for name, ok in verdicts.items()},
+        "verdicts": {service.name: _verdict(service.name, rows) for service in spec.services},
         "services": {
             s.name: {
                 "cir": s.cir,
@@ -331,3 +340,29 @@ def run(spec: Y1564, trial: Trial, *, ipv6: bool = False) -> MethodResult:
         "performance": spec.performance,
     }
     return result
+
+
+def _verdict(service: str, rows: list[dict[str, Any]]) -> str:
+    """A service's verdict over its steps: 'pass', 'FAIL', or 'limited (sender)'."""
+    own = [row for row in rows if row["service"] == service]
+    if any(row.get("limited") for row in own):
+        return "limited (sender)"
+    return "pass" if all(row["passed"] for row in own) else "FAIL"
+
+
+def limit_error(details: Mapping[str, Any]) -> str:
+    """Why a Y.1564 result cannot be judged ('' when it can): steps whose sender fell short of
+    the step's rate beyond the service's IR tolerance test the path at a rate never offered."""
+    limited = [row for row in details.get("steps", []) if row.get("limited")]
+    if not limited:
+        return ""
+    steps = ", ".join(
+        f"{row['service']} {row['step']} (sent {format_value(row['sent'], Kind.RATE)} of "
+        f"{format_value(row['rate'], Kind.RATE)})"
+        for row in limited
+    )
+    return (
+        f"Y.1564: the sender fell short of the step's rate beyond the IR tolerance at {steps}: "
+        "those steps never offered their rate, so their verdicts say nothing of the path; lower "
+        "the service's cir/eir below what the sender can send, or use a faster sender"
+    )

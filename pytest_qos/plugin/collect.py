@@ -14,6 +14,7 @@ from _pytest._code.code import ExceptionInfo, TerminalRepr
 from ..errors import MeasurementError, QosError, ScenarioError
 from ..hosts.locks import host_locks
 from ..hosts.target import Target, local_target, remote_target
+from ..lab.spec import replace_configs
 from ..report import terminal
 from ..results import QosResult
 from ..scenario.reader import Scenario, TestSpec, load_scenario
@@ -37,6 +38,17 @@ class QosFailure(Exception):
         self.context = context  # e.g. the lab router's queue counters
 
 
+class UntrustedResult(QosError):
+    """A test measured, but its figures cannot be judged (e.g. the sender fell short).
+
+    Raised during setup: pytest reports it as an error, never as a QoS failure.
+    """
+
+    def __init__(self, result: QosResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
 def is_scenario_file(path: Path, config: pytest.Config, is_argument: bool) -> bool:
     """YAML in a scenario directory, matching a scenario pattern, or named as an argument."""
     if path.suffix not in YAML_SUFFIXES:
@@ -54,6 +66,8 @@ def explain(error: BaseException) -> str | None:
     if isinstance(error, QosFailure):
         report = terminal.failure(error.result, error.result.comparison)
         return f"{report}\n\n{error.context}" if error.context else report
+    if isinstance(error, UntrustedResult):
+        return terminal.untrusted(error.result)
     if isinstance(error, MeasurementError) and error.command:
         return f"{error}\nreproduce: {shlex.join(error.command)}"
     if isinstance(error, QosError):
@@ -158,7 +172,14 @@ class ScenarioFile(pytest.File):
             pytest.skip(f"router lab {reason}")
         spec = self.scenario.lab
         assert spec is not None
-        self.lab = Lab.create(router_config=router_config, wan=spec.wan)
+        session = qos_session(self.config)
+        self.lab = Lab.create(
+            router_config=None if spec.routers else router_config,
+            wan=spec.wan,
+            routers=replace_configs(spec, session.router_config, session.router_configs),
+            wan_after=spec.wan_after,
+            mtu=spec.mtu,
+        )
         target: Target = self.lab.target(ipv6=spec.families[0] == 6)
         return target
 
@@ -175,6 +196,11 @@ class ScenarioFile(pytest.File):
         router = qos_session(self.config).router_config or router_config
         self._sitelab = SiteLab.create(sites, router)
         self.testbed = load_testbed(self._sitelab.testbed)
+
+    @property
+    def lock_scope(self) -> str:
+        """Whose hosts the pairs name: a site lab's own identity, or '' (the testbed's)."""
+        return str(self._sitelab.lock_scope) if self._sitelab is not None else ""
 
     def pair_target(self, pair: tuple[str, str]) -> Target:
         """Clients at the pair's `from` host, servers at its `to` host."""
@@ -234,19 +260,23 @@ class ScenarioItem(pytest.Item):
             self.extra_keyword_matches.add(f"{pair[0]}{PAIR_WORD}{pair[1]}")
         self.add_marker(QOS_MARKER)
 
-    def runtest(self) -> None:
-        """Run the test through the library; a missed bound raises QosFailure with the table."""
+    def setup(self) -> None:
+        """Measure through the library. What stops a measurement (the lab, the host, a tool, a
+        figure that cannot be trusted) raises here, so pytest reports it as an error."""
         parent = self.parent
         assert isinstance(parent, ScenarioFile)
+        option = self.config.option
+        if getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
+            return  # --setup-only / --setup-plan: show the plan, measure nothing
         session = qos_session(self.config)
-        if parent.setup_error is not None:
-            raise parent.setup_error
-        target = parent.pair_target(self.pair) if self.pair else parent.target_for(self.family)
         # Throughput holds both hosts alone; probes share them (perfSONAR's classes).
         spec = self.spec
         exclusive = spec.traffic is not None or bool(spec.load or spec.flows or spec.method)
         try:
-            with host_locks(list(self.pair or ()), exclusive):
+            if parent.setup_error is not None:
+                raise parent.setup_error
+            target = parent.pair_target(self.pair) if self.pair else parent.target_for(self.family)
+            with host_locks(list(self.pair or ()), exclusive, scope=parent.lock_scope):
                 result = run_test(
                     self.spec,
                     target,
@@ -254,12 +284,27 @@ class ScenarioItem(pytest.Item):
                     iperf3=session.iperf3,
                     baseline=session.baseline,
                     progress=session.progress,
+                    diagnosis=session.diagnosis,
                 )
         except QosError as error:
-            self.stash[RESULT_KEY] = QosResult(test=self.nodeid, error=str(error))
-            raise
+            # A dead WAN delay line is named, not its symptom ("no reply", "unable to connect").
+            failure = (parent.lab.explain(error) if parent.lab is not None else None) or error
+            measured = list(getattr(failure, "measurements", []))  # what the WAN's line counted
+            self.stash[RESULT_KEY] = QosResult(self.nodeid, measured, error=str(failure))
+            if failure is error:
+                raise
+            raise failure from error
+        session.compare(result)  # the history verdict (run_test judged the baseline)
         self.stash[RESULT_KEY] = result
-        if not result.passed:
+        if result.error:
+            raise UntrustedResult(result)
+
+    def runtest(self) -> None:
+        """Judge what setup measured: a missed bound raises QosFailure with the table."""
+        parent = self.parent
+        assert isinstance(parent, ScenarioFile)
+        result = self.stash.get(RESULT_KEY, None)
+        if result is not None and not result.passed:
             raise QosFailure(result, parent.lab_state(result))
 
     def repr_failure(

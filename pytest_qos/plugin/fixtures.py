@@ -136,8 +136,10 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
     lab = Lab.create(router_config=config, wan=wan)
     flows = _client(Iperf3Client, request, lab.target())
     probes = _client(LatencyProbe, request, lab.target())
+    died = None
     try:
         yield QosLab(lab, flows, probes)
+        died = lab.explain()  # a WAN delay line that died during the test: an error naming it
     finally:
         # Servers and responders first: destroying the namespaces would orphan them.
         flows.close()
@@ -146,6 +148,8 @@ def qos_lab(request: pytest.FixtureRequest) -> Iterator[QosLab]:
             session.kept_labs.append(f"{lab.id}; remove it with: {keep_lab(lab)}")
         else:
             lab.destroy()
+    if died is not None:
+        raise died
 
 
 def _metric_name(keyword: str) -> str:
@@ -230,6 +234,7 @@ def qos_check(request: pytest.FixtureRequest) -> Checker:
         session.compare(checked)
         result.checks += checked.checks
         result.comparison = checked.comparison
+        result.trend = checked.trend
         if not checked.passed:
             raise QosFailure(checked)
         return result

@@ -14,13 +14,18 @@ from typing import Any
 
 import pytest
 
+from ..diagnose import WHEN, WHEN_HELP, Diagnosis
+from ..diagnose.mesh import annotate as annotate_mesh
 from ..errors import InputError, QosError
+from ..history.options import add_options, history_options, record_run, trend_judge
 from ..judge.thresholds import parse_compare_fail
+from ..lab.spec import router_overrides
 from ..lab.wan import wan_emulations
 from ..measure.progress import Progress
-from ..report import junit, matrix, terminal
+from ..monitor.options import add_options as add_monitor_options
+from ..report import diagnosis, junit, matrix, terminal
 from ..report.html import QosHtmlExtras, html_report_requested
-from ..report.markdown import append_step_summary, render_markdown, write_markdown
+from ..report.markdown import append_step_summary, escape, render_markdown, write_markdown
 from ..report.plots import write_plots
 from ..results import QosResult
 from ..scenario.run import Baseline
@@ -33,6 +38,7 @@ from ..store.baselines import (
     load_baseline,
     save_baseline,
 )
+from . import monitoring
 from .collect import ScenarioFile, explain, is_scenario_file
 from .fixtures import (
     iperf3,
@@ -43,7 +49,15 @@ from .fixtures import (
     qos_sites,
     qos_target,
 )
-from .session import QOS_MARKER, RESULT_KEY, SESSION_KEY, SKIP_REASON, QosSession, qos_session
+from .session import (
+    QOS_MARKER,
+    RESULT_KEY,
+    SESSION_KEY,
+    SKIP_REASON,
+    QosSession,
+    qos_session,
+    reports_result,
+)
 
 # pytest finds fixtures among a plugin module's names.
 __all__ = [
@@ -66,10 +80,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qos-iperf3", metavar="PATH", help="iperf3 executable to use")
     group.addoption("--qos-json", metavar="PATH", help="write all QoS results as one JSON file")
     group.addoption(
-        "--qos-router-config",
-        metavar="PATH",
-        help="router config to apply in lab scenarios, instead of the one each file names",
+        "--qos-json-series", action="store_true", help="keep per-sample series in --qos-json"
     )
+    group.addoption(
+        "--qos-router-config",
+        metavar="PATH|NAME=PATH",
+        action="append",
+        help="router config to apply in lab scenarios, instead of the one each file names "
+        "(NAME=PATH: router NAME's in a line of routers; repeatable)",
+    )
+    group.addoption("--qos-diagnose", choices=WHEN, default="failed", help=WHEN_HELP)
     group.addoption(
         "--qos-testbed",
         metavar="PATH",
@@ -79,8 +99,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--qos-keep-lab",
         action="store_true",
         help="leave each router lab in place after its tests, so the reproduce lines of a "
-        "failure can be run in it (remove it with the 'ip netns del' lines printed at the end)",
+        "failure can be run in it (remove it with the 'python -m pytest_qos lab remove' line "
+        "printed at the end)",
     )
+    _add_output_options(group)
+    parser.addini(
+        "qos_scenario_dirs",
+        type="linelist",
+        default=["scenarios"],
+        help="directories whose YAML files are QoS scenarios (default: scenarios)",
+    )
+    parser.addini("qos_testbed", default="", help="testbed file for path: and mesh: scenarios")
+    add_options(parser)  # --qos-history, --qos-trend and friends (pytest_qos.history)
+    add_monitor_options(group, parser)  # --qos-prometheus and friends (pytest_qos.monitor)
+    parser.addini(
+        "qos_file_patterns",
+        type="linelist",
+        default=["*.qos.yaml", "*.qos.yml"],
+        help="file name patterns of QoS scenarios anywhere (default: *.qos.yaml *.qos.yml)",
+    )
+
+
+def _add_output_options(group: pytest.OptionGroup) -> None:
+    """Baselines (save, compare) and the report files (Markdown, plots)."""
     group.addoption("--qos-save", metavar="NAME", help="store this run's results as baseline NAME")
     group.addoption(
         "--qos-save-dir",
@@ -101,19 +142,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--qos-md", metavar="PATH", help="write the results table as Markdown")
     group.addoption(
         "--qos-plot-dir", metavar="DIR", help="write throughput and RTT plots as PNG files"
-    )
-    parser.addini(
-        "qos_scenario_dirs",
-        type="linelist",
-        default=["scenarios"],
-        help="directories whose YAML files are QoS scenarios (default: scenarios)",
-    )
-    parser.addini("qos_testbed", default="", help="testbed file for path: and mesh: scenarios")
-    parser.addini(
-        "qos_file_patterns",
-        type="linelist",
-        default=["*.qos.yaml", "*.qos.yml"],
-        help="file name patterns of QoS scenarios anywhere (default: *.qos.yaml *.qos.yml)",
     )
 
 
@@ -137,14 +165,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if keyword and "->" in keyword:
         # pytest's -k grammar has no '>': `-k 'branch-1->'` becomes a word it can parse.
         config.option.keyword = keyword.replace("->", PAIR_WORD)
-    router_config = _path_option(config, "qos_router_config")
-    if router_config is not None and not router_config.is_file():
-        raise pytest.UsageError(f"--qos-router-config={router_config}: no such file")
+    try:
+        router_config, named_configs = router_overrides(config.getoption("qos_router_config"))
+    except InputError as error:
+        raise pytest.UsageError(f"--qos-router-config={error.key}: {error.message}") from None
     store = QosSession(
         enabled=bool(config.getoption("qos")),
         iperf3_path=config.getoption("qos_iperf3"),
         json_path=_path_option(config, "qos_json"),
-        router_config=router_config.resolve() if router_config else None,
+        router_config=router_config,
+        router_configs=named_configs,
+        diagnosis=Diagnosis(when=config.getoption("qos_diagnose")),
         keep_lab=bool(config.getoption("qos_keep_lab")),
         save_dir=Path(config.getoption("qos_save_dir")),
         md_path=_path_option(config, "qos_md"),
@@ -152,9 +183,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         _configure_baselines(config, store)
+        store.history = history_options(config)
+        store.trend = trend_judge(config, store.history)
     except InputError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SESSION_KEY] = store
+    monitoring.configure(config)
     _INTERRUPTED.clear()
     config.pluginmanager.register(QosReporter(store), "qos-reporter")
     if html_report_requested(config):
@@ -270,24 +304,26 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
-    """Attach the test's QoS result to its call report (JUnit properties, xdist transport)."""
-    if call.when == "call" and RESULT_KEY in item.stash:
-        result = item.stash[RESULT_KEY]
-        item.user_properties.extend(junit.properties(result))
+    """Attach the test's QoS result to its report (JUnit properties, xdist transport)."""
+    carries = reports_result(item, call)
+    if carries:
+        item.user_properties.extend(junit.properties(item.stash[RESULT_KEY]))
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    if call.when == "call" and RESULT_KEY in item.stash:
+    if carries:
         result = item.stash[RESULT_KEY]
-        # The one place a result's outcome is written: pytest's own verdict on the test.
-        result.outcome = "error" if result.error else report.outcome
+        # The one place a result's outcome is written: pytest's own verdict on the test. A
+        # failed setup is pytest's error (JUnit <error>, pytest-html's Error): so it is ours.
+        failed_setup = report.when == "setup" and report.failed
+        result.outcome = "error" if failed_setup or result.error else report.outcome
         baseline = qos_session(item.config).baseline
         if baseline is not None and result.comparison is None:
             baseline.attach(result)  # a test that measured but judged nothing: reported
         report.qos_result = result.to_json()  # type: ignore[attr-defined]
-        if call.excinfo is not None and report.failed:
-            message = explain(call.excinfo.value)
-            if message is not None:
-                report.longrepr = message
+    if call.excinfo is not None and report.failed and call.when in ("setup", "call"):
+        message = explain(call.excinfo.value)
+        if message is not None:
+            report.longrepr = message
 
 
 class QosReporter:
@@ -327,11 +363,12 @@ class QosReporter:
         if report.when == "teardown":
             self.store.reported.add(report.nodeid)
         data = getattr(report, "qos_result", None)
-        if report.when == "call" and data:
+        if report.when in ("setup", "call") and data:
             self.store.results.append(QosResult.from_json(data))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The `QoS results` table: every checked metric of every QoS test."""
+        annotate_mesh(self.store.results)
         if self.store.results:
             terminalreporter.write_sep("=", "QoS results")
             for emulation in wan_emulations(self.store.results):
@@ -345,6 +382,10 @@ class QosReporter:
             if grids:
                 terminalreporter.write_sep("=", "QoS mesh matrix")
                 terminalreporter.write_line(grids)
+            said = diagnosis.render_text(self.store.results)
+            if said:
+                terminalreporter.write_sep("=", "QoS diagnosis")
+                terminalreporter.write_line(said)
         if self.store.baseline_note:
             terminalreporter.write_line(f"QoS baseline: {self.store.baseline_note}")
         for kept in self.store.kept_labs:
@@ -355,6 +396,7 @@ class QosReporter:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: Any, postfix: Any) -> None:
         """pytest-html: the mesh matrices, cells coloured by verdict, above the results."""
+        annotate_mesh(self.store.results)
         grids = matrix.render_html(self.store.results)
         if grids:
             prefix.append(grids)
@@ -369,7 +411,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     store = qos_session(session.config)
     if hasattr(session.config, "workerinput"):
         return
-    wanted = store.json_path is not None or store.save_name or store.md_path
+    openmetrics = session.config.getoption("qos_openmetrics")
+    wanted = store.json_path is not None or store.save_name or store.md_path or openmetrics
     if not (wanted or store.results):
         return
     if _INTERRUPTED and not store.interrupted:
@@ -377,24 +420,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.INTERRUPTED and not store.interrupted:
         store.interrupted = "KeyboardInterrupt"
     incomplete = store.incomplete()
-    environment = json_report.environment(store.iperf3_version())
-    emulations = wan_emulations(store.results)
-    if emulations:
-        environment["wan"] = emulations
-    document = json_report.build_document(store.results, environment, incomplete)
+    annotate_mesh(store.results)
+    document = _document(session, store, incomplete)
     failed: list[str] = []
     json_path, plot_dir, md_path = store.json_path, store.plot_dir, store.md_path
     if json_path is not None:
         _output(failed, "--qos-json", lambda: json_report.write_document(json_path, document))
+    if openmetrics:
+        _output(
+            failed,
+            "--qos-openmetrics",
+            lambda: monitoring.write_openmetrics(session.config, store.results),
+        )
     if store.results:
-        if store.save_name and incomplete:
-            _tell(
-                session,
-                f"QoS baseline '{store.save_name}' not saved: the run is incomplete "
-                f"({incomplete}); the previous baseline stays as it was",
-            )
-        elif store.save_name:
-            _output(failed, "--qos-save", lambda: _save(session, store, document))
+        if store.save_name:
+            _save_baseline(session, document, incomplete, failed)
         if plot_dir is not None:
             # series travel with results, also from xdist
             _output(
@@ -402,17 +442,55 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 "--qos-plot-dir",
                 lambda: [write_plots(r, plot_dir) for r in store.results],
             )
-        markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
-        grids = matrix.render_markdown(store.results)
-        if grids:
-            markdown += f"\n### QoS mesh matrix\n\n{grids}\n"
+        markdown = _markdown(store)
         if md_path is not None:
             _output(failed, "--qos-md", lambda: write_markdown(md_path, markdown))
         _output(failed, "GITHUB_STEP_SUMMARY", lambda: append_step_summary(markdown))
+        if store.history is not None:
+            history = store.history
+            _output(
+                failed,
+                "--qos-history",
+                lambda: _tell(session, record_run(history, document, incomplete, store.trend)),
+            )
     for line in failed:
         _tell(session, line, error=True)
     if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def _save_baseline(
+    session: pytest.Session, document: dict[str, Any], incomplete: str, failed: list[str]
+) -> None:
+    """--qos-save: a complete run only; an incomplete one leaves the previous baseline."""
+    store = qos_session(session.config)
+    if incomplete:
+        _tell(
+            session,
+            f"QoS baseline '{store.save_name}' not saved: the run is incomplete "
+            f"({incomplete}); the previous baseline stays as it was",
+        )
+        return
+    _output(failed, "--qos-save", lambda: _save(session, store, document))
+
+
+def _document(session: pytest.Session, store: QosSession, incomplete: str) -> dict[str, Any]:
+    """The run's results document (--qos-json, baselines, the history)."""
+    environment = json_report.environment(store.iperf3_version())
+    emulations = wan_emulations(store.results)
+    if emulations:
+        environment["wan"] = emulations
+    series = bool(session.config.getoption("qos_json_series", False))
+    return json_report.build_document(store.results, environment, incomplete, series)
+
+
+def _markdown(store: QosSession) -> str:
+    """The Markdown report: the results table, the mesh matrices, the diagnoses."""
+    markdown = render_markdown(store.results, store.comparisons(), store.baseline_name)
+    grids = matrix.render_markdown(store.results)
+    if grids:
+        markdown += f"\n### QoS mesh matrix\n\n{grids}\n"
+    return markdown + diagnosis.render_markdown(store.results, escape)
 
 
 def _save(session: pytest.Session, store: QosSession, document: dict[str, Any]) -> None:
@@ -435,6 +513,10 @@ def _output(failed: list[str], option: str, write: Callable[[], object]) -> None
 def _tell(session: pytest.Session, line: str, error: bool = False) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
+        # Never onto pytest's progress line ("....  [100%]" under -q or xdist).
+        writer = session.config.get_terminal_writer()
+        if writer.width_of_current_line:
+            writer.line()
         reporter.write_line(line, **({"red": True, "bold": True} if error else {}))
     elif error:
         sys.stderr.write(line + "\n")

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ..diagnose import Diagnosis
 from ..errors import QosError, ToolMissingError
+from ..history.store import HistoryOptions
+from ..history.verdict import TrendJudge
 from ..judge.compare import Comparison
 from ..measure.iperf3 import Iperf3
 from ..measure.progress import Progress
@@ -27,6 +30,8 @@ class QosSession:
     iperf3_path: str | None = None
     json_path: Path | None = None
     router_config: Path | None = None
+    router_configs: dict[str, Path] = field(default_factory=dict)  # NAME=PATH, in a chain
+    diagnosis: Diagnosis = field(default_factory=Diagnosis)  # --qos-diagnose
     keep_lab: bool = False  # --qos-keep-lab: labs stay after the run, for reproduce lines
     kept_labs: list[str] = field(default_factory=list)  # "lab id: how to remove it"
     save_name: str | None = None
@@ -36,6 +41,8 @@ class QosSession:
     baseline: Baseline | None = None  # --qos-compare's stored run, --qos-compare-fail's limits
     baseline_name: str | None = None
     baseline_note: str = ""  # why nothing was compared although --qos-compare was given
+    history: HistoryOptions | None = None  # --qos-history: where complete runs are kept
+    trend: TrendJudge | None = None  # --qos-trend: each result judged against its history
     results: list[QosResult] = field(default_factory=list)
     expected: set[str] = field(default_factory=set)  # node ids of the tests that must report
     reported: set[str] = field(default_factory=set)  # node ids whose teardown reported
@@ -55,7 +62,9 @@ class QosSession:
         return self.baseline.metrics(test_id) if self.baseline is not None else None
 
     def compare(self, result: QosResult) -> Comparison | None:
-        """Judge `result` against the baseline once: its comparison and regression checks."""
+        """Judge `result` against the baseline and its history, once each (checks that fail)."""
+        if self.trend is not None and result.trend is None:
+            self.trend.judge(result)
         if self.baseline is None:
             return None
         if result.comparison is None:
@@ -108,3 +117,11 @@ def item_result(item: pytest.Item) -> QosResult:
     if RESULT_KEY not in item.stash:
         item.stash[RESULT_KEY] = QosResult(test=item.nodeid)
     return item.stash[RESULT_KEY]
+
+
+def reports_result(item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
+    """True for the report that carries a test's QoS result: the call's, or a failed setup's
+    (a scenario test measures in setup: what stops it there is pytest's error)."""
+    if RESULT_KEY not in item.stash:
+        return False
+    return call.when == "call" or (call.when == "setup" and call.excinfo is not None)

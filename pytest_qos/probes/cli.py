@@ -1,4 +1,4 @@
-"""`python -m pytest_qos responder|probe ...`: the far end and the client of latency probes.
+"""`python -m pytest_qos responder|probe|hops ...`: the far end and the clients of probes.
 
 This module is what `hosts/ship.py` sends to far hosts as one stdlib-only script: it and what
 it imports must need nothing but the standard library.
@@ -11,17 +11,22 @@ import ipaddress
 import json
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from ..errors import MeasurementError
+from ..errors import InputError, MeasurementError
+from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
+from .clock import MIN_INTERVAL
+from .hops import HopProbeClient
+from .live import LineWriter, LiveWindows
 
 # Bounds of the command-line numbers; each error names its valid range.
-MIN_INTERVAL = 0.0001
 MAX_INTERVAL = 3600.0
 MAX_COUNT = 1_000_000
 MAX_TIMEOUT = 3600.0
 MAX_LIFETIME = 366 * 86400.0
 MAX_RATE = 1_000_000.0
+MAX_HOPS = 64
 
 
 def _integer(low: int, high: int, what: str) -> Callable[[str], int]:
@@ -69,13 +74,26 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         ) from None
 
 
+def _bind(text: str) -> str:
+    """--bind: one address or host name; '' would listen on every address."""
+    try:
+        return check_host(text, "--bind")
+    except InputError as error:
+        raise argparse.ArgumentTypeError(
+            f"{error.message} (0.0.0.0 or :: listen on every address, if that is meant)"
+        ) from None
+
+
 def _responder_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     responder = commands.add_parser(
         "responder",
         help="a STAMP session-reflector for udp probes, and a TCP listener for tcp probes",
     )
     responder.add_argument(
-        "--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1: loopback)"
+        "--bind",
+        type=_bind,
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: loopback)",
     )
     responder.add_argument(
         "--port",
@@ -113,12 +131,46 @@ def _responder_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
 
 
+def _hops_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hops = commands.add_parser(
+        "hops",
+        help="per-hop probe: UDP at increasing TTL, ICMP errors read unprivileged; prints JSON",
+    )
+    hops.add_argument("--host", required=True)
+    hops.add_argument(
+        "--port",
+        type=_integer(1, 65535, "--port"),
+        default=33434,
+        help="first destination port (each probe its own; nothing may listen there)",
+    )
+    hops.add_argument(
+        "--interval",
+        type=_seconds(MIN_INTERVAL, MAX_INTERVAL, "--interval"),
+        default=1.0,
+        help="seconds between rounds (one probe per hop each); default 1 s, a default Linux "
+        "router's ICMP rate limit",
+    )
+    hops.add_argument("--count", type=_integer(1, MAX_COUNT, "--count"), default=5, help="rounds")
+    hops.add_argument(
+        "--timeout",
+        type=_seconds(0.0, MAX_TIMEOUT, "--timeout", low_open=True),
+        default=1.0,
+        help="seconds; a later answer is lost",
+    )
+    hops.add_argument("--size", type=_integer(12, 65000, "--size"), default=64)
+    hops.add_argument("--max-hops", type=_integer(1, MAX_HOPS, "--max-hops"), default=30)
+    hops.add_argument(
+        "--dscp", type=_integer(0, 63, "--dscp"), default=None, help="DSCP 0-63 to mark probes"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_qos", description="pytest-qos helpers (no pytest needed)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _responder_parser(commands)
+    _hops_parser(commands)
     probe = commands.add_parser("probe", help="run a udp, stamp or tcp probe client; prints JSON")
     probe.add_argument("--kind", choices=("udp", "stamp", "tcp"), default="udp")
     probe.add_argument("--host", required=True)
@@ -142,11 +194,31 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--dscp", type=_integer(0, 63, "--dscp"), default=None, help="DSCP 0-63 to mark probes"
     )
+    probe.add_argument(
+        "--live",
+        type=_seconds(0.0, MAX_INTERVAL, "--live", low_open=True),
+        default=None,
+        metavar="SECONDS",
+        help='also print each interval\'s figures as a JSON line {"live": ...} while probing',
+    )
     return parser
 
 
+def _hops(options: argparse.Namespace) -> dict[str, object]:
+    return HopProbeClient(
+        options.host,
+        options.port,
+        interval=options.interval,
+        count=options.count,
+        timeout=options.timeout,
+        dscp=options.dscp,
+        size=options.size,
+        max_hops=options.max_hops,
+    ).run()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """The probes' commands: `responder` and `probe`."""
+    """The probes' commands: `responder`, `probe` and `hops`."""
     options = _parser().parse_args(argv)
     if options.command == "responder":
         from .responder import DEFAULT_RATE, Policy, serve
@@ -160,28 +232,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             lifetime=options.lifetime,
             policy=policy,
         )
-    schedule = {
-        "interval": options.interval,
-        "count": options.count,
-        "timeout": options.timeout,
-        "dscp": options.dscp,
-    }
+    live = getattr(options, "live", None)  # the hops command reports at its end only
+    writer = LineWriter() if live is not None else None
     try:
-        if options.kind in ("udp", "stamp"):
-            from .udp import UdpProbeClient
-
-            record = UdpProbeClient(
-                options.host, options.port, size=options.size, kind=options.kind, **schedule
-            ).run()
-        else:
-            from .tcp import TcpProbeClient
-
-            record = TcpProbeClient(options.host, options.port, **schedule).run()
+        record = _hops(options) if options.command == "hops" else _probe(options, writer)
     except MeasurementError as error:
         print(json.dumps({"error": error.message}))
         return 3
     except OSError as error:
         print(json.dumps({"error": f"probe to {options.host} port {options.port}: {error}"}))
         return 3
+    finally:
+        if writer is not None:
+            writer.close()  # every interval's line before the record
     print(json.dumps(record))
     return 0
+
+
+def _probe(options: argparse.Namespace, writer: LineWriter | None) -> dict[str, Any]:
+    """Run the probe client the options ask for; its intervals to `writer` if given."""
+    schedule = {
+        "interval": options.interval,
+        "count": options.count,
+        "timeout": options.timeout,
+        "dscp": options.dscp,
+    }
+    live = None
+    if writer is not None:
+        live = LiveWindows(writer.sink, "", options.live, options.interval, options.timeout)
+    if options.kind in ("udp", "stamp"):
+        from .udp import UdpProbeClient
+
+        udp = UdpProbeClient(
+            options.host, options.port, size=options.size, kind=options.kind, **schedule
+        )
+        udp.live = live
+        return udp.run()
+    from .tcp import TcpProbeClient
+
+    tcp = TcpProbeClient(options.host, options.port, **schedule)
+    tcp.live = live
+    return tcp.run()

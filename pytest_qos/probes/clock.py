@@ -20,6 +20,10 @@ SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 _TIMESPEC = struct.Struct("@qq")
 # Room for a receive time, a TOS / traffic-class byte and a TTL / hop limit (ints for IPv6).
 ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) + 2 * socket.CMSG_SPACE(4)
+# The shortest interval between probes a client keeps on a busy 2-core host: at 1 ms the
+# median send is under 0.35 ms late for every kind; at 0.1 ms a tcp probe fell 0.4-6.7 ms
+# behind (median) and a udp one up to 0.15 ms; faster, the probe measures itself.
+MIN_INTERVAL = 0.001
 _PR_SET_TIMERSLACK = 29
 _PR_GET_TIMERSLACK = 30
 IP_RECVTOS = getattr(socket, "IP_RECVTOS", 13)

@@ -6,18 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import MeasurementError
-from ..measure.traffic import DSCP_NAMES
+from ..units import dscp_name
 from .spec import Probe
 from .stats import summary_metrics
 from .timesync import SyncState, describe_unsynced
 
-_NAMES = {value: name for name, value in reversed(list(DSCP_NAMES.items()))}
-
-
-def dscp_name(value: int) -> str:
-    """'EF (46)', 'CS1 (8)', or '13' for a code point without a name."""
-    name = _NAMES.get(value)
-    return f"{name} ({value})" if name else str(value)
+__all__ = ["directions", "dscp_metrics", "dscp_name"]
 
 
 def directions(

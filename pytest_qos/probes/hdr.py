@@ -79,9 +79,16 @@ class Histogram:
         self.total += other.total
         self.total_squares += other.total_squares
 
-    def percentiles(self, percents: Iterable[float]) -> dict[float, int]:
-        """Nearest-rank percentiles (bucket midpoints clamped to min..max), in one pass."""
-        wanted = sorted((max(1, math.ceil(p / 100 * self.count - 1e-9)), p) for p in percents)
+    def percentiles(
+        self, percents: Iterable[float], population: int | None = None
+    ) -> dict[float, int]:
+        """Nearest-rank percentiles (bucket midpoints clamped to min..max), in one pass.
+
+        Ranked among `population` values (default: those recorded); one whose rank falls
+        beyond the recorded values (among lost probes, RFC 2679 §5.1) is left out.
+        """
+        total = max(population or 0, self.count)
+        wanted = sorted((rank(p, total), p) for p in percents)
         result: dict[float, int] = {}
         if not self.count:
             return result
@@ -173,22 +180,29 @@ class Recorder:
             self._ipdv_pairs += 1
         self._previous = value
 
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready figures: count, min, max, mean, stdev, jitter, percentiles (ns)."""
+    def summary(self, population: int | None = None) -> dict[str, Any]:
+        """JSON-ready figures: count, min, max, mean, stdev, jitter, percentiles (ns).
+
+        `population` is how many probes this stream should have held (sent, in its direction):
+        percentiles are ranked among all of them, a lost one counting as infinitely late
+        (RFC 2679 §5.1, RFC 7679); a percentile whose rank falls among the lost is None.
+        Without it, percentiles are ranked among the recorded values alone.
+        """
         while self._pending:
             self._pair(heapq.heappop(self._pending)[1])
         histogram = self.histogram
-        figures: dict[str, Any] = {"count": histogram.count}
+        total = max(population or 0, histogram.count)
+        figures: dict[str, Any] = {"count": histogram.count, "population": total}
         if not histogram.count:
-            return figures
+            return {**figures, **({f"p{p}": None for p in _P} if total else {})}
         if self.exact is not None:
             ordered = sorted(self.exact)
             ranks: dict[float, int] = {
-                p: ordered[max(1, math.ceil(p / 100 * len(ordered) - 1e-9)) - 1] for p in _P
+                p: ordered[rank(p, total) - 1] for p in _P if rank(p, total) <= len(ordered)
             }
             figures["exact"] = True
         else:
-            ranks = histogram.percentiles(_P)
+            ranks = histogram.percentiles(_P, total)
             figures["exact"] = False
         figures.update(
             {
@@ -197,11 +211,16 @@ class Recorder:
                 "mean": histogram.mean(),
                 "stdev": histogram.stdev(),
                 "jitter": self._ipdv_total / self._ipdv_pairs if self._ipdv_pairs else 0.0,
-                **{f"p{p}": ranks[p] for p in _P},
+                **{f"p{p}": ranks.get(p) for p in _P},
                 "histogram": histogram.to_json(),
             }
         )
         return figures
+
+
+def rank(percent: float, total: int) -> int:
+    """The nearest rank (from 1) of the `percent` percentile among `total` values."""
+    return max(1, math.ceil(percent / 100 * total - 1e-9))
 
 
 _P = (50, 90, 95, 99)

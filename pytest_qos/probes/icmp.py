@@ -44,7 +44,7 @@ def ping_command(
     argv += ["-W", f"{timeout:.3f}"]
     if dscp is not None:
         argv += ["-Q", str(dscp << 2)]
-    return [*argv, host]
+    return [*argv, "--", host]  # after '--': a host is never read as an option
 
 
 def parse_ping(output: str, interval: float, timeout: float) -> dict[str, Any]:

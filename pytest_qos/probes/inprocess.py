@@ -22,15 +22,16 @@ _NETNS_DIRS = ("/run/netns", "/var/run/netns")
 
 
 def socket_factory(endpoint: Endpoint) -> Any:
-    """A socket(family, type) opener at `endpoint`, or None when it needs a process there."""
+    """A socket(family, type[, proto]) opener at `endpoint`, or None when it needs a process
+    there."""
     if type(endpoint) is Local:
         return socket.socket
     if type(endpoint) is Netns:
         path = _namespace_path(endpoint.name)
         if path is not None and os.geteuid() == 0:
 
-            def opener(family: int, kind: int) -> socket.socket:
-                return socket_in_namespace(path, family, kind)
+            def opener(family: int, kind: int, proto: int = 0) -> socket.socket:
+                return socket_in_namespace(path, family, kind, proto)
 
             return opener
     return None
@@ -44,7 +45,7 @@ def _namespace_path(name: str) -> str | None:
     return None
 
 
-def socket_in_namespace(path: str, family: int, kind: int) -> socket.socket:
+def socket_in_namespace(path: str, family: int, kind: int, proto: int = 0) -> socket.socket:
     """A socket opened inside the network namespace at `path` (e.g. /run/netns/NAME)."""
     result: list[Any] = []
 
@@ -58,7 +59,7 @@ def socket_in_namespace(path: str, family: int, kind: int) -> socket.socket:
                     raise OSError(error, f"setns {path}: {os.strerror(error)}")
             finally:
                 os.close(descriptor)
-            result.append(socket.socket(family, kind))
+            result.append(socket.socket(family, kind, proto))
         except OSError as error:
             result.append(error)
 

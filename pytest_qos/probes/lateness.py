@@ -9,10 +9,11 @@ its round trips were taken by a host too busy to send on time.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError, MeasurementError, did_you_mean
+from ..results import Measurement
 from ..units import Kind, format_value, parse
 from .clock import Lateness
 
@@ -74,15 +75,27 @@ def metrics_of(record: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def check(metrics: Mapping[str, float], limits: Limits, sent: int, command: list[str]) -> None:
-    """A MeasurementError naming the figures when the schedule slipped beyond `limits`."""
+class ScheduleSlipped(MeasurementError):
+    """A probe fell behind its schedule beyond its `send_late` limits: its figures describe a
+    host too busy to send on time, so the run is an error. `measurements` holds the run (its
+    probe.send_late.* and round trips), for the test's result."""
+
+    def __init__(
+        self, message: str, command: Sequence[str], measurements: Sequence[Measurement]
+    ) -> None:
+        super().__init__(message, command)
+        self.measurements = list(measurements)
+
+
+def slipped(metrics: Mapping[str, float], limits: Limits, sent: int) -> str:
+    """Why the schedule slipped beyond `limits`, naming the figures ('' when it did not)."""
     beyond = [
         (figure, limit)
         for figure, limit in limits
         if metrics.get(f"{PREFIX}.{figure}", 0.0) > limit
     ]
     if not beyond:
-        return
+        return ""
     said = "; ".join(
         f"send lateness {figure} {_shown(figure, metrics[f'{PREFIX}.{figure}'])} is over the "
         f"{_shown(figure, limit)} allowed (send_late.{figure})"
@@ -93,11 +106,10 @@ def check(metrics: Mapping[str, float], limits: Limits, sent: int, command: list
         f"late, p50 {_shown('p50', metrics.get(f'{PREFIX}.p50', 0.0))}, "
         f"max {_shown('max', metrics.get(f'{PREFIX}.max', 0.0))}"
     )
-    raise MeasurementError(
+    return (
         f"the probe fell behind its schedule: {said}; {seen} — its host was too busy to send "
-        "on time, so its figures are not reported (give it real-time priority by running as "
-        "root, run fewer tests at once, or raise the probe's 'send_late' limits)",
-        command,
+        "on time, so its figures are not judged (give it real-time priority by running as "
+        "root, run fewer tests at once, or raise the probe's 'send_late' limits)"
     )
 
 

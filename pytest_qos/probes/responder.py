@@ -2,7 +2,13 @@
 
 Reflects STAMP test packets (RFC 8762 unauthenticated mode, RFC 8972 Class-of-Service TLV)
 the same size as they came (no amplification), only to sources `allow` admits, at most
-`rate` packets per second per source address, and accepts and closes TCP connections.
+`rate` packets per second per source address, and accepts and closes TCP connections (from
+`allow`'s sources only: a socket filter drops other SYNs in the kernel).
+
+Never a loop: a reflector's own packet (its Receive Timestamp and the session-sender's fields
+fill the 28 bytes a session-sender must send as zero) is never reflected, nor is anything from
+a port where reflectors and echo services listen, so two reflectors cannot bounce one forged
+datagram between them.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import stamp
+from ..hosts.target import RESPONDER_PORT
+from . import sockfilter, stamp
 from .clock import (
     ANCILLARY_SIZE,
     enable_kernel_timestamps,
@@ -37,8 +44,10 @@ DEFAULT_RATE = 2000.0  # packets per second per source address
 _SYNC_REFRESH_S = 60.0
 _SWEEP_S = 10.0
 _STOP_POLL_S = 0.2  # how often serve() looks at stop()
-# Never answer another reflector's port: two reflectors must not bounce packets forever.
-_LOOP_PORTS = frozenset({stamp.STAMP_PORT, 7})
+# Never answer a port where reflectors and echo-like services listen (echo, daytime, qotd,
+# chargen, time, NTP, OWAMP, STAMP/TWAMP, our responder's default): a forged source there
+# would make two of them answer each other. Port 0 is no sender's.
+LOOP_PORTS = frozenset({0, 7, 13, 17, 19, 37, 123, 861, stamp.STAMP_PORT, RESPONDER_PORT})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -96,6 +105,38 @@ def _allowed(address: str, networks: Sequence[Network]) -> bool:
     return any(ip.version == network.version and ip in network for network in networks)
 
 
+class Sessions:
+    """Stateful mode: each session's own count of reflected packets (RFC 8762 §4.3.2), keyed by
+    source address, port and SSID; bounded, idle ones forgotten."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int, int], list[float]] = {}
+        self._swept = time.monotonic()
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def next_seq(self, source: str, port: int, datagram: bytes) -> int:
+        """The reflector's sequence number for this packet of its session."""
+        ssid = int.from_bytes(datagram[14:16], "big")
+        key = (source, port, ssid)
+        now = time.monotonic()
+        session = self.counts.get(key)
+        if session is None:
+            if len(self.counts) >= MAX_SESSIONS:
+                for old in [k for k, (_, seen) in self.counts.items() if now - seen > 1.0]:
+                    del self.counts[old]
+            session = self.counts[key] = [0, now]
+        seq = int(session[0])
+        session[0] = (seq + 1) & 0xFFFFFFFF
+        session[1] = now
+        if now - self._swept > _SWEEP_S:  # forget idle sessions, a bounded pass now and then
+            self._swept = now
+            for old in [k for k, (_, seen) in self.counts.items() if now - seen > SESSION_IDLE_S]:
+                del self.counts[old]
+        return seq
+
+
 class Responder:
     """STAMP reflectors (one per UDP port) and a TCP listener on one address."""
 
@@ -112,11 +153,16 @@ class Responder:
         self.policy = policy or Policy()
         self.udp: list[socket.socket] = []
         self.tcp: socket.socket | None = None
-        self.sessions: dict[tuple[str, int, int], list[float]] = {}
-        self.counts = {"reflected": 0, "refused": 0, "rate_limited": 0, "malformed": 0}
+        self.sessions = Sessions()
+        self.counts = {
+            "reflected": 0,
+            "refused": 0,
+            "rate_limited": 0,
+            "malformed": 0,
+            "looped": 0,  # reflected packets and reflector ports: never answered
+        }
         self.error_field = stamp.ErrorEstimate(False, 1.0).encode()
         self._sync_checked = 0.0
-        self._swept = time.monotonic()
         self._stopping = False
         self._tos: dict[int, int] = {}  # the TOS each UDP socket currently sends with
         self._own_ports: frozenset[int] = frozenset()
@@ -127,13 +173,31 @@ class Responder:
                     self._open_udp(bind, extra)
             self._own_ports = frozenset(self.udp_ports)
             if tcp:
-                self.tcp = socket.socket(self.family, socket.SOCK_STREAM)
-                self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                self.tcp.bind((bind, self.port))
-                self.tcp.listen(4096)
+                self.tcp = self._listen(bind)
         except OSError:
             self.close()
             raise
+
+    def _listen(self, bind: str) -> socket.socket:
+        """The TCP listener; with `allow`, a kernel filter drops SYNs from other sources."""
+        listener = socket.socket(self.family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.policy.allow:
+                try:
+                    sockfilter.attach(listener, self.policy.allow)
+                except OSError as error:
+                    raise OSError(
+                        error.errno,
+                        f"--allow cannot guard the TCP listener here ({error.strerror}); "
+                        "run with --no-tcp",
+                    ) from None
+            listener.bind((bind, self.port))
+            listener.listen(4096)
+        except OSError:
+            listener.close()
+            raise
+        return listener
 
     def _open_udp(self, bind: str, port: int) -> int:
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
@@ -210,8 +274,8 @@ class Responder:
                 self.counts["malformed"] += 1
                 continue  # not a STAMP test packet: never reflect arbitrary traffic
             source, source_port = str(address[0]), int(address[1])
-            if source_port in _LOOP_PORTS or source_port in self._own_ports:
-                self.counts["refused"] += 1
+            if is_loop(datagram, source_port, self._own_ports):
+                self.counts["looped"] += 1
                 continue
             if not self.policy.admits(source, time.monotonic()):
                 key = "refused" if self.policy.allow else "rate_limited"
@@ -219,7 +283,11 @@ class Responder:
                     key = "rate_limited"
                 self.counts[key] += 1
                 continue
-            seq = self._session_seq(source, source_port, datagram) if self.policy.stateful else None
+            seq = (
+                self.sessions.next_seq(source, source_port, datagram)
+                if self.policy.stateful
+                else None
+            )
             tos = received_tos(ancillary)
             reply, dscp1 = stamp.reflect(
                 datagram,
@@ -248,31 +316,22 @@ class Responder:
             return
         self.counts["reflected"] += 1
 
-    def _session_seq(self, source: str, port: int, datagram: bytes) -> int:
-        """Stateful mode: this session's own count of reflected packets (RFC 8762 §4.3.2)."""
-        ssid = int.from_bytes(datagram[14:16], "big")
-        key = (source, port, ssid)
-        now = time.monotonic()
-        session = self.sessions.get(key)
-        if session is None:
-            if len(self.sessions) >= MAX_SESSIONS:
-                for old in [k for k, (_, seen) in self.sessions.items() if now - seen > 1.0]:
-                    del self.sessions[old]
-            session = self.sessions[key] = [0, now]
-        seq = int(session[0])
-        session[0] = (seq + 1) & 0xFFFFFFFF
-        session[1] = now
-        if now - self._swept > _SWEEP_S:  # forget idle sessions, a bounded pass now and then
-            self._swept = now
-            for old in [k for k, (_, seen) in self.sessions.items() if now - seen > SESSION_IDLE_S]:
-                del self.sessions[old]
-        return seq
-
     def _accept(self) -> None:
         assert self.tcp is not None
         with contextlib.suppress(OSError):
-            connection, _ = self.tcp.accept()
+            connection, peer = self.tcp.accept()
             connection.close()
+            if self.policy.allow and not _allowed(str(peer[0]), self.policy.allow):
+                self.counts["refused"] += 1  # only if the kernel filter let it through
+
+
+def is_loop(datagram: bytes, source_port: int, own_ports: frozenset[int]) -> bool:
+    """True for what a reflector must never answer: a reflector's own packet (a session-sender
+    sends bytes 16-43 as zero, RFC 8762 §4.2.1; a reflector fills them with its Receive
+    Timestamp and the sender's fields, §4.3.1), or a datagram from a reflector's port."""
+    if source_port in LOOP_PORTS or source_port in own_ports:
+        return True
+    return any(datagram[stamp.SENDER.size : stamp.PACKET_SIZE])
 
 
 def serve(
@@ -284,8 +343,6 @@ def serve(
     policy: Policy | None = None,
 ) -> int:
     """Run a responder in the foreground (the `responder` command); returns an exit code."""
-    from ..hosts.target import RESPONDER_PORT
-
     chosen = RESPONDER_PORT if port is None else port
     # Without --port, also the IANA STAMP port when the privilege to bind it is there.
     extra = [stamp.STAMP_PORT] if port is None else []

@@ -5,27 +5,37 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
+import selectors
 import sys
+import time
 from typing import Any
 
 from ..errors import MeasurementError
-from ..hosts.endpoints import Endpoint, Local, Netns
+from ..hosts import endpoints
+from ..hosts.endpoints import Completed, Endpoint, Local, Netns, Process
 from ..hosts.target import Target
+from ..measure.live import LiveObserver, observer_for
 from ..measure.servers import SpawnedServer
 from ..results import Measurement
 from . import lateness
+from .clock import MIN_INTERVAL
 from .farend import directions, dscp_metrics
+from .hops import BASE_PORT, HopProbeClient
 from .icmp import find_ping, parse_ping, ping_command
 from .inprocess import socket_factory
-from .spec import MIN_INTERVAL, STAMP_PORT, Probe
+from .live import LIVE_KEY, LiveWindows, ProbeInterval
+from .path import check_wanted, hop_details, hop_metrics
+from .spec import STAMP_PORT, Probe
 from .stats import Reply, record_metrics, replies_record
 from .tcp import TcpProbeClient
 from .udp import UdpProbeClient
 
 # Keeps a spawned responder from outliving a run whose cleanup never happened.
 _RESPONDER_LIFETIME_MARGIN = 60.0
-# A spawned responder serves one test's probe: room for the fastest schedule (0.1 ms) twice over.
-SPAWNED_RATE = 2 / MIN_INTERVAL
+# A spawned responder serves one test's probe: its rate limit is twice that probe's schedule
+# (the fastest, MIN_INTERVAL, gives 2000/s), never the 20,000/s a forged loop could use.
+RATE_HEADROOM = 2.0
 
 
 def python_command(*arguments: str, endpoint: Endpoint | None = None) -> list[str]:
@@ -35,16 +45,10 @@ def python_command(*arguments: str, endpoint: Endpoint | None = None) -> list[st
     return [*prefix, *arguments]
 
 
-def client_command(
-    probe: Probe, host: str, port: int, endpoint: Endpoint | None = None
-) -> list[str]:
-    """The argv of the udp or tcp probe client (`python -m pytest_qos probe ...`)."""
-    argv = python_command(
-        "probe",
-        "--kind",
-        probe.kind,
-        "--host",
-        host,
+def _schedule(probe: Probe, host: str, port: int) -> list[str]:
+    """The arguments every probe client takes: where to, how often, how many, how long."""
+    return [
+        f"--host={host}",  # one word: a host is never read as an option
         "--port",
         str(port),
         "--interval",
@@ -53,20 +57,30 @@ def client_command(
         str(probe.packets),
         "--timeout",
         repr(probe.timeout),
-        endpoint=endpoint,
+    ]
+
+
+def _marking(probe: Probe) -> list[str]:
+    return ["--dscp", str(probe.dscp)] if probe.dscp is not None else []
+
+
+def client_command(
+    probe: Probe, host: str, port: int, endpoint: Endpoint | None = None
+) -> list[str]:
+    """The argv of the udp or tcp probe client (`python -m pytest_qos probe ...`)."""
+    argv = python_command(
+        "probe", "--kind", probe.kind, *_schedule(probe, host, port), endpoint=endpoint
     )
     if probe.kind in ("udp", "stamp"):
         argv += ["--size", str(probe.size)]
-    if probe.dscp is not None:
-        argv += ["--dscp", str(probe.dscp)]
-    return argv
+    return argv + _marking(probe)
 
 
 def responder_command(
     bind: str,
     port: int,
     lifetime: float | None = None,
-    rate: float = SPAWNED_RATE,
+    rate: float = RATE_HEADROOM / MIN_INTERVAL,
     endpoint: Endpoint | None = None,
 ) -> list[str]:
     """The argv of a responder on `bind`:`port`, admitting `rate` packets/s per source
@@ -82,38 +96,56 @@ class SpawnedResponder(SpawnedServer):
 
     what = "the responder"
 
-    def __init__(self, endpoint: Endpoint, bind: str, lifetime: float, protocol: str) -> None:
+    def __init__(self, endpoint: Endpoint, bind: str, probe: Probe) -> None:
         # It answers udp and tcp probes on one port: the port must be free for both.
-        super().__init__(endpoint, bind, ready_protocol=protocol, port_protocols=("udp", "tcp"))
-        self.lifetime = lifetime
+        super().__init__(endpoint, bind, ready_protocol=probe.kind, port_protocols=("udp", "tcp"))
+        self.lifetime = probe.timeout_total + _RESPONDER_LIFETIME_MARGIN
+        self.rate = RATE_HEADROOM / probe.interval
 
     def command(self) -> list[str]:
         """The responder's argv."""
-        return responder_command(self.bind, self.port, self.lifetime, endpoint=self.endpoint)
+        return responder_command(
+            self.bind, self.port, self.lifetime, self.rate, endpoint=self.endpoint
+        )
 
 
-def run_probe(probe: Probe, target: Target) -> Measurement:
-    """Run `probe` across `target`: latency.* metrics, mos, and the RTT series."""
+def hops_command(probe: Probe, host: str, port: int, endpoint: Endpoint | None = None) -> list[str]:
+    """The argv of the hops probe client (`python -m pytest_qos hops ...`)."""
+    sizes = ["--size", str(probe.size), "--max-hops", str(probe.max_hops)]
+    argv = python_command("hops", *_schedule(probe, host, port), *sizes, endpoint=endpoint)
+    return argv + _marking(probe)
+
+
+def run_probe(probe: Probe, target: Target, name: str = "") -> Measurement:
+    """Run `probe` across `target`: latency.* metrics, mos, and the RTT series.
+
+    `name` is the probe's name in its test: its live figures (measure/live.py) carry it.
+    """
     host = probe.host or target.host
     if probe.kind == "icmp":
         return _run_ping(probe, target, host)
+    if probe.kind == "hops":
+        return _run_hops(probe, target, host)
     responder: SpawnedResponder | None = None
     try:
         if target.spawns_servers and not probe.explicit_target and probe.kind != "stamp":
             assert target.server is not None
             bind = target.bind or target.host
-            responder = SpawnedResponder(
-                target.server,
-                bind,
-                probe.timeout_total + _RESPONDER_LIFETIME_MARGIN,
-                probe.kind,
-            ).start()
+            responder = SpawnedResponder(target.server, bind, probe).start()
             port = responder.port
         elif probe.kind == "stamp":
             port = probe.port or STAMP_PORT
         else:
             port = probe.port or target.responder_port
-        command, record = _run_client(probe, target, host, port)
+        try:
+            command, record = _run_client(probe, target, (host, port), name)
+        except MeasurementError as error:
+            if responder is None or not error.message.startswith("no reply from"):
+                raise
+            raise MeasurementError(
+                f"{error.message}. Checked at the server: {_responder_state(responder)}",
+                error.command,
+            ) from None
         extra: dict[str, Any] = {"host": host, "port": port}
         if responder is not None:
             extra["responder"] = responder.command()
@@ -125,6 +157,25 @@ def run_probe(probe: Probe, target: Target) -> Measurement:
     finally:
         if responder is not None:
             responder.stop()
+
+
+def _responder_state(responder: SpawnedResponder) -> str:
+    """Is the responder we started alive, and is its port open? (after a probe got no reply)"""
+    process = responder.process
+    if process is None or not process.alive():
+        said = responder.log().strip().splitlines()
+        return f"the responder exited ({said[-1] if said else 'no output'})"
+    endpoint, port = responder.endpoint, responder.port
+    try:
+        listening = endpoint.is_listening(port, "udp", process)
+    except MeasurementError as error:
+        return f"the responder is running; its port could not be read ({error})"
+    if not listening:
+        return f"the responder is running but udp port {port} is not open there"
+    return (
+        f"the responder is running and udp port {port} is open, so the hellos or their replies "
+        "were lost on the path"
+    )
 
 
 def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:
@@ -148,7 +199,9 @@ def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:
         )
     parsed = parse_ping(completed.stdout, probe.interval, probe.timeout)
     replies = [Reply(int(seq), float(rtt)) for seq, rtt in parsed["replies"]]
-    received, summary, reordered = replies_record(replies, [reply.seq for reply in replies])
+    received, summary, reordered = replies_record(
+        replies, [reply.seq for reply in replies], int(parsed["sent"])
+    )
     per_packet = sorted([[seq, rtt * 1e9] for seq, rtt in parsed["replies"]])
     record = {
         **parsed,
@@ -163,14 +216,71 @@ def _run_ping(probe: Probe, target: Target, host: str) -> Measurement:
     return _measurement(probe, record, completed.argv, {"host": host}, True)
 
 
-def _run_client(
-    probe: Probe, target: Target, host: str, port: int
-) -> tuple[list[str], dict[str, Any]]:
-    """Run the udp/stamp/tcp client: in this process when the endpoint allows, else spawned."""
-    command = client_command(probe, host, port, target.client)
+def _run_hops(probe: Probe, target: Target, host: str) -> Measurement:
+    """The hops probe, in this process where the endpoint allows (a lab), else spawned there."""
+    port = probe.port or BASE_PORT
+    command = hops_command(probe, host, port, target.client)
     opener = socket_factory(target.client)
     if opener is None:
         completed = target.client.run(command, timeout=probe.timeout_total)
+        record = _client_record(completed.stdout, completed.stderr, command)
+        command = completed.argv
+    else:
+        command = target.client.command(command)
+        client = HopProbeClient(
+            host,
+            port,
+            interval=probe.interval,
+            count=probe.packets,
+            timeout=probe.timeout,
+            dscp=probe.dscp,
+            size=probe.size,
+            max_hops=probe.max_hops,
+            socket_factory=opener,
+        )
+        try:
+            record = client.run()
+        except OSError as error:
+            raise MeasurementError(
+                f"hops probe to {host}: {error.strerror or error}", command
+            ) from None
+    details = {"host": host, "port": port, **hop_details(probe, record, target.hop_names)}
+    check_wanted(probe, details, command)
+    measurement = Measurement(
+        tool="probe:hops",
+        metrics=hop_metrics(details["path"], details["destination_hop"]),
+        command=command,
+        details=details,
+        raw=record,
+    )
+    measurement.started = float(record.get("started", measurement.started))
+    return measurement
+
+
+def _live_windows(probe: Probe, name: str) -> LiveWindows | None:
+    """Per-interval figures for the live observer, when one is set and the probe outlasts
+    its interval (an in-process client only: a spawned one reports at its end)."""
+    observer = observer_for(probe.send_time + probe.timeout)
+    if observer is None:
+        return None
+    return LiveWindows(observer.interval, name, observer.every, probe.interval, probe.timeout)
+
+
+def _run_client(
+    probe: Probe, target: Target, where: tuple[str, int], name: str
+) -> tuple[list[str], dict[str, Any]]:
+    """Run the udp/stamp/tcp client: in this process when the endpoint allows, else spawned."""
+    host, port = where
+    command = client_command(probe, host, port, target.client)
+    opener = socket_factory(target.client)
+    if opener is None:
+        observer = observer_for(probe.send_time + probe.timeout)
+        if observer is None:
+            completed = target.client.run(command, timeout=probe.timeout_total)
+        else:
+            command += ["--live", repr(observer.every)]
+            spawned = target.client.spawn(command)
+            completed = read_live(spawned, probe.timeout_total, observer, name)
         return completed.argv, _client_record(completed.stdout, completed.stderr, command)
     command = target.client.command(command)  # what reproduces this run from a shell
     schedule: dict[str, Any] = {
@@ -183,10 +293,12 @@ def _run_client(
         if probe.kind == "tcp":
             client = TcpProbeClient(host, port, **schedule)
             client.socket_factory = opener
+            client.live = _live_windows(probe, name)
             return command, client.run()
         udp = UdpProbeClient(
             host, port, size=probe.size, kind=probe.kind, socket_factory=opener, **schedule
         )
+        udp.live = _live_windows(probe, name)
         return command, udp.run()
     except MeasurementError as error:
         raise MeasurementError(error.message, command) from None
@@ -194,6 +306,41 @@ def _run_client(
         raise MeasurementError(
             f"probe to {host} port {port}: {error.strerror or error}", command
         ) from None
+
+
+def read_live(process: Process, timeout: float, observer: LiveObserver, name: str) -> Completed:
+    """A spawned probe client's output, its {"live": ...} lines handed to `observer` as they
+    come (the rest is its record); the client is stopped at the end or at `timeout`."""
+    stdout = process.stdout
+    assert stdout is not None
+    deadline = time.monotonic() + timeout
+    pending, kept, read = b"", [], 0
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline and read <= endpoints.OUTPUT_LIMIT:
+                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                    continue
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                read += len(chunk)
+                *lines, pending = (pending + chunk).split(b"\n")
+                kept += [line for line in lines if not _handed_over(line, observer, name)]
+        _, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        process.stop()
+    text = b"\n".join([*kept, pending]).decode(errors="replace")
+    return Completed(process.argv, process.returncode or 0, text, err)
+
+
+def _handed_over(line: bytes, observer: LiveObserver, name: str) -> bool:
+    """True when `line` was an interval (given to the observer), False for anything else."""
+    if not line.lstrip().startswith(b'{"' + LIVE_KEY.encode()):
+        return False
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        observer.interval(ProbeInterval.from_json(json.loads(line)[LIVE_KEY], name))
+    return True
 
 
 def _same_clock(target: Target, host: str, spawned: bool) -> bool:
@@ -241,7 +388,6 @@ def _measurement(
     received = int(record["received"])
     metrics = record_metrics(sent, received, record["rtt"], int(record.get("reordered", 0)))
     metrics.update(lateness.metrics_of(record))
-    lateness.check(metrics, probe.send_late_limits, sent, command)
     details: dict[str, Any] = {
         "kind": probe.kind,
         "interval": probe.interval,
@@ -271,6 +417,9 @@ def _measurement(
     )
     if "started" in record:
         measurement.started = float(record["started"])
+    slipped = lateness.slipped(metrics, probe.send_late_limits, sent)
+    if slipped:
+        raise lateness.ScheduleSlipped(slipped, command, [measurement])
     return measurement
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError, check_key, did_you_mean
+from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
 from ..measure.traffic import parse_dscp
-from ..units import Kind, parse, whole_number
+from ..units import Kind, format_value, parse, whole_number
+from .clock import MIN_INTERVAL
 from .lateness import Limits, default_limits, parse_limits
 
-KINDS = ("udp", "icmp", "tcp", "stamp")
+KINDS = ("udp", "icmp", "tcp", "stamp", "hops")
 PROBE_KEYS = (
     "kind",
     "interval",
@@ -23,6 +26,7 @@ PROBE_KEYS = (
     "timeout",
     "target",
     "clock",
+    "max_hops",
     "send_late",
 )
 TARGET_KEYS = ("host", "port")
@@ -30,12 +34,18 @@ CLOCKS = ("auto", "synced", "none")
 STAMP_KINDS = ("udp", "stamp")  # the kinds that speak STAMP: one-way delay and the DSCP report
 STAMP_PORT = 862
 MAX_COUNT = 1_000_000
-MIN_INTERVAL = 0.0001  # 10 000 probes/s: beyond that the probe measures itself
 UDP_HEADER_BYTES = 44  # a STAMP test packet (see stamp.py); 52 with the Class-of-Service TLV
 MAX_SIZE = 65_000
 DEFAULT_DURATION = 1.0
 # Startup of the client and responder processes, handshake and reporting, on a busy machine.
 OVERHEAD_S = 10.0
+# The hops probe: a round (one probe per hop) a second, under a default Linux router's ICMP
+# rate limit (net.ipv4.icmp_ratelimit: 1000 ms per destination, after a burst of 6).
+HOPS_INTERVAL = 1.0
+HOPS_ROUNDS = 5
+DEFAULT_MAX_HOPS = 30
+MAX_HOPS = 64
+_HOP_METRIC = re.compile(r"^hop\.(\d+)\.")
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,10 @@ class Probe:
     clock: str = "auto"  # one-way delay: "auto" (same host only), "synced" (declared), "none"
     needs_one_way: bool = False  # a bound reads latency.up.* / latency.down.*
     needs_dscp: bool = False  # a bound reads dscp.*
+    max_hops: int = DEFAULT_MAX_HOPS  # hops probe: the longest path it follows
+    needs_hop: int = 0  # hops probe: the highest hop a bound reads (hop.N.*)
+    needs_hops: bool = False  # hops probe: a bound reads `hops`
+    needs_hop_dscp: bool = False  # hops probe: a bound reads hop.N.dscp
     send_late: Limits | None = None  # upper limits on send lateness; None: the default
 
     @property
@@ -83,6 +97,8 @@ class Probe:
     @property
     def timeout_total(self) -> float:
         """Worst-case seconds one run takes; the hard timeout of the client process."""
+        if self.kind == "hops":  # finding the path waits up to `timeout` at each silent hop
+            return self.send_time + (self.max_hops + 1) * self.timeout + OVERHEAD_S
         return self.send_time + self.timeout + OVERHEAD_S
 
     @property
@@ -97,6 +113,22 @@ class Probe:
 
     def unmeasurable(self, metric: str) -> str | None:
         """Why this probe cannot report `metric`, or None when it can."""
+        per_hop = metric == "hops" or metric.startswith("hop.")
+        if per_hop != (self.kind == "hops"):
+            if per_hop:
+                return (
+                    f"'{metric}' is measured hop by hop by a hops probe; use 'kind: hops' "
+                    f"(this probe is {_a(self.kind)} probe)"
+                )
+            return (
+                f"'{metric}' is measured by udp, icmp, tcp and stamp probes; a hops probe "
+                "reports hops and hop.N.latency.p50|p99, hop.N.loss, hop.N.dscp"
+            )
+        if per_hop:
+            hop = _HOP_METRIC.match(metric)
+            if hop and not 1 <= int(hop.group(1)) <= self.max_hops:
+                return f"'{metric}': hops are numbered 1 to max_hops ({self.max_hops})"
+            return None
         one_way = metric.startswith(("latency.up.", "latency.down."))
         if (one_way or metric.startswith("dscp.")) and not self.speaks_stamp:
             what = "one-way delay" if one_way else "the DSCP seen at the far end"
@@ -111,10 +143,14 @@ class Probe:
     def for_metrics(self, metrics: Iterable[str]) -> Probe:
         """This probe, told which figures its test's bounds read (so missing ones are errors)."""
         names = list(metrics)
+        hops = [int(m.group(1)) for m in map(_HOP_METRIC.match, names) if m]
         return replace(
             self,
             needs_one_way=any(n.startswith(("latency.up.", "latency.down.")) for n in names),
             needs_dscp=any(n.startswith("dscp.") for n in names),
+            needs_hop=max(hops, default=0),
+            needs_hops="hops" in names,
+            needs_hop_dscp=any(n.startswith("hop.") and n.endswith(".dscp") for n in names),
         )
 
     @classmethod
@@ -138,6 +174,16 @@ class Probe:
             raise InputError(
                 "give either 'count' (how many probes) or 'duration' (how long), not both",
                 key="duration",
+            )
+        if parsed.get("kind") == "hops":
+            parsed.setdefault("interval", HOPS_INTERVAL)
+            if "duration" not in parsed:
+                parsed.setdefault("count", HOPS_ROUNDS)
+        elif "max_hops" in parsed:
+            raise InputError(
+                f"'max_hops' has no meaning for {_a(parsed.get('kind', 'udp'))} probe; it "
+                "bounds the path a 'kind: hops' probe follows",
+                key="max_hops",
             )
         probe = cls(**parsed)
         if probe.packets > MAX_COUNT:
@@ -175,12 +221,10 @@ def _parse_target(value: Any) -> dict[str, Any]:
                 key=f"target.{key}",
             )
         if key == "host":
-            if not isinstance(item, str) or not item.strip():
-                raise InputError(
-                    f"host must be an address or name such as 198.18.1.2, got {item!r}",
-                    key="target.host",
-                )
-            parsed["host"] = item.strip()
+            try:
+                parsed["host"] = check_host(item.strip() if isinstance(item, str) else item)
+            except InputError as error:
+                raise InputError(error.message, key="target.host") from None
         else:
             try:
                 parsed["port"] = whole_number(item, 1, 65535, "port")
@@ -204,13 +248,19 @@ def _parse_option(key: str, value: Any) -> Any:
         seconds = parse(value, Kind.DURATION)
         if not seconds > 0:
             raise InputError(f"{key} must be above 0, e.g. '20 ms', got {value!r}")
-        if key == "interval" and seconds < MIN_INTERVAL:
+        # A little tolerance: '1000 us' is 1 ms, however the float rounds.
+        if key == "interval" and seconds < MIN_INTERVAL * (1 - 1e-9):
+            smallest = format_value(MIN_INTERVAL, Kind.DURATION)
             raise InputError(
-                f"interval {value!r} is below the smallest supported, 0.1 ms (10 000 probes/s)"
+                f"interval {value!r} is below the smallest a probe keeps, {smallest} "
+                f"({1 / MIN_INTERVAL:,.0f} probes/s); faster, its own sends run late and it "
+                "measures itself"
             )
         return seconds
     if key == "count":
         return whole_number(value, 1, MAX_COUNT, "count")
+    if key == "max_hops":
+        return whole_number(value, 1, MAX_HOPS, "max_hops")
     if key == "size":
         size = parse(value, Kind.SIZE)
         if not float(size).is_integer() or not UDP_HEADER_BYTES <= size <= MAX_SIZE:

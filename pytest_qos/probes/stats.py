@@ -56,11 +56,21 @@ def reordered_count(arrival_order: Sequence[int]) -> int:
 
 
 def summary_metrics(summary: dict[str, Any], prefix: str) -> dict[str, float]:
-    """`prefix`.min … .jitter (seconds) from a hdr.Recorder summary (ns); empty without samples."""
-    if not summary.get("count"):
-        return {}
-    names = ("min", "mean", *(f"p{p}" for p in PERCENTILES), "max", "stdev", "jitter")
-    return {f"{prefix}.{name}": float(summary[name]) / 1e9 for name in names}
+    """`prefix`.min … .jitter (seconds) from a hdr.Recorder summary (ns).
+
+    A percentile the summary gives as None ranked among lost probes: it is infinite (RFC 2679
+    §5.1), shown as "lost". Without samples only such percentiles are there.
+    """
+    figures: dict[str, float] = {}
+    if summary.get("count"):
+        for name in ("min", "mean", "max", "stdev", "jitter"):
+            figures[f"{prefix}.{name}"] = float(summary[name]) / 1e9
+    for name in (f"p{p}" for p in PERCENTILES):
+        if name in summary:
+            value = summary[name]
+            figures[f"{prefix}.{name}"] = math.inf if value is None else float(value) / 1e9
+    order = ("min", "mean", *(f"p{p}" for p in PERCENTILES), "max", "stdev", "jitter")
+    return {f"{prefix}.{n}": figures[f"{prefix}.{n}"] for n in order if f"{prefix}.{n}" in figures}
 
 
 def record_metrics(
@@ -71,21 +81,25 @@ def record_metrics(
         raise ValueError("no probes were sent")
     loss = 100.0 * max(0, sent - received) / sent
     metrics: dict[str, float] = {"latency.loss": loss}
+    figures = summary_metrics(rtt, "latency")
+    metrics.update(figures)
     if not received or not rtt.get("count"):
         metrics["latency.reordered"] = 0.0
         metrics["mos"] = 1.0
         return metrics
-    figures = summary_metrics(rtt, "latency")
-    metrics.update(figures)
     metrics["latency.reordered"] = 100.0 * reordered / received
     metrics["mos"] = mos_from_path(figures["latency.mean"] / 2, figures["latency.jitter"], loss)
     return metrics
 
 
 def replies_record(
-    replies: Sequence[Reply], arrival_order: Sequence[int] | None = None
+    replies: Sequence[Reply], arrival_order: Sequence[int] | None = None, sent: int | None = None
 ) -> tuple[int, dict[str, Any], int]:
-    """(received, RTT summary, reordered) of replies held in memory (ping's, the tests')."""
+    """(received, RTT summary, reordered) of replies held in memory (ping's, the tests').
+
+    Percentiles are ranked among `sent` probes (default: every reply listed, lost ones with
+    rtt None included), lost ones counting as infinitely late.
+    """
     recorder = Recorder()
     received = [r for r in replies if r.rtt is not None]
     for reply in received:
@@ -93,7 +107,8 @@ def replies_record(
         recorder.add(reply.seq, round(reply.rtt * 1e9))
     seqs = {r.seq for r in received}
     order = [seq for seq in (arrival_order or []) if seq in seqs]
-    return len(received), recorder.summary(), reordered_count(order)
+    population = len(replies) if sent is None else sent
+    return len(received), recorder.summary(population), reordered_count(order)
 
 
 def latency_metrics(
@@ -102,5 +117,5 @@ def latency_metrics(
     """latency.* and mos metrics (seconds, percent) from `sent` probes and their replies."""
     if sent <= 0:
         raise ValueError("no probes were sent")
-    received, summary, reordered = replies_record(replies, arrival_order)
+    received, summary, reordered = replies_record(replies, arrival_order, sent)
     return record_metrics(sent, received, summary, reordered)

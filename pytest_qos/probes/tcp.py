@@ -28,6 +28,7 @@ from .clock import (
     tighten_timer_slack,
 )
 from .hdr import Recorder, Series, series_period
+from .live import LiveWindows
 from .udp import SocketFactory
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -52,6 +53,7 @@ class TcpProbeClient(ScheduledClient):
     """Opens `count` connections every `interval` s and times each connect()."""
 
     socket_factory: SocketFactory = socket.socket
+    live: LiveWindows | None = None  # set to see figures per interval while it runs
 
     def run(self) -> dict[str, Any]:
         """Probe and return the JSON-ready record."""
@@ -93,7 +95,7 @@ class TcpProbeClient(ScheduledClient):
             "received": self._recorder.histogram.count,
             "interval": self.interval_ns / 1e9,
             "started": started_wall,
-            "rtt": self._recorder.summary(),
+            "rtt": self._recorder.summary(sent),  # lost connects rank as infinitely late
             "replies": self._recorder.replies(),
             "reordered": 0,
             "series": {
@@ -114,6 +116,9 @@ class TcpProbeClient(ScheduledClient):
         poller = select.poll()
         start = time.monotonic_ns()
         next_seq = 0
+        live = self.live
+        if live is not None:
+            live.begin(start)
         # Each pass starts a connect, or waits (at most ~1 ms short of the next event, then in
         # 0.2 ms steps): a dozen passes per probe at most, plus the final timeout.
         for _ in range(self.count * 12 + 1000 + int(self.timeout * 1000)):
@@ -125,6 +130,8 @@ class TcpProbeClient(ScheduledClient):
                     self._skipped += 1  # out of descriptors: counted as lost
                 else:
                     self._start(next_seq, now + self._timeout_ns, pending, poller)
+                if live is not None:
+                    live.sent(next_seq)
                 next_seq += 1
                 continue
             if next_seq >= self.count and not pending:
@@ -132,6 +139,8 @@ class TcpProbeClient(ScheduledClient):
             wake = min((p.deadline for p in pending.values()), default=scheduled)
             if next_seq < self.count:
                 wake = min(wake, scheduled)
+            if live is not None:
+                live.tick(now)  # between sends: a hand-off never delays one
             for fd, _ in _wait(poller, wake):
                 self._finish(pending.pop(fd), poller)
             now = time.monotonic_ns()
@@ -141,6 +150,8 @@ class TcpProbeClient(ScheduledClient):
         for entry in list(pending.values()):  # only if the pass bound was hit
             self._lost += 1
             self._close(entry, poller)
+        if live is not None:
+            live.finish()
         return next_seq
 
     def _start(self, seq: int, deadline: int, pending: dict[int, _Pending], poller: Any) -> None:
@@ -173,6 +184,8 @@ class TcpProbeClient(ScheduledClient):
         else:
             self._recorder.add(entry.seq, elapsed)
             self._series.add(entry.seq, elapsed)
+            if self.live is not None:
+                self.live.reply(entry.seq, elapsed)
 
     @staticmethod
     def _close(entry: _Pending, poller: Any) -> None:

@@ -8,6 +8,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import MeasurementError
@@ -29,18 +30,50 @@ from .clock import (
     wait_readable,
 )
 from .hdr import Recorder, Series, series_period
+from .live import LiveWindows
 from .timesync import SyncUnreadable, read_sync_state
 
 # Sequence numbers of the handshake and of the closing count query: never measured probes.
 HELLO_BASE = 0xFFFFFF00
 TAIL_BASE = 0xFFFFFF80
-HELLO_ATTEMPTS = 3
+# The start-up check must survive the loss the probe exists to measure: a hello every 20 ms
+# over the timeout (1 s at least), stopping at the first answer. 50 hellos at 50 % loss each
+# way (75 % round trip) all go unanswered once in 1.7 million runs.
+HELLO_SPACING_NS = 20_000_000
+HELLO_MIN_WINDOW_NS = 1_000_000_000
+HELLO_MAX_ATTEMPTS = 120  # below 0x80: hello sequence numbers never reach TAIL_BASE
+REFUSALS_ENOUGH = 3  # ICMP port unreachable this often: nothing listens there
 TAIL_ATTEMPTS = 3
 _DRAIN_LIMIT = 10_000  # datagrams read per wake-up, so one loop pass is bounded
 _FIRST_SEND_DELAY_NS = 5_000_000  # start the schedule just after the handshake
 _TAIL_WAIT_NS = 300_000_000  # at most this long per closing count query
 
 SocketFactory = Callable[[int, int], socket.socket]
+
+
+def hello_plan(timeout_ns: int) -> tuple[int, int]:
+    """(hellos, window ns) of the start-up check for a probe whose timeout is `timeout_ns`."""
+    window = max(timeout_ns, HELLO_MIN_WINDOW_NS)
+    return min(HELLO_MAX_ATTEMPTS, max(3, window // HELLO_SPACING_NS)), window
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """How a round of control packets went: answered, and what was sent and refused."""
+
+    answered: bool
+    sent: int
+    refused: int
+    spacing_ns: int
+
+    def checked(self) -> str:
+        """What the start-up check did and saw, for the message when nothing answered."""
+        every = format_value(self.spacing_ns / 1e9, Kind.DURATION)
+        if self.refused:
+            seen = f"port unreachable: {self.refused} ICMP errors came back"
+        else:
+            seen = "no reply and no ICMP error came back"
+        return f"{self.sent} hello packets sent, one every {every}; {seen}"
 
 
 def no_reply_message(host: str, port: int, timeout: float, why: str = "", kind: str = "udp") -> str:
@@ -85,6 +118,7 @@ class _Replies:
         self.stateless: bool | None = None
         self.reflector_error: int | None = None  # the raw Error Estimate field
         self.ttl: int | None = None
+        self.live: LiveWindows | None = None  # per live interval figures, if asked for
 
     def take(self, reply: stamp.Reflected, t4: int, tos: int | None, timeout_ns: int) -> bool:
         """Record one reflected packet; False when it is not a new measured probe."""
@@ -107,6 +141,8 @@ class _Replies:
             self.highest = sent_seq
         self.rtt.add(sent_seq, rtt)
         self.series.add(sent_seq, rtt)
+        if self.live is not None:
+            self.live.reply(sent_seq, rtt)
         up, down = reply.t2 - reply.t1, t4 - reply.t3
         if up < 0 or down < 0:
             self.negative_one_way += 1
@@ -130,6 +166,15 @@ class _Replies:
             self.hello_seq = max(reply.seq, self.hello_seq or 0)
         elif self.tail_seq is None or reply.seq < self.tail_seq:
             self.tail_seq = reply.seq
+
+    def populations(self, sent: int) -> tuple[int, int]:
+        """How many probes each direction's delays rank among: the measured ones plus those lost
+        that way (lost ones are infinitely late). Without the reflector's count, a lost probe
+        is counted against both directions."""
+        reached = self.reflector_received(sent)
+        lost_up = sent - (self.received if reached is None else reached)
+        lost_down = (sent if reached is None else reached) - self.received
+        return self.up.histogram.count + lost_up, self.down.histogram.count + lost_down
 
     def reflector_received(self, sent: int) -> int | None:
         """How many measured probes reached the reflector (stateful reflectors only)."""
@@ -165,6 +210,7 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
         self.with_cos = self.size >= stamp.PACKET_SIZE + stamp.COS_TLV_SIZE
         self.error_field = stamp.ErrorEstimate(False, 1.0).encode()
         self.sync: dict[str, Any] = {}
+        self.live: LiveWindows | None = None  # set to see figures per interval while it runs
 
     def run(self) -> dict[str, Any]:
         """Probe and return the JSON-ready record (summaries, not a list per packet)."""
@@ -208,33 +254,40 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
 
     def _exchange(
         self, sock: socket.socket, replies: _Replies, base: int, attempts: int, wait_ns: int
-    ) -> str | None:
-        """Send control packets until one comes back; None when answered, else why not."""
-        why = ""
-        deadline = time.monotonic_ns() + wait_ns
+    ) -> Exchange:
+        """Send control packets, evenly over `wait_ns`, until one comes back."""
+        started = time.monotonic_ns()
         step = wait_ns // attempts
+        sent = refused = 0
         for attempt in range(attempts):
             try:
                 sock.send(self._packet(base + attempt))
+                sent += 1
             except ConnectionRefusedError:
-                why = "port unreachable"
-            until = min(deadline, time.monotonic_ns() + step * (attempt + 1))
+                refused += 1
+            until = started + step * (attempt + 1)
             for _ in range(_DRAIN_LIMIT):
                 if not wait_readable(sock, until):
                     break
-                refused, answered = self._drain(sock, replies, control=base)
-                if refused:
-                    why = "port unreachable"
+                errors, answered = self._drain(sock, replies, control=base)
+                refused += errors
                 if answered:
-                    return None
-        return why
+                    return Exchange(True, sent, refused, step)
+            if refused >= REFUSALS_ENOUGH:
+                break
+        return Exchange(False, sent, refused, step)
 
     def _handshake(self, sock: socket.socket, replies: _Replies) -> None:
-        """Fail fast, with a clear message, when nothing answers at the far end."""
-        why = self._exchange(sock, replies, HELLO_BASE, HELLO_ATTEMPTS, self.timeout_ns)
-        if why is not None:
+        """Fail, with a clear message, when nothing answers at the far end.
+
+        Loss on the path is what the probe measures, so the check tries many times over its
+        window; it gives up early only when the far host says nothing listens (ICMP).
+        """
+        attempts, window = hello_plan(self.timeout_ns)
+        exchange = self._exchange(sock, replies, HELLO_BASE, attempts, window)
+        if not exchange.answered:
             raise MeasurementError(
-                no_reply_message(self.host, self.port, self.timeout, why, self.kind)
+                no_reply_message(self.host, self.port, window / 1e9, exchange.checked(), self.kind)
             )
 
     def _measure(self, sock: socket.socket, replies: _Replies) -> dict[str, Any]:
@@ -258,6 +311,9 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
         start = time.monotonic_ns() + _FIRST_SEND_DELAY_NS
         next_seq = 0
         datagram = self._packet(0)
+        live = replies.live = self.live
+        if live is not None:
+            live.begin(start)
         end = start + (self.count - 1) * self.interval_ns + self.timeout_ns
         # Each pass sends one probe or sleeps until the next event; bounded by count + replies.
         for _ in range(self.count * 4 + _DRAIN_LIMIT):
@@ -274,6 +330,8 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
                     except ConnectionRefusedError:
                         refused += 1
                     lateness.add(time.monotonic_ns() - scheduled)
+                    if live is not None:
+                        live.sent(next_seq)
                     next_seq += 1
                     continue
                 wake = scheduled
@@ -281,8 +339,12 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
                 if replies.received >= self.count or now >= end:
                     break
                 wake = end
+            if live is not None:
+                live.tick(now)  # between sends: a hand-off never delays one
             if wait_readable(sock, wake):
                 refused += self._drain(sock, replies)[0]
+        if live is not None:
+            live.finish()
         return next_seq, refused
 
     def _record(
@@ -297,6 +359,7 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
         error = None
         if replies.reflector_error is not None:
             error = stamp.ErrorEstimate.decode(replies.reflector_error)
+        up, down = replies.populations(sent)
         return {
             "kind": self.kind,
             "host": self.host,
@@ -305,11 +368,11 @@ class UdpProbeClient(ScheduledClient):  # long: one STAMP session-sender, see ab
             "received": replies.received,
             "interval": self.interval_ns / 1e9,
             "started": started_wall,
-            "rtt": replies.rtt.summary(),
+            "rtt": replies.rtt.summary(sent),
             # Per reply while they are few (EXACT_LIMIT): [seq, RTT s] in arrival order.
             "replies": replies.rtt.replies(),
-            "up": replies.up.summary(),
-            "down": replies.down.summary(),
+            "up": replies.up.summary(up),
+            "down": replies.down.summary(down),
             "reordered": replies.reordered,
             "negative_one_way": replies.negative_one_way,
             "series": {"period": replies.series_period, "points": replies.series.finish()},

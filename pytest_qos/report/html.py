@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from ..judge.compare import Comparison
+from ..lab.counters import table_heading
 from ..results import QosResult
+from .diagnosis import render_html as diagnosis_html
 from .methods import method_tables
 from .plots import plot_result
-from .reproduce import reproduce_text
-from .table import COMPARE_HEADERS, HEADERS, rows_of
+from .reproduce import reproduce_blocks
+from .table import HEADERS, headers, rows_of
 
 TABLE_CLASS = "qos-results"
 _FAILING = ("FAIL", "ERROR", "REGRESSION")
@@ -44,8 +46,8 @@ def _extra(content: str, format_type: str, name: str | None = None, **kind: str)
 
 def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
     """One test's results table (and the commands that reproduce it) as an HTML fragment."""
-    headers = HEADERS[1:] + (COMPARE_HEADERS if comparison is not None else [])
-    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in headers)
+    columns = headers(comparison is not None, result.trend is not None)[len(HEADERS[:1]) :]
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in columns)
     body = []
     for row in rows_of(result, comparison):
         cells = "".join(
@@ -76,18 +78,19 @@ def render_html(result: QosResult, comparison: Comparison | None = None) -> str:
     for measurement in result.measurements:
         router_table = measurement.details.get("router_table")
         if measurement.tool == "router" and router_table:
+            heading = table_heading(measurement.details)
+            if "router" in measurement.details:
+                heading = heading.replace("router", f"router {measurement.details['router']}", 1)
             parts.append(
-                '<p class="qos-router">router counters during this test '
-                "(change; backlog at the end):</p>"
+                f'<p class="qos-router">{html.escape(heading)}:</p>'
                 f'<pre class="qos-router">{html.escape(str(router_table))}</pre>'
             )
-    for measurement in result.measurements:
-        heading, _, lines = reproduce_text(measurement, result.loads, indent="").partition("\n")
-        if lines:
-            parts.append(
-                f'<p class="qos-command">{html.escape(heading)}</p>'
-                f'<pre class="qos-command"><code>{html.escape(lines)}</code></pre>'
-            )
+    parts.append(diagnosis_html(result))
+    for heading, lines in reproduce_blocks(result):
+        parts.append(
+            f'<p class="qos-command">{html.escape(heading)}</p>'
+            f'<pre class="qos-command"><code>{html.escape(chr(10).join(lines))}</code></pre>'
+        )
     return "".join(parts)
 
 
@@ -130,7 +133,7 @@ class QosHtmlExtras:
         """Add the table and plots to the call report's `extras` (pytest-html >= 4)."""
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        if report.when != "call":
+        if report.when != "call" and not (report.when == "setup" and report.failed):
             return
         result = self.result_of(item)
         if result is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..results import QosResult
+from .changes import explain_trend
 
 
 def properties(result: QosResult) -> list[tuple[str, object]]:
@@ -14,4 +15,6 @@ def properties(result: QosResult) -> list[tuple[str, object]]:
         (f"qos.bound.{check.metric}", f"{check.bound} -> {'pass' if check.passed else 'FAIL'}")
         for check in result.checks
     ]
+    if result.trend is not None:
+        pairs += [(f"qos.trend.{c.metric}", explain_trend(c)) for c in result.trend.changes]
     return pairs

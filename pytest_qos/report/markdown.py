@@ -10,7 +10,8 @@ from ..judge.compare import Comparison
 from ..results import QosResult
 from ..store.document import write_atomically
 from . import methods
-from .table import absent, headers, rows_of
+from .changes import trend_counts
+from .table import absent, headers, rows_of, trended
 from .terminal import JITTER_NOTE
 
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
@@ -29,10 +30,12 @@ def _strong(text: str) -> str:
     return f"**{text}**" if text.startswith(("FAIL", "ERROR", "REGRESSION")) else text
 
 
-def result_rows(result: QosResult, comparison: Comparison | None = None) -> list[list[str]]:
+def result_rows(
+    result: QosResult, comparison: Comparison | None = None, with_trend: bool | None = None
+) -> list[list[str]]:
     """One test's Markdown rows: test named once, failures and regressions in bold."""
     rows = []
-    for index, row in enumerate(rows_of(result, comparison)):
+    for index, row in enumerate(rows_of(result, comparison, with_trend)):
         name = _code(result.test) if index == 0 else ""
         rows.append([name, *(_strong(cell) for cell in row)])
     return rows
@@ -46,13 +49,15 @@ def render_markdown(
 ) -> str:
     """A heading, a one-line summary and one GitHub table of every QoS test's results."""
     results = list(results)
-    columns = headers(comparisons is not None)
+    with_trend = trended(results)
+    columns = headers(comparisons is not None, with_trend)
     rows = [
         row
         for result in results
         for row in result_rows(
             result,
             None if comparisons is None else comparisons.get(result.test, absent(result)),
+            with_trend,
         )
     ]
     lines = [f"### {title}", "", summary_line(results, comparisons, baseline_name), ""]
@@ -91,6 +96,8 @@ def summary_line(
             if result.test not in comparisons or not comparisons[result.test].in_baseline
         )
         text += f" · vs baseline{label}: {failed} regressed, {missing} not in baseline"
+    if trended(results):
+        text += f" · vs history: {trend_counts(results)}"
     return text
 
 

@@ -27,8 +27,14 @@ def _time(value: float | None) -> str:
     return format_value(value, Kind.DURATION) if value is not None else "—"
 
 
+def _trial_verdict(trial: dict[str, Any]) -> str:
+    if trial.get("limited"):
+        return "limited (sender)"
+    return "pass" if trial["passed"] else "loss"
+
+
 def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
-    """frame size, trial number, offered rate, loss, delivered, verdict — one row per trial."""
+    """frame size, trial number, offered and sent rates, loss, delivered, verdict per trial."""
     rows = []
     for search in details.get("searches", []):
         for number, trial in enumerate(search["trials"], 1):
@@ -37,9 +43,10 @@ def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
                     str(search["frame_size"]),
                     str(number),
                     _rate(trial["rate"]),
+                    _rate(trial.get("sent")),
                     _percent(trial["loss"]),
                     _rate(trial["delivered"]),
-                    "pass" if trial["passed"] else "loss",
+                    _trial_verdict(trial),
                 ]
             )
         rows.append(
@@ -47,6 +54,7 @@ def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
                 str(search["frame_size"]),
                 "result",
                 _rate(search["throughput"]),
+                "",
                 "",
                 f"{search['frame_rate']:.0f} frames/s",
                 search["note"] or ("" if search["converged"] else "not converged"),
@@ -56,25 +64,26 @@ def rfc2544_rows(details: dict[str, Any]) -> list[list[str]]:
 
 
 def y1564_rows(details: dict[str, Any]) -> list[list[str]]:
-    """service, step, offered, IR, FLR, FTD, FDV, verdict — one row per step."""
+    """service, step, offered, sent, IR, FLR, FTD, FDV, verdict — one row per step."""
     return [
         [
             row["service"],
             row["step"],
             _rate(row["rate"]),
+            _rate(row.get("sent")),
             _rate(row["ir"]),
             _percent(row["flr"]),
             _time(row["ftd"]),
             _time(row["fdv"]),
-            "pass" if row["passed"] else "FAIL",
+            "limited (sender)" if row.get("limited") else "pass" if row["passed"] else "FAIL",
         ]
         for row in details.get("steps", [])
     ]
 
 
 HEADERS = {
-    "rfc2544": ["frame", "trial", "offered", "loss", "delivered", "verdict"],
-    "y1564": ["service", "step", "offered", "IR", "FLR", "FTD (RTT)", "FDV", "verdict"],
+    "rfc2544": ["frame", "trial", "offered", "sent", "loss", "delivered", "verdict"],
+    "y1564": ["service", "step", "offered", "sent", "IR", "FLR", "FTD (RTT)", "FDV", "verdict"],
     "rfc6349": ["figure", "value"],
     "rpm": [
         "interval",

@@ -6,7 +6,7 @@ import math
 import shlex
 from collections.abc import Sequence
 
-from ..results import Measurement
+from ..results import Measurement, QosResult
 
 SERVER_WAIT = 1  # seconds for servers started in the background to listen before clients
 
@@ -38,9 +38,7 @@ def reproduce_text(
     lines = reproduce_lines(measurement, loads)
     if not lines:
         return ""
-    needs = f", {measurement.requires}" if measurement.requires else ""
-    body = "\n".join(indent + line for line in lines)
-    return f"reproduce ({measurement.tool}){needs}:\n{body}"
+    return _block(_heading(measurement.tool, measurement), lines, indent)
 
 
 def reproduce_together(measurements: Sequence[Measurement], indent: str = "  ") -> str:
@@ -48,9 +46,38 @@ def reproduce_together(measurements: Sequence[Measurement], indent: str = "  ") 
 
     Each client's output goes to NAME.json (or N.json); `wait` returns when the last ends.
     """
+    blocks = _together(measurements)
+    return _block(*blocks[0], indent) if blocks else ""
+
+
+def reproduce_blocks(result: QosResult) -> list[tuple[str, list[str]]]:
+    """(heading, shell lines) of each block that measures `result` again, as it ran.
+
+    Named flows ran at once over one window: so do their lines (one block). Otherwise each
+    measurement has its own block, its background load started first. Every report (terminal,
+    HTML) renders these same blocks.
+    """
+    if result.window is not None:
+        return _together(result.measurements)
+    blocks = []
+    for measurement in result.measurements:
+        lines = reproduce_lines(measurement, result.loads)
+        if lines:
+            blocks.append((_heading(measurement.tool, measurement), lines))
+    return blocks
+
+
+def reproduce_result(result: QosResult, indent: str = "  ") -> str:
+    """Every block of reproduce_blocks() as text, a blank line between blocks ('' if none)."""
+    return "\n\n".join(
+        _block(heading, lines, indent) for heading, lines in reproduce_blocks(result)
+    )
+
+
+def _together(measurements: Sequence[Measurement]) -> list[tuple[str, list[str]]]:
     measured = [m for m in measurements if m.command]
     if not measured:
-        return ""
+        return []
     lines = [f"{shlex.join(argv)} >/dev/null &" for m in measured for argv in m.setup]
     if lines:
         lines.append(f"sleep {SERVER_WAIT}")
@@ -58,6 +85,13 @@ def reproduce_together(measurements: Sequence[Measurement], indent: str = "  ") 
         name = str(measurement.details.get("name") or index)
         lines.append(f"{shlex.join(measurement.command)} >{shlex.quote(name + '.json')} &")
     lines.append("wait")
-    needs = f", {measured[0].requires}" if measured[0].requires else ""
-    body = "\n".join(indent + line for line in lines)
-    return f"reproduce ({len(measured)} at once, each into NAME.json){needs}:\n{body}"
+    return [(_heading(f"{len(measured)} at once, each into NAME.json", measured[0]), lines)]
+
+
+def _heading(what: str, measurement: Measurement) -> str:
+    needs = f", {measurement.requires}" if measurement.requires else ""
+    return f"reproduce ({what}){needs}:"
+
+
+def _block(heading: str, lines: Sequence[str], indent: str) -> str:
+    return heading + "".join(f"\n{indent}{line}" for line in lines)

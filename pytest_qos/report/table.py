@@ -1,6 +1,7 @@
 """The results table every report shares: test, metric, expected, measured, verdict.
 
-With a baseline (--qos-compare) each row also has baseline, change and a verdict against it.
+With a baseline (--qos-compare) each row also has baseline, change and a verdict against it;
+judged against its history (--qos-trend), the history's median and a verdict against it.
 The terminal, Markdown and HTML reports all render these same rows.
 """
 
@@ -13,13 +14,14 @@ from tabulate import tabulate
 
 from ..judge.metrics import format_metric, split_name
 from ..results import Check, QosResult, keyed, prefixes
-from .changes import describe, explain
+from .changes import describe, explain, explain_trend
 
 if TYPE_CHECKING:
     from ..judge.compare import Comparison, MetricChange
 
 HEADERS = ["test", "metric", "expected", "measured", "verdict"]
 COMPARE_HEADERS = ["baseline", "change", "vs baseline"]
+TREND_HEADERS = ["history median", "vs history"]
 # Shown, unjudged, for a test that states no bounds, so its row says what it measured.
 HEADLINE_METRICS = (
     "throughput",
@@ -39,17 +41,24 @@ def verdict(check: Check) -> str:
     return f"FAIL ({check.note})" if check.note else "FAIL"
 
 
-def rows_of(result: QosResult, comparison: Comparison | None = None) -> list[list[str]]:
+def rows_of(
+    result: QosResult, comparison: Comparison | None = None, trended: bool | None = None
+) -> list[list[str]]:
     """One test's rows without the test column: checks, compared metrics, loads, error.
 
-    Columns are HEADERS[1:], then COMPARE_HEADERS when `comparison` is given.
+    Columns are HEADERS[1:], then COMPARE_HEADERS when `comparison` is given, then
+    TREND_HEADERS when `trended` (by default: when the result was judged against its history).
     """
     rows: list[list[str]] = []
+    with_trend = result.trend is not None if trended is None else trended
+    judged: set[str] = {""}  # metrics whose history cells are shown: once each
 
     def add(metric: str, expected: str, measured: str, verdict_text: str, name: str) -> None:
         row = [metric, expected, measured, verdict_text]
         if comparison is not None:
             row += _change_cells(comparison.change_of(name) if name else None, comparison)
+        if with_trend:
+            row += _trend_cells(result.trend, name, judged)
         rows.append(row)
 
     for check in result.checks:
@@ -57,7 +66,8 @@ def rows_of(result: QosResult, comparison: Comparison | None = None) -> list[lis
             check.metric,
             check.bound,
             format_metric(check.metric, check.measured),
-            verdict(check),
+            # An error (e.g. the sender fell short) leaves the figures unjudged: no pass/FAIL.
+            "not judged" if result.error else verdict(check),
             check.metric,
         )
     shown = {check.metric for check in result.checks}
@@ -132,6 +142,21 @@ def _change_cells(change: MetricChange | None, comparison: Comparison) -> list[s
     return [format_metric(change.metric, change.baseline), describe(change), explain(change)]
 
 
+def _trend_cells(trend: Comparison | None, name: str, judged: set[str]) -> list[str]:
+    """History median and verdict, on the first row of a metric (its history check repeats)."""
+    change = trend.change_of(name) if trend is not None and name not in judged else None
+    judged.add(name)
+    if change is None:
+        return ["", ""]
+    median = format_metric(change.metric, change.baseline) if change.baseline is not None else "—"
+    return [median, explain_trend(change)]
+
+
+def trended(results: Iterable[QosResult]) -> bool:
+    """True when any result was judged against its history: the table has those columns."""
+    return any(result.trend is not None for result in results)
+
+
 def absent(result: QosResult) -> Comparison:
     """The comparison of a test the baseline does not hold."""
     from ..judge.compare import Comparison
@@ -139,9 +164,9 @@ def absent(result: QosResult) -> Comparison:
     return Comparison(result.test, in_baseline=False)
 
 
-def headers(compared: bool) -> list[str]:
-    """The table's column names, with the baseline columns when comparing."""
-    return HEADERS + (COMPARE_HEADERS if compared else [])
+def headers(compared: bool, with_trend: bool = False) -> list[str]:
+    """The table's column names, with the baseline and the history columns when judged so."""
+    return HEADERS + (COMPARE_HEADERS if compared else []) + (TREND_HEADERS if with_trend else [])
 
 
 def render(
@@ -150,15 +175,22 @@ def render(
     tablefmt: str = "simple",
 ) -> str:
     """Every result's rows as one table, the test named on each row."""
+    results = list(results)
+    with_trend = trended(results)
     rows = [
         [result.test, *row]
         for result in results
         for row in rows_of(
-            result, None if comparisons is None else comparisons.get(result.test, absent(result))
+            result,
+            None if comparisons is None else comparisons.get(result.test, absent(result)),
+            with_trend,
         )
     ]
     return tabulate(
-        rows, headers=headers(comparisons is not None), tablefmt=tablefmt, disable_numparse=True
+        rows,
+        headers=headers(comparisons is not None, with_trend),
+        tablefmt=tablefmt,
+        disable_numparse=True,
     )
 
 
@@ -168,7 +200,7 @@ def render_one(
     """One test's table without the test column (for its failure report)."""
     return tabulate(
         rows_of(result, comparison),
-        headers=headers(comparison is not None)[1:],
+        headers=headers(comparison is not None, result.trend is not None)[1:],
         tablefmt=tablefmt,
         disable_numparse=True,
     )

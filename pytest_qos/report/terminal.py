@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..judge.compare import Comparison
-from ..judge.metrics import find
 from ..results import QosResult
-from . import matrix, methods
-from .changes import failure_message
-from .reproduce import reproduce_text, reproduce_together
-from .table import absent, render, render_one
+from . import diagnosis, matrix, methods
+from .changes import failure_message, trend_counts, trend_failure_message
+from .definitions import definition
+from .reproduce import reproduce_result
+from .table import absent, render, render_one, trended
 
 JITTER_NOTE = (
     "jitter: iperf3's RFC 3550 smoothed interarrival estimate; "
@@ -40,6 +40,8 @@ def summary(
         text += f"\ncompared with baseline '{baseline_name}'"
         if missing:
             text += f"; not in the baseline (reported, not failed): {', '.join(missing)}"
+    if trended(results):
+        text += f"\njudged against each test's own history (--qos-trend): {trend_counts(results)}"
     names = {check.metric for result in results for check in result.checks}
     if names & {"jitter", "latency.jitter"}:
         text += "\n" + JITTER_NOTE
@@ -54,21 +56,37 @@ def failure(result: QosResult, comparison: Comparison | None = None) -> str:
     lines.append(render_one(result, comparison))
     if comparison is not None and comparison.failed:
         lines += ["", failure_message(comparison)]
+    if result.trend is not None and result.trend.failed:
+        lines += ["", trend_failure_message(result.trend)]
+    lines += _evidence(result)
+    for name in sorted({check.metric for check in missed}):
+        meaning = definition(result, name)
+        if meaning:
+            lines.append(f"  {name}: {meaning}")
+    said = diagnosis.render_failure(result)
+    if said:
+        lines += ["", said]
+    return "\n".join(lines + _reproduce(result))
+
+
+def untrusted(result: QosResult) -> str:
+    """What a test prints whose figures cannot be judged (an error, not a QoS failure)."""
+    lines = [result.error, "", render_one(result, result.comparison), *_evidence(result)]
+    return "\n".join(lines + _reproduce(result))
+
+
+def _evidence(result: QosResult) -> list[str]:
+    """The method's trial or step tables and what a probe saw that a number cannot say."""
+    lines = []
     tables = methods.render_text([result])
     if tables:
         lines += ["", tables]
     for measurement in result.measurements:
-        # What a probe saw that a number cannot say, e.g. "DSCP sent EF (46); ... CS1 (8)".
+        # E.g. "DSCP sent EF (46); ... CS1 (8)".
         lines += [f"  {note}" for note in measurement.details.get("notes", ())]
-    for name in sorted({check.metric for check in missed}):
-        metric = find(name)
-        if metric:
-            lines.append(f"  {name}: {metric.definition}")
-    if result.window is not None:
-        # Named flows ran at once over one window: so do their reproduce lines.
-        lines += ["", reproduce_together(result.measurements)]
-    else:
-        for measurement in result.measurements:
-            if measurement.command:
-                lines += ["", reproduce_text(measurement, result.loads)]
-    return "\n".join(lines)
+    return lines
+
+
+def _reproduce(result: QosResult) -> list[str]:
+    text = reproduce_result(result)
+    return ["", text] if text else []

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ScenarioError, did_you_mean
+from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
 from ..judge.bounds import Bound, parse_expectations
 from ..judge.metrics import reserved_names, split_name, unmeasurable
 from ..judge.thresholds import Threshold, parse_compare_block
-from ..lab.wan import WanSpec, parse_wan
+from ..lab.spec import LAB_KEYS, LabSpec, bound_problem, parse_lab
 from ..measure.traffic import TRAFFIC_KEYS, Traffic
 from ..methods.spec import METHOD_KEYS, MethodSpec, measures, parse_method
 from ..methods.y1541 import expand as expand_y1541
@@ -44,14 +45,11 @@ WINDOW_KEYS = ("duration", "omit")
 PROBE_WINDOW_KEYS = ("duration", "count")
 DEFAULT_KEYS = (*TRAFFIC_KEYS, "repeat", "settle")
 TARGET_KEYS = ("host", "port", "ports", "responder_port")
-LAB_KEYS = ("router", "sites", "wan", "ip")
 PATH_KEYS = ("from", "to")
 MESH_KEYS = ("hosts", "group", "from", "to")
-IP_FAMILIES = {4: (4,), 6: (6,), "4": (4,), "6": (6,), "both": (4, 6)}
 DEFAULT_SETTLE = 1.0
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 MAX_PORTS = 64
-MAX_PATH = 4096  # PATH_MAX
 _FLAT = "a scenario nests a few levels (tests: name: traffic: key: value)"
 _FLOW_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a test name without '.': it separates the metric
 
@@ -68,16 +66,6 @@ class TargetSpec:
     def is_local(self) -> bool:
         """True for the built-in default target."""
         return self.host is None
-
-
-@dataclass(frozen=True)
-class LabSpec:
-    """`lab:` — client/router/server namespaces, or `sites: N` site namespaces with sshd."""
-
-    router: Path | None
-    sites: int | None = None
-    wan: WanSpec | None = None  # a WAN hop between router and server
-    families: tuple[int, ...] = (4,)  # IP versions each test runs over, in order
 
 
 @dataclass(frozen=True)
@@ -240,8 +228,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         if (mesh or path or any(t.site_path for t in tests)) and "target" in top:
             raise self.error(("target",), "give 'target:' or 'path:'/'mesh:', not both")
         lab = self.lab(top["lab"]) if "lab" in top else None
-        if lab is None:
-            self.no_router_metrics(tests)
+        self.lab_metrics(tests, lab)
         return Scenario(
             path=self.path,
             tests=tests,
@@ -303,16 +290,13 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
             to=self.refs(data["to"], (*path, "to")),
         )
 
-    def no_router_metrics(self, tests: tuple[TestSpec, ...]) -> None:
-        """`router.` bounds read the lab router's counters: without a lab, nothing has them."""
+    def lab_metrics(self, tests: tuple[TestSpec, ...], lab: LabSpec | None) -> None:
+        """`router.` bounds need the lab's router(s); `hop.N.` bounds a hop its path has."""
         for spec in tests:
             for name in spec.expect:
-                if name.startswith("router."):
-                    raise self.error(
-                        ("tests", spec.name, "expect", name),
-                        f"'{name}' is a counter of the lab router; this file has no 'lab:' "
-                        "(add 'lab: {router: config.sh}' or remove the bound)",
-                    )
+                problem = bound_problem(lab, name)
+                if problem:
+                    raise self.error(("tests", spec.name, "expect", name), problem)
 
     def defaults(self, value: Any) -> dict[str, Any]:
         """`defaults:` — traffic keys (and repeat, settle) applied to every test."""
@@ -344,6 +328,7 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
                 "a target mapping needs 'host:' (the address iperf3 "
                 "servers run at), e.g. {host: 198.18.1.2, port: 5201}",
             )
+        self.guard((*path, "host"), lambda: check_host(host))
         if "port" in data and "ports" in data:
             raise self.error((*path, "ports"), "give 'port' or 'ports', not both")
         if "port" in data:
@@ -377,49 +362,14 @@ class _Reader:  # long: one small method per scenario key, all sharing the file'
         return tuple(range(low, high + 1))
 
     def lab(self, value: Any) -> LabSpec:
-        """`lab: {router: path/to/config, wan: {...}, ip: 4 | 6 | both}` (router relative to
-        the scenario file)."""
+        """`lab: {router: CONFIG | routers: [...], wan: {...}, ip: 4 | 6 | both}` or
+        `{sites: N}` (configs relative to the scenario file; parsed in lab/spec.py)."""
         if value is None:
             return LabSpec(router=None)
         data = self.mapping(value, ("lab",), "'lab'")
         self.known_keys(data, LAB_KEYS, ("lab",), "'lab'")
-        sites = data.get("sites")
-        if sites is not None and (
-            isinstance(sites, bool) or not isinstance(sites, int) or not 2 <= sites <= 32
-        ):
-            raise self.error(
-                ("lab", "sites"), f"sites is a whole number from 2 to 32, got {sites!r}"
-            )
-        wan = None
-        if "wan" in data:
-            wan = self.guard(("lab", "wan"), lambda: parse_wan(data["wan"]))
-        ip = data.get("ip", 4)
-        families = IP_FAMILIES.get(ip) if isinstance(ip, (int, str)) else None
-        if families is None or isinstance(ip, bool):
-            raise self.error(("lab", "ip"), f"ip is 4, 6 or both, got {ip!r}")
-        router = data.get("router")
-        if router is None:
-            return LabSpec(router=None, sites=sites, wan=wan, families=families)
-        if not isinstance(router, str):
-            raise self.error(("lab", "router"), "router is the path of an executable config")
-        if "\0" in router or len(router) > MAX_PATH:
-            raise self.error(
-                ("lab", "router"),
-                f"router config {router[:60]!r} is not a usable path (no NUL characters, "
-                f"at most {MAX_PATH} characters)",
-            )
-        try:
-            config = (self.path.parent / router).resolve()
-            exists = config.is_file()
-        except (OSError, RuntimeError) as error:  # a name over NAME_MAX, a symlink loop
-            raise self.error(
-                ("lab", "router"), f"router config '{router[:60]}' cannot be used: {error}"
-            ) from None
-        if not exists:
-            raise self.error(
-                ("lab", "router"), f"router config '{router}' does not exist (looked for {config})"
-            )
-        return LabSpec(router=config, sites=sites, wan=wan, families=families)
+        lab: LabSpec = self.guard(("lab",), lambda: parse_lab(data, self.path.parent))
+        return lab
 
     def test(self, name: str, value: Any, defaults: dict[str, Any]) -> TestSpec:
         """One test under `tests:`."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ..diagnose import Diagnosis
 from ..hosts.target import Target
 from ..judge.compare import Thresholds, compare
 from ..measure.iperf3 import Iperf3
@@ -54,8 +55,12 @@ def run_test(
     iperf3: Iperf3 | Callable[[], Iperf3] | None = None,
     baseline: Baseline | None = None,
     progress: Progress | None = None,
+    diagnosis: Diagnosis | None = None,
 ) -> QosResult:
-    """Measure `spec` across `target`, judge its bounds and the baseline; tool errors raise."""
+    """Measure `spec` across `target`, judge its bounds and the baseline; tool errors raise.
+
+    With `diagnosis`, a failed test (or every test) also says where it failed (diagnose/).
+    """
     test = test_id or spec.name
     runner = Runner(iperf3, target, progress)
     stored = baseline.metrics(test) if baseline is not None else None
@@ -79,4 +84,8 @@ def run_test(
             add_y1541(result, spec.expect, stored)
     if baseline is not None:
         baseline.judge(result, spec.compare)
+    if diagnosis is not None:
+        before = baseline.results.get(test) if baseline is not None else None
+        with Runner(iperf3, target, progress) as again:
+            diagnosis.attach(result, spec, again, before)
     return result

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import ScenarioError, did_you_mean
 from ..hosts.target import Target
 from ..hosts.testbed import HostSpec, Testbed
-from .reader import HostRef, MeshSpec, Scenario, TestSpec
+from .reader import HostRef, MeshSpec, PathSpec, Scenario, TestSpec
 
 PAIR_WORD = "-to-"  # what `->` in a -k expression becomes; mesh items carry "A-to-B"
 HERE = "here"  # `from` when a path does not name one: this machine
@@ -76,7 +76,17 @@ def mesh_pairs(mesh: MeshSpec, testbed: Testbed, scenario: Scenario) -> list[Pai
         return round_robin(names)
     sources = itertools.chain.from_iterable(_check(r, testbed, scenario, True) for r in mesh.from_)
     sinks = list(itertools.chain.from_iterable(_check(r, testbed, scenario, True) for r in mesh.to))
-    return [(a, b) for a in dict.fromkeys(sources) for b in dict.fromkeys(sinks) if a != b]
+    pairs = [(a, b) for a in dict.fromkeys(sources) for b in dict.fromkeys(sinks) if a != b]
+    if not pairs:
+        ref = mesh.to[0]
+        raise ScenarioError(
+            str(scenario.path),
+            ref.line,
+            ref.key,
+            "this mesh has no pairs: its 'from' and 'to' name the same single host, and a "
+            "host is never measured to itself; name at least one other host",
+        )
+    return pairs
 
 
 def plan(
@@ -107,9 +117,31 @@ def plan(
         if path is None:
             yield spec, None, spec.name
             continue
-        to = _check(path.to, testbed, scenario, False)[0]
-        source = _check(path.from_, testbed, scenario, False)[0] if path.from_ else HERE
-        yield spec, (source, to), spec.name
+        yield spec, _path_pair(path, testbed, scenario), spec.name
+
+
+def _path_pair(path: PathSpec, testbed: Testbed, scenario: Scenario) -> Pair:
+    """(from, to) of a `path:`; `here` is this machine, and only ever the `from`."""
+    to = _check(path.to, testbed, scenario, False)[0]
+    if to == HERE and HERE not in testbed.hosts:
+        raise ScenarioError(
+            str(scenario.path),
+            path.to.line,
+            path.to.key,
+            f"'{HERE}' (this machine) can only be a path's 'from', as servers run at 'to'; "
+            "to measure toward this machine, list it in the testbed as a host, e.g. "
+            "'me: {local: true, address: ADDR}', and name that host",
+        )
+    source = _check(path.from_, testbed, scenario, False)[0] if path.from_ else HERE
+    if source == to:
+        ref = path.from_ or path.to
+        raise ScenarioError(
+            str(scenario.path),
+            ref.line,
+            ref.key,
+            f"a path from '{to}' to itself measures no network; 'from' and 'to' must differ",
+        )
+    return source, to
 
 
 def _first_ref(scenario: Scenario) -> HostRef:

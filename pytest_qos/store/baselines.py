@@ -11,11 +11,14 @@ from typing import Any
 
 from ..errors import InputError, did_you_mean
 from ..results import QosResult
-from .document import SCHEMA_VERSION, to_json, write_atomically
+from ..yamldoc import dotted
+from .document import SCHEMA_VERSION, expand_texts, to_json, write_atomically
+from .validate import MAX_PROBLEMS, depth_line, line_of, problems
 
 DEFAULT_DIRECTORY = ".qos"
 SUFFIX = ".json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+MAX_DEPTH = 100  # nesting reported for a document too deep to read
 
 
 def check_name(name: str, key: str = "--qos-save") -> str:
@@ -102,28 +105,21 @@ def load_baseline(
 ) -> dict[str, QosResult]:
     """A stored run's results by test id; clear errors for a missing, corrupt or newer file."""
     path = resolve_baseline(name_or_path, directory)
-    return results_by_test(read_document(path))
+    return results_by_test(expand_texts(read_document(path)))
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    """The results document at `path`, checked for its schema version and shape."""
+    """The results document at `path`, validated against its schema (results.schema.json):
+    each problem one line with the file's line and the key path."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise InputError(
             f"cannot read baseline {path}: {error.strerror}", "--qos-compare"
         ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(
-            f"baseline {path} is not valid JSON ({error}); save it again with --qos-save",
-            key="--qos-compare",
-        ) from None
-    except ValueError as error:  # NaN or Infinity: never a value to compare with
-        raise InputError(
-            f"baseline {path} holds {error}, which is no measurement; save it again with "
-            "--qos-save",
-            key="--qos-compare",
-        ) from None
+    except UnicodeDecodeError as error:
+        raise _bad(path, f"is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    document = _parse(path, text)
     if not isinstance(document, dict) or not isinstance(document.get("results"), list):
         raise InputError(
             f"baseline {path} is not a pytest-qos results document "
@@ -131,7 +127,7 @@ def read_document(path: Path) -> dict[str, Any]:
             key="--qos-compare",
         )
     version = document.get("version")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION or isinstance(version, bool):
         raise InputError(
             f"baseline {path} has schema version {version!r}; this pytest-qos reads "
             f"version {SCHEMA_VERSION}: save the baseline again with this version",
@@ -144,11 +140,56 @@ def read_document(path: Path) -> dict[str, Any]:
             "run's results (--qos-save stores only complete runs)",
             key="--qos-compare",
         )
+    found = problems(document)
+    if found:
+        lines = [
+            f"  {path}:{line_of(text, problem.path) or '?'}: {dotted(problem.path)}: "
+            f"{problem.message}"
+            for problem in found
+        ]
+        count = f"{len(found)}{'+' if len(found) >= MAX_PROBLEMS else ''}"
+        plural = "" if len(found) == 1 else "s"
+        raise InputError(
+            f"baseline {path} is not a valid results document ({count} problem{plural}; see "
+            "results.schema.json); save it again with --qos-save or fix it:\n" + "\n".join(lines),
+            key="--qos-compare",
+        )
     return document
 
 
+def _parse(path: Path, text: str) -> Any:
+    """JSON `text`, or one line saying what is wrong with it and where."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise _bad(path, f"is not valid JSON ({error})") from None
+    except _NotANumber as error:  # NaN or Infinity: never a value to compare with
+        raise InputError(
+            f"baseline {path} holds {error}, which is no measurement; save it again with "
+            "--qos-save",
+            key="--qos-compare",
+        ) from None
+    except ValueError as error:  # an integer past Python's digit limit
+        raise _bad(path, f"is not usable JSON ({error})") from None
+    except RecursionError:
+        line = depth_line(text, MAX_DEPTH)
+        raise _bad(
+            path,
+            f"nests more than {MAX_DEPTH} levels deep (line {line}); a results document "
+            "nests about 6",
+        ) from None
+
+
+def _bad(path: Path, what: str) -> InputError:
+    return InputError(f"baseline {path} {what}; save it again with --qos-save", key="--qos-compare")
+
+
+class _NotANumber(ValueError):
+    """NaN or Infinity in a document."""
+
+
 def _refuse_constant(name: str) -> float:
-    raise ValueError(name)
+    raise _NotANumber(name)
 
 
 def results_by_test(document: Mapping[str, Any]) -> dict[str, QosResult]:
