@@ -280,16 +280,11 @@ def test_largest_n(benchmark: Any, tmp_path: Path) -> None:
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     benchmark.extra_info["sweep"] = rows
-    fastest = min(row["wall_s"] for row in rows.values())
-    sustained = max(
-        (
-            n
-            for n, row in rows.items()
-            if row["wall_s"] <= 1.05 * fastest and row["makespan_ratio"] <= 1.05
-        ),
-        default=None,
-    )
-    benchmark.extra_info["largest_sustained_n"] = sustained
+    # Sustained: more workers still shorten the run; on schedule: the items themselves run
+    # within 5 % of the round-robin optimum (worker start-up aside).
+    fastest = min(rows, key=lambda n: rows[n]["wall_s"])
+    on_schedule = max((n for n, row in rows.items() if row["makespan_ratio"] <= 1.05), default=None)
+    benchmark.extra_info.update(largest_sustained_n=fastest, largest_n_on_schedule=on_schedule)
     print("\n-n sweep, 2450 items of 0.1 s (optimum: 2450 / min(n, 25) rounds):")
     for workers, row in rows.items():
         print(
@@ -299,7 +294,8 @@ def test_largest_n(benchmark: Any, tmp_path: Path) -> None:
             f"load average {row['load']:.1f}"
         )
     print(
-        f"largest -n sustained (wall within 5 % of the fastest, makespan within 5 %): {sustained}"
+        f"largest -n sustained (the fastest run): {fastest}; largest -n whose items ran within "
+        f"5 % of the optimum: {on_schedule}"
     )
 
 
@@ -314,7 +310,10 @@ def test_html_report_cost(benchmark: Any, tmp_path: Path) -> None:
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     per_item = 1e3 * (runs["html"].cpu_s - runs["plain"].cpu_s) / 180
-    size = (directory / "r.html").stat().st_size
+    assets = directory / "assets"  # pytest-html writes each plot as a file beside the report
+    size = (directory / "r.html").stat().st_size + sum(
+        path.stat().st_size for path in assets.rglob("*") if path.is_file()
+    )
     benchmark.extra_info.update(html_cpu_ms_per_item=per_item, html_bytes_180_items=size)
     print(
         f"\n--html: +{per_item:.0f} ms CPU per item, {size / 180 / 1024:.0f} KiB per item; "
