@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from process_checks import process_gone
+from process_checks import end_parent_and_child, process_gone
 
 from pytest_qos.hosts import endpoints
 from pytest_qos.hosts.endpoints import Local, Netns, wait_until
@@ -73,10 +73,7 @@ def test_child_dies_with_a_sigkilled_parent(
         parent.wait(10)
         assert wait_until(lambda: process_gone(child), 3.0), "outlived a SIGKILLed parent"
     finally:
-        parent.kill()
-        parent.wait(5)
-        if not process_gone(child):
-            os.kill(child, signal.SIGKILL)
+        end_parent_and_child(parent, child)
 
 
 def test_setpriv_spawn_has_no_preexec_fn(monkeypatch: pytest.MonkeyPatch) -> None:
