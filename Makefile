@@ -7,7 +7,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-SYSTEM_TOOLS := iperf3:iperf3 ping:iputils-ping ip:iproute2 tc:iproute2 ss:iproute2 nft:nftables
+# setpriv (util-linux) starts every process with its death signal set, without forking pytest.
+SYSTEM_TOOLS := iperf3:iperf3 ping:iputils-ping ip:iproute2 tc:iproute2 ss:iproute2 nft:nftables \
+  setpriv:util-linux
 # The test suite also opens the pytest-html report in a headless browser, checks the
 # STAMP packets of the udp probe with Wireshark's decoder (tshark), runs a real OpenSSH
 # sshd in each site namespace of the site lab (sshd lives in /usr/sbin, checked too), pushes

@@ -6,18 +6,23 @@ is printed and stored in the benchmark's extra_info.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
+import select
 import statistics
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from pytest_qos.hosts.endpoints import Local, Process, wait_until
 from pytest_qos.hosts.target import Target, local_target, remote_target
-from pytest_qos.probes import Probe, run_probe
+from pytest_qos.probes import Probe, run_probe, udp
+from pytest_qos.probes.clock import ScheduledClient, wait_readable
 from pytest_qos.probes.run import responder_command
 from pytest_qos.probes.stats import Reply, record_metrics, replies_record
 from pytest_qos.results import Measurement
@@ -48,20 +53,112 @@ def _once(benchmark: Any, function: Any) -> Any:
     return benchmark.pedantic(function, rounds=1, iterations=1, warmup_rounds=0)
 
 
-def test_schedule_at_1000_per_second(benchmark: Any, responder: tuple[Process, Target]) -> None:
-    """At 1000 probes/s for 5 s, at least 99 % of sends leave within 1 ms of their schedule."""
-    _, target = responder
-    probe = Probe.from_options({"interval": "1 ms", "duration": "5 s"})
-    measurement: Measurement = _once(benchmark, lambda: run_probe(probe, target))
-    details = measurement.details
-    figures = {
-        key: details[key]
-        for key in ("send_late_p50", "send_late_p99", "send_late_max", "send_late_over_1ms")
+# Issue 21 goal 3: which send-loop technique keeps 1000 probes/s on time. Each technique runs
+# SCHEDULE_RUNS times, interleaved with the others, in one session (a ratio to today's main,
+# "in-process, normal priority"). "both cores busy" adds two CPU-bound processes at normal
+# priority on top of whatever else the machine runs.
+SCHEDULE_SECONDS = 5
+SCHEDULE_RUNS = int(os.environ.get("QOS_BENCH_SCHEDULE_RUNS", "3"))
+QUIET_LIMIT, BUSY_LIMIT = 1.0, 2.0  # % of sends over 1 ms late
+_DEDICATED = (
+    "import sys\n"
+    "from pytest_qos.probes.clock import ScheduledClient\n"
+    "ScheduledClient.realtime = sys.argv[1] == 'realtime'\n"
+    "from pytest_qos.probes.cli import main\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+
+
+def _sleep_until(sock: Any, until_ns: int) -> bool:
+    """Sleep to the deadline (time.sleep: clock_nanosleep, TIMER_ABSTIME), then read."""
+    remaining = (until_ns - time.monotonic_ns()) / 1e9
+    if remaining > 0:
+        time.sleep(remaining)
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def _in_process(target: Target, realtime: bool, absolute: bool = False) -> dict[str, float]:
+    ScheduledClient.realtime = realtime
+    if absolute:  # the loop's waits become sleeps to the next send, replies read after it
+        udp.wait_readable = _sleep_until
+    try:
+        probe = Probe.from_options(
+            {"interval": "1 ms", "duration": f"{SCHEDULE_SECONDS} s", "send_late": {}}
+        )
+        metrics = run_probe(probe, target).metrics
+    finally:
+        ScheduledClient.realtime = True
+        udp.wait_readable = wait_readable
+    return {
+        "over_1ms": metrics["probe.send_late.over_1ms"],
+        "p99_ms": metrics["probe.send_late.p99"] * 1e3,
     }
-    benchmark.extra_info.update(figures)
-    print(f"\n1000/s for 5 s: {figures}")
-    assert details["sent"] == 5000
-    assert details["send_late_over_1ms"] <= 1.0
+
+
+def _dedicated(target: Target, realtime: bool) -> dict[str, float]:
+    """The client in a process of its own (no GIL shared with pytest)."""
+    argv = [sys.executable, "-c", _DEDICATED, "realtime" if realtime else "normal", "probe"]
+    argv += ["--host", target.host, "--port", str(target.responder_port)]
+    argv += ["--interval", "0.001", "--count", str(SCHEDULE_SECONDS * 1000)]
+    record = json.loads(Local().run(argv, timeout=SCHEDULE_SECONDS + 30).stdout)
+    return {"over_1ms": record["send_late_over_1ms"], "p99_ms": record["send_late_p99"] * 1e3}
+
+
+TECHNIQUES: dict[str, Callable[[Target], dict[str, float]]] = {
+    "in-process, normal priority (main)": lambda target: _in_process(target, False),
+    "in-process, normal priority, absolute-time sleeps": lambda target: _in_process(
+        target, False, absolute=True
+    ),
+    "in-process, real-time priority": lambda target: _in_process(target, True),
+    "dedicated process, normal priority": lambda target: _dedicated(target, False),
+    "dedicated process, real-time priority": lambda target: _dedicated(target, True),
+}
+
+
+@contextlib.contextmanager
+def _busy_cores(count: int) -> Iterator[None]:
+    hogs = [Local().spawn([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.stop(grace=0.1)
+
+
+@pytest.mark.parametrize("machine", ["as it is", "both cores busy"])
+def test_schedule_at_1000_per_second(
+    benchmark: Any, responder: tuple[Process, Target], machine: str
+) -> None:
+    """At 1000 probes/s for 5 s: % of sends over 1 ms late and p99 lateness, per technique."""
+    _, target = responder
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in TECHNIQUES}
+    loads: list[float] = []
+
+    def measure() -> None:
+        with _busy_cores(2 if machine == "both cores busy" else 0):
+            for _ in range(SCHEDULE_RUNS):
+                for name, technique in TECHNIQUES.items():
+                    loads.append(os.getloadavg()[0])
+                    runs[name].append(technique(target))
+
+    _once(benchmark, measure)
+    print(
+        f"\n1000/s for {SCHEDULE_SECONDS} s, machine {machine}, load average "
+        f"{min(loads):.1f}-{max(loads):.1f} (2 cores, shared):"
+    )
+    medians = {}
+    for name, results in runs.items():
+        over = statistics.median(r["over_1ms"] for r in results)
+        p99 = statistics.median(r["p99_ms"] for r in results)
+        medians[name] = over
+        benchmark.extra_info[name] = {"over_1ms_percent": over, "p99_ms": p99, "runs": results}
+        print(
+            f"  {name:50s} over 1 ms late: median {over:6.2f} %  p99 {p99:7.3f} ms  "
+            f"runs {[round(r['over_1ms'], 2) for r in results]}"
+        )
+    benchmark.extra_info["load_average"] = [min(loads), max(loads)]
+    limit = BUSY_LIMIT if machine == "both cores busy" else QUIET_LIMIT
+    assert medians["in-process, real-time priority"] <= limit
 
 
 def test_cpu_cost_at_50_per_second(benchmark: Any, responder: tuple[Process, Target]) -> None:
@@ -146,9 +243,7 @@ print(json.dumps({"fed": fed, "summarised": summarised, "growth_mib": growth, **
 
 def test_ten_million_samples_in_constant_memory(benchmark: Any) -> None:
     """A synthetic feed of 10 M RTTs: memory growth, feed time, summary time, percentile error."""
-    import json
     import subprocess
-    import sys
 
     from pytest_qos.probes.stats import PERCENTILES
 
@@ -224,14 +319,13 @@ def test_soak_at_1000_per_second(benchmark: Any, responder: tuple[Process, Targe
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     measurement: Measurement = _once(benchmark, lambda: run_probe(probe, target))
     details = measurement.details
-    figures = {
-        key: details[key]
-        for key in ("sent", "received", "send_late_p99", "send_late_over_1ms", "percentiles")
-    }
+    figures = {key: details[key] for key in ("sent", "received", "percentiles")}
+    figures["send_late_p99"] = measurement.metrics["probe.send_late.p99"]
+    figures["send_late_over_1ms"] = measurement.metrics["probe.send_late.over_1ms"]
     figures["maxrss_growth_mib"] = (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     ) / 1024
     figures["series_points"] = len(measurement.series["rtt"])
     benchmark.extra_info.update(figures)
     print(f"\n1000/s for {SOAK_SECONDS:g} s: {figures}")
-    assert details["send_late_over_1ms"] <= 1.0
+    assert figures["send_late_over_1ms"] <= 1.0

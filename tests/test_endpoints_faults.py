@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import textwrap
 import threading
 from pathlib import Path
 
-from process_checks import process_gone
+from process_checks import end_parent_and_child, process_gone
 
 from pytest_qos.hosts.endpoints import TREE_VARIABLE, Local, tagged, wait_until
 
@@ -45,12 +44,8 @@ def test_process_spawned_from_an_ended_thread_dies_with_a_sigkilled_parent(
         parent.wait(5)
         assert wait_until(lambda: process_gone(child), 3.0), "outlived a SIGKILLed parent"
     finally:
-        parent.kill()
-        parent.wait(5)
-        if pidfile.exists() and pidfile.read_text():
-            with_pid = int(pidfile.read_text())
-            if not process_gone(with_pid):
-                os.kill(with_pid, signal.SIGKILL)
+        written = pidfile.read_text() if pidfile.exists() else ""
+        end_parent_and_child(parent, int(written) if written else None)
 
 
 def test_spawn_from_a_thread_returns_a_working_process() -> None:

@@ -3,55 +3,25 @@
 from __future__ import annotations
 
 import pytest
+from mesh_simulation import lockstep, make_scheduler, mesh_collection, optimum, simulate
 
 from pytest_qos.plugin.meshsched import HostAwareScheduling, hosts_of
 from pytest_qos.scenario.sites import round_robin
 
 
-class FakeWorker:
-    """What the scheduler asks of an xdist worker controller."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.gateway = type("Gateway", (), {"id": name})()
-        self.shutting_down = False
-        self.received: list[int] = []
-
-    def send_runtest_some(self, indices: list[int]) -> None:
-        self.received += indices
-
-    def shutdown(self) -> None:
-        self.shutting_down = True
+def _scheduler(pytester: pytest.Pytester, workers: int) -> HostAwareScheduling:
+    return HostAwareScheduling(pytester.parseconfig("--tx", f"{workers}*popen"))
 
 
-def _lockstep(pytester: pytest.Pytester, collection: list[str], workers: int) -> list[list[str]]:
-    """Run the schedule with every worker finishing its item at once; the rounds it makes."""
-    scheduler = HostAwareScheduling(pytester.parseconfig("--tx", f"{workers}*popen"))
-    nodes = [FakeWorker(f"gw{i}") for i in range(workers)]
-    for node in nodes:
-        scheduler.add_node(node)
-    for node in nodes:
-        scheduler.add_node_collection(node, collection)
-    scheduler.schedule()
-    rounds = []
-    for _ in range(len(collection)):  # bounded: at least one item per round
-        running = [
-            (node, scheduler.node2pending[node][0])
-            for node in nodes
-            if scheduler.node2pending[node]
-        ]
-        if not running:
-            break
-        rounds.append([collection[index] for _, index in running])
-        for node, index in running:
-            scheduler.mark_test_complete(node, index)
-    return rounds
+def test_the_simulations_stand_in_config_schedules_like_pytests() -> None:
+    collection = mesh_collection(6)
+    assert len(lockstep(make_scheduler(3), collection, 3)) == 10
 
 
 def test_six_hosts_three_workers_make_ten_disjoint_rounds(pytester: pytest.Pytester) -> None:
     hosts = tuple(f"site{i}" for i in range(1, 7))
     collection = [f"mesh.yaml::tcp[{a}->{b}]" for a, b in round_robin(hosts)]
-    rounds = _lockstep(pytester, collection, 3)
+    rounds = lockstep(_scheduler(pytester, 3), collection, 3)
     assert len(rounds) == 2 * (6 - 1)
     for round_ in rounds:
         used = [host for item in round_ for host in hosts_of(item)]
@@ -59,7 +29,30 @@ def test_six_hosts_three_workers_make_ten_disjoint_rounds(pytester: pytest.Pytes
     assert sorted(item for round_ in rounds for item in round_) == sorted(collection)
 
 
+@pytest.mark.parametrize("workers", [2, 8, 16, 25])
+def test_fifty_hosts_make_the_round_robin_optimum(pytester: pytest.Pytester, workers: int) -> None:
+    """2 tests × 2450 ordered pairs: rounds of disjoint pairs, as many as the optimum."""
+    collection = mesh_collection(50, ("tcp", "voice"))
+    rounds = lockstep(_scheduler(pytester, workers), collection, workers)
+    assert len(rounds) == optimum(len(collection), 50, workers)
+    for round_ in rounds:
+        used = [host for item in round_ for host in hosts_of(item)]
+        assert len(used) == len(set(used)), round_
+    assert sorted(item for round_ in rounds for item in round_) == sorted(collection)
+
+
+@pytest.mark.parametrize("workers", [4, 8, 16])
+def test_items_of_uneven_length_stay_within_5_percent_of_the_optimum(
+    pytester: pytest.Pytester, workers: int
+) -> None:
+    """Items 0.8-1.2 times as long as each other: workers drift apart, hosts are locked."""
+    collection = mesh_collection(50)
+    run = simulate(_scheduler(pytester, workers), collection, workers, spread=0.2)
+    assert run.done == len(collection)
+    assert run.makespan <= 1.05 * optimum(len(collection), 50, workers)
+
+
 def test_plain_collections_keep_load_scheduling(pytester: pytest.Pytester) -> None:
     collection = [f"test_x.py::test_{i}" for i in range(40)]
-    rounds = _lockstep(pytester, collection, 2)
+    rounds = lockstep(_scheduler(pytester, 2), collection, 2)
     assert sorted(item for round_ in rounds for item in round_) == sorted(collection)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import errno
 import itertools
 import os
 import queue
 import random
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,14 +32,123 @@ _SPAWN_PORTS = (20000, 32767)  # below Linux's ephemeral range: outgoing connect
 _TABLE_TIMEOUT = 5.0
 OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of output one command may print before it is stopped
 _AFTER_EXIT = 0.2  # s to drain pipes once the process exited (descendants may hold them)
+_EXEC_WAIT = 5.0  # s a spawn waits at most for setpriv to exec the command
+_EXEC_POLL = 0.0001
 TREE_VARIABLE = "PYTEST_QOS_SPAWN"  # inherited by every descendant: how stop() finds them all
 _serial = itertools.count(1)
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel kills it if pytest itself is killed."""
+    """Runs in the child before exec (the fork path only): the kernel kills it with pytest."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+Stream = int | IO[Any] | None
+
+# How a child is started. "setpriv": vfork + exec of util-linux's setpriv, which sets the death
+# signal and execs the command (no Python runs in the child, nothing of pytest is copied).
+# "fork": fork pytest and set the death signal in a preexec_fn, which copies the page tables
+# of the whole pytest process (3-60 ms a spawn; kept for systems without setpriv, and for the
+# benchmarks). "auto": setpriv where it can set the death signal, else fork.
+SPAWN_METHODS = ("auto", "setpriv", "fork")
+SPAWN_METHOD = "auto"
+_setpriv: list[str] | None = None  # the prefix that sets the death signal, once known to work
+_setpriv_checked = False
+
+
+def _death_signal_prefix() -> list[str] | None:
+    """`setpriv --pdeathsig KILL --` when this system's setpriv has it (util-linux 2.33+)."""
+    global _setpriv, _setpriv_checked
+    if not _setpriv_checked:
+        _setpriv_checked = True
+        found = shutil.which("setpriv")
+        if found is not None:
+            prefix = [found, "--pdeathsig", "KILL", "--"]
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                check = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+                _setpriv = prefix if check.returncode == 0 else None
+    return _setpriv
+
+
+def spawn_method() -> str:
+    """The method spawns use now: 'setpriv' or 'fork' (SPAWN_METHOD, 'auto' resolved)."""
+    if SPAWN_METHOD not in SPAWN_METHODS:
+        raise ValueError(f"SPAWN_METHOD must be one of {', '.join(SPAWN_METHODS)}")
+    if SPAWN_METHOD == "fork":
+        return "fork"
+    if _death_signal_prefix() is None:
+        if SPAWN_METHOD == "setpriv":
+            raise MeasurementError("setpriv with --pdeathsig (util-linux 2.33+) is not installed")
+        return "fork"
+    return "setpriv"
+
+
+def _executable(program: str, environment: Mapping[str, str]) -> str:
+    """`program` resolved on the child's PATH, or the error Popen would raise for it."""
+    found = shutil.which(program, path=environment.get("PATH", os.defpath))
+    if found is None:
+        code = errno.EACCES if os.path.exists(program) else errno.ENOENT
+        raise OSError(code, os.strerror(code), program)
+    return found
+
+
+def _await_exec(pid: int, setpriv: str) -> None:
+    """Return once `pid` runs the command, no longer setpriv: its death signal is then set.
+
+    Popen returns when setpriv has started; pytest killed before setpriv's prctl would leave
+    the command running. The fork path had the same guarantee: Popen returned after the
+    preexec_fn. Bounded; an exited child (its exe unreadable) needs no wait.
+    """
+    deadline = time.monotonic() + _EXEC_WAIT
+    while time.monotonic() < deadline:
+        try:
+            # The exe changes early in an exec, the environment (what tagged() reads) last.
+            if os.readlink(f"/proc/{pid}/exe") != setpriv and _has_environment(pid):
+                return
+        except OSError:
+            return
+        time.sleep(_EXEC_POLL)
+
+
+def _has_environment(pid: int) -> bool:
+    with open(f"/proc/{pid}/environ", "rb") as environ:
+        return bool(environ.read(1))
+
+
+@dataclass
+class Starter:
+    """What one Popen call needs: the command, its streams and environment."""
+
+    argv: list[str]
+    stdin: Stream
+    stdout: Stream
+    stderr: Stream
+    env: dict[str, str]
+
+    def __call__(self) -> subprocess.Popen[str]:
+        """Start it in a new session, set to die with this process (see SPAWN_METHOD)."""
+        if spawn_method() == "fork":
+            return self._popen(self.argv, _die_with_parent)
+        prefix = _death_signal_prefix()
+        assert prefix is not None
+        program = _executable(self.argv[0], self.env)
+        # The exec of the command itself is setpriv's: a program that cannot run is caught here.
+        popen = self._popen([*prefix, program, *self.argv[1:]], None)
+        _await_exec(popen.pid, prefix[0])
+        return popen
+
+    def _popen(self, argv: list[str], preexec: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            argv,
+            stdin=self.stdin,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            text=True,
+            start_new_session=True,
+            preexec_fn=preexec,
+            env=self.env,
+        )
 
 
 @dataclass
@@ -243,9 +354,6 @@ def stop_all() -> None:
 atexit.register(stop_all)
 
 
-Stream = int | IO[Any] | None
-
-
 class _Spawner:
     """One long-lived thread that forks for every other thread (see Endpoint.spawn)."""
 
@@ -313,21 +421,9 @@ class Endpoint(ABC):
         full = self.command(argv)
         tag = f"{os.getpid()}-{next(_serial)}"
         environment = {**os.environ, **(env or {}), TREE_VARIABLE: tag}
-
-        def start() -> subprocess.Popen[str]:
-            return subprocess.Popen(
-                full,
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                text=True,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-                env=environment,
-            )
-
+        start = Starter(full, stdin, stdout, stderr, environment)
         # PR_SET_PDEATHSIG fires when the spawning *thread* ends: a probe thread's processes
-        # would lose it. Other threads hand the fork to one thread that lives as long as we do.
+        # would lose it. Other threads hand the spawn to one thread that lives as long as we do.
         if threading.current_thread() is threading.main_thread():
             popen = start()
         else:

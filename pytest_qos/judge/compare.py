@@ -86,11 +86,17 @@ def compared_metrics(
     chosen = [check.metric for check in result.checks]
     chosen += [name for name in thresholds if name in now or name in before]
     if not chosen:
-        common = [name for name in now if name in before and find(name) is not None]
+        common = [name for name in now if name in before and _of_path(name)]
         order = list(CATALOGUE)
         # Flow by flow, each in catalogue order.
         chosen = sorted(common, key=lambda n: (split_name(n)[0], order.index(split_name(n)[1])))
     return list(dict.fromkeys(chosen))
+
+
+def _of_path(name: str) -> bool:
+    """A catalogued metric about the measured path (not the probe's own schedule)."""
+    metric = find(name)
+    return metric is not None and metric.of_path
 
 
 def compare(

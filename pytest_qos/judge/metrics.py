@@ -47,6 +47,9 @@ class Metric:
     needs: Needs = Needs.FLOW
     # The values it can take; None: from its kind (a percent 0 .. 100, anything else 0 .. ∞).
     span: tuple[float, float] | None = None
+    # False: a figure about the measurement itself (the probe's own schedule), not the path;
+    # compared with a baseline only when a bound or threshold names it.
+    of_path: bool = True
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -188,6 +191,26 @@ CATALOGUE: dict[str, Metric] = {
             "ITU-T G.107 E-model MOS from one-way delay ≈ RTT/2, jitter and loss",
             needs=_PROBE,
             span=(1.0, 4.5),  # G.107 Annex B's scale for the E-model
+        ),
+        # the probe's own schedule: how late its sends left (icmp: estimated from ping's output)
+        *(
+            Metric(
+                f"probe.send_late.{figure}",
+                Kind.DURATION,
+                _L,
+                f"{meaning} of how late the probe's sends left after their scheduled time",
+                needs=_PROBE,
+                of_path=False,
+            )
+            for figure, meaning in (("p50", "median"), ("p99", "99th percentile"), ("max", "most"))
+        ),
+        Metric(
+            "probe.send_late.over_1ms",
+            Kind.PERCENT,
+            _L,
+            "probe sends that left more than 1 ms after their scheduled time",
+            needs=_PROBE,
+            of_path=False,
         ),
         # standard methods (docs/methods.md)
         Metric(
@@ -505,7 +528,15 @@ def find(name: str) -> Metric | None:
         if pattern.match(own):
             family = CATALOGUE[pattern.sub(base, own)]
             definition = family.definition.replace("hop N", f"hop {own.split('.')[1]}")
-            return Metric(name, family.kind, family.better, definition, family.needs, family.span)
+            return Metric(
+                name,
+                family.kind,
+                family.better,
+                definition,
+                family.needs,
+                family.span,
+                family.of_path,
+            )
     return None
 
 

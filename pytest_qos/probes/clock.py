@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import select
 import socket
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .hdr import Histogram
@@ -31,6 +33,9 @@ IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
 IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
+# The lowest real-time priority: ahead of every normal task, behind any other real-time one.
+REALTIME_PRIORITY = 1
+LATE_NS = 1_000_000  # a send later than this is counted in send_late_over_1ms
 
 
 def enable_kernel_timestamps(sock: socket.socket) -> None:
@@ -122,21 +127,52 @@ def wait_readable(sock: socket.socket, until_ns: int) -> bool:
     return bool(readable)
 
 
+@contextlib.contextmanager
+def send_priority(realtime: bool = True) -> Iterator[str]:
+    """Run the block on this thread at real-time priority (SCHED_FIFO) when allowed.
+
+    Yields what the sends ran at: 'realtime' or 'normal (why)'. A woken real-time thread
+    preempts every normal task at once, so a busy machine no longer delays the sends (measured:
+    benchmarks/bench_probes.py). The thread's own policy is restored after the block; a fork
+    from it would not inherit the priority (SCHED_RESET_ON_FORK).
+    """
+    if not realtime:
+        yield "normal (real-time priority not asked for)"
+        return
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+        flags = os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0)
+        os.sched_setscheduler(0, flags, os.sched_param(REALTIME_PRIORITY))
+    except (AttributeError, OSError) as error:
+        refused = f"normal (no real-time priority: {getattr(error, 'strerror', None) or error})"
+    else:
+        refused = ""
+    if refused:
+        yield refused
+        return
+    try:
+        yield "realtime"
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, policy, param)
+
+
 class Lateness:
     """How far sends fell behind their schedule, in constant memory."""
 
     def __init__(self) -> None:
         self.histogram = Histogram()
         self.over_1ms = 0
+        self.priority = ""  # what the sends ran at (send_priority)
 
     def add(self, late_ns: int) -> None:
         """Record one send `late_ns` after its scheduled time."""
         self.histogram.add(late_ns)
-        if late_ns > 1_000_000:
+        if late_ns > LATE_NS:
             self.over_1ms += 1
 
-    def summary(self) -> dict[str, float]:
-        """p50, p99, max (s) and the percent of sends over 1 ms late."""
+    def summary(self) -> dict[str, float | str]:
+        """p50, p99, max (s), the percent of sends over 1 ms late, and the send priority."""
         histogram = self.histogram
         if not histogram.count:
             return {}
@@ -146,6 +182,7 @@ class Lateness:
             "send_late_p99": ranks[99] / 1e9,
             "send_late_max": histogram.max / 1e9,
             "send_late_over_1ms": 100.0 * self.over_1ms / histogram.count,
+            **({"send_priority": self.priority} if self.priority else {}),
         }
 
 
@@ -167,6 +204,10 @@ class Schedule:
 
 class ScheduledClient:
     """What every probe client is given: where to, and its schedule."""
+
+    # Send at real-time priority where the process may (root, CAP_SYS_NICE or RLIMIT_RTPRIO);
+    # False keeps the normal policy (the benchmarks compare both).
+    realtime = True
 
     def __init__(self, host: str, port: int, schedule: Schedule) -> None:
         self.host = host

@@ -7,6 +7,7 @@ import shutil
 from typing import Any
 
 from ..errors import MeasurementError, ToolMissingError
+from .lateness import estimated
 
 INSTALL_HINT = (
     "ping (iputils) is not installed: install it with 'sudo apt-get install iputils-ping' "
@@ -14,6 +15,7 @@ INSTALL_HINT = (
 )
 # "[1732435000.123456] 64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.045 ms"
 _REPLY = re.compile(r"icmp_seq=(\d+)\b.*?\btime=([\d.]+) ms(.*)$")
+_PRINTED = re.compile(r"^\[(\d+(?:\.\d+)?)\]")  # -D: when ping printed the reply (s)
 _TRANSMITTED = re.compile(r"^(\d+) packets transmitted")
 _SEQ_SPACE = 1 << 16  # icmp_seq wraps at 65536
 
@@ -46,8 +48,10 @@ def ping_command(
 
 
 def parse_ping(output: str, interval: float, timeout: float) -> dict[str, Any]:
-    """ping's text → the probe record: replies as [seq from 0, rtt s] in arrival order."""
+    """ping's text → the probe record: replies as [seq from 0, rtt s] in arrival order, and
+    the send lateness estimated from when each reply was printed minus its RTT."""
     replies: list[list[float]] = []
+    sends: list[tuple[int, float]] = []
     seen: set[int] = set()
     sent: int | None = None
     highest = -1
@@ -66,9 +70,13 @@ def parse_ping(output: str, interval: float, timeout: float) -> dict[str, Any]:
             continue
         seen.add(seq)
         replies.append([seq, rtt])
+        printed = _PRINTED.match(line)
+        if printed:
+            sends.append((seq, float(printed.group(1)) - rtt))
     if sent is None:
         raise MeasurementError("ping printed no summary line ('N packets transmitted')")
-    return {"kind": "icmp", "sent": sent, "interval": interval, "replies": replies}
+    record = {"kind": "icmp", "sent": sent, "interval": interval, "replies": replies}
+    return {**record, **estimated(sends, interval)}
 
 
 def _unwrap(wrapped: int, highest: int) -> int:

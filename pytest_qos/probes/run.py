@@ -17,6 +17,7 @@ from ..hosts.servers import SpawnedServer
 from ..hosts.target import Target
 from ..live import LiveObserver, observer_for
 from ..results import Measurement
+from . import lateness
 from .clock import MIN_INTERVAL, Schedule
 from .farend import directions, dscp_metrics
 from .hops import BASE_PORT, HopProbeClient
@@ -362,10 +363,8 @@ def _client_record(stdout: str, stderr: str, command: list[str]) -> dict[str, An
 
 _DETAIL_KEYS = (
     "cpu_s",
-    "send_late_p50",
-    "send_late_p99",
-    "send_late_max",
-    "send_late_over_1ms",
+    "send_priority",
+    "send_late_basis",
     "refused",
     "timed_out",
     "skipped",
@@ -380,6 +379,7 @@ def _measurement(
         raise MeasurementError("the probe sent nothing", command)
     received = int(record["received"])
     metrics = record_metrics(sent, received, record["rtt"], int(record.get("reordered", 0)))
+    metrics.update(lateness.metrics_of(record))
     details: dict[str, Any] = {
         "kind": probe.kind,
         "interval": probe.interval,
@@ -409,6 +409,9 @@ def _measurement(
     )
     if "started" in record:
         measurement.started = float(record["started"])
+    slipped = lateness.slipped(metrics, probe.send_late_limits, sent)
+    if slipped:
+        raise lateness.ScheduleSlipped(slipped, command, [measurement])
     return measurement
 
 

@@ -12,6 +12,7 @@ from ..hosts.names import check_host
 from ..hosts.target import RESPONDER_PORT
 from ..units import Kind, format_value, parse, parse_dscp, whole_number
 from .clock import MIN_INTERVAL
+from .lateness import Limits, default_limits, parse_limits
 
 KINDS = ("udp", "icmp", "tcp", "stamp", "hops")
 PROBE_KEYS = (
@@ -25,6 +26,7 @@ PROBE_KEYS = (
     "target",
     "clock",
     "max_hops",
+    "send_late",
 )
 TARGET_KEYS = ("host", "port")
 CLOCKS = ("auto", "synced", "none")
@@ -65,6 +67,18 @@ class Probe:
     needs_hop: int = 0  # hops probe: the highest hop a bound reads (hop.N.*)
     needs_hops: bool = False  # hops probe: a bound reads `hops`
     needs_hop_dscp: bool = False  # hops probe: a bound reads hop.N.dscp
+    send_late: Limits | None = None  # upper limits on send lateness; None: the default
+
+    @property
+    def send_late_limits(self) -> Limits:
+        """The send-lateness limits beyond which a run is an error (lateness.check).
+
+        ping keeps its own schedule, which we cannot tighten: its (estimated) lateness is
+        judged only against limits the probe states.
+        """
+        if self.send_late is not None:
+            return self.send_late
+        return () if self.kind == "icmp" else default_limits(self.interval)
 
     @property
     def packets(self) -> int:
@@ -262,6 +276,8 @@ def _parse_option(key: str, value: Any) -> Any:
         return int(size)
     if key == "dscp":
         return parse_dscp(value)
+    if key == "send_late":
+        return parse_limits(value)
     if key == "clock":
         return _one_of(
             value,

@@ -23,6 +23,7 @@ from .clock import (
     ScheduledClient,
     host_port,
     restore_timer_slack,
+    send_priority,
     set_dscp,
     tighten_timer_slack,
 )
@@ -77,7 +78,9 @@ class TcpProbeClient(ScheduledClient):
         lateness = Lateness()
         cpu_before = _cpu_seconds()
         started_wall = time.time()
-        sent = self._probe(lateness)
+        with send_priority(self.realtime) as priority:
+            lateness.priority = priority
+            sent = self._probe(lateness)
         if self._refused == self.count:
             raise MeasurementError(
                 f"connection refused by {host_port(self.host, self.port)} — is anything "

@@ -25,6 +25,7 @@ from .clock import (
     kernel_timestamp,
     received_tos,
     restore_timer_slack,
+    send_priority,
     set_dscp,
     tighten_timer_slack,
     wait_readable,
@@ -292,10 +293,23 @@ class UdpProbeClient(ScheduledClient):
 
     def _measure(self, sock: socket.socket, replies: _Replies) -> dict[str, Any]:
         lateness = Lateness()
-        refused = 0
         cpu_before = _cpu_seconds()
-        start = time.monotonic_ns() + _FIRST_SEND_DELAY_NS
         started_wall = time.time()
+        with send_priority(self.realtime) as priority:
+            lateness.priority = priority
+            sent, refused = self._send_all(sock, replies, lateness)
+            if replies.stateless is False:
+                self._exchange(
+                    sock, replies, TAIL_BASE, TAIL_ATTEMPTS, min(self.timeout_ns, _TAIL_WAIT_NS)
+                )
+        return self._record(replies, sent, started_wall, refused, lateness, cpu_before)
+
+    def _send_all(
+        self, sock: socket.socket, replies: _Replies, lateness: Lateness
+    ) -> tuple[int, int]:
+        """Send every probe at its time and read replies until the last is due; (sent, refused)."""
+        refused = 0
+        start = time.monotonic_ns() + _FIRST_SEND_DELAY_NS
         next_seq = 0
         datagram = self._packet(0)
         live = replies.live = self.live
@@ -332,11 +346,7 @@ class UdpProbeClient(ScheduledClient):
                 refused += self._drain(sock, replies)[0]
         if live is not None:
             live.finish()
-        if replies.stateless is False:
-            self._exchange(
-                sock, replies, TAIL_BASE, TAIL_ATTEMPTS, min(self.timeout_ns, _TAIL_WAIT_NS)
-            )
-        return self._record(replies, next_seq, started_wall, refused, lateness, cpu_before)
+        return next_seq, refused
 
     def _record(
         self,

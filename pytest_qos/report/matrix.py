@@ -6,6 +6,7 @@ as a mark (✓ pass, ✗ fail, ! error) beside the value, so the colour is never
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -17,9 +18,13 @@ from ..results import QosResult
 from ..units import Kind, common_unit, format_number
 
 SUSPECT = "⚑"  # marks the host the diagnosis finds in every failing pair
+# A grid wider than this (characters) is summarised in the terminal: one symbol per pair.
+TERMINAL_WIDTH = 120
+LISTED = 20  # pairs that did not pass, listed under a summarised grid
 _PAIR = re.compile(r"^(?P<test>.+)\[(?P<source>[^\[\]]+?)->(?P<sink>[^\[\]]+)\]$")
 MARKS = {"pass": "✓", "fail": "✗", "error": "!"}
 LEGEND = "✓ pass, ✗ fail, ! error"
+_CORNER = "from \\ to"
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,10 @@ class Matrix:
             return ""
         return f"{SUSPECT} {', '.join(self.suspects)}: in every failing pair (see the diagnosis)"
 
-    @property
+    @functools.cached_property
     def unit(self) -> tuple[float, str]:
-        """(scale, unit) of the whole grid: one unit, the median value's."""
+        """(scale, unit) of the whole grid: one unit, the median value's (read once, when the
+        grid is drawn: every cell's text asks for it)."""
         found = find(self.metric) if self.metric else None
         values = [c.value for c in self.cells.values() if c.value is not None]
         return common_unit(values, found.kind if found else Kind.SCORE)
@@ -78,7 +84,9 @@ def matrices(results: Sequence[QosResult]) -> list[Matrix]:
         if pair is None:
             continue
         test, source, sink = pair
-        matrix = found.setdefault(test, Matrix(test, [], {}, suspects(results, test)))
+        matrix = found.get(test)
+        if matrix is None:  # the suspects once per test: they read every result
+            matrix = found[test] = Matrix(test, [], {}, suspects(results, test))
         for host in (source, sink):
             if host not in matrix.hosts:
                 matrix.hosts.append(host)
@@ -104,7 +112,7 @@ def _cell(result: QosResult, metric: str) -> Cell:
 
 
 def _grid(matrix: Matrix) -> list[list[str]]:
-    rows = [["from \\ to", *map(matrix.label, matrix.hosts)]]
+    rows = [[_CORNER, *map(matrix.label, matrix.hosts)]]
     for source in matrix.hosts:
         row = [matrix.label(source)]
         for sink in matrix.hosts:
@@ -114,12 +122,25 @@ def _grid(matrix: Matrix) -> list[list[str]]:
     return rows
 
 
-def render_terminal(results: Sequence[QosResult]) -> str:
-    """Plain-text grids, one per mesh test ('' when there is no mesh)."""
+def _widths(grid: list[list[str]]) -> list[int]:
+    return [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
+
+
+def _too_wide(matrix: Matrix, width: int) -> bool:
+    widths = _widths(_grid(matrix))
+    return sum(widths) + 2 * (len(widths) - 1) > width
+
+
+def render_terminal(results: Sequence[QosResult], width: int = TERMINAL_WIDTH) -> str:
+    """Plain-text grids, one per mesh test ('' when there is no mesh); a grid wider than
+    `width` characters is summarised instead (`_summary`)."""
     blocks = []
     for matrix in matrices(results):
+        if _too_wide(matrix, width):
+            blocks.append(_summary(matrix))
+            continue
         grid = _grid(matrix)
-        widths = [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
+        widths = _widths(grid)
         lines = [matrix.caption()]
         for row in grid:
             cells = [
@@ -130,6 +151,56 @@ def render_terminal(results: Sequence[QosResult]) -> str:
         lines += [matrix.note()] if matrix.note() else []
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _counts(matrix: Matrix) -> str:
+    """'50 hosts, 2450 pairs: 2388 ✓, 57 ✗, 5 !'."""
+    verdicts = [cell.verdict for cell in matrix.cells.values()]
+    said = ", ".join(f"{verdicts.count(v)} {mark}" for v, mark in MARKS.items() if v in verdicts)
+    return f"{len(matrix.hosts)} hosts, {len(verdicts)} pairs: {said}"
+
+
+def _summary(matrix: Matrix) -> str:
+    """A grid too wide for a terminal: one mark per pair (· not measured), the columns
+    numbered like the rows; then the pairs that did not pass, with their values."""
+    hosts = matrix.hosts
+    digits = len(str(len(hosts)))
+    rows = [f"{n:>{digits}} {matrix.label(host)}" for n, host in enumerate(hosts, 1)]
+    label = max(len(_CORNER), *(len(row) for row in rows))
+    numbers = [str(n).rjust(digits) for n in range(1, len(hosts) + 1)]
+    lines = [f"{matrix.caption()}, · not measured", _counts(matrix)]
+    for place in range(digits):  # the column numbers, written downwards
+        corner = _CORNER if place == digits - 1 else ""
+        lines.append(f"{corner:<{label}}  {''.join(n[place] for n in numbers)}")
+    for row, source in zip(rows, hosts, strict=True):
+        cells = (matrix.cells.get((source, sink)) for sink in hosts)
+        marks = "".join("·" if cell is None else MARKS[cell.verdict] for cell in cells)
+        lines.append(f"{row:<{label}}  {marks}")
+    order = {host: n for n, host in enumerate(hosts)}
+    missed = sorted(
+        ((pair, cell) for pair, cell in matrix.cells.items() if cell.verdict != "pass"),
+        key=lambda item: (order[item[0][0]], order[item[0][1]]),
+    )
+    if missed:
+        lines.append("did not pass:")
+        for (source, sink), cell in missed[:LISTED]:
+            lines.append(f"  {source}->{sink}  {matrix.text(cell)}")
+        if len(missed) > LISTED:
+            lines.append(f"  … and {len(missed) - LISTED} more (every pair: --qos-md, --html)")
+    lines += [matrix.note()] if matrix.note() else []
+    return "\n".join(lines)
+
+
+def folded(results: Sequence[QosResult], width: int = TERMINAL_WIDTH) -> set[str]:
+    """Ids of the passing pairs of meshes whose terminal grid is summarised: the terminal's
+    results table can leave their rows out (the summary counts them)."""
+    large = {matrix.test for matrix in matrices(results) if _too_wide(matrix, width)}
+    passing = set()
+    for result in results:
+        pair = pair_of(result.test)
+        if pair is not None and pair[0] in large and result.status == "passed":
+            passing.add(result.test)
+    return passing
 
 
 def render_markdown(results: Sequence[QosResult]) -> str:
@@ -158,6 +229,12 @@ _STYLE = (
     "table.qos-matrix td{text-align:right;min-width:5em}"
     "table.qos-matrix th{background:#f4f4f4;text-align:left}"
     "table.qos-matrix td.qos-none{background:#eee}"
+    # A large mesh scrolls inside its own box, its host names staying in view.
+    "div.qos-matrix-scroll{overflow:auto;max-width:100%;max-height:80vh;margin:8px 0 16px}"
+    "div.qos-matrix-scroll table.qos-matrix{margin:0}"
+    "table.qos-matrix tr:first-child th{position:sticky;top:0;z-index:1}"
+    "table.qos-matrix th:first-child{position:sticky;left:0}"
+    "table.qos-matrix tr:first-child th:first-child{z-index:2}"
     "</style>"
 )
 
@@ -185,7 +262,8 @@ def render_html(results: Sequence[QosResult]) -> str:
             )
         note = f'<p class="qos-suspect">{html.escape(matrix.note())}</p>' if matrix.note() else ""
         blocks.append(
-            f'<table class="qos-matrix"><caption>{html.escape(matrix.caption())}</caption>'
-            f"<tr><th>from \\ to</th>{head}</tr>{''.join(body)}</table>{note}"
+            f'<div class="qos-matrix-scroll"><table class="qos-matrix">'
+            f"<caption>{html.escape(matrix.caption())}</caption>"
+            f"<tr><th>from \\ to</th>{head}</tr>{''.join(body)}</table></div>{note}"
         )
     return _STYLE + "\n".join(blocks) if blocks else ""

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from ..judge.compare import Comparison
 from ..results import QosResult
-from . import diagnosis, methods
+from . import diagnosis, matrix, methods
 from .changes import failure_message, trend_counts, trend_failure_message
 from .definitions import definition
 from .reproduce import reproduce_result
@@ -23,8 +23,18 @@ def summary(
     comparisons: Mapping[str, Comparison] | None = None,
     baseline_name: str | None = None,
 ) -> str:
-    """One table of every checked metric of every QoS test, plus how jitter is defined."""
-    text = render(results, comparisons)
+    """One table of every checked metric of every QoS test, plus how jitter is defined.
+
+    The passing pairs of a mesh too large for a terminal grid are counted, not listed: the
+    mesh matrix summarises them (every row stays in the Markdown, HTML and JSON reports).
+    """
+    folded = matrix.folded(results)
+    text = render([r for r in results if r.test not in folded], comparisons)
+    if folded:
+        text += (
+            f"\n{len(folded)} passing pairs of large meshes not listed: see the QoS mesh matrix "
+            "(every row: --qos-md, --html, --qos-json)"
+        )
     if comparisons is not None:
         missing = [r.test for r in results if not comparisons.get(r.test, absent(r)).in_baseline]
         text += f"\ncompared with baseline '{baseline_name}'"
