@@ -28,7 +28,7 @@ from ..errors import MeasurementError, MeasurementTimeout
 _PR_SET_PDEATHSIG = 1
 _LIVE: weakref.WeakSet[Process] = weakref.WeakSet()
 _PORT_ATTEMPTS = 20
-_SPAWN_PORTS = (20000, 32767)  # below Linux's ephemeral range: outgoing connections never take it
+SPAWN_PORTS = (20000, 32767)  # below Linux's ephemeral range: outgoing connections never take it
 _TABLE_TIMEOUT = 5.0
 OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of output one command may print before it is stopped
 _AFTER_EXIT = 0.2  # s to drain pipes once the process exited (descendants may hold them)
@@ -482,7 +482,7 @@ class Endpoint(ABC):
             used |= self._bound_ports(protocol, listening=False)
         rng = random.Random()
         for _ in range(_PORT_ATTEMPTS):
-            port = rng.randint(*_SPAWN_PORTS)
+            port = rng.randint(*SPAWN_PORTS)
             if port not in used:
                 return port
         raise MeasurementError(f"no free port found at {self.name} for {'/'.join(protocols)}")

@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from typing import IO, TypeVar
 
 from ..errors import MeasurementError
-from .endpoints import _SPAWN_PORTS as SPAWN_PORTS
-from .endpoints import Endpoint, Process, wait_until
+from .endpoints import SPAWN_PORTS, Endpoint, Process, wait_until
 from .ssh import Ssh, says_listening
 
 START_TIMEOUT = 5.0
