@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from history_docs import START, document, result, write_run
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pytest_qos.history.axis import Scale, data_range, tick_label, tick_step, ticks
@@ -70,6 +70,7 @@ def test_ticks_are_round_evenly_spaced_and_inside_the_range(
 
 
 @given(st.integers(0, 5000), st.integers(1, 5000))
+@example(first=0, length=14)  # 15 runs: a step of 2.5 put ticks between runs
 def test_run_ticks_are_whole_runs(first: int, length: int) -> None:
     low, high = data_range([first - 0.5, first + length + 0.5])
     found = ticks(low, high, 8, integer=True)

@@ -50,8 +50,10 @@ def tick_step(low: float, high: float, most: int, integer: bool = False) -> floa
     if not raw > 0:
         return 1.0
     magnitude = 10.0 ** math.floor(math.log10(raw))
-    step = next(nice * magnitude for nice in _NICE if nice * magnitude >= raw * (1 - 1e-9))
-    return max(step, 1.0) if integer else step
+    steps = (nice * magnitude for nice in _NICE)
+    if integer:  # runs: whole steps only (2.5 would put ticks between runs)
+        steps = (max(step, 1.0) for step in steps if max(step, 1.0).is_integer())
+    return next(step for step in steps if step >= raw * (1 - 1e-9))
 
 
 def ticks(low: float, high: float, most: int = 5, integer: bool = False) -> list[float]:
