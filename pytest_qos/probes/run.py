@@ -409,7 +409,7 @@ def _measurement(
     )
     if "started" in record:
         measurement.started = float(record["started"])
-    slipped = lateness.slipped(metrics, probe.send_late_limits, sent)
+    slipped = lateness.slipped(metrics, probe.send_late_limits(sent), sent)
     if slipped:
         raise lateness.ScheduleSlipped(slipped, command, [measurement])
     return measurement

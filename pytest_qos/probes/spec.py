@@ -69,16 +69,15 @@ class Probe:
     needs_hop_dscp: bool = False  # hops probe: a bound reads hop.N.dscp
     send_late: Limits | None = None  # upper limits on send lateness; None: the default
 
-    @property
-    def send_late_limits(self) -> Limits:
-        """The send-lateness limits beyond which a run is an error (lateness.check).
+    def send_late_limits(self, sent: int) -> Limits:
+        """The send-lateness limits beyond which a run of `sent` sends is an error.
 
         ping keeps its own schedule, which we cannot tighten: its (estimated) lateness is
         judged only against limits the probe states.
         """
         if self.send_late is not None:
             return self.send_late
-        return () if self.kind == "icmp" else default_limits(self.interval)
+        return () if self.kind == "icmp" else default_limits(self.interval, sent)
 
     @property
     def packets(self) -> int:
