@@ -227,10 +227,13 @@ def test_a_delay_line_that_falls_behind_is_an_error_that_says_so(
 FLOOD_SENDER = """
 import socket, time
 sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-payload, end = bytes(1400), time.monotonic() + 3.0
-while time.monotonic() < end:  # ~200 Mbit/s: 170 datagrams every 10 ms
+payload, rounds, end = bytes(1400), 0, time.monotonic() + 15.0
+# ~75 MB at up to ~200 Mbit/s (170 datagrams every 10 ms): a count, not a time, so a busy
+# core sends it all, only later.
+while rounds < 315 and time.monotonic() < end:
     for _ in range(170):
         sender.sendto(payload, ("198.18.2.2", 9))
+    rounds += 1
     time.sleep(0.01)
 """
 
