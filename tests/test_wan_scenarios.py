@@ -41,6 +41,7 @@ def no_lab_left() -> object:
 
 
 @pytest.mark.usefixtures("no_lab_left")
+@pytest.mark.alone  # voice p99 under 31 ms on a 30 ms WAN: 1 ms for the whole path's wake-ups
 def test_good_config_keeps_voice_near_the_wan_rtt(
     pytester: pytest.Pytester, router_lab: Path
 ) -> None:
