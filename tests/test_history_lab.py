@@ -16,6 +16,9 @@ from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
 REASON = lab_unavailable_reason()
 pytestmark = [
     pytest.mark.root,
+    # A change point in 12 lab runs (9 at one rate, 3 lower): under four busy workers a stable
+    # run's dip hid it from the p < 0.001 test (the verdict still failed the first lower run).
+    pytest.mark.alone,
     pytest.mark.skipif(REASON is not None, reason=f"router lab {REASON}"),
 ]
 pytest.importorskip("ruptures", reason="the trend extra: pip install 'pytest-qos[trend]'")
