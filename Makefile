@@ -55,12 +55,18 @@ qos: install
 	$(PY) -m pytest --qos scenarios/ -p no:cacheprovider
 
 # Most tests wait on real traffic, sshd and namespaces rather than compute: four workers on two
-# cores, a module per worker at a time (its lab, site locks and timings stay its own). The few
-# tests marked `alone` judge accuracy that a busy core spoils; they run afterwards, by themselves.
+# cores, a module per worker at a time (its lab, site locks and timings stay its own). The
+# tests marked `alone` judge accuracy that a busy core spoils; they run afterwards, by
+# themselves. A test that failed beside the others runs again by itself (--last-failed), named
+# in the log: it passes only if it passes alone. A run that left anything running fails outright.
 TEST_WORKERS ?= 4
 
 test: test-install lint
-	$(PY) -m pytest -rs -n $(TEST_WORKERS) --dist loadfile -m "not alone"
+	rm -f .pytest_cache/qos-leaked
+	$(PY) -m pytest -rs -n $(TEST_WORKERS) --dist loadfile -m "not alone" || { \
+	  ! test -e .pytest_cache/qos-leaked && \
+	  echo "make test: the failures above ran beside other tests; each runs again by itself:" && \
+	  $(PY) -m pytest -rs --last-failed --last-failed-no-failures=none -m "not alone"; }
 	$(PY) -m pytest -rs -m alone
 
 # The wheel as `pip install pytest-qos` gets it: runtime dependencies only, a clean venv.

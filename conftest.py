@@ -57,13 +57,21 @@ def _leftovers() -> list[str]:
     return _marked_processes() + _orphaned_namespaces()
 
 
+# Written when a run leaked: `make test` then does not run its failures again by themselves
+# (a leak is never a busy machine's doing).
+LEAKED = Path(".pytest_cache/qos-leaked")
+
+
 @pytest.fixture(scope="session", autouse=True)
-def nothing_left_running() -> object:
+def nothing_left_running(request: pytest.FixtureRequest) -> object:
     """Fail the run when any test left an iperf3 process or a lab namespace behind."""
     before = set(_leftovers())
     yield
     after = [entry for entry in _leftovers() if entry not in before]
     if after:
+        leaked = request.config.rootpath / LEAKED
+        leaked.parent.mkdir(exist_ok=True)
+        leaked.write_text("\n".join(after) + "\n")
         pytest.fail("left running after the tests:\n  " + "\n  ".join(after), pytrace=False)
 
 

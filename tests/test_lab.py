@@ -232,6 +232,7 @@ def test_kernel_qdiscs_finds_the_shapers_the_configs_use() -> None:
 
 @pytest.mark.root
 @needs_lab
+@pytest.mark.alone  # any other worker's Lab.create sweeps the same dead owner's names first
 def test_stale_namespaces_of_dead_owners_are_swept() -> None:
     """Names of a dead pid go at the next Lab.create; a live owner's stay."""
     dead = subprocess.Popen(["true"])
@@ -266,6 +267,7 @@ WIRE_CASES = [
 
 @pytest.mark.root
 @needs_lab
+@pytest.mark.alone  # within 2 % of the shaper: a sender starved of CPU reads as a slower link
 @pytest.mark.parametrize(("kind", "mbit", "protocol", "direction", "ipv6"), WIRE_CASES)
 def test_wire_rate_matches_the_shaper(
     lab: Lab, tmp_path: Path, kind: str, mbit: int, protocol: str, direction: str, ipv6: bool
