@@ -18,6 +18,16 @@ def own_namespaces() -> set[str]:
     return {name for name in lab_namespaces() if name.startswith(f"qos-{os.getpid()}-")}
 
 
+def leaked_namespaces(before: set[str]) -> set[str]:
+    """Lab namespaces new since `before` whose owner process is gone (a pytest run a test
+    started and that ended); labs of processes still running do not count."""
+    return {
+        name
+        for name in set(lab_namespaces()) - before
+        if not Path(f"/proc/{name.split('-')[1]}").exists()
+    }
+
+
 @pytest.fixture
 def write_scenario(request: pytest.FixtureRequest) -> ScenarioWriter:
     """Write YAML to NAME (default scenarios/path.yaml) under pytester's dir, else tmp_path."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import leaked_namespaces
 from pytest_qos.diagnose.finding import LOCATING, MARKING, MESH, PATH, QUEUE
 from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
 from pytest_qos.lab.sitelab import sites_unavailable_reason
@@ -35,11 +36,6 @@ tests:
     probe: {kind: udp, dscp: EF, duration: 1 s}
     expect: {latency.loss: "<= 1 %"}
 """
-
-
-def _no_lab_left(before: set[str]) -> bool:
-    new = set(lab_namespaces()) - before
-    return not {name for name in new if not Path(f"/proc/{name.split('-')[1]}").exists()}
 
 
 @pytest.fixture
@@ -85,7 +81,7 @@ def test_the_diagnosis_names_the_queueing_router_and_the_remarking_one_and_nothi
     path = next(item for item in voice["diagnosis"] if item["what"] == PATH)["evidence"]["hops"]
     assert [hop["name"] for hop in path] == ["edge", "core", "far", "server"]
     assert 2.0 < voice["diagnosis_time"] < 60.0
-    assert _no_lab_left(before)
+    assert not leaked_namespaces(before)
 
 
 @pytest.mark.skipif(LAB is not None, reason=f"router lab {LAB}")
@@ -120,4 +116,4 @@ def test_the_diagnosis_names_the_site_whose_link_drops(pytester: pytest.Pytester
         named = [d["where"] for d in item.get("diagnosis", []) if d["what"] == MESH]
         assert named == (["site2"] if "site2" in item["test"] else []), item["test"]
     assert "all 4 failing pairs involve site2" in (pytester.path / "out.md").read_text()
-    assert _no_lab_left(before)
+    assert not leaked_namespaces(before)

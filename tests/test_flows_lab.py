@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import leaked_namespaces
 from pytest_qos.lab.routerlab import Lab, lab_namespaces, lab_unavailable_reason
 from pytest_qos.measure.iperf3 import Iperf3
 from pytest_qos.measure.request import FlowsRequest
@@ -24,15 +25,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(REASON is not None, reason=f"router lab {REASON}"),
 ]
-
-
-def _leaked(before: set[str]) -> set[str]:
-    """New lab namespaces whose owner process is gone (others' running labs do not count)."""
-    return {
-        name
-        for name in set(lab_namespaces()) - before
-        if not Path(f"/proc/{name.split('-')[1]}").exists()
-    }
 
 
 @pytest.fixture
@@ -58,7 +50,7 @@ def test_branch_mix_passes_with_the_good_config(
             "*branch-mix*window*1 s .. 4 s of each flow*",
         ]
     )
-    assert not _leaked(before)
+    assert not leaked_namespaces(before)
 
 
 def test_branch_mix_with_the_af41_match_broken_fails_on_video_only(
@@ -79,7 +71,7 @@ def test_branch_mix_with_the_af41_match_broken_fails_on_video_only(
             "*bulk.throughput*>= 20 Mbit/s*Mbit/s*pass*",
         ]
     )
-    assert not _leaked(before)
+    assert not leaked_namespaces(before)
 
 
 @pytest.fixture

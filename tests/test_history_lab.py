@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import leaked_namespaces
 from pytest_qos.history.read import History
 from pytest_qos.history.store import history_files
 from pytest_qos.history.trends import find_trends
@@ -83,6 +83,4 @@ def test_a_lower_rate_is_a_change_point_and_fails_its_first_run(
     done = pytester.run(sys.executable, "-m", "pytest_qos", "trend", "hist", "--html", str(page))
     assert done.ret == 0 and "WORSE" in done.stdout.str()
     assert History(pytester.path / "hist").notes == []
-    assert set(lab_namespaces()) - before <= {
-        name for name in lab_namespaces() if Path(f"/proc/{name.split('-')[1]}").exists()
-    }
+    assert not leaked_namespaces(before)

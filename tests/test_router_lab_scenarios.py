@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import leaked_namespaces
 from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
 
 ROUTER_LAB = Path(__file__).parents[1] / "scenarios" / "router-lab"
@@ -25,12 +26,6 @@ def router_lab(pytester: pytest.Pytester) -> Path:
     return copy
 
 
-def _no_lab_left(before: set[str]) -> bool:
-    """No new lab namespace of a finished process (labs of others running now do not count)."""
-    new = set(lab_namespaces()) - before
-    return not {name for name in new if not Path(f"/proc/{name.split('-')[1]}").exists()}
-
-
 def test_good_config_passes_every_scenario(pytester: pytest.Pytester, router_lab: Path) -> None:
     before = set(lab_namespaces())
     result = pytester.runpytest_subprocess(
@@ -43,7 +38,7 @@ def test_good_config_passes_every_scenario(pytester: pytest.Pytester, router_lab
             "*voice-keeps-priority*latency.p99*<= 15 ms*pass*",
         ]
     )
-    assert _no_lab_left(before)
+    assert not leaked_namespaces(before)
 
 
 def test_regressed_config_fails_voice_and_shows_why(
@@ -75,7 +70,7 @@ def test_regressed_config_fails_voice_and_shows_why(
             "router filters (tc filter show):",
         ]
     )
-    assert _no_lab_left(before)
+    assert not leaked_namespaces(before)
 
 
 def test_failing_router_config_is_an_error_with_its_own_stderr(pytester: pytest.Pytester) -> None:
