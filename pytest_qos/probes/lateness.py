@@ -29,8 +29,8 @@ FIGURES = {
 # send is closer to the next probe's slot than to its own), and never less than 50 ms. Each
 # round trip is timed from its own send, so a send a few ms late still measures the path; 50
 # ms at p99 is a host that cannot keep the schedule at all. A busy 2-core CI runner (four
-# pytest-xdist workers) reached 12-22 ms, even at real-time priority: the sender waits for
-# the interpreter's lock held by a thread the kernel has not run.
+# pytest-xdist workers) reached 12-22 ms, even at real-time priority (likely waiting for the
+# interpreter's lock, or behind a busy delay line's higher real-time priority).
 DEFAULT_P99_FLOOR = 0.050
 # Below this many sends a p99 is the maximum: one scheduler hiccup of a busy CI runner would
 # make a short probe (RPM's, a method's baseline) an error. Limits a probe states always apply.
