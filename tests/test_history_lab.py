@@ -1,4 +1,4 @@
-"""A real history through the router lab: runs at one tbf rate, then at a lower one (root)."""
+"""A real history through the router lab: runs at one tbf rate, then at half of it (root)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
 REASON = lab_unavailable_reason()
 pytestmark = [
     pytest.mark.root,
-    # A change point in 12 lab runs (9 at one rate, 3 lower): under four busy workers a stable
-    # run's dip hid it from the p < 0.001 test (the verdict still failed the first lower run).
-    pytest.mark.alone,
     pytest.mark.skipif(REASON is not None, reason=f"router lab {REASON}"),
 ]
 pytest.importorskip("ruptures", reason="the trend extra: pip install 'pytest-qos[trend]'")
 
 STABLE_RUNS = 9  # MIN_HISTORY (8) runs, then one judged against them
 LOWER_RUNS = 3  # a change point needs 3 runs at its new level
+# Half the rate: beside four busy workers one stable run's dip once hid a 25 % step (to 15 Mbit/s)
+# from the p < 0.001 test; a halving stands well clear of what load does to a stable run.
+RATES = ("20mbit", "10mbit")
 SCENARIO = """\
 lab: {router: tbf-20.sh}
 tests:
@@ -48,7 +48,7 @@ def test_a_lower_rate_is_a_change_point_and_fails_its_first_run(
     pytester: pytest.Pytester,
 ) -> None:
     before = set(lab_namespaces())
-    for rate in ("20mbit", "15mbit"):
+    for rate in RATES:
         config = pytester.path / f"tbf-{rate[:2]}.sh"
         config.write_text(tbf(rate))
         config.chmod(0o755)
@@ -56,7 +56,7 @@ def test_a_lower_rate_is_a_change_point_and_fails_its_first_run(
     outcomes = []
     for run in range(STABLE_RUNS + LOWER_RUNS):
         # The lower rate comes as a new router config: the same series, a different level.
-        config = [] if run < STABLE_RUNS else ["--qos-router-config=tbf-15.sh"]
+        config = [] if run < STABLE_RUNS else ["--qos-router-config=tbf-10.sh"]
         result = pytester.runpytest_subprocess(
             "--qos", "--qos-history=hist", "--qos-trend-fail", *config, "-p", "no:cacheprovider"
         )
@@ -78,7 +78,7 @@ def test_a_lower_rate_is_a_change_point_and_fails_its_first_run(
     assert len(series.values) == STABLE_RUNS + LOWER_RUNS  # one series: the config never splits
     [change] = trends.changes  # none in the stable part
     assert abs(change.run.index - STABLE_RUNS) <= 1
-    assert change.worse is True and change.change_pct is not None and change.change_pct < -15
+    assert change.worse is True and change.change_pct is not None and change.change_pct < -35
     page = pytester.path / "page.html"
     done = pytester.run(sys.executable, "-m", "pytest_qos", "trend", "hist", "--html", str(page))
     assert done.ret == 0 and "WORSE" in done.stdout.str()
