@@ -55,15 +55,22 @@ qos: install
 	$(PY) -m pytest --qos scenarios/ -p no:cacheprovider
 
 # Most tests wait on real traffic, sshd and namespaces rather than compute: four workers on two
-# cores, a module per worker at a time (its lab, site locks and timings stay its own). The
-# tests marked `alone` judge accuracy that a busy core spoils; they run afterwards, by
-# themselves. A test that failed beside the others runs again by itself (--last-failed), named
-# in the log: it passes only if it passes alone. A run that left anything running fails outright.
+# cores, a module per worker at a time (its lab, site locks and timings stay its own), in the
+# order conftest.py collects them (the lab's few long modules first: xdist's own order, most
+# tests first, started them last). The tests marked `alone` judge accuracy that a busy core
+# spoils; they run afterwards, by themselves. A test that failed beside the others runs again by
+# itself (--last-failed), named in the log: it passes only if it passes alone. A run that left
+# anything running fails outright.
 TEST_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
+# The suite starts hundreds of Python processes (pytester runs, responders, delay lines); where
+# the environment sets PYTHONDONTWRITEBYTECODE each of them compiles and assertion-rewrites the
+# package again (a pytest start: 2.6-3.5 s instead of 1.1-1.5 s).
+test: export PYTHONDONTWRITEBYTECODE :=
 test: test-install lint
 	rm -f .pytest_cache/qos-leaked
-	$(PY) -m pytest -rs -n $(TEST_WORKERS) --dist loadfile -m "not alone" || { \
+	$(PY) -m pytest -rs $(PYTEST_PARALLEL) -m "not alone" || { \
 	  ! test -e .pytest_cache/qos-leaked && \
 	  echo "make test: the failures above ran beside other tests; each runs again by itself:" && \
 	  $(PY) -m pytest -rs --last-failed --last-failed-no-failures=none -m "not alone"; }
