@@ -469,6 +469,7 @@ def test_ctrl_c_mid_measurement_leaves_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.root
+@pytest.mark.alone  # any other worker's Lab.create sweeps the dead run's namespaces first
 @needs_lab
 def test_sigkill_mid_measurement_is_cleaned_by_the_next_lab(tmp_path: Path) -> None:
     """SIGKILL: the tools die with pytest; its namespaces go at the next Lab.create."""
