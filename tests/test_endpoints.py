@@ -159,3 +159,16 @@ def test_netns_wraps_argv() -> None:
         "iperf3",
         "-s",
     ]
+
+
+@pytest.mark.parametrize("pidfds", [True, False], ids=["pidfd", "polling"])
+def test_wait_sees_an_exit_and_times_out_on_a_process_still_running(
+    pidfds: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not pidfds:  # a kernel or Python without pidfd_open: Popen's own polling
+        monkeypatch.delattr(os, "pidfd_open")
+    with Local().spawn([sys.executable, "-c", "import time; time.sleep(0.2)"]) as child:
+        assert child.wait(0.01) is False and child.alive()
+        assert child.wait(10.0) is True and not child.alive()
+        assert child.returncode == 0
+        assert child.wait(0.0) is True  # reaped already: answered at once

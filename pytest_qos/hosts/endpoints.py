@@ -10,6 +10,7 @@ import itertools
 import os
 import queue
 import random
+import select
 import selectors
 import shutil
 import signal
@@ -111,6 +112,23 @@ def _await_exec(pid: int, setpriv: str) -> None:
         time.sleep(_EXEC_POLL)
 
 
+def _exited_within(pid: int, timeout: float) -> bool | None:
+    """Whether child `pid` exits within `timeout` s, woken by its exit; None without pidfds.
+
+    Popen.wait(timeout) polls with doubling sleeps (up to 50 ms): a process that exits after
+    30 ms is seen after ~64. A pidfd is readable the moment it exits (Linux >= 5.3).
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+    try:
+        readable, _, _ = select.select([pidfd], [], [], max(0.0, timeout))
+    finally:
+        os.close(pidfd)
+    return bool(readable)
+
+
 def _has_environment(pid: int) -> bool:
     with open(f"/proc/{pid}/environ", "rb") as environ:
         return bool(environ.read(1))
@@ -202,6 +220,10 @@ class Process:
 
     def wait(self, timeout: float) -> bool:
         """Wait up to `timeout` s for it to exit by itself; True when it has."""
+        if self._popen.poll() is not None:
+            return True
+        if _exited_within(self._popen.pid, timeout) is False:
+            return False
         try:
             self._popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
