@@ -24,7 +24,7 @@ def verbose_pytest(directory: Path, *options: str) -> subprocess.Popen[str]:
     )
 
 
-class Output:
+class RunOutput:
     """Every line a run prints, read as it comes; `reached` waits for one containing a text."""
 
     def __init__(self, run: subprocess.Popen[str]) -> None:
