@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import subprocess
 import sys
@@ -11,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from interrupts import Output, verbose_pytest
+from interrupts import RunOutput, verbose_pytest
+from plots_loaded import PLOTS
 
 from conftest import ScenarioWriter
 
@@ -144,7 +144,7 @@ def test_interrupted_save_leaves_the_previous_baseline(
         udp_scenario("10 Mbit/s") + "  long:\n    traffic: {protocol: udp, duration: 20 s}\n"
     )
     run = verbose_pytest(tmp_path, "--qos", "--qos-save=main", "-p", "no:cacheprovider")
-    output = Output(run)
+    output = RunOutput(run)
     try:
         # Interrupt during the second test: the first result is in, the run is incomplete.
         assert output.reached("udp-flow PASSED"), output.text()
@@ -164,15 +164,14 @@ def test_interrupted_save_leaves_the_previous_baseline(
 def test_markdown_to_step_summary_and_plots(
     write_scenario: ScenarioWriter, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # find_spec, not import: pytester unloads modules imported during the test, and numpy
-    # (under matplotlib) cannot be imported twice in one process.
-    if importlib.util.find_spec("matplotlib") is None:
+    if not PLOTS:
         pytest.skip("plots need matplotlib: pip install 'pytest-qos[plots]'")
     summary = pytester.path / "summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     write_scenario(udp_scenario("2 Mbit/s"), WAN)
-    result = pytester.runpytest_subprocess("--qos", "--qos-plot-dir=plots")
+    # In this process: tests/plots_loaded.py keeps matplotlib (numpy) loaded across runs.
+    result = pytester.runpytest("--qos", "--qos-plot-dir=plots")
     result.assert_outcomes(passed=1)
     text = summary.read_text()
     assert text.startswith("# earlier step\n")
