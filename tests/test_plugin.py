@@ -105,7 +105,10 @@ def test_on_ci_the_short_summary_gives_a_missed_bound_one_line(
     """pytest does not trim summary messages on CI: the table must not come twice."""
     monkeypatch.setenv("CI", "true")
     write_scenario(UDP_5M.replace("4.5 Mbit/s .. 5.5 Mbit/s", ">= 50 Mbit/s"))
-    result = pytester.runpytest_subprocess("--qos", "-rf", *workers)
+    # Serially in this process (pytest reads CI when it writes the summary); with xdist, the
+    # controller in a process of its own as well.
+    run = pytester.runpytest_subprocess if workers else pytester.runpytest
+    result = run("--qos", "-rf", *workers)
     result.assert_outcomes(failed=1)
     summary = result.stdout.str().split("short test summary info")[1].splitlines()[1:]
     assert summary[0] == "FAILED scenarios/path.yaml::udp-5m - QoS bounds missed: throughput"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from interrupts import RunOutput, verbose_pytest
+from plots_loaded import PLOTS
 
 from conftest import ScenarioWriter
 
@@ -25,14 +27,44 @@ def udp_scenario(bitrate: str, extra_test: str = "", bound: str = ">= 1 Mbit/s")
     )
 
 
+@dataclass(frozen=True)
+class SavedRun:
+    """A real `pytest --qos --qos-save=main` of the 10 Mbit/s flow: its output, its baseline."""
+
+    output: pytest.LineMatcher
+    outcomes: dict[str, int]
+    baseline: bytes
+
+    def copy_to(self, directory: Path, name: str = "main") -> Path:
+        """The saved baseline as `directory`/.qos/NAME.json, as if saved there."""
+        assert self.outcomes == {"passed": 1}, self.output.str()
+        path = directory / ".qos" / f"{name}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(self.baseline)
+        return path
+
+
+@pytest.fixture(scope="module")
+def saved_main(tmp_path_factory: pytest.TempPathFactory) -> SavedRun:
+    """One measured save shared by the tests that compare with it (each gets its own copy)."""
+    directory = tmp_path_factory.mktemp("saved")
+    (directory / "scenarios").mkdir()
+    (directory / WAN).write_text(udp_scenario("10 Mbit/s"))
+    command = [sys.executable, "-m", "pytest", "--qos", "--qos-save=main", "-p", "no:cacheprovider"]
+    done = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    outcomes = pytest.RunResult.parse_summary_nouns(lines)
+    return SavedRun(
+        pytest.LineMatcher(lines), outcomes, (directory / ".qos/main.json").read_bytes()
+    )
+
+
 def test_slower_path_fails_compare_with_the_change_shown(
-    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester, saved_main: SavedRun
 ) -> None:
-    write_scenario(udp_scenario("10 Mbit/s"), WAN)
-    saved = pytester.runpytest("--qos", "--qos-save=main")
-    saved.assert_outcomes(passed=1)
-    saved.stdout.fnmatch_lines(["*QoS baseline 'main' saved to .qos/main.json*"])
-    assert (pytester.path / ".qos" / "main.json").is_file()
+    assert saved_main.outcomes == {"passed": 1}
+    saved_main.output.fnmatch_lines(["*QoS baseline 'main' saved to .qos/main.json*"])
+    saved_main.copy_to(pytester.path)
 
     new_test = (
         "  new-flow:\n    traffic: {protocol: udp, bitrate: 1 Mbit/s, duration: 1 s}\n"
@@ -68,10 +100,9 @@ def test_slower_path_fails_compare_with_the_change_shown(
 
 
 def test_bound_relative_to_baseline(
-    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester, saved_main: SavedRun
 ) -> None:
-    write_scenario(udp_scenario("10 Mbit/s"), WAN)
-    pytester.runpytest("--qos", "--qos-save=before").assert_outcomes(passed=1)
+    saved_main.copy_to(pytester.path, "before")
     write_scenario(udp_scenario("5 Mbit/s", bound=">= 95% of baseline"), WAN)
     result = pytester.runpytest("--qos", "--qos-compare=before")
     result.assert_outcomes(failed=1)
@@ -102,30 +133,30 @@ def test_bad_baseline_options_are_usage_errors(
     assert "Traceback" not in result.stderr.str()
 
 
-def test_interrupted_save_leaves_the_previous_baseline(tmp_path: Path) -> None:
+def test_interrupted_save_leaves_the_previous_baseline(
+    tmp_path: Path, saved_main: SavedRun
+) -> None:
     scenarios = tmp_path / "scenarios"
     scenarios.mkdir()
-    (scenarios / "wan.yaml").write_text(udp_scenario("1 Mbit/s"))
-    command = [sys.executable, "-m", "pytest", "--qos", "--qos-save=main", "-p", "no:cacheprovider"]
-    subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=60, check=True)
-    baseline = tmp_path / ".qos" / "main.json"
+    baseline = saved_main.copy_to(tmp_path)
     before = baseline.read_bytes()
     (scenarios / "wan.yaml").write_text(
-        udp_scenario("1 Mbit/s") + "  long:\n    traffic: {protocol: udp, duration: 20 s}\n"
+        udp_scenario("10 Mbit/s") + "  long:\n    traffic: {protocol: udp, duration: 20 s}\n"
     )
-    run = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    run = verbose_pytest(tmp_path, "--qos", "--qos-save=main", "-p", "no:cacheprovider")
+    output = RunOutput(run)
     try:
         # Interrupt during the second test: the first result is in, the run is incomplete.
-        time.sleep(3.0)
+        assert output.reached("udp-flow PASSED"), output.text()
+        time.sleep(0.5)  # into the second test's measurement
         run.send_signal(signal.SIGINT)
-        output, _ = run.communicate(timeout=30)
+        run.wait(timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
             run.wait()
-    assert "KeyboardInterrupt" in output or "Interrupted" in output, output
+    text = output.text()
+    assert "KeyboardInterrupt" in text or "Interrupted" in text, text
     assert baseline.read_bytes() == before
     assert sorted(p.name for p in baseline.parent.iterdir()) == ["main.json"]
 
@@ -133,15 +164,14 @@ def test_interrupted_save_leaves_the_previous_baseline(tmp_path: Path) -> None:
 def test_markdown_to_step_summary_and_plots(
     write_scenario: ScenarioWriter, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # find_spec, not import: pytester unloads modules imported during the test, and numpy
-    # (under matplotlib) cannot be imported twice in one process.
-    if importlib.util.find_spec("matplotlib") is None:
+    if not PLOTS:
         pytest.skip("plots need matplotlib: pip install 'pytest-qos[plots]'")
     summary = pytester.path / "summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     write_scenario(udp_scenario("2 Mbit/s"), WAN)
-    result = pytester.runpytest_subprocess("--qos", "--qos-plot-dir=plots")
+    # In this process: tests/plots_loaded.py keeps matplotlib (numpy) loaded across runs.
+    result = pytester.runpytest("--qos", "--qos-plot-dir=plots")
     result.assert_outcomes(passed=1)
     text = summary.read_text()
     assert text.startswith("# earlier step\n")
@@ -173,17 +203,16 @@ def test_a_first_run_without_a_baseline_file_notes_it_and_saves(
 
 
 def test_a_tests_own_compare_threshold_has_a_floor(
-    write_scenario: ScenarioWriter, pytester: pytest.Pytester
+    write_scenario: ScenarioWriter, pytester: pytest.Pytester, saved_main: SavedRun
 ) -> None:
     """`compare: {throughput: "5% + 1 Mbit/s"}`: -7 % but 0.7 Mbit/s is within; without, not."""
-    write_scenario(udp_scenario("10 Mbit/s"))
-    pytester.runpytest("--qos", "--qos-save=main").assert_outcomes(passed=1)
+    saved_main.copy_to(pytester.path)
     floor = "    compare: {throughput: '5% + 1 Mbit/s'}\n"
-    write_scenario(udp_scenario("9.3 Mbit/s") + floor)
+    write_scenario(udp_scenario("9.3 Mbit/s") + floor, WAN)
     within = pytester.runpytest("--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%")
     within.assert_outcomes(passed=1)
     within.stdout.fnmatch_lines(["*worse, within 5 % + 1 Mbit/s*"])
-    write_scenario(udp_scenario("9.3 Mbit/s"))
+    write_scenario(udp_scenario("9.3 Mbit/s"), WAN)
     beyond = pytester.runpytest("--qos", "--qos-compare=main", "--qos-compare-fail=throughput:5%")
     beyond.assert_outcomes(failed=1)
     beyond.stdout.fnmatch_lines(["*REGRESSION (-7.* %, allowed 5 %)*"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from interrupts import RunOutput, verbose_pytest
+from plots_loaded import PLOTS
 
 from pytest_qos.report.markdown import render_markdown
 from pytest_qos.report.outputs import Asked, Output, Run, standard_outputs, write_outputs
@@ -89,27 +89,22 @@ def test_double_sigint_at_a_random_moment_keeps_the_baseline(tmp_path: Path, see
     (tmp_path / ".qos").mkdir()
     baseline = tmp_path / ".qos" / "main.json"
     baseline.write_text(OLD)
-    command = [sys.executable, "-m", "pytest", "--qos", "--qos-save=main", "--qos-json=r.json"]
-    run = subprocess.Popen(
-        [*command, "-p", "no:cacheprovider"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    run = verbose_pytest(tmp_path, "--qos", "--qos-save=main", "--qos-json=r.json")
+    output = RunOutput(run)
     moments = random.Random(seed)
     try:
-        time.sleep(1.5 + moments.uniform(0, 1.0))  # during test_second's sleep
+        assert output.reached("test_first PASSED"), output.text()
+        time.sleep(moments.uniform(0, 1.0))  # during test_second's 3 s sleep
         run.send_signal(signal.SIGINT)
         time.sleep(moments.uniform(0, 0.05))
         if run.poll() is None:
             run.send_signal(signal.SIGINT)
-        output, _ = run.communicate(timeout=30)
+        run.wait(timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
             run.wait()
-    assert baseline.read_text() == OLD, output
+    assert baseline.read_text() == OLD, output.text()
     written = tmp_path / "r.json"
     if written.exists():  # the second Ctrl-C may land while sessionfinish writes
         assert json.loads(written.read_text())["complete"] is False
@@ -165,24 +160,18 @@ def test_each_output_fails_alone_with_one_line(
     }
     option = broken.split("=")[0]
     wanted[option] = broken
-    # In a subprocess: matplotlib (numpy) cannot be imported twice in one process.
-    result = pytester.runpytest_subprocess("--qos", "--qos-save=main", *wanted.values())
+    # In this process: tests/plots_loaded.py keeps matplotlib (numpy) loaded across runs.
+    result = pytester.runpytest("--qos", "--qos-save=main", *wanted.values())
     output = result.stdout.str() + result.stderr.str()
     assert "INTERNALERROR" not in output and "Traceback" not in output, output
     result.stdout.fnmatch_lines([line])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     ok = pytester.path / "ok"
     expected = {"--qos-json": "r.json", "--qos-md": "r.md", "--qos-save-dir": "base"}
-    if importlib_find("matplotlib"):
+    if PLOTS:
         expected["--qos-plot-dir"] = "plots"
     expected.pop(option, None)
     assert {p.name for p in ok.iterdir()} == set(expected.values())
-
-
-def importlib_find(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
 
 
 @pytest.mark.parametrize("how", ["hang", "bad-utf8"])

@@ -78,7 +78,7 @@ def test_quiet_tty_shows_nothing_extra(tmp_path: Path) -> None:
 def test_non_tty_prints_nothing_extra(pytester: pytest.Pytester) -> None:
     pytester.mkdir("scenarios")
     pytester.path.joinpath("scenarios", "s.yaml").write_text(SCENARIO)
-    result = pytester.runpytest_subprocess("--qos")
+    result = pytester.runpytest("--qos")  # in this process: its output is captured, no TTY
     result.assert_outcomes(passed=1)
     assert "/3 s" not in result.stdout.str()
 

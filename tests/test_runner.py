@@ -177,12 +177,13 @@ def test_a_probe_overrunning_its_join_is_a_measurement_error(
 
 
 def test_load_covers_a_probe_longer_than_its_own_duration() -> None:
-    probe = Probe.from_options({"kind": "udp", "interval": "20 ms", "duration": "3 s"})
+    # 1.5 s: longer than the load's own 1 s, which is all this needs.
+    probe = Probe.from_options({"kind": "udp", "interval": "20 ms", "duration": "1.5 s"})
     load = Traffic.from_options({"protocol": "udp", "bitrate": "1 Mbit/s", "duration": "1 s"})
     with Runner(Iperf3(), local_target()) as runner:
         result = runner.run("t", TrafficRequest(probe=probe, load=(load,), settle=0.2))
     (measured_load,) = result.loads
-    # settle + the probe's 3 s (+ its reply timeout) + the tail: never shorter than the probe.
+    # settle + the probe's 1.5 s (+ its reply timeout) + the tail: never shorter than the probe.
     assert measured_load.details["duration"] >= 0.2 + probe.send_time + probe.timeout
     assert result.metrics["latency.loss"] == 0.0
 

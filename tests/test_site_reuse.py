@@ -37,8 +37,8 @@ tests:
   tcp1: {traffic: {protocol: tcp}}
   tcp2: {traffic: {protocol: tcp}}
   udp: {traffic: {protocol: udp, bitrate: 20 Mbit/s}}
-  voice1: {probe: {kind: udp, duration: 1 s}}
-  voice2: {probe: {kind: udp, duration: 1 s}}
+  voice1: {probe: {kind: udp, duration: 0.5 s}}
+  voice2: {probe: {kind: udp, duration: 0.5 s}}
 """
 
 

@@ -106,8 +106,8 @@ def test_path_between_two_sites_tcp_udp_and_probes(pytester: pytest.Pytester) ->
         tests:
           tcp: {traffic: {protocol: tcp}, expect: {throughput: ">= 100 Mbit/s"}}
           udp: {traffic: {protocol: udp, bitrate: 50 Mbit/s}, expect: {loss: "<= 1 %"}}
-          voice: {probe: {kind: udp, duration: 1 s}, expect: {latency.p99: "<= 50 ms"}}
-          ping: {probe: {kind: icmp, duration: 1 s}, expect: {latency.p50: "<= 50 ms"}}
+          voice: {probe: {kind: udp, duration: 0.5 s}, expect: {latency.p99: "<= 50 ms"}}
+          ping: {probe: {kind: icmp, duration: 0.5 s}, expect: {latency.p50: "<= 50 ms"}}
         """,
     )
     result = pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider", "path.qos.yaml")
