@@ -2,7 +2,7 @@
 
 Each is spawned through pytest-qos's own endpoints (own process group, dies with pytest) with
 its data in a temporary directory; `stop()` ends it, on failure too (fixtures call it in a
-`finally`). Prometheus scrapes the Pushgateway and evaluates rules every second.
+`finally`). Prometheus scrapes the Pushgateway and evaluates rules twice a second.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pytest
 from pytest_qos.hosts.endpoints import Local, Process
 
 START_TIMEOUT = 20.0
+EVERY = "500ms"  # Prometheus's scrape and rule evaluation interval
 
 
 def tools_or_skip() -> None:
@@ -110,11 +111,11 @@ def running_pushgateway(directory: Path, *options: str) -> Iterator[Server]:
 
 
 def start_prometheus(directory: Path, pushgateway: Server, rules: Path | None = None) -> Server:
-    """`prometheus` scraping `pushgateway` every second, evaluating `rules` every second."""
+    """`prometheus` scraping `pushgateway` and evaluating `rules` every EVERY."""
     port = Local().free_port("127.0.0.1")
     target = urllib.parse.urlsplit(pushgateway.url).netloc
     config: dict[str, Any] = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "global": {"scrape_interval": EVERY, "evaluation_interval": EVERY},
         "scrape_configs": [
             {
                 "job_name": "pushgateway",
@@ -149,6 +150,22 @@ def alerts(prometheus: Server) -> list[dict[str, Any]]:
     data = json.loads(http_get(f"{prometheus.url}/api/v1/alerts"))
     found: list[dict[str, Any]] = data["data"]["alerts"]
     return found
+
+
+def last_evaluations(prometheus: Server) -> tuple[str, ...]:
+    """When each rule group was last evaluated (/api/v1/rules), group by group."""
+    data = json.loads(http_get(f"{prometheus.url}/api/v1/rules"))
+    return tuple(group["lastEvaluation"] for group in data["data"]["groups"])
+
+
+def wait_evaluations(prometheus: Server, count: int, timeout: float) -> bool:
+    """Until Prometheus has evaluated its rules `count` more times (False if the time is up)."""
+    seen = {last_evaluations(prometheus)}
+    deadline = time.monotonic() + timeout
+    while len(seen) <= count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen.add(last_evaluations(prometheus))
+    return len(seen) > count
 
 
 def pushed(pushgateway: Server) -> list[dict[str, Any]]:

@@ -1,5 +1,8 @@
 """--qos-prometheus, --qos-live-interval, --qos-openmetrics against a real Prometheus and
-Pushgateway (Debian's packages), started on free loopback ports for each test."""
+Pushgateway (Debian's packages), started on free loopback ports for each test.
+
+Runs of pytest that need no process of their own (no xdist, no run watched while it goes) run
+in-process: a subprocess costs 1-3 s of start-up on this loaded 2-core machine."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from prometheus_servers import (
     running_pushgateway,
     start_prometheus,
     tools_or_skip,
+    wait_evaluations,
     wait_for,
 )
 
@@ -40,7 +44,10 @@ tests:
     expect:
       throughput: ">= 1 Gbit/s"
 """
-PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+# hypothesis's plugin imports all of hypothesis as a session ends (~0.7 s of each pytest
+# process started here, which has no hypothesis tests).
+QUIET = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+PYTEST = [sys.executable, "-m", "pytest", *QUIET]
 
 
 @pytest.fixture
@@ -83,7 +90,7 @@ def test_a_run_pushes_prometheus_scrapes_and_the_failing_bounds_rule_fires(
     assert made.returncode == 0, made.stderr
     prometheus = start_prometheus(tmp_path, pushgateway, rules)
     try:
-        result = pytester.runpytest_subprocess("--qos", f"--qos-prometheus={pushgateway.url}")
+        result = pytester.runpytest_inprocess("--qos", f"--qos-prometheus={pushgateway.url}")
         result.assert_outcomes(passed=1, failed=1)  # the verdicts are the run's own
         steady, starved = _group(pushgateway, "steady"), _group(pushgateway, "starved")
         assert (
@@ -101,7 +108,8 @@ def test_a_run_pushes_prometheus_scrapes_and_the_failing_bounds_rule_fires(
 
         fired = wait_for(firing, timeout=30.0)
         assert fired, prometheus.log.read_text()[-2000:]
-        time.sleep(3.0)  # several more evaluations: the passing bounds' rules stay quiet
+        # Three more evaluations of every rule: the passing bounds' rules stay quiet.
+        assert wait_evaluations(prometheus, 3, timeout=30.0), prometheus.log.read_text()[-2000:]
         fired = firing()
         assert {(a["labels"]["test"], a["labels"]["qos_metric"]) for a in fired} == {
             ("starved", "throughput")
@@ -166,7 +174,12 @@ def test_xdist_workers_pushes_all_arrive(
     )
     write_scenario("target: local\ntests:\n" + tests)
     result = pytester.runpytest_subprocess(
-        "--qos", "-n", "2", f"--qos-prometheus={pushgateway.url}", "--qos-openmetrics=out.prom"
+        *QUIET,
+        "--qos",
+        "-n",
+        "2",
+        f"--qos-prometheus={pushgateway.url}",
+        "--qos-openmetrics=out.prom",
     )
     result.assert_outcomes(passed=10)
     tested = {dict(labels).get("test") for labels in _groups(pushgateway)}
@@ -221,7 +234,7 @@ def test_a_broken_pushgateway_changes_no_verdict_and_is_one_warning_line(
     url = _down_url() if gateway == "down" else failing_gateway
     write_scenario(SCENARIO)
     started = time.monotonic()
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--qos", f"--qos-prometheus={url}", "--qos-live-interval=1s"
     )
     took = time.monotonic() - started
@@ -267,7 +280,7 @@ def test_an_unwritable_openmetrics_file_fails_alone_with_one_line(
         "    expect: {latency.p99: '< 1 s'}\n"
     )
     (pytester.path / "blocker").write_text("a file where a directory is wanted")
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--qos", "--qos-openmetrics=blocker/q.prom", "--qos-json=r.json"
     )
     result.stdout.fnmatch_lines(["pytest-qos: --qos-openmetrics: cannot write*blocker*"])

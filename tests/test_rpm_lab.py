@@ -25,6 +25,9 @@ SITES = sites_unavailable_reason()
 pytestmark = [pytest.mark.root, pytest.mark.skipif(LAB is not None, reason=f"router lab {LAB}")]
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 PING = re.compile(r"^\[(\d+\.\d+)\].*time=([\d.]+) ms", re.M)
+# hypothesis's plugin imports all of hypothesis as a session ends (~0.7 s of each pytest run
+# started here, which has no hypothesis tests).
+PYTEST = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 def tbf(directory: Path, latency: str) -> Path:
@@ -107,11 +110,11 @@ def test_lab_scenario_with_a_wan_grades_the_router(pytester: pytest.Pytester) ->
         shutil.copy(SCENARIOS / "router-lab" / name, pytester.path / name)
     text = (pytester.path / "rpm-lab.yaml").read_text().replace("../router-lab/", "")
     (pytester.path / "rpm-lab.yaml").write_text(text)
-    good = pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider", "-rA", "rpm-lab.yaml")
+    good = pytester.runpytest_subprocess("--qos", *PYTEST, "-rA", "rpm-lab.yaml")
     good.assert_outcomes(passed=1)
     good.stdout.fnmatch_lines(["*RPM upload: * (foreign *, loaded *), grade *: 3* ms idle*"])
     bad = pytester.runpytest_subprocess(
-        "--qos", "-p", "no:cacheprovider", "--qos-router-config", "regressed.sh", "rpm-lab.yaml"
+        "--qos", *PYTEST, "--qos-router-config", "regressed.sh", "rpm-lab.yaml"
     )
     bad.assert_outcomes(failed=1)
     bad.stdout.fnmatch_lines(["*bufferbloat.grade*>= C*F*FAIL*"])
@@ -136,8 +139,6 @@ def test_path_between_sites_over_ssh(pytester: pytest.Pytester) -> None:
             """
         )
     )
-    result = pytester.runpytest_subprocess(
-        "--qos", "-p", "no:cacheprovider", "-rA", "path.qos.yaml"
-    )
+    result = pytester.runpytest_subprocess("--qos", *PYTEST, "-rA", "path.qos.yaml")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*RPM upload: *", "*goodput stable*"])

@@ -28,6 +28,9 @@ from pytest_qos.report.markdown import render_markdown
 from pytest_qos.results import QosResult
 
 QUICK = {"interval": "0.25 s", "moving_average": 2, "connections": 2, "duration": "2 s"}
+# hypothesis's plugin imports all of hypothesis as a session ends (~0.7 s, after a SIGTERM
+# too); the pytest runs started here have no hypothesis tests.
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 def test_a_loopback_run_ramps_connections_and_reports_every_interval() -> None:
@@ -146,9 +149,12 @@ def test_killed_mid_ramp_leaves_no_process(tmp_path: Path, sig: signal.Signals) 
     """iperf3 servers and clients, the ss loop and probe clients all die with pytest."""
     scenario = tmp_path / "scenarios" / "rpm.yaml"
     scenario.parent.mkdir()
-    scenario.write_text("tests:\n  ramp:\n    rpm: {connections: 4, interval: 0.5 s}\n")
+    # idle 0.1 s: the ramp (what is killed) starts 0.9 s sooner than after the default 1 s.
+    scenario.write_text(
+        "tests:\n  ramp:\n    rpm: {connections: 4, interval: 0.5 s, idle: 0.1 s}\n"
+    )
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--qos", str(scenario), "-p", "no:cacheprovider", "-q"],
+        [sys.executable, "-m", "pytest", "--qos", str(scenario), *QUIET, "-q"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -171,10 +177,10 @@ def test_killed_mid_ramp_leaves_no_process(tmp_path: Path, sig: signal.Signals) 
 def test_both_directions_at_once_and_in_turn() -> None:
     """At once: one phase loading both ways; in turn: a phase each, figures per direction."""
     with Runner(None, local_target()) as runner:
-        together = rpm_run.run(rpm.Rpm.from_options({**QUICK, "direction": "both"}), runner)
-        turns = rpm_run.run(
-            rpm.Rpm.from_options({**QUICK, "direction": "both", "sequential": True}), runner
-        )
+        # idle 0.2 s rather than the default 1 s: enough probes for latency.idle (the grades).
+        quick = {**QUICK, "idle": "0.2 s", "direction": "both"}
+        together = rpm_run.run(rpm.Rpm.from_options(quick), runner)
+        turns = rpm_run.run(rpm.Rpm.from_options({**quick, "sequential": True}), runner)
     steps = together.details["phases"][0]["steps"]
     assert set(steps[-1]["goodput"]) == {"upload", "download"}
     assert all(value > 0 for value in steps[-1]["goodput"].values())
