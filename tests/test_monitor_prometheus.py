@@ -44,9 +44,7 @@ tests:
     expect:
       throughput: ">= 1 Gbit/s"
 """
-# hypothesis's plugin imports all of hypothesis as a session ends (~0.7 s of each pytest
-# process started here, which has no hypothesis tests).
-QUIET = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+QUIET = ["-p", "no:cacheprovider"]
 PYTEST = [sys.executable, "-m", "pytest", *QUIET]
 
 

@@ -25,9 +25,7 @@ SITES = sites_unavailable_reason()
 pytestmark = [pytest.mark.root, pytest.mark.skipif(LAB is not None, reason=f"router lab {LAB}")]
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 PING = re.compile(r"^\[(\d+\.\d+)\].*time=([\d.]+) ms", re.M)
-# hypothesis's plugin imports all of hypothesis as a session ends (~0.7 s of each pytest run
-# started here, which has no hypothesis tests).
-PYTEST = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+PYTEST = ("-p", "no:cacheprovider")
 
 
 def tbf(directory: Path, latency: str) -> Path:

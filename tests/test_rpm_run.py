@@ -28,9 +28,7 @@ from pytest_qos.report.markdown import render_markdown
 from pytest_qos.results import QosResult
 
 QUICK = {"interval": "0.25 s", "moving_average": 2, "connections": 2, "duration": "2 s"}
-# hypothesis's plugin imports all of hypothesis as a session ends (~0.7 s, after a SIGTERM
-# too); the pytest runs started here have no hypothesis tests.
-QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+QUIET = ("-p", "no:cacheprovider")
 
 
 def test_a_loopback_run_ramps_connections_and_reports_every_interval() -> None:
