@@ -68,6 +68,7 @@ def test_deep_fifo_shows_bufferbloat_on_top_of_the_wan(
         "--qos",
         "-p",
         "no:cacheprovider",
+        "--qos-diagnose=never",
         "--qos-router-config",
         str(router_lab / "regressed.sh"),
         str(router_lab / "wan.yaml"),
@@ -129,6 +130,7 @@ def test_broken_af41_filter_fails_naming_the_class_with_its_delta(
         "--qos",
         "-p",
         "no:cacheprovider",
+        "--qos-diagnose=never",
         "--qos-router-config",
         str(router_lab / "classes-broken.sh"),
         str(router_lab / "classes.yaml"),
@@ -156,12 +158,14 @@ tests:
   tcp: {traffic: {protocol: tcp}, expect: {throughput: "> 100 Mbit/s"}}
   udp: {traffic: {protocol: udp, bitrate: 10 Mbit/s}, expect: {loss: "<= 1 %"}}
   bidir: {traffic: {protocol: tcp, direction: bidir}, expect: {throughput.reverse: "> 0 bit/s"}}
-  udp-probe: {probe: {kind: udp, interval: 50 ms, duration: 1 s}, expect: {latency.p99: "< 50 ms"}}
+  udp-probe:
+    probe: {kind: udp, interval: 50 ms, duration: 0.5 s}
+    expect: {latency.p99: "< 50 ms"}
   icmp-probe:
-    probe: {kind: icmp, interval: 50 ms, duration: 1 s}
+    probe: {kind: icmp, interval: 50 ms, duration: 0.5 s}
     expect: {latency.p99: "< 50 ms"}
   tcp-probe:
-    probe: {kind: tcp, interval: 100 ms, duration: 1 s}
+    probe: {kind: tcp, interval: 50 ms, duration: 0.5 s}
     expect: {latency.p99: "< 50 ms"}
 """
 
