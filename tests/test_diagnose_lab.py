@@ -33,7 +33,7 @@ lab: {sites: 3, router: lossy.sh}
 mesh: {group: sites}
 tests:
   voice:
-    probe: {kind: udp, dscp: EF, duration: 1 s}
+    probe: {kind: udp, dscp: EF, duration: 0.5 s}  # 25 probes: one lost is 4 %
     expect: {latency.loss: "<= 1 %"}
 """
 
@@ -104,7 +104,13 @@ def test_the_diagnosis_names_the_site_whose_link_drops(pytester: pytest.Pytester
     lossy.chmod(0o755)
     (pytester.path / "mesh.qos.yaml").write_text(MESH_FILE)
     result = pytester.runpytest_subprocess(
-        "--qos", "-p", "no:cacheprovider", "--qos-json=out.json", "--qos-md=out.md", "mesh.qos.yaml"
+        "--qos",
+        "-p",
+        "no:cacheprovider",
+        "--qos-diagnose=never",  # the mesh's pattern is not per-hop probing: it comes anyway
+        "--qos-json=out.json",
+        "--qos-md=out.md",
+        "mesh.qos.yaml",
     )
     result.assert_outcomes(failed=4, passed=2)
     result.stdout.fnmatch_lines(["*site2 ⚑*", "*⚑ site2: in every failing pair*"])

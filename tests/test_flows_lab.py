@@ -59,6 +59,7 @@ def test_branch_mix_with_the_af41_match_broken_fails_on_video_only(
     before = set(lab_namespaces())
     result = pytester.runpytest_subprocess(
         "--qos",
+        "--qos-diagnose=never",
         "--qos-router-config",
         str(router_lab / "mix-broken.sh"),
         str(router_lab / "branch-mix.yaml"),

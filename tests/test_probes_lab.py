@@ -116,7 +116,9 @@ def test_ef_remarked_to_cs1_fails_dscp_changed_naming_both(
         "    probe: {kind: udp, interval: 10 ms, count: 20, dscp: EF}\n"
         '    expect: {dscp.changed: "== 0 %"}\n',
     )
-    result = pytester.runpytest_subprocess("--qos", "-p", "no:cacheprovider", str(scenario))
+    result = pytester.runpytest_subprocess(
+        "--qos", "--qos-diagnose=never", "-p", "no:cacheprovider", str(scenario)
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*dscp.changed*", "*DSCP sent EF (46)*CS1 (8)*"])
 

@@ -154,7 +154,9 @@ def test_lab_lines_run_in_the_kept_lab_and_reproduce(pytester: pytest.Pytester) 
         """),
     )
     # In this process: its owner stays alive, so no other session's stale sweep can take it.
-    result = pytester.runpytest("--qos", "--qos-keep-lab", "--qos-json=out.json")
+    result = pytester.runpytest(
+        "--qos", "--qos-keep-lab", "--qos-diagnose=never", "--qos-json=out.json"
+    )
     found = re.search(r"namespaces (qos-\d+-\d+)-\{client,router,server\}", result.stdout.str())
     assert found, result.stdout.str()
     lab_id = found.group(1)

@@ -47,6 +47,7 @@ def test_regressed_config_fails_voice_and_shows_why(
     before = set(lab_namespaces())
     result = pytester.runpytest_subprocess(
         "--qos",
+        "--qos-diagnose=never",
         "--qos-router-config",
         str(router_lab / "regressed.sh"),
         str(router_lab / "branch.yaml"),

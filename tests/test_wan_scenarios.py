@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_qos.lab.routerlab import _owner_alive, lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
 
 ROUTER_LAB = Path(__file__).parents[1] / "scenarios" / "router-lab"
 REASON = lab_unavailable_reason()
@@ -27,17 +30,26 @@ def router_lab(pytester: pytest.Pytester) -> Path:
     return copy
 
 
-def _orphans() -> set[str]:
-    """Lab namespaces whose owner has exited (other sessions' live labs are not ours)."""
-    return {name for name in lab_namespaces() if not _owner_alive(int(name.split("-")[1]))}
-
-
 @pytest.fixture
-def no_lab_left() -> object:
-    """Every lab namespace a test's pytest run made is gone when that run has ended."""
-    before = _orphans()
+def no_lab_left(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every lab namespace a test's pytest run made is gone when that run has ended.
+
+    Its run's own labs (`qos-<its pid>-…`), not every orphan: beside it (-n) a test that
+    SIGKILLs a pytest leaves an orphan lab for the next build to sweep.
+    """
+    runs: list[int] = []
+    popen = pytester.popen
+
+    def recorded(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = popen(*args, **kwargs)
+        runs.append(process.pid)
+        return process
+
+    monkeypatch.setattr(pytester, "popen", recorded)
     yield
-    assert _orphans() <= before
+    assert runs, "no pytest run was started"
+    left = [name for name in lab_namespaces() if int(name.split("-")[1]) in runs]
+    assert not left, left
 
 
 @pytest.mark.usefixtures("no_lab_left")
@@ -68,6 +80,7 @@ def test_deep_fifo_shows_bufferbloat_on_top_of_the_wan(
         "--qos",
         "-p",
         "no:cacheprovider",
+        "--qos-diagnose=never",
         "--qos-router-config",
         str(router_lab / "regressed.sh"),
         str(router_lab / "wan.yaml"),
@@ -129,6 +142,7 @@ def test_broken_af41_filter_fails_naming_the_class_with_its_delta(
         "--qos",
         "-p",
         "no:cacheprovider",
+        "--qos-diagnose=never",
         "--qos-router-config",
         str(router_lab / "classes-broken.sh"),
         str(router_lab / "classes.yaml"),
@@ -156,12 +170,14 @@ tests:
   tcp: {traffic: {protocol: tcp}, expect: {throughput: "> 100 Mbit/s"}}
   udp: {traffic: {protocol: udp, bitrate: 10 Mbit/s}, expect: {loss: "<= 1 %"}}
   bidir: {traffic: {protocol: tcp, direction: bidir}, expect: {throughput.reverse: "> 0 bit/s"}}
-  udp-probe: {probe: {kind: udp, interval: 50 ms, duration: 1 s}, expect: {latency.p99: "< 50 ms"}}
+  udp-probe:
+    probe: {kind: udp, interval: 50 ms, duration: 0.5 s}
+    expect: {latency.p99: "< 50 ms"}
   icmp-probe:
-    probe: {kind: icmp, interval: 50 ms, duration: 1 s}
+    probe: {kind: icmp, interval: 50 ms, duration: 0.5 s}
     expect: {latency.p99: "< 50 ms"}
   tcp-probe:
-    probe: {kind: tcp, interval: 100 ms, duration: 1 s}
+    probe: {kind: tcp, interval: 50 ms, duration: 0.5 s}
     expect: {latency.p99: "< 50 ms"}
 """
 
