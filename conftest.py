@@ -87,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # (the parallel part: 289 -> 242 s). What an ssh session or a site lab keeps there is its
     # process's own either way.
     directory = tempfile.mkdtemp(prefix=f"qos-{worker}-")
+    os.chmod(directory, 0o1777)  # as /tmp: tests plant files there as other users
     os.environ["TMPDIR"] = directory
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
     config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
