@@ -70,7 +70,9 @@ def test_each_engine_delays_and_accounts_for_every_frame(engine: str) -> None:
             f"userspace delay line ({wan.ENGINE_NAMES[engine]}, AF_PACKET): 10 ms each way"
         )
         lab.endpoint("client").run(["ping", "-c", "2", "-i", "0.1", lab.addresses.server], 10)
-        probe = Probe.from_options({"kind": "udp", "interval": "10 ms", "duration": "2 s"})
+        # 400 frames each way: their p99 is the 4th latest, which one hiccup of this VM's
+        # scheduler does not decide (at 200 frames, 2 late ones failed 2 of 23 runs alone).
+        probe = Probe.from_options({"kind": "udp", "interval": "5 ms", "duration": "2 s"})
         result = measure(lab, probe=probe)
     assert 0.0195 <= result.metrics["latency.p50"] <= 0.0205, result.metrics
     account = wan_account(result)
@@ -78,7 +80,7 @@ def test_each_engine_delays_and_accounts_for_every_frame(engine: str) -> None:
     for way in ("up", "down"):
         counts = account[way]
         assert isinstance(counts, dict)
-        assert counts["sent"] >= 190 and counts["dropped_unchosen"] == 0, counts
+        assert counts["sent"] >= 390 and counts["dropped_unchosen"] == 0, counts
         assert counts["late_p99"] <= 1e-3, counts
 
 
