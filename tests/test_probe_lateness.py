@@ -159,26 +159,30 @@ def test_send_priority_is_realtime_inside_and_restored_after() -> None:
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
-def _hold_the_interpreter(seconds: float, done: threading.Event) -> None:
-    """A busy thread: sum() over a range is one C call that never lets the GIL go."""
-    time.sleep(0.2)  # the probe's schedule has started
-    stop = time.monotonic() + seconds
-    while time.monotonic() < stop:
-        sum(range(12_000_000))  # ~0.2 s without a switch: beyond the 50 ms default
-    done.set()
+def _hold_the_interpreter(stop: threading.Event) -> None:
+    """A busy thread until `stop` (30 s at most): sum() over a range is one C call that never
+    lets the GIL go; between calls the others run for 20 ms."""
+    deadline = time.monotonic() + 30.0
+    while not stop.is_set() and time.monotonic() < deadline:
+        sum(range(6_000_000))  # ~0.09 s without a switch: beyond the 50 ms default
+        time.sleep(0.02)
 
 
 def test_a_probe_that_fell_behind_is_an_error_naming_its_figures() -> None:
     """Another thread holds the interpreter: the in-process sender cannot send on time."""
     probe = Probe.from_options({"interval": "1 ms", "duration": "1 s"})
-    done = threading.Event()
-    busy = threading.Thread(target=_hold_the_interpreter, args=(0.5, done), daemon=True)
+    # Held (most of the time) from before the probe starts until it ends: a fixed window
+    # (0.2-0.7 s) ended before the schedule began when starting the responder took longer
+    # beside four busy workers.
+    stop = threading.Event()
+    busy = threading.Thread(target=_hold_the_interpreter, args=(stop,), daemon=True)
     busy.start()
     try:
         with pytest.raises(MeasurementError) as caught:
             run_probe(probe, local_target())
     finally:
-        done.wait(10)
+        stop.set()
+        busy.join(10)
     message = caught.value.message
     assert message.startswith("the probe fell behind its schedule: send lateness p99 ")
     assert "over the 50 ms allowed (send_late.p99)" in message
