@@ -76,15 +76,24 @@ def test_good_config_keeps_voice_near_the_wan_rtt(
 def test_deep_fifo_shows_bufferbloat_on_top_of_the_wan(
     pytester: pytest.Pytester, router_lab: Path
 ) -> None:
-    result = pytester.runpytest_subprocess(
-        "--qos",
-        "-p",
-        "no:cacheprovider",
-        "--qos-diagnose=never",
-        "--qos-router-config",
-        str(router_lab / "regressed.sh"),
-        str(router_lab / "wan.yaml"),
-    )
+    # Four CUBIC streams into the 500 ms FIFO: on this 2-core VM the delay line's p99 lateness
+    # passed its 1 ms tolerance in 12 of 31 runs here, main's code too (1.0-3.7 ms), and
+    # the run is then rightly an error (WAN delay line overloaded), not a figure. The test
+    # asks for the bufferbloat once the line carried the load: at most 3 runs, and only
+    # that error may precede it.
+    for _attempt in range(3):
+        result = pytester.runpytest_subprocess(
+            "--qos",
+            "-p",
+            "no:cacheprovider",
+            "--qos-diagnose=never",
+            "--qos-router-config",
+            str(router_lab / "regressed.sh"),
+            str(router_lab / "wan.yaml"),
+        )
+        if result.parseoutcomes().get("errors") != 1:
+            break
+        result.stdout.fnmatch_lines(["ERROR *voice-over-the-wan - WAN delay line overloaded: *"])
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
