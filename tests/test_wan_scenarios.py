@@ -72,6 +72,19 @@ def test_good_config_keeps_voice_near_the_wan_rtt(
     assert document["environment"]["wan"][0].endswith(": 15 ms each way")
 
 
+def run_failing(pytester: pytest.Pytester, config: Path, scenario: Path) -> pytest.RunResult:
+    """`scenario` through the router `config` that breaks it; its per-hop diagnosis (~10 s
+    after a failure) is not what these tests check."""
+    return pytester.runpytest_subprocess(
+        "--qos",
+        "-p",
+        "no:cacheprovider",
+        "--qos-diagnose=never",
+        f"--qos-router-config={config}",
+        str(scenario),
+    )
+
+
 @pytest.mark.usefixtures("no_lab_left")
 def test_deep_fifo_shows_bufferbloat_on_top_of_the_wan(
     pytester: pytest.Pytester, router_lab: Path
@@ -82,15 +95,7 @@ def test_deep_fifo_shows_bufferbloat_on_top_of_the_wan(
     # asks for the bufferbloat once the line carried the load: at most 3 runs, and only
     # that error may precede it.
     for _attempt in range(3):
-        result = pytester.runpytest_subprocess(
-            "--qos",
-            "-p",
-            "no:cacheprovider",
-            "--qos-diagnose=never",
-            "--qos-router-config",
-            str(router_lab / "regressed.sh"),
-            str(router_lab / "wan.yaml"),
-        )
+        result = run_failing(pytester, router_lab / "regressed.sh", router_lab / "wan.yaml")
         if result.parseoutcomes().get("errors") != 1:
             break
         result.stdout.fnmatch_lines(["ERROR *voice-over-the-wan - WAN delay line overloaded: *"])
@@ -147,15 +152,7 @@ def test_router_expectations_pass_on_the_good_classes(
 def test_broken_af41_filter_fails_naming_the_class_with_its_delta(
     pytester: pytest.Pytester, router_lab: Path
 ) -> None:
-    result = pytester.runpytest_subprocess(
-        "--qos",
-        "-p",
-        "no:cacheprovider",
-        "--qos-diagnose=never",
-        "--qos-router-config",
-        str(router_lab / "classes-broken.sh"),
-        str(router_lab / "classes.yaml"),
-    )
+    result = run_failing(pytester, router_lab / "classes-broken.sh", router_lab / "classes.yaml")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
