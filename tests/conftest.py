@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,14 +20,26 @@ def own_namespaces() -> set[str]:
     return {name for name in lab_namespaces() if name.startswith(f"qos-{os.getpid()}-")}
 
 
-def leaked_namespaces(before: set[str]) -> set[str]:
-    """Lab namespaces new since `before` whose owner process is gone (a pytest run a test
-    started and that ended); labs of processes still running do not count."""
-    return {
-        name
-        for name in set(lab_namespaces()) - before
-        if not Path(f"/proc/{name.split('-')[1]}").exists()
-    }
+@pytest.fixture
+def no_lab_left(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every lab namespace a test's pytest runs made is gone when the test ends.
+
+    Those runs' own labs (`qos-<its pid>-…`), not every orphan: beside it (-n) a test that
+    SIGKILLs a pytest leaves an orphan lab for the next build to sweep.
+    """
+    runs: list[int] = []
+    popen = pytester.popen
+
+    def recorded(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = popen(*args, **kwargs)
+        runs.append(process.pid)
+        return process
+
+    monkeypatch.setattr(pytester, "popen", recorded)
+    yield
+    assert runs, "no pytest run was started"
+    left = [name for name in lab_namespaces() if int(name.split("-")[1]) in runs]
+    assert not left, left
 
 
 @pytest.fixture

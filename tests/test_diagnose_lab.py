@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import leaked_namespaces
 from pytest_qos.diagnose.finding import LOCATING, MARKING, MESH, PATH, QUEUE
-from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import lab_unavailable_reason
 from pytest_qos.lab.sitelab import sites_unavailable_reason
 
 CHAIN = Path(__file__).parents[1] / "scenarios" / "chain"
@@ -45,11 +44,11 @@ def chain(pytester: pytest.Pytester) -> Path:
     return copy
 
 
+@pytest.mark.usefixtures("no_lab_left")
 @pytest.mark.skipif(LAB is not None, reason=f"router lab {LAB}")
 def test_the_diagnosis_names_the_queueing_router_and_the_remarking_one_and_nothing_else(
     pytester: pytest.Pytester, chain: Path
 ) -> None:
-    before = set(lab_namespaces())
     result = pytester.runpytest_subprocess(
         "--qos",
         "-p",
@@ -81,7 +80,6 @@ def test_the_diagnosis_names_the_queueing_router_and_the_remarking_one_and_nothi
     path = next(item for item in voice["diagnosis"] if item["what"] == PATH)["evidence"]["hops"]
     assert [hop["name"] for hop in path] == ["edge", "core", "far", "server"]
     assert 2.0 < voice["diagnosis_time"] < 60.0
-    assert not leaked_namespaces(before)
 
 
 @pytest.mark.skipif(LAB is not None, reason=f"router lab {LAB}")
@@ -96,9 +94,9 @@ def test_the_shipped_chain_passes_with_its_own_configs(
     assert all("diagnosis" not in r for r in document["results"])  # nothing failed: no probing
 
 
+@pytest.mark.usefixtures("no_lab_left")
 @pytest.mark.skipif(SITES is not None, reason=f"site lab {SITES}")
 def test_the_diagnosis_names_the_site_whose_link_drops(pytester: pytest.Pytester) -> None:
-    before = set(lab_namespaces())
     lossy = pytester.path / "lossy.sh"
     lossy.write_text(LOSSY)
     lossy.chmod(0o755)
@@ -122,4 +120,3 @@ def test_the_diagnosis_names_the_site_whose_link_drops(pytester: pytest.Pytester
         named = [d["where"] for d in item.get("diagnosis", []) if d["what"] == MESH]
         assert named == (["site2"] if "site2" in item["test"] else []), item["test"]
     assert "all 4 failing pairs involve site2" in (pytester.path / "out.md").read_text()
-    assert not leaked_namespaces(before)

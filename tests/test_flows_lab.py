@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import leaked_namespaces
-from pytest_qos.lab.routerlab import Lab, lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import Lab, lab_unavailable_reason
 from pytest_qos.measure.iperf3 import Iperf3
 from pytest_qos.measure.request import FlowsRequest
 from pytest_qos.measure.runner import Runner
@@ -35,10 +34,10 @@ def router_lab(pytester: pytest.Pytester) -> Path:
     return copy
 
 
+@pytest.mark.usefixtures("no_lab_left")
 def test_branch_mix_passes_with_the_good_config(
     pytester: pytest.Pytester, router_lab: Path
 ) -> None:
-    before = set(lab_namespaces())
     result = pytester.runpytest_subprocess("--qos", str(router_lab / "branch-mix.yaml"))
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines_random(
@@ -50,13 +49,12 @@ def test_branch_mix_passes_with_the_good_config(
             "*branch-mix*window*1 s .. 4 s of each flow*",
         ]
     )
-    assert not leaked_namespaces(before)
 
 
+@pytest.mark.usefixtures("no_lab_left")
 def test_branch_mix_with_the_af41_match_broken_fails_on_video_only(
     pytester: pytest.Pytester, router_lab: Path
 ) -> None:
-    before = set(lab_namespaces())
     result = pytester.runpytest_subprocess(
         "--qos",
         "--qos-diagnose=never",
@@ -72,7 +70,6 @@ def test_branch_mix_with_the_af41_match_broken_fails_on_video_only(
             "*bulk.throughput*>= 20 Mbit/s*Mbit/s*pass*",
         ]
     )
-    assert not leaked_namespaces(before)
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ import sys
 
 import pytest
 
-from conftest import leaked_namespaces
 from pytest_qos.history.read import History
 from pytest_qos.history.store import history_files
 from pytest_qos.history.trends import find_trends
-from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import lab_unavailable_reason
 
 REASON = lab_unavailable_reason()
 pytestmark = [
@@ -46,10 +45,10 @@ def tbf(rate: str) -> str:
     )
 
 
+@pytest.mark.usefixtures("no_lab_left")
 def test_a_lower_rate_is_a_change_point_and_fails_its_first_run(
     pytester: pytest.Pytester,
 ) -> None:
-    before = set(lab_namespaces())
     for rate in RATES:
         config = pytester.path / f"tbf-{rate[:2]}.sh"
         config.write_text(tbf(rate))
@@ -85,4 +84,3 @@ def test_a_lower_rate_is_a_change_point_and_fails_its_first_run(
     done = pytester.run(sys.executable, "-m", "pytest_qos", "trend", "hist", "--html", str(page))
     assert done.ret == 0 and "WORSE" in done.stdout.str()
     assert History(pytester.path / "hist").notes == []
-    assert not leaked_namespaces(before)

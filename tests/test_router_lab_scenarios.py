@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import leaked_namespaces
-from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import lab_unavailable_reason
 
 ROUTER_LAB = Path(__file__).parents[1] / "scenarios" / "router-lab"
 REASON = lab_unavailable_reason()
@@ -26,8 +25,8 @@ def router_lab(pytester: pytest.Pytester) -> Path:
     return copy
 
 
+@pytest.mark.usefixtures("no_lab_left")
 def test_good_config_passes_every_scenario(pytester: pytest.Pytester, router_lab: Path) -> None:
-    before = set(lab_namespaces())
     result = pytester.runpytest_subprocess(
         "--qos", "--qos-json=good.json", str(router_lab / "branch.yaml")
     )
@@ -38,13 +37,12 @@ def test_good_config_passes_every_scenario(pytester: pytest.Pytester, router_lab
             "*voice-keeps-priority*latency.p99*<= 15 ms*pass*",
         ]
     )
-    assert not leaked_namespaces(before)
 
 
+@pytest.mark.usefixtures("no_lab_left")
 def test_regressed_config_fails_voice_and_shows_why(
     pytester: pytest.Pytester, router_lab: Path
 ) -> None:
-    before = set(lab_namespaces())
     result = pytester.runpytest_subprocess(
         "--qos",
         "--qos-diagnose=never",
@@ -71,7 +69,6 @@ def test_regressed_config_fails_voice_and_shows_why(
             "router filters (tc filter show):",
         ]
     )
-    assert not leaked_namespaces(before)
 
 
 def test_failing_router_config_is_an_error_with_its_own_stderr(pytester: pytest.Pytester) -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pytest_qos.lab.routerlab import lab_namespaces, lab_unavailable_reason
+from pytest_qos.lab.routerlab import lab_unavailable_reason
 
 ROUTER_LAB = Path(__file__).parents[1] / "scenarios" / "router-lab"
 REASON = lab_unavailable_reason()
@@ -28,28 +25,6 @@ def router_lab(pytester: pytest.Pytester) -> Path:
     copy = pytester.path / "router-lab"
     shutil.copytree(ROUTER_LAB, copy)
     return copy
-
-
-@pytest.fixture
-def no_lab_left(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every lab namespace a test's pytest run made is gone when that run has ended.
-
-    Its run's own labs (`qos-<its pid>-…`), not every orphan: beside it (-n) a test that
-    SIGKILLs a pytest leaves an orphan lab for the next build to sweep.
-    """
-    runs: list[int] = []
-    popen = pytester.popen
-
-    def recorded(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-        process = popen(*args, **kwargs)
-        runs.append(process.pid)
-        return process
-
-    monkeypatch.setattr(pytester, "popen", recorded)
-    yield
-    assert runs, "no pytest run was started"
-    left = [name for name in lab_namespaces() if int(name.split("-")[1]) in runs]
-    assert not left, left
 
 
 @pytest.mark.usefixtures("no_lab_left")
